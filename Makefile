@@ -1,0 +1,49 @@
+# ssi: Single-System-Image cluster as out-of-tree Rust-for-Linux modules.
+#
+#   make setup    install dependencies, fetch Linux 7.2, build the guest and KUnit kernels
+#   make          build the four modules and ssictl (against the guest kernel, or KDIR=...)
+#   make test     host tests + KUnit in UML + 2-node QEMU cluster; ends with "N passed, N failed"
+#   make demo     boot the 2-node cluster and show it
+#
+# Part of the tests: make test-host | test-kunit | test-cluster [TEST=name]
+# Everything expensive is cached in $(SSI_CACHE) (default ~/.cache/ssi).
+
+SHELL := /bin/bash
+KDIR ?=
+export KDIR
+TEST ?=
+export TEST
+
+.PHONY: all modules ssictl setup test test-host test-kunit test-cluster demo bench fmt clean
+
+all: modules ssictl
+
+modules:
+	@scripts/build.sh modules
+
+ssictl:
+	@scripts/build.sh ssictl
+
+setup:
+	@scripts/setup.sh
+
+test: all
+	@scripts/run-tests.sh all
+
+test-host:
+	@scripts/run-tests.sh host
+
+test-kunit:
+	@scripts/run-tests.sh kunit
+
+test-cluster: all
+	@scripts/run-tests.sh cluster
+
+demo: all
+	@scripts/demo.sh
+
+fmt:
+	@scripts/build.sh fmt
+
+clean:
+	@scripts/build.sh clean

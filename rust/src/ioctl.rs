@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The `/dev/ssi` ioctl ABI, shared by `ssi_core` and `ssictl`.
+//!
+//! All structures are `#[repr(C)]`, made of fixed-width integers and byte arrays, with
+//! explicit padding fields and sizes checked at compile time, so that a 64-bit kernel and
+//! a 32-bit ARM kernel agree with every userspace build.
+
+/// Version of this ABI. Bumped on any incompatible change; `ssictl` refuses to talk to a
+/// kernel with another version.
+pub const SSI_ABI_VERSION: u32 = 1;
+
+/// The ioctl "type" byte of ssi (free in Documentation/userspace-api/ioctl/ioctl-number.rst).
+pub const SSI_IOC_MAGIC: u32 = 0xD5;
+
+/// Length of a transport name, including the terminating NUL.
+pub const SSI_NAME_LEN: usize = 16;
+
+/// Most transports that can be registered at once.
+pub const SSI_MAX_TRANSPORTS: usize = 8;
+
+/// Length of a state description (one line, NUL-padded).
+pub const SSI_STATE_LEN: usize = 96;
+
+const IOC_NRBITS: u32 = 8;
+const IOC_TYPEBITS: u32 = 8;
+const IOC_SIZEBITS: u32 = 14;
+const IOC_NRSHIFT: u32 = 0;
+const IOC_TYPESHIFT: u32 = IOC_NRSHIFT + IOC_NRBITS;
+const IOC_SIZESHIFT: u32 = IOC_TYPESHIFT + IOC_TYPEBITS;
+const IOC_DIRSHIFT: u32 = IOC_SIZESHIFT + IOC_SIZEBITS;
+const IOC_WRITE: u32 = 1;
+const IOC_READ: u32 = 2;
+
+/// `_IOC()` of `include/uapi/asm-generic/ioctl.h`, which x86 and ARM both use.
+pub const fn ioc(dir: u32, ty: u32, nr: u32, size: usize) -> u32 {
+    assert!(size < (1 << IOC_SIZEBITS));
+    (dir << IOC_DIRSHIFT) | (ty << IOC_TYPESHIFT) | (nr << IOC_NRSHIFT) | ((size as u32) << IOC_SIZESHIFT)
+}
+
+/// `_IOR()`: the kernel writes a `T` to userspace.
+pub const fn ior<T>(nr: u32) -> u32 {
+    ioc(IOC_READ, SSI_IOC_MAGIC, nr, core::mem::size_of::<T>())
+}
+
+/// `_IOW()`: userspace passes a `T` to the kernel.
+pub const fn iow<T>(nr: u32) -> u32 {
+    ioc(IOC_WRITE, SSI_IOC_MAGIC, nr, core::mem::size_of::<T>())
+}
+
+/// Reads the node's status: `SSI_IOC_STATUS` fills an [`SsiStatus`].
+pub const SSI_IOC_STATUS: u32 = ior::<SsiStatus>(1);
+
+/// One registered transport, as reported by `SSI_IOC_STATUS`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SsiTransportInfo {
+    /// Registry id (unique for the life of `ssi_core`).
+    pub id: u32,
+    /// `super::transport::TransportKind` as a number.
+    pub kind: u32,
+    /// Version of the ops table the transport registered with.
+    pub ops_version: u32,
+    /// Reserved, zero.
+    pub flags: u32,
+    /// NUL-padded name, e.g. `rdma`.
+    pub name: [u8; SSI_NAME_LEN],
+    /// NUL-padded one-line state the transport gives of itself (devices, links).
+    pub state: [u8; SSI_STATE_LEN],
+}
+
+impl Default for SsiTransportInfo {
+    fn default() -> Self {
+        Self { id: 0, kind: 0, ops_version: 0, flags: 0, name: [0; SSI_NAME_LEN], state: [0; SSI_STATE_LEN] }
+    }
+}
+
+/// Reply of `SSI_IOC_STATUS`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SsiStatus {
+    /// [`SSI_ABI_VERSION`] of the running `ssi_core`.
+    pub abi_version: u32,
+    /// This node's id.
+    pub node_id: u32,
+    /// Number of valid entries in `transports`.
+    pub transport_count: u32,
+    /// Non-zero when `ssi_migrate` is registered with core.
+    pub migrate_registered: u32,
+    /// NUL-padded one-line state of the migration engine, if registered.
+    pub migrate_state: [u8; SSI_STATE_LEN],
+    /// Registered transports, `transport_count` of them first.
+    pub transports: [SsiTransportInfo; SSI_MAX_TRANSPORTS],
+}
+
+impl Default for SsiStatus {
+    fn default() -> Self {
+        Self {
+            abi_version: 0,
+            node_id: 0,
+            transport_count: 0,
+            migrate_registered: 0,
+            migrate_state: [0; SSI_STATE_LEN],
+            transports: [SsiTransportInfo::default(); SSI_MAX_TRANSPORTS],
+        }
+    }
+}
+
+const _: () = assert!(core::mem::size_of::<SsiTransportInfo>() == 32 + SSI_STATE_LEN);
+const _: () = assert!(
+    core::mem::size_of::<SsiStatus>() == 16 + SSI_STATE_LEN + (32 + SSI_STATE_LEN) * SSI_MAX_TRANSPORTS
+);
+
+/// Returns the text of a NUL-padded name or state, or `None` if it is not NUL-terminated
+/// UTF-8.
+pub fn name_str(name: &[u8]) -> Option<&str> {
+    let len = name.iter().position(|&b| b == 0)?;
+    core::str::from_utf8(&name[..len]).ok()
+}
+
+/// Copies `text` into a NUL-padded field, truncated (on a character boundary) so that at
+/// least one NUL remains.
+pub fn fill_str(field: &mut [u8], text: &str) {
+    let mut n = text.len().min(field.len().saturating_sub(1));
+    while !text.is_char_boundary(n) {
+        n -= 1;
+    }
+    field[..n].copy_from_slice(&text.as_bytes()[..n]);
+    field[n..].iter_mut().for_each(|b| *b = 0);
+}
+
+#[cfg_attr(not(test), kernel::prelude::kunit_tests(ssi_ioctl_abi))]
+#[cfg(any(test, CONFIG_KUNIT))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_number_matches_linux_ior_encoding() {
+        // _IOR(0xD5, 1, struct ssi_status) with sizeof == 1136 == 0x470:
+        // dir 2 << 30 | size 0x470 << 16 | type 0xD5 << 8 | nr 1.
+        assert_eq!(SSI_IOC_STATUS, 0x8470_D501);
+        assert_eq!(iow::<u32>(2), 0x4004_D502);
+    }
+
+    #[test]
+    fn name_str_needs_terminator_and_utf8() {
+        let mut n = [0u8; SSI_NAME_LEN];
+        n[..4].copy_from_slice(b"rdma");
+        assert_eq!(name_str(&n), Some("rdma"));
+        assert_eq!(name_str(&[b'x'; SSI_NAME_LEN]), None);
+        let mut bad = [0u8; SSI_NAME_LEN];
+        bad[0] = 0xff;
+        assert_eq!(name_str(&bad), None);
+    }
+
+    #[test]
+    fn fill_str_truncates_and_keeps_a_terminator() {
+        let mut f = [0xffu8; 6];
+        fill_str(&mut f, "rxe0");
+        assert_eq!(&f, b"rxe0\0\0");
+        fill_str(&mut f, "toolongtext");
+        assert_eq!(&f, b"toolo\0");
+        // "é" is two bytes: never cut in the middle of it.
+        fill_str(&mut f, "abcdé");
+        assert_eq!(name_str(&f), Some("abcd"));
+    }
+}

@@ -1,0 +1,18 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Code shared by the ssi kernel modules and the userspace tools.
+//!
+//! Every file here is `no_std`, uses only `core`, and refers to its siblings only through
+//! `super::`. The kernel modules do not link this crate: each module includes the files it
+//! needs with `#[path]` under a module of its own (see `ssi_core/shared.rs`), so the same
+//! source is compiled by the kernel's rustc with the kernel's flags, and here by cargo for
+//! host tests. The unit tests inside each file run both on the host (`cargo test`) and as
+//! KUnit suites in UML (`kunit-tests/`): they use only `assert!` and `assert_eq!`, which
+//! `#[kunit_tests]` turns into KUnit assertions.
+
+#![no_std]
+
+pub mod ioctl;
+pub mod migrate_abi;
+pub mod node;
+pub mod transport;

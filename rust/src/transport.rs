@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The transport registration ABI between `ssi_core` and the transport modules, and the
+//! registry's bookkeeping.
+//!
+//! Kernel modules cannot link against each other's Rust crates, so a transport module
+//! (`ssi_rdma`, `ssi_gpio_bus`) hands `ssi_core` a `#[repr(C)]` ops table through the
+//! exported C symbol `ssi_transport_register()`. Both sides compile this file, so they
+//! agree on the layout; the `version` field catches modules built from another version.
+
+use core::ffi::c_void;
+
+use super::ioctl::SSI_NAME_LEN;
+
+/// Version of [`SsiTransportOps`]. A transport built for another version is refused.
+pub const SSI_TRANSPORT_OPS_VERSION: u32 = 1;
+
+/// What a transport carries messages over.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransportKind {
+    /// Kernel RDMA verbs (`ssi_rdma`).
+    Rdma = 1,
+    /// GPIO lines bit-banged between two boards (`ssi_gpio_bus`).
+    GpioBus = 2,
+}
+
+impl TransportKind {
+    /// Decodes the `kind` field of an ops table or of `SsiTransportInfo`.
+    pub fn from_raw(raw: u32) -> Option<Self> {
+        match raw {
+            1 => Some(Self::Rdma),
+            2 => Some(Self::GpioBus),
+            _ => None,
+        }
+    }
+
+    /// Short lowercase label for listings.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Rdma => "rdma",
+            Self::GpioBus => "gpio-bus",
+        }
+    }
+}
+
+/// The ops table a transport registers with `ssi_core` (C ABI).
+///
+/// The table must stay valid and unchanged until the transport calls
+/// `ssi_transport_unregister()`; after that call returns, core never touches it again.
+#[repr(C)]
+pub struct SsiTransportOps {
+    /// Must be [`SSI_TRANSPORT_OPS_VERSION`].
+    pub version: u32,
+    /// A [`TransportKind`] as a number.
+    pub kind: u32,
+    /// NUL-terminated name: 1 to 15 characters of `[a-z0-9_-]`, unique among transports.
+    pub name: [u8; SSI_NAME_LEN],
+    /// The transport's `struct module *` (its `THIS_MODULE`).
+    pub owner: *mut c_void,
+    /// Passed back unchanged to every callback.
+    pub ctx: *mut c_void,
+    /// Writes a one-line, NUL-free description of the transport's state (its devices and
+    /// links) into `buf`, at most `len` bytes, and returns the length written or a
+    /// negative errno. Called in process context with core's registry lock held: it must
+    /// not call back into core.
+    pub describe: Option<unsafe extern "C" fn(ctx: *mut c_void, buf: *mut u8, len: usize) -> isize>,
+}
+
+/// Why a registration was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegisterError {
+    /// The ops table has another [`SSI_TRANSPORT_OPS_VERSION`].
+    UnsupportedVersion,
+    /// `kind` is not a [`TransportKind`].
+    UnknownKind,
+    /// The name is empty, too long, not NUL-terminated or has other characters.
+    BadName,
+    /// A transport with this name is registered already.
+    Duplicate,
+    /// All [`super::ioctl::SSI_MAX_TRANSPORTS`] slots are taken.
+    Full,
+}
+
+/// Checks a transport name: NUL-terminated within the array, 1 to 15 characters of
+/// `[a-z0-9_-]`, zeros after the terminator. Returns its length.
+pub fn validate_name(name: &[u8; SSI_NAME_LEN]) -> Result<usize, RegisterError> {
+    let len = name.iter().position(|&b| b == 0).ok_or(RegisterError::BadName)?;
+    let ok_char = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_' || *b == b'-';
+    if len == 0 || !name[..len].iter().all(ok_char) || name[len..].iter().any(|&b| b != 0) {
+        return Err(RegisterError::BadName);
+    }
+    Ok(len)
+}
+
+/// Builds a NUL-padded name from a string at compile time (for ops tables).
+pub const fn make_name(s: &str) -> [u8; SSI_NAME_LEN] {
+    let bytes = s.as_bytes();
+    assert!(bytes.len() < SSI_NAME_LEN);
+    let mut out = [0u8; SSI_NAME_LEN];
+    let mut i = 0;
+    while i < bytes.len() {
+        out[i] = bytes[i];
+        i += 1;
+    }
+    out
+}
+
+/// A registered transport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TransportEntry<T> {
+    /// Registry id, never reused while the table lives.
+    pub id: u32,
+    /// What the transport is.
+    pub kind: TransportKind,
+    /// The ops version it registered with.
+    pub ops_version: u32,
+    /// Its validated name.
+    pub name: [u8; SSI_NAME_LEN],
+    /// What the owner of the table keeps with it (core: the ops pointer).
+    pub payload: T,
+}
+
+/// The registry's bookkeeping: at most `N` transports, unique names, fresh ids.
+pub struct TransportTable<T, const N: usize> {
+    slots: [Option<TransportEntry<T>>; N],
+    next_id: u32,
+}
+
+impl<T, const N: usize> TransportTable<T, N> {
+    /// An empty table.
+    pub const fn new() -> Self {
+        Self { slots: [const { None }; N], next_id: 1 }
+    }
+
+    /// Registers a transport after validating what it claims. Returns its id.
+    pub fn register(
+        &mut self,
+        ops_version: u32,
+        kind: u32,
+        name: &[u8; SSI_NAME_LEN],
+        payload: T,
+    ) -> Result<u32, RegisterError> {
+        if ops_version != SSI_TRANSPORT_OPS_VERSION {
+            return Err(RegisterError::UnsupportedVersion);
+        }
+        let kind = TransportKind::from_raw(kind).ok_or(RegisterError::UnknownKind)?;
+        validate_name(name)?;
+        if self.iter().any(|e| e.name == *name) {
+            return Err(RegisterError::Duplicate);
+        }
+        let slot = self.slots.iter_mut().find(|s| s.is_none()).ok_or(RegisterError::Full)?;
+        let id = self.next_id;
+        // Ids only need to be unique among live and recently removed entries; wrapping
+        // after 4 billion registrations is harmless. 0 is never used.
+        self.next_id = self.next_id.checked_add(1).unwrap_or(1);
+        *slot = Some(TransportEntry { id, kind, ops_version, name: *name, payload });
+        Ok(id)
+    }
+
+    /// Removes the transport with this id and returns it.
+    pub fn unregister(&mut self, id: u32) -> Option<TransportEntry<T>> {
+        self.slots.iter_mut().find(|s| matches!(s, Some(e) if e.id == id))?.take()
+    }
+
+    /// The registered transports, in slot order.
+    pub fn iter(&self) -> impl Iterator<Item = &TransportEntry<T>> {
+        self.slots.iter().flatten()
+    }
+
+    /// Number of registered transports.
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    /// True when no transport is registered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<T, const N: usize> Default for TransportTable<T, N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg_attr(not(test), kernel::prelude::kunit_tests(ssi_transport_table))]
+#[cfg(any(test, CONFIG_KUNIT))]
+mod tests {
+    use super::*;
+
+    const V: u32 = SSI_TRANSPORT_OPS_VERSION;
+    const RDMA: u32 = TransportKind::Rdma as u32;
+
+    #[test]
+    fn registers_and_lists() {
+        let mut t: TransportTable<u8, 4> = TransportTable::new();
+        assert!(t.is_empty());
+        let a = t.register(V, RDMA, &make_name("rdma"), 7);
+        let b = t.register(V, TransportKind::GpioBus as u32, &make_name("gpio-bus"), 8);
+        assert_eq!(a, Ok(1));
+        assert_eq!(b, Ok(2));
+        assert_eq!(t.len(), 2);
+        let first = t.iter().next().map(|e| (e.id, e.kind, e.payload));
+        assert_eq!(first, Some((1, TransportKind::Rdma, 7)));
+    }
+
+    #[test]
+    fn refuses_bad_registrations() {
+        let mut t: TransportTable<(), 2> = TransportTable::new();
+        assert_eq!(t.register(V + 1, RDMA, &make_name("x"), ()), Err(RegisterError::UnsupportedVersion));
+        assert_eq!(t.register(V, 99, &make_name("x"), ()), Err(RegisterError::UnknownKind));
+        assert_eq!(t.register(V, RDMA, &make_name(""), ()), Err(RegisterError::BadName));
+        assert_eq!(t.register(V, RDMA, &make_name("Caps"), ()), Err(RegisterError::BadName));
+        assert_eq!(t.register(V, RDMA, &[b'a'; SSI_NAME_LEN], ()), Err(RegisterError::BadName));
+        let mut trailing = make_name("ok");
+        trailing[5] = b'z';
+        assert_eq!(t.register(V, RDMA, &trailing, ()), Err(RegisterError::BadName));
+        assert_eq!(t.register(V, RDMA, &make_name("a"), ()), Ok(1));
+        assert_eq!(t.register(V, RDMA, &make_name("a"), ()), Err(RegisterError::Duplicate));
+        assert_eq!(t.register(V, RDMA, &make_name("b"), ()), Ok(2));
+        assert_eq!(t.register(V, RDMA, &make_name("c"), ()), Err(RegisterError::Full));
+        assert_eq!(t.len(), 2);
+    }
+
+    #[test]
+    fn unregister_frees_the_slot_and_never_reuses_ids() {
+        let mut t: TransportTable<(), 1> = TransportTable::new();
+        assert_eq!(t.register(V, RDMA, &make_name("a"), ()), Ok(1));
+        assert_eq!(t.unregister(5).map(|e| e.id), None);
+        assert_eq!(t.unregister(1).map(|e| e.id), Some(1));
+        assert_eq!(t.unregister(1).map(|e| e.id), None);
+        assert!(t.is_empty());
+        assert_eq!(t.register(V, RDMA, &make_name("a"), ()), Ok(2));
+    }
+}

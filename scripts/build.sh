@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Builds ssi: `modules` (the four .ko against $KDIR, default the guest kernel built by
+# make setup), `ssictl`, `fmt`, `clean`.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+kdir() {
+    local k=${KDIR:-}
+    [ -n "$k" ] || k=$(ssi_guest_kdir)
+    [ -f "$k/Makefile" ] || ssi_die "no kernel build in $k: run 'make setup', or pass KDIR=/path/to/a/Rust-enabled kernel build"
+    grep -q '^CONFIG_RUST=y' "$k/.config" 2>/dev/null ||
+        ssi_die "$k is not built with CONFIG_RUST=y"
+    printf '%s\n' "$k"
+}
+
+case ${1:-} in
+modules)
+    k=$(kdir)
+    ssi_step "modules against $k"
+    make -C "$k" M="$SSI_ROOT" -j"$(nproc)" modules
+    ;;
+ssictl)
+    ssi_step "ssictl"
+    cargo build --release --quiet --manifest-path "$SSI_ROOT/Cargo.toml" -p ssi-userspace-tools
+    ;;
+fmt)
+    k=${KDIR:-$(ssi_guest_kdir)}
+    cargo fmt --manifest-path "$SSI_ROOT/Cargo.toml" --all
+    find "$SSI_ROOT"/ssi_* "$SSI_ROOT"/kunit-tests "$SSI_ROOT"/rust/kmod -name '*.rs' -print0 |
+        xargs -0 rustfmt --edition 2021 --config-path "$(ssi_kernel_src)/.rustfmt.toml"
+    ;;
+clean)
+    k=${KDIR:-$(ssi_guest_kdir)}
+    [ -f "$k/Makefile" ] && make -C "$k" M="$SSI_ROOT" clean
+    cargo clean --manifest-path "$SSI_ROOT/Cargo.toml"
+    ;;
+*) ssi_die "usage: $0 modules|ssictl|fmt|clean" ;;
+esac

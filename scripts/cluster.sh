@@ -1,0 +1,172 @@
+# shellcheck shell=bash
+# The ssi cluster harness: boots N QEMU guests of the guest kernel and runs commands on
+# them. Source it (after lib.sh) from a test or the demo:
+#
+#   cluster_start N              boot nodes 0..N-1 (TCG), wait until each is up
+#   cluster_run NODE CMD         run a shell command on NODE; prints its output and
+#                                returns its exit code (timeout: $SSI_CMD_TIMEOUT s)
+#   cluster_spawn NODE CMD       start CMD on NODE in the background; prints a job id
+#   cluster_wait NODE JOB        wait for a spawned job: prints its output, returns its rc
+#   cluster_console NODE         the node's serial console log (kernel messages included)
+#   cluster_check_kernel_logs    fails if any console or dmesg shows BUG:/WARNING:/Oops/
+#                                Call Trace (prints the offending lines)
+#   cluster_stop                 power the guests off; kill what does not stop. Installed
+#                                as an EXIT trap by cluster_start: no orphan QEMU.
+#
+# Guests share the host's root read-only over 9p (so host binaries, perftest and the
+# repository's build outputs run unchanged) and a writable per-run directory that
+# carries commands and results (see guest-init.sh). Their NICs are linked by QEMU
+# `-netdev dgram` sockets on 127.0.0.1 only: a direct pair for 2 nodes, through
+# scripts/nethub.py (a learning switch on loopback UDP) for more. Node N has address
+# 10.99.0.(10+N)/24 on eth0, reachable only from the other guests.
+
+SSI_CMD_TIMEOUT=${SSI_CMD_TIMEOUT:-180}
+SSI_GUEST_MEM=${SSI_GUEST_MEM:-1024}
+cluster_dir=
+cluster_pids=()
+cluster_hub_pid=
+cluster_nodes=0
+
+cluster_ip() { printf '10.99.0.%d' $((10 + $1)); }
+
+cluster_start() {
+    local n=$1 kdir kernel base i
+    kdir=${SSI_GUEST_KDIR:-$(ssi_guest_kdir)}
+    kernel=$kdir/arch/x86/boot/bzImage
+    [ -f "$kernel" ] || ssi_die "no guest kernel at $kernel: run make setup"
+    command -v qemu-system-x86_64 >/dev/null || ssi_die "qemu-system-x86_64 missing: run make setup"
+    cluster_dir=$(mktemp -d /tmp/ssi-cluster.XXXXXX)
+    chmod 755 "$cluster_dir"
+    cluster_nodes=$n
+    trap cluster_stop EXIT
+    trap 'exit 130' INT TERM
+
+    # Pick a free-looking base port; each node uses base+1+i, the hub base.
+    base=$((20000 + (RANDOM % 2000) * 10))
+    if [ "$n" -gt 2 ]; then
+        python3 "$SSI_ROOT/scripts/nethub.py" "$base" "$n" >"$cluster_dir/hub.log" 2>&1 &
+        cluster_hub_pid=$!
+    fi
+    for ((i = 0; i < n; i++)); do
+        local remote
+        if [ "$n" -eq 1 ]; then
+            remote=$((base + 9))
+        elif [ "$n" -eq 2 ]; then
+            remote=$((base + 1 + (1 - i)))
+        else
+            remote=$base
+        fi
+        mkdir -p "$cluster_dir/node$i"
+        qemu-system-x86_64 -accel tcg -m "$SSI_GUEST_MEM" -smp 1 -nographic -no-reboot \
+            -kernel "$kernel" \
+            -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
+            -virtfs local,path="$cluster_dir",mount_tag=ssirun,security_model=none,multidevs=remap \
+            -netdev "dgram,id=n0,local.type=inet,local.host=127.0.0.1,local.port=$((base + 1 + i)),remote.type=inet,remote.host=127.0.0.1,remote.port=$remote" \
+            -device "virtio-net-pci,netdev=n0,mac=52:54:00:55:00:$(printf %02x "$i")" \
+            -append "console=ttyS0 root=hostroot rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=262144 ro init=$SSI_ROOT/scripts/guest-init.sh panic=-1 oops=panic ssi.node=$i ssi.ip=$(cluster_ip "$i")/24" \
+            </dev/null >"$cluster_dir/node$i.console" 2>&1 &
+        cluster_pids[i]=$!
+    done
+    local deadline=$((SECONDS + 120))
+    for ((i = 0; i < n; i++)); do
+        while [ ! -e "$cluster_dir/node$i/ready" ]; do
+            if ! kill -0 "${cluster_pids[i]}" 2>/dev/null; then
+                tail -n 30 "$cluster_dir/node$i.console" >&2
+                ssi_die "node $i exited while booting (console: $cluster_dir/node$i.console)"
+            fi
+            if [ $SECONDS -ge $deadline ]; then
+                tail -n 30 "$cluster_dir/node$i.console" >&2
+                ssi_die "node $i not up after 120 s (console: $cluster_dir/node$i.console)"
+            fi
+            sleep 0.2
+        done
+    done
+    ssi_info "cluster of $n up in $cluster_dir"
+}
+
+cluster_job_seq=0
+
+cluster_spawn() {
+    local node=$1 cmd=$2 id
+    cluster_job_seq=$((cluster_job_seq + 1))
+    id=$(printf 'j%04d' $cluster_job_seq)
+    printf '%s\n' "$cmd" >"$cluster_dir/node$node/cmd/.$id.tmp"
+    mv "$cluster_dir/node$node/cmd/.$id.tmp" "$cluster_dir/node$node/cmd/$id.sh"
+    printf '%s\n' "$id"
+}
+
+cluster_wait() {
+    local node=$1 id=$2 timeout=${3:-$SSI_CMD_TIMEOUT} out=$cluster_dir/node$1/out
+    local deadline=$((SECONDS + timeout))
+    while [ ! -e "$out/$id.rc" ]; do
+        if ! kill -0 "${cluster_pids[node]}" 2>/dev/null; then
+            printf 'ssi: node %s is gone (console: %s)\n' "$node" "$cluster_dir/node$node.console" >&2
+            return 125
+        fi
+        if [ $SECONDS -ge $deadline ]; then
+            printf 'ssi: command %s on node %s timed out after %s s\n' "$id" "$node" "$timeout" >&2
+            cat "$out/$id.out" 2>/dev/null
+            return 124
+        fi
+        sleep 0.1
+    done
+    cat "$out/$id.out"
+    return "$(cat "$out/$id.rc")"
+}
+
+cluster_run() {
+    local node=$1 id
+    id=$(cluster_spawn "$node" "$2")
+    cluster_wait "$node" "$id" "${3:-$SSI_CMD_TIMEOUT}"
+}
+
+cluster_console() {
+    cat "$cluster_dir/node$1.console"
+}
+
+# Lines that mean the kernel is unhappy. "Call Trace" also catches lockdep splats.
+cluster_bad_kernel_lines() {
+    grep -E 'BUG:|WARNING:|Oops|Call Trace|Kernel panic|general protection fault|UBSAN:'
+}
+
+cluster_check_kernel_logs() {
+    local i bad=0 lines
+    for ((i = 0; i < cluster_nodes; i++)); do
+        lines=$({
+            cluster_console "$i"
+            kill -0 "${cluster_pids[i]}" 2>/dev/null && cluster_run "$i" dmesg 30
+        } | cluster_bad_kernel_lines)
+        if [ -n "$lines" ]; then
+            printf 'node %d kernel log:\n%s\n' "$i" "$lines" >&2
+            bad=1
+        fi
+    done
+    return $bad
+}
+
+cluster_stop() {
+    local i deadline
+    [ -n "$cluster_dir" ] || return 0
+    for ((i = 0; i < cluster_nodes; i++)); do
+        : >"$cluster_dir/node$i/halt" 2>/dev/null
+    done
+    deadline=$((SECONDS + 15))
+    for ((i = 0; i < cluster_nodes; i++)); do
+        while kill -0 "${cluster_pids[i]}" 2>/dev/null && [ $SECONDS -lt $deadline ]; do
+            sleep 0.2
+        done
+        kill -9 "${cluster_pids[i]}" 2>/dev/null
+        wait "${cluster_pids[i]}" 2>/dev/null
+    done
+    if [ -n "$cluster_hub_pid" ]; then
+        kill "$cluster_hub_pid" 2>/dev/null
+        wait "$cluster_hub_pid" 2>/dev/null
+    fi
+    # Keep the logs of the last run for inspection.
+    rm -rf /tmp/ssi-cluster-last
+    mv "$cluster_dir" /tmp/ssi-cluster-last 2>/dev/null
+    cluster_dir=
+    cluster_pids=()
+    cluster_hub_pid=
+    cluster_nodes=0
+}

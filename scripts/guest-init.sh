@@ -1,0 +1,63 @@
+#!/bin/sh
+# PID 1 of an ssi test guest (started by scripts/cluster.sh).
+#
+# The guest boots with the host's root filesystem shared read-only over 9p, so the
+# host's iproute2, rdma-core, perftest and the repository's build outputs are all
+# visible at the same paths. A second, writable 9p share (tag "ssirun") is the
+# command channel with the host:
+#   node$N/cmd/ID.sh     written by the host: a command to run (in the background)
+#   node$N/out/ID.out    its output; node$N/out/ID.rc its exit code (written last)
+#   node$N/ready         written once the guest is up
+#   node$N/halt          written by the host: power off
+# Kernel command line: ssi.node=N (node id), ssi.ip=ADDR/PREFIX (address of eth0).
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/root LANG=C
+
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev 2>/dev/null
+mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
+mount -t tmpfs tmp /tmp
+mount -t tmpfs run /run
+mount -t tmpfs varrun /var/run 2>/dev/null
+mount -t tmpfs home /root 2>/dev/null
+
+arg() { sed -n "s/.*[[:space:]]$1=\([^[:space:]]*\).*/\1/p" /proc/cmdline; }
+NODE=$(arg ssi.node)
+IP=$(arg ssi.ip)
+hostname "ssi-node$NODE"
+
+mkdir -p /run/ssi
+if ! mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,cache=none ssirun /run/ssi; then
+    echo "ssi-guest: cannot mount the command share" >/dev/console
+    echo o >/proc/sysrq-trigger
+fi
+CH=/run/ssi/node$NODE
+mkdir -p "$CH/cmd" "$CH/out" /tmp/started
+
+ip link set lo up
+ip addr add "$IP" dev eth0
+ip link set eth0 up
+
+echo "ssi-guest: node $NODE up at $(cut -d' ' -f1 /proc/uptime)s, eth0 $IP" >/dev/console
+echo "$(cut -d' ' -f1 /proc/uptime)" >"$CH/ready.tmp" && mv "$CH/ready.tmp" "$CH/ready"
+
+while [ ! -e "$CH/halt" ]; do
+    for f in "$CH"/cmd/*.sh; do
+        [ -e "$f" ] || continue
+        id=$(basename "$f" .sh)
+        [ -e "/tmp/started/$id" ] && continue
+        : >"/tmp/started/$id"
+        (
+            cd /tmp && sh "$f" >"$CH/out/$id.out" 2>&1 </dev/null
+            echo $? >"$CH/out/$id.rc.tmp"
+            mv "$CH/out/$id.rc.tmp" "$CH/out/$id.rc"
+        ) &
+    done
+    sleep 0.1
+done
+
+echo "ssi-guest: node $NODE halting" >/dev/console
+sync
+echo o >/proc/sysrq-trigger
+sleep 5

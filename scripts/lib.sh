@@ -1,0 +1,78 @@
+# shellcheck shell=bash
+# Common environment for ssi's build, setup and test scripts. Source it; do not run it.
+#
+# Everything that is expensive to make (toolchain pieces, the Linux source, kernel
+# builds) lives in $SSI_CACHE, outside the repository, keyed by what went into it, so
+# that a fresh clone reuses a previous build and a changed config makes a new one.
+
+SSI_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SSI_CACHE=${SSI_CACHE:-$HOME/.cache/ssi}
+
+# The Linux release we build against: Debian's linux-source-7.2 from trixie-backports.
+SSI_KERNEL_PKG=linux-source-7.2
+SSI_LIBCLANG_VERSION=18.1.1
+SSI_BINDGEN_VERSION=0.72.1
+
+# The Rust toolchain pinned by rust-toolchain.toml. The kernel build runs rustc from
+# its own directory, where rust-toolchain.toml is not seen: RUSTUP_TOOLCHAIN makes
+# every rustc/cargo call use the pinned toolchain.
+SSI_RUST_TOOLCHAIN=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' "$SSI_ROOT/rust-toolchain.toml")
+export RUSTUP_TOOLCHAIN=$SSI_RUST_TOOLCHAIN
+export PATH="$SSI_CACHE/tools/bindgen/bin:$HOME/.cargo/bin:$PATH"
+export LIBCLANG_PATH="$SSI_CACHE/tools/libclang/clang/native"
+
+ssi_log_dir=$SSI_CACHE/logs
+mkdir -p "$ssi_log_dir"
+
+# One progress line per step.
+ssi_step() { printf '==> [%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+ssi_info() { printf '    %s\n' "$*"; }
+ssi_die() { printf 'ssi: error: %s\n' "$*" >&2; exit 1; }
+
+# ssi_run_logged STEP LOGNAME CMD...: runs CMD with its output in a log file; on failure
+# names the step and the log and shows its tail.
+ssi_run_logged() {
+    local step=$1 log=$ssi_log_dir/$2.log
+    shift 2
+    if ! "$@" >"$log" 2>&1; then
+        printf 'ssi: error: step "%s" failed; full log: %s\n--- last lines ---\n' "$step" "$log" >&2
+        tail -n 25 "$log" >&2
+        exit 1
+    fi
+}
+
+# The extracted Linux source tree (set by setup: one directory per package version).
+ssi_kernel_src() {
+    local v
+    v=$(cat "$SSI_CACHE/src/current-version" 2>/dev/null) || return 1
+    printf '%s\n' "$SSI_CACHE/src/linux-$v"
+}
+
+# Identity of the toolchain that a kernel build depends on.
+ssi_toolchain_id() {
+    printf 'rustc=%s bindgen=%s libclang=%s gcc=%s\n' \
+        "$(rustc -V 2>/dev/null)" "$SSI_BINDGEN_VERSION" "$SSI_LIBCLANG_VERSION" \
+        "$(gcc -dumpfullversion 2>/dev/null)"
+}
+
+# ssi_build_key NAME FILES...: short hash over the source version, the toolchain and
+# the given config files. Same inputs -> same build directory.
+ssi_build_key() {
+    local name=$1
+    shift
+    {
+        cat "$SSI_CACHE/src/current-version" 2>/dev/null
+        ssi_toolchain_id
+        cat "$@"
+    } | sha256sum | cut -c1-12 | sed "s/^/$name-/"
+}
+
+# Build directory of the x86_64 guest kernel.
+ssi_guest_kdir() {
+    printf '%s\n' "$SSI_CACHE/build/$(ssi_build_key guest-x86_64 "$SSI_ROOT/scripts/guest-x86_64.config")"
+}
+
+# Build directory of the UML KUnit kernel.
+ssi_kunit_build_dir() {
+    printf '%s\n' "$SSI_CACHE/build/$(ssi_build_key kunit-um "$SSI_ROOT/kunit-tests/.kunitconfig")"
+}

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# make test: runs ssi's test suites and ends with one summary line "N passed, N failed".
+#
+#   scripts/run-tests.sh [all|host|kunit|cluster]
+#   TEST=PATTERN narrows: host -> cargo test filter, kunit -> suite glob (e.g.
+#   'ssi_transport*'), cluster -> test file name (e.g. foundation).
+#
+# Every test case counts once: each cargo test, each KUnit case, each assertion of a
+# cluster test. A suite that cannot run at all (build error, guest that does not boot)
+# counts as a failure, never as nothing.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+
+what=${1:-all}
+filter=${TEST:-}
+results=$(mktemp /tmp/ssi-results.XXXXXX)
+export SSI_RESULTS=$results
+trap 'rm -f "$results"' EXIT
+
+record() { printf '%s %s\n' "$1" "$2" >>"$results"; }
+
+run_host() {
+    ssi_step "host: cargo test (rust/, userspace-tools/)"
+    local log=$ssi_log_dir/test-host.log
+    cargo test --manifest-path "$SSI_ROOT/Cargo.toml" --workspace ${filter:+"$filter"} 2>&1 | tee "$log" |
+        grep -E '^(test |test result|error)' | grep -v '^test result' | sed 's/^/    /'
+    local p f lines
+    lines=$(grep -E '^test result:' "$log")
+    if [ -z "$lines" ] || grep -qE '^error(\[|:)' "$log"; then
+        record FAIL "host::build (see $log)"
+        echo "    host tests did not build or run: see $log"
+        return
+    fi
+    p=$(awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^passed;?$/) s += $(i - 1) } END { print s + 0 }' <<<"$lines")
+    f=$(awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^failed;?$/) s += $(i - 1) } END { print s + 0 }' <<<"$lines")
+    grep -E '^test .* FAILED$' "$log" | sed 's/^test \(.*\) \.\.\. FAILED$/\1/' | while read -r t; do
+        record FAIL "host::$t"
+    done
+    local known_failed
+    known_failed=$(grep -c '^FAIL host::' "$results")
+    for ((i = 0; i < p; i++)); do record PASS host; done
+    for ((i = known_failed; i < f; i++)); do record FAIL "host::unnamed"; done
+    echo "    host: $p passed, $f failed"
+}
+
+run_kunit() {
+    ssi_step "KUnit: Rust suites in UML (kunit-tests/)"
+    local log=$ssi_log_dir/test-kunit.log
+    "$SSI_ROOT/scripts/kunit.sh" run ${filter:+"$filter"} >"$log" 2>&1
+    local rc=$?
+    grep -E '\[(PASSED|FAILED|SKIPPED|CRASHED)\]|Testing complete|ERROR|error\[' "$log" | sed 's/^/    /'
+    local p f
+    p=$(grep -cE '\[PASSED\] ' "$log")
+    f=$(grep -cE '\[(FAILED|CRASHED)\] ' "$log")
+    if ! grep -q 'Testing complete' "$log"; then
+        record FAIL "kunit::run (exit $rc; see $log)"
+        echo "    KUnit did not complete: see $log"
+        tail -n 20 "$log" | sed 's/^/    | /'
+        return
+    fi
+    # Suite lines are also "[PASSED] suite": count only cases (indented entries).
+    p=$(grep -cE '^\[[0-9:]+\] +\[PASSED\] ' "$log")
+    f=$(grep -cE '^\[[0-9:]+\] +\[(FAILED|CRASHED)\] ' "$log")
+    for ((i = 0; i < p; i++)); do record PASS kunit; done
+    for ((i = 0; i < f; i++)); do record FAIL kunit; done
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then record FAIL "kunit::exit-$rc"; fi
+    echo "    KUnit: $p passed, $f failed"
+}
+
+run_cluster() {
+    local t name before rc
+    for t in "$SSI_ROOT"/tests/cluster/*.sh; do
+        name=$(basename "$t" .sh)
+        [ -n "$filter" ] && [ "$name" != "$filter" ] && continue
+        ssi_step "cluster: $name"
+        before=$(grep -c '' "$results")
+        bash "$t"
+        rc=$?
+        if [ "$rc" -ne 0 ] || [ "$(grep -c '' "$results")" -eq "$before" ]; then
+            record FAIL "cluster::$name::harness (exit $rc)"
+            echo "    cluster test $name aborted (exit $rc); logs of the last run: /tmp/ssi-cluster-last"
+        fi
+    done
+}
+
+case $what in
+all)
+    run_host
+    run_kunit
+    run_cluster
+    ;;
+host) run_host ;;
+kunit) run_kunit ;;
+cluster) run_cluster ;;
+*) ssi_die "usage: $0 [all|host|kunit|cluster]" ;;
+esac
+
+passed=$(grep -c '^PASS' "$results")
+failed=$(grep -c '^FAIL' "$results")
+if [ "$failed" -gt 0 ]; then
+    echo
+    echo "Failed:"
+    grep '^FAIL' "$results" | sed 's/^FAIL /  /' | sort | uniq -c | sed 's/^ *1 /  /'
+fi
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

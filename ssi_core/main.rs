@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! ssi_core: the heart of the ssi single-system-image cluster.
+//!
+//! Owns the node's identity, the registry of transports and of the migration engine
+//! (C-ABI ops tables, see `ffi.rs`), the control device `/dev/ssi` and `/proc/ssi`.
+
+use kernel::{
+    miscdevice::{MiscDeviceOptions, MiscDeviceRegistration},
+    prelude::*,
+};
+
+mod device;
+mod ffi;
+mod procfs;
+mod registry;
+mod shared;
+
+use device::SsiDevice;
+use procfs::ProcDir;
+use shared::node::NodeId;
+
+module! {
+    type: SsiCore,
+    name: "ssi_core",
+    authors: ["ssi developers"],
+    description: "ssi single-system-image cluster: core",
+    license: "GPL",
+    params: {
+        node_id: u32 {
+            default: 0,
+            description: "This node's id in the cluster (0..63)",
+        },
+    },
+}
+
+/// This node's id, as given by the `node_id` parameter (checked at load time).
+pub(crate) fn node_id() -> u32 {
+    *module_parameters::node_id.value()
+}
+
+/// Checks the `node_id` parameter.
+fn checked_node_id() -> Result<NodeId> {
+    NodeId::new(i64::from(node_id())).map_err(|e| {
+        pr_err!(
+            "node_id={} is invalid ({:?}): must be below {}\n",
+            node_id(),
+            e,
+            shared::node::SSI_MAX_NODES
+        );
+        EINVAL
+    })
+}
+
+#[pin_data]
+struct SsiCore {
+    // Dropped in declaration order: `/dev/ssi` goes first, then `/proc/ssi`.
+    #[pin]
+    _device: MiscDeviceRegistration<SsiDevice>,
+    _proc: ProcDir,
+    node: NodeId,
+}
+
+impl kernel::InPlaceModule for SsiCore {
+    fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        // Fields are initialised in this order and dropped in reverse on failure: the
+        // registry exists before `/proc/ssi`, which exists before `/dev/ssi`.
+        try_pin_init!(Self {
+            node: checked_node_id()?,
+            _proc: {
+                registry::init();
+                ProcDir::create()?
+            },
+            _device <- MiscDeviceRegistration::register(MiscDeviceOptions { name: c"ssi" }),
+        })
+        .pin_chain(|this| {
+            pr_info!("node {} up (ABI v{})\n", this.node.get(), shared::ioctl::SSI_ABI_VERSION);
+            Ok(())
+        })
+    }
+}

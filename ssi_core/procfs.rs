@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `/proc/ssi`: `status` and `transports`. The procfs calls are in the C shim
+//! `procfs.c`; the contents are produced here.
+
+use core::ffi::{c_int, c_void};
+
+use kernel::{bindings, error::to_result, prelude::*, seq_file::SeqFile, seq_print};
+
+use crate::registry;
+use crate::shared::ioctl::SSI_ABI_VERSION;
+
+extern "C" {
+    fn ssi_core_proc_create() -> c_int;
+    fn ssi_core_proc_remove();
+}
+
+/// Owns the `/proc/ssi` directory; removes it when dropped.
+pub(crate) struct ProcDir(());
+
+impl ProcDir {
+    /// Creates `/proc/ssi` and its files.
+    pub(crate) fn create() -> Result<Self> {
+        // SAFETY: No preconditions; only one `ProcDir` exists (owned by the module).
+        to_result(unsafe { ssi_core_proc_create() })?;
+        Ok(Self(()))
+    }
+}
+
+impl Drop for ProcDir {
+    fn drop(&mut self) {
+        // SAFETY: The directory was created by `create`; `proc_remove` waits for running
+        // show callbacks before returning.
+        unsafe { ssi_core_proc_remove() };
+    }
+}
+
+/// Size of the buffer a transport describes itself into.
+const DESCRIBE_LEN: usize = 128;
+
+fn show_status(m: &SeqFile) {
+    let st = registry::status(crate::node_id());
+    seq_print!(m, "node_id: {}\n", st.node_id);
+    seq_print!(m, "abi_version: {}\n", SSI_ABI_VERSION);
+    seq_print!(m, "transports: {}\n", st.transport_count);
+    let mut buf = [0u8; DESCRIBE_LEN];
+    registry::with_migrate(&mut buf, |m_desc| match m_desc {
+        Some(d) => seq_print!(m, "migrate: registered ({})\n", d),
+        None => seq_print!(m, "migrate: not registered\n"),
+    });
+}
+
+fn show_transports(m: &SeqFile) {
+    seq_print!(m, "{:<4} {:<16} {:<9} {}\n", "id", "name", "kind", "state");
+    let mut buf = [0u8; DESCRIBE_LEN];
+    registry::for_each_transport(&mut buf, |id, kind, name, desc| {
+        seq_print!(m, "{:<4} {:<16} {:<9} {}\n", id, name, kind.label(), desc);
+    });
+}
+
+/// Show callback of `/proc/ssi/status`.
+#[no_mangle]
+pub extern "C" fn ssi_core_proc_show_status(m: *mut bindings::seq_file, _v: *mut c_void) -> c_int {
+    // SAFETY: seq_file calls show callbacks with a valid `seq_file` that no other thread
+    // uses during the call.
+    show_status(unsafe { SeqFile::from_raw(m) });
+    0
+}
+
+/// Show callback of `/proc/ssi/transports`.
+#[no_mangle]
+pub extern "C" fn ssi_core_proc_show_transports(m: *mut bindings::seq_file, _v: *mut c_void) -> c_int {
+    // SAFETY: As in `ssi_core_proc_show_status`.
+    show_transports(unsafe { SeqFile::from_raw(m) });
+    0
+}

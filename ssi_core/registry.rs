@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! What the other ssi modules register with core: transports and the migration engine.
+//!
+//! One global mutex protects the registry. Every use of a registered ops table happens
+//! with it held, so once `unregister` has returned, core never touches that table again
+//! and its module may go away.
+
+use kernel::{prelude::*, sync::global_lock};
+
+use crate::ffi::{MigrateOpsRef, TransportOpsRef};
+use crate::shared::ioctl::{
+    fill_str, name_str, SsiStatus, SSI_ABI_VERSION, SSI_MAX_TRANSPORTS, SSI_STATE_LEN,
+};
+use crate::shared::migrate_abi::SSI_MIGRATE_OPS_VERSION;
+use crate::shared::transport::{RegisterError, TransportKind, TransportTable};
+
+/// Everything registered with core.
+pub(crate) struct Registry {
+    transports: TransportTable<TransportOpsRef, SSI_MAX_TRANSPORTS>,
+    migrate: Option<MigrateOpsRef>,
+}
+
+impl Registry {
+    const fn new() -> Self {
+        Self { transports: TransportTable::new(), migrate: None }
+    }
+}
+
+global_lock! {
+    // SAFETY: `init` runs first in the module initialiser, before `/dev/ssi`, `/proc/ssi`
+    // or the exported symbols can be reached.
+    unsafe(uninit) static REGISTRY: Mutex<Registry> = Registry::new();
+}
+
+/// Initialises the registry lock. Called once, first thing in module init.
+pub(crate) fn init() {
+    // SAFETY: Called exactly once, from the module initialiser, before any other use.
+    unsafe { REGISTRY.init() };
+}
+
+fn register_errno(e: RegisterError) -> Error {
+    match e {
+        RegisterError::UnsupportedVersion => EPROTONOSUPPORT,
+        RegisterError::UnknownKind | RegisterError::BadName => EINVAL,
+        RegisterError::Duplicate => EEXIST,
+        RegisterError::Full => ENOSPC,
+    }
+}
+
+/// Registers a transport; returns its id.
+pub(crate) fn register_transport(ops: TransportOpsRef) -> Result<u32> {
+    let (version, kind, name) = (ops.version(), ops.kind(), ops.name());
+    let shown = name_str(&name).unwrap_or("<invalid>");
+    let mut reg = REGISTRY.lock();
+    match reg.transports.register(version, kind, &name, ops) {
+        Ok(id) => {
+            pr_info!("transport '{}' registered (id {}, ops v{})\n", shown, id, version);
+            Ok(id)
+        }
+        Err(e) => {
+            pr_err!(
+                "transport '{}' refused: {:?} (ops v{}, kind {}; core expects ops v{})\n",
+                shown,
+                e,
+                version,
+                kind,
+                crate::shared::transport::SSI_TRANSPORT_OPS_VERSION
+            );
+            Err(register_errno(e))
+        }
+    }
+}
+
+/// Unregisters a transport by id. Unknown ids are reported and ignored.
+pub(crate) fn unregister_transport(id: u32) {
+    let removed = REGISTRY.lock().transports.unregister(id);
+    match removed {
+        Some(e) => pr_info!(
+            "transport '{}' unregistered (id {})\n",
+            name_str(&e.name).unwrap_or("?"),
+            id
+        ),
+        None => pr_warn!("unregister of unknown transport id {}\n", id),
+    }
+}
+
+/// Registers the migration engine (at most one).
+pub(crate) fn register_migrate(ops: MigrateOpsRef) -> Result {
+    if ops.version() != SSI_MIGRATE_OPS_VERSION {
+        pr_err!(
+            "migrate ops v{} refused: core expects v{}\n",
+            ops.version(),
+            SSI_MIGRATE_OPS_VERSION
+        );
+        return Err(EPROTONOSUPPORT);
+    }
+    let mut reg = REGISTRY.lock();
+    if reg.migrate.is_some() {
+        pr_err!("a migration engine is registered already\n");
+        return Err(EBUSY);
+    }
+    reg.migrate = Some(ops);
+    pr_info!("migration engine registered\n");
+    Ok(())
+}
+
+/// Unregisters the migration engine.
+pub(crate) fn unregister_migrate() {
+    if REGISTRY.lock().migrate.take().is_some() {
+        pr_info!("migration engine unregistered\n");
+    } else {
+        pr_warn!("unregister of a migration engine that was not registered\n");
+    }
+}
+
+/// The node's status as `SSI_IOC_STATUS` reports it, with each registered module's
+/// description of its state.
+pub(crate) fn status(node_id: u32) -> SsiStatus {
+    let reg = REGISTRY.lock();
+    let mut st = SsiStatus {
+        abi_version: SSI_ABI_VERSION,
+        node_id,
+        migrate_registered: u32::from(reg.migrate.is_some()),
+        ..Default::default()
+    };
+    let mut buf = [0u8; SSI_STATE_LEN];
+    if let Some(m) = &reg.migrate {
+        fill_str(&mut st.migrate_state, describe_into(&mut buf, |b| m.describe(b)));
+    }
+    for (slot, e) in st.transports.iter_mut().zip(reg.transports.iter()) {
+        slot.id = e.id;
+        slot.kind = e.kind as u32;
+        slot.ops_version = e.ops_version;
+        slot.name = e.name;
+        fill_str(&mut slot.state, describe_into(&mut buf, |b| e.payload.describe(b)));
+        st.transport_count += 1;
+    }
+    st
+}
+
+/// Calls `f` for each registered transport with its id, kind, name and the one-line
+/// description the transport gives of itself (written into `buf`).
+pub(crate) fn for_each_transport(buf: &mut [u8], mut f: impl FnMut(u32, TransportKind, &str, &str)) {
+    let reg = REGISTRY.lock();
+    for e in reg.transports.iter() {
+        let desc = describe_into(buf, |b| e.payload.describe(b));
+        f(e.id, e.kind, name_str(&e.name).unwrap_or("?"), desc);
+    }
+}
+
+/// The migration engine's description, if one is registered.
+pub(crate) fn with_migrate(buf: &mut [u8], f: impl FnOnce(Option<&str>)) {
+    let reg = REGISTRY.lock();
+    match &reg.migrate {
+        Some(m) => f(Some(describe_into(buf, |b| m.describe(b)))),
+        None => f(None),
+    }
+}
+
+fn describe_into<'a>(buf: &'a mut [u8], describe: impl FnOnce(&mut [u8]) -> Result<usize>) -> &'a str {
+    match describe(buf) {
+        Ok(n) => core::str::from_utf8(&buf[..n.min(buf.len())]).unwrap_or("<not UTF-8>"),
+        Err(_) => "<describe failed>",
+    }
+}

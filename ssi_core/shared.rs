@@ -1,0 +1,14 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The parts of `rust/src` that `ssi_core` compiles in (see `rust/src/lib.rs`).
+
+#![allow(dead_code)]
+
+#[path = "../rust/src/ioctl.rs"]
+pub(crate) mod ioctl;
+#[path = "../rust/src/node.rs"]
+pub(crate) mod node;
+#[path = "../rust/src/transport.rs"]
+pub(crate) mod transport;
+#[path = "../rust/src/migrate_abi.rs"]
+pub(crate) mod migrate_abi;

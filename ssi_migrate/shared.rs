@@ -1,0 +1,12 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The parts of `rust/src` that this module compiles in (see `rust/src/lib.rs`).
+
+#![allow(dead_code)]
+
+#[path = "../rust/src/ioctl.rs"]
+pub(crate) mod ioctl;
+#[path = "../rust/src/migrate_abi.rs"]
+pub(crate) mod migrate_abi;
+#[path = "../rust/src/transport.rs"]
+pub(crate) mod transport;

@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ssi_rdma's C shim over the RDMA core: an ib_client that tracks the RDMA devices of
+ * this node (device add/remove, including soft-RoCE rxe devices created at run time),
+ * and a description of them and their port states for /proc/ssi and `ssictl status`.
+ * The verbs API is made of macros and static inlines, so it is used from C; Rust calls
+ * the few functions below (declared in main.rs).
+ */
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/slab.h>
+#include <rdma/ib_verbs.h>
+
+struct ssi_ib_dev {
+	struct list_head node;
+	struct ib_device *ibdev;
+};
+
+static LIST_HEAD(ssi_ib_devs);
+static DEFINE_MUTEX(ssi_ib_lock);
+static struct ib_client ssi_ib_client;
+
+static int ssi_ib_add(struct ib_device *ibdev)
+{
+	struct ssi_ib_dev *d = kzalloc(sizeof(*d), GFP_KERNEL);
+
+	if (!d)
+		return -ENOMEM;
+	d->ibdev = ibdev;
+	mutex_lock(&ssi_ib_lock);
+	list_add_tail(&d->node, &ssi_ib_devs);
+	mutex_unlock(&ssi_ib_lock);
+	ib_set_client_data(ibdev, &ssi_ib_client, d);
+	pr_info("ssi_rdma: RDMA device %s added\n", dev_name(&ibdev->dev));
+	return 0;
+}
+
+static void ssi_ib_remove(struct ib_device *ibdev, void *client_data)
+{
+	struct ssi_ib_dev *d = client_data;
+
+	mutex_lock(&ssi_ib_lock);
+	list_del(&d->node);
+	mutex_unlock(&ssi_ib_lock);
+	pr_info("ssi_rdma: RDMA device %s removed\n", dev_name(&ibdev->dev));
+	kfree(d);
+}
+
+static struct ib_client ssi_ib_client = {
+	.name = "ssi_rdma",
+	.add = ssi_ib_add,
+	.remove = ssi_ib_remove,
+};
+
+int ssi_rdma_ib_client_register(void)
+{
+	return ib_register_client(&ssi_ib_client);
+}
+
+void ssi_rdma_ib_client_unregister(void)
+{
+	/* Calls ssi_ib_remove() for every device still present. */
+	ib_unregister_client(&ssi_ib_client);
+}
+
+/*
+ * Writes "rxe0:1:ACTIVE mlx5_0:1:DOWN" (device:port:state for each port) into buf,
+ * at most len bytes, and returns the length written; "none" when there is no device.
+ */
+ssize_t ssi_rdma_ib_describe(char *buf, size_t len)
+{
+	struct ssi_ib_dev *d;
+	size_t n = 0;
+	u32 port;
+
+	mutex_lock(&ssi_ib_lock);
+	list_for_each_entry(d, &ssi_ib_devs, node) {
+		rdma_for_each_port(d->ibdev, port) {
+			struct ib_port_attr attr;
+			const char *state = "?";
+
+			if (!ib_query_port(d->ibdev, port, &attr))
+				state = ib_port_state_to_str(attr.state);
+			n += scnprintf(buf + n, len - n, "%s%s:%u:%s", n ? " " : "",
+				       dev_name(&d->ibdev->dev), port, state);
+		}
+	}
+	mutex_unlock(&ssi_ib_lock);
+	if (!n)
+		n = scnprintf(buf, len, "none");
+	return n;
+}

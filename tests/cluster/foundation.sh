@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Foundation: two booted guests load all four ssi modules, see each other over
+# soft-RoCE, report their status through /dev/ssi, refuse unsafe unloads and bad
+# parameters, unload cleanly, and measure the ib_read_lat baseline.
+set -uo pipefail
+. "$(dirname "$0")/../../scripts/lib.sh"
+. "$SSI_ROOT/scripts/cluster.sh"
+t_suite=foundation
+. "$SSI_ROOT/scripts/testlib.sh"
+
+KO=$SSI_ROOT
+SSICTL=$SSI_ROOT/target/release/ssictl
+for m in ssi_core ssi_rdma ssi_migrate ssi_gpio_bus; do
+    [ -f "$KO/$m/$m.ko" ] || ssi_die "$m.ko not built: run make"
+done
+
+load_all() { # NODE PEER
+    printf 'insmod %s node_id=%s && insmod %s && insmod %s && insmod %s peer_node=%s' \
+        "$KO/ssi_core/ssi_core.ko" "$1" "$KO/ssi_rdma/ssi_rdma.ko" \
+        "$KO/ssi_migrate/ssi_migrate.ko" "$KO/ssi_gpio_bus/ssi_gpio_bus.ko" "$2"
+}
+
+cluster_start 2
+
+# --- modules load; rxe created after ssi_rdma is loaded (ib_client add path) --------
+for n in 0 1; do
+    out=$(cluster_run $n "$(load_all $n $((1 - n)))")
+    t_ok "node$n: insmod of all four modules" $? "$out"
+    out=$(cluster_run $n "rdma link add rxe0 type rxe netdev eth0 && sleep 1 && rdma link show")
+    t_match "node$n: rxe0 link is ACTIVE" 'link rxe0/1 state ACTIVE' "$out"
+    out=$(cluster_run $n "cat /proc/modules")
+    t_eq "node$n: lsmod shows 4 ssi modules" 4 "$(grep -c '^ssi_' <<<"$out")"
+done
+
+# --- ssictl status reads /dev/ssi -----------------------------------------------------
+for n in 0 1; do
+    js=$(cluster_run $n "$SSICTL status --json")
+    t_ok "node$n: ssictl status --json" $? "$js"
+    t_eq "node$n: status node_id" "$n" "$(json_get "$js" 'd["node_id"]')"
+    t_eq "node$n: status abi_version" 1 "$(json_get "$js" 'd["abi_version"]')"
+    t_eq "node$n: transports registered" '["rdma", "gpio-bus"]' \
+        "$(json_get "$js" '[t["name"] for t in d["transports"]]')"
+    t_match "node$n: rdma transport sees rxe0 ACTIVE" "devices: rxe0:1:ACTIVE" \
+        "$(json_get "$js" 'd["transports"][0]["state"]')"
+    t_eq "node$n: migrate engine registered" true "$(json_get "$js" 'd["migrate"]["registered"]')"
+    txt=$(cluster_run $n "$SSICTL status; cat /proc/ssi/status /proc/ssi/transports")
+    t_match "node$n: ssictl status text and /proc/ssi" "^node_id: $n\$" "$txt"
+    printf '%s\n' "$txt" | sed "s/^/      node$n> /"
+done
+
+# --- refusals ----------------------------------------------------------------------------
+out=$(cluster_run 0 "rmmod ssi_core 2>&1")
+t_err "node0: rmmod ssi_core refused while transports are loaded" $? "$out"
+t_match "node0: ssi_core still loaded after refused rmmod" '^ssi_core ' "$(cluster_run 0 "cat /proc/modules")"
+out=$(cluster_run 0 "insmod $KO/ssi_gpio_bus/ssi_gpio_bus.ko 2>&1")
+t_err "node0: second insmod of ssi_gpio_bus refused" $? "$out"
+out=$(cluster_run 1 "$SSICTL --device /dev/nonexistent status 2>&1")
+t_err "node1: ssictl on a missing device fails" $? "$out"
+t_match "node1: ssictl explains a missing device" 'is the ssi_core module loaded' "$out"
+
+# --- the ib_read_lat baseline (CQ events: polling starves the vCPU running rxe) -----------
+srv=$(cluster_spawn 1 "ib_read_lat -d rxe0 -s 4096 -n 1000 -F -e")
+sleep 3
+out=$(cluster_run 0 "ib_read_lat -d rxe0 -s 4096 -n 1000 -F -e $(cluster_ip 1)" 240)
+rc=$?
+cluster_wait 1 "$srv" 60 >/dev/null
+t_ok "ib_read_lat 4 KiB between node0 and node1" $rc "$out"
+# Columns: #bytes #iterations t_min t_max t_typical t_avg t_stdev 99% 99.9%
+typical=$(awk '$1 == 4096 && NF >= 9 { print $5 }' <<<"$out")
+t_match "ib_read_lat reports a typical latency" '^[0-9]+(\.[0-9]+)?$' "$typical"
+echo "    baseline: ib_read_lat -s 4096 typical ${typical:-?} us (TCG guests, rxe, CQ events)"
+[ -n "${SSI_BASELINE_FILE:-}" ] && echo "ib_read_lat_4096_typical_us $typical" >>"$SSI_BASELINE_FILE"
+
+# --- unload in dependency order, reload in another order, bad parameters -------------------
+out=$(cluster_run 0 "rmmod ssi_gpio_bus && rmmod ssi_rdma && rmmod ssi_migrate && rmmod ssi_core && cat /proc/modules")
+t_ok "node0: rmmod of all four modules" $? "$out"
+t_eq "node0: no ssi module left" 0 "$(grep -c '^ssi_' <<<"$out")"
+out=$(cluster_run 0 "test ! -e /dev/ssi && test ! -e /proc/ssi && echo gone")
+t_eq "node0: /dev/ssi and /proc/ssi removed" gone "$out"
+out=$(cluster_run 0 "insmod $KO/ssi_core/ssi_core.ko node_id=99 2>&1")
+t_err "node0: node_id=99 refused" $? "$out"
+t_match "node0: node_id=99 explained in dmesg" 'node_id=99 is invalid' "$(cluster_run 0 dmesg)"
+out=$(cluster_run 0 "insmod $KO/ssi_rdma/ssi_rdma.ko 2>&1")
+t_err "node0: ssi_rdma without ssi_core refused" $? "$out"
+out=$(cluster_run 0 "insmod $KO/ssi_core/ssi_core.ko node_id=5 && insmod $KO/ssi_migrate/ssi_migrate.ko && insmod $KO/ssi_gpio_bus/ssi_gpio_bus.ko peer_node=5 2>&1")
+t_err "node0: gpio bus with peer_node == node_id refused" $? "$out"
+out=$(cluster_run 0 "insmod $KO/ssi_gpio_bus/ssi_gpio_bus.ko peer_node=1 && insmod $KO/ssi_rdma/ssi_rdma.ko && $SSICTL status --json")
+t_eq "node0: reloaded in another order, node 5 with 2 transports" "5 2" \
+    "$(json_get "$out" '"%d %d" % (d["node_id"], len(d["transports"]))')"
+out=$(cluster_run 0 "rmmod ssi_rdma && rmmod ssi_gpio_bus && rmmod ssi_migrate && rmmod ssi_core && echo clean")
+t_eq "node0: second unload clean" clean "$out"
+
+# --- kernel logs ---------------------------------------------------------------------------
+for n in 0 1; do
+    out=$(cluster_run $n "dmesg")
+    t_match "node$n: dmesg shows ssi_core coming up" "ssi_core: node [0-9]+ up" "$out"
+done
+if bad=$(cluster_check_kernel_logs 2>&1); then
+    t_pass "no BUG/WARNING/Oops/Call Trace on any node"
+else
+    t_fail "no BUG/WARNING/Oops/Call Trace on any node" "$bad"
+fi

@@ -1,0 +1,56 @@
+//! Access to `/dev/ssi`.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+
+use ssi_shared::ioctl::{SsiStatus, SSI_ABI_VERSION, SSI_IOC_STATUS};
+
+/// Where `ssi_core` creates its control device.
+pub const DEFAULT_DEVICE: &str = "/dev/ssi";
+
+/// An open control device.
+pub struct Device {
+    file: File,
+    path: String,
+}
+
+impl Device {
+    /// Opens the control device, explaining the usual failures.
+    pub fn open(path: &str) -> Result<Self, String> {
+        match File::open(path) {
+            Ok(file) => Ok(Self { file, path: path.to_string() }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                Err(format!("{path} does not exist: is the ssi_core module loaded? ({e})"))
+            }
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                Err(format!("{path}: permission denied (run as root) ({e})"))
+            }
+            Err(e) => Err(format!("cannot open {path}: {e}")),
+        }
+    }
+
+    /// Reads the node status (`SSI_IOC_STATUS`) and checks the ABI version.
+    pub fn status(&self) -> Result<SsiStatus, String> {
+        let mut st = SsiStatus::default();
+        // SAFETY: SSI_IOC_STATUS writes exactly size_of::<SsiStatus>() bytes (encoded in
+        // the request number) into the pointed-to, properly aligned struct.
+        let rc = unsafe {
+            libc::ioctl(self.file.as_raw_fd(), SSI_IOC_STATUS as _, &mut st as *mut SsiStatus)
+        };
+        if rc < 0 {
+            let e = io::Error::last_os_error();
+            return Err(format!(
+                "{}: SSI_IOC_STATUS failed: {e} (kernel module built from another ABI version?)",
+                self.path
+            ));
+        }
+        if st.abi_version != SSI_ABI_VERSION {
+            return Err(format!(
+                "{}: kernel speaks ABI v{}, this ssictl speaks v{}: rebuild one of them",
+                self.path, st.abi_version, SSI_ABI_VERSION
+            ));
+        }
+        Ok(st)
+    }
+}
