@@ -10,7 +10,7 @@
 
 use kernel::prelude::*;
 
-#[allow(dead_code)]
+#[allow(dead_code, unreachable_pub)]
 mod shared {
     #[path = "../../rust/src/ioctl.rs"]
     pub(crate) mod ioctl;

@@ -84,12 +84,10 @@ cluster_start() {
     ssi_info "cluster of $n up in $cluster_dir"
 }
 
-cluster_job_seq=0
-
 cluster_spawn() {
     local node=$1 cmd=$2 id
-    cluster_job_seq=$((cluster_job_seq + 1))
-    id=$(printf 'j%04d' $cluster_job_seq)
+    # Usually called in $(...), a subshell: the id must not depend on shell state.
+    id=j$(date +%s%N)$RANDOM
     printf '%s\n' "$cmd" >"$cluster_dir/node$node/cmd/.$id.tmp"
     mv "$cluster_dir/node$node/cmd/.$id.tmp" "$cluster_dir/node$node/cmd/$id.sh"
     printf '%s\n' "$id"

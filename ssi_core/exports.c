@@ -5,16 +5,8 @@
  * talk through these symbols and the #[repr(C)] ops tables of rust/src.
  */
 #include <linux/export.h>
-#include <linux/types.h>
 
-struct ssi_transport_ops;
-struct ssi_migrate_ops;
-
-int ssi_transport_register(const struct ssi_transport_ops *ops);
-void ssi_transport_unregister(int id);
-int ssi_migrate_register(const struct ssi_migrate_ops *ops);
-void ssi_migrate_unregister(void);
-u32 ssi_core_node_id(void);
+#include "shim.h"
 
 EXPORT_SYMBOL_GPL(ssi_transport_register);
 EXPORT_SYMBOL_GPL(ssi_transport_unregister);

@@ -103,7 +103,7 @@ fn to_c(r: Result) -> c_int {
 /// `ops` is null or points to an [`SsiTransportOps`] that stays valid and unchanged until
 /// `ssi_transport_unregister()` with the returned id has returned.
 #[no_mangle]
-pub unsafe extern "C" fn ssi_transport_register(ops: *const SsiTransportOps) -> c_int {
+unsafe extern "C" fn ssi_transport_register(ops: *const SsiTransportOps) -> c_int {
     let Some(ops) = NonNull::new(ops.cast_mut()) else {
         pr_err!("ssi_transport_register: null ops\n");
         return EINVAL.to_errno();
@@ -118,7 +118,7 @@ pub unsafe extern "C" fn ssi_transport_register(ops: *const SsiTransportOps) -> 
 /// Unregisters the transport with this id. After it returns core no longer uses the
 /// transport's ops table.
 #[no_mangle]
-pub extern "C" fn ssi_transport_unregister(id: c_int) {
+extern "C" fn ssi_transport_unregister(id: c_int) {
     match u32::try_from(id) {
         Ok(id) => registry::unregister_transport(id),
         Err(_) => pr_warn!("ssi_transport_unregister: invalid id {}\n", id),
@@ -132,7 +132,7 @@ pub extern "C" fn ssi_transport_unregister(id: c_int) {
 /// `ops` is null or points to an [`SsiMigrateOps`] that stays valid and unchanged until
 /// `ssi_migrate_unregister()` has returned.
 #[no_mangle]
-pub unsafe extern "C" fn ssi_migrate_register(ops: *const SsiMigrateOps) -> c_int {
+unsafe extern "C" fn ssi_migrate_register(ops: *const SsiMigrateOps) -> c_int {
     let Some(ops) = NonNull::new(ops.cast_mut()) else {
         pr_err!("ssi_migrate_register: null ops\n");
         return EINVAL.to_errno();
@@ -142,12 +142,12 @@ pub unsafe extern "C" fn ssi_migrate_register(ops: *const SsiMigrateOps) -> c_in
 
 /// Unregisters the migration engine.
 #[no_mangle]
-pub extern "C" fn ssi_migrate_unregister() {
+extern "C" fn ssi_migrate_unregister() {
     registry::unregister_migrate();
 }
 
 /// This node's id (the `node_id` parameter of `ssi_core`).
 #[no_mangle]
-pub extern "C" fn ssi_core_node_id() -> u32 {
+extern "C" fn ssi_core_node_id() -> u32 {
     crate::node_id()
 }

@@ -11,6 +11,8 @@ use kernel::{
 };
 
 mod device;
+#[path = "../rust/kmod/errno.rs"]
+mod errno;
 mod ffi;
 mod procfs;
 mod registry;

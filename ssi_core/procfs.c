@@ -7,8 +7,7 @@
 #include <linux/proc_fs.h>
 #include <linux/seq_file.h>
 
-int ssi_core_proc_show_status(struct seq_file *m, void *v);
-int ssi_core_proc_show_transports(struct seq_file *m, void *v);
+#include "shim.h"
 
 static struct proc_dir_entry *ssi_proc_dir;
 

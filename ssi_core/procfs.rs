@@ -60,7 +60,7 @@ fn show_transports(m: &SeqFile) {
 
 /// Show callback of `/proc/ssi/status`.
 #[no_mangle]
-pub extern "C" fn ssi_core_proc_show_status(m: *mut bindings::seq_file, _v: *mut c_void) -> c_int {
+extern "C" fn ssi_core_proc_show_status(m: *mut bindings::seq_file, _v: *mut c_void) -> c_int {
     // SAFETY: seq_file calls show callbacks with a valid `seq_file` that no other thread
     // uses during the call.
     show_status(unsafe { SeqFile::from_raw(m) });
@@ -69,7 +69,7 @@ pub extern "C" fn ssi_core_proc_show_status(m: *mut bindings::seq_file, _v: *mut
 
 /// Show callback of `/proc/ssi/transports`.
 #[no_mangle]
-pub extern "C" fn ssi_core_proc_show_transports(m: *mut bindings::seq_file, _v: *mut c_void) -> c_int {
+extern "C" fn ssi_core_proc_show_transports(m: *mut bindings::seq_file, _v: *mut c_void) -> c_int {
     // SAFETY: As in `ssi_core_proc_show_status`.
     show_transports(unsafe { SeqFile::from_raw(m) });
     0

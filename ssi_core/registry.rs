@@ -8,6 +8,7 @@
 
 use kernel::{prelude::*, sync::global_lock};
 
+use crate::errno;
 use crate::ffi::{MigrateOpsRef, TransportOpsRef};
 use crate::shared::ioctl::{
     fill_str, name_str, SsiStatus, SSI_ABI_VERSION, SSI_MAX_TRANSPORTS, SSI_STATE_LEN,
@@ -41,7 +42,7 @@ pub(crate) fn init() {
 
 fn register_errno(e: RegisterError) -> Error {
     match e {
-        RegisterError::UnsupportedVersion => EPROTONOSUPPORT,
+        RegisterError::UnsupportedVersion => errno::eprotonosupport(),
         RegisterError::UnknownKind | RegisterError::BadName => EINVAL,
         RegisterError::Duplicate => EEXIST,
         RegisterError::Full => ENOSPC,
@@ -93,7 +94,7 @@ pub(crate) fn register_migrate(ops: MigrateOpsRef) -> Result {
             ops.version(),
             SSI_MIGRATE_OPS_VERSION
         );
-        return Err(EPROTONOSUPPORT);
+        return Err(errno::eprotonosupport());
     }
     let mut reg = REGISTRY.lock();
     if reg.migrate.is_some() {

@@ -27,13 +27,12 @@ module! {
 
 /// The migration engine.
 struct MigrateEngine {
-    migrated_out: u32,
-    migrated_in: u32,
+    node: u32,
 }
 
 impl Describe for MigrateEngine {
     fn describe(&self, out: &mut SliceWriter<'_>) -> fmt::Result {
-        write!(out, "migrated out {}, in {}", self.migrated_out, self.migrated_in)
+        write!(out, "engine on node {}", self.node)
     }
 }
 
@@ -43,9 +42,10 @@ struct SsiMigrate {
 
 impl kernel::Module for SsiMigrate {
     fn init(module: &'static ThisModule) -> Result<Self> {
-        let engine = Arc::new(MigrateEngine { migrated_out: 0, migrated_in: 0 }, GFP_KERNEL)?;
+        let node = core_client::node_id();
+        let engine = Arc::new(MigrateEngine { node }, GFP_KERNEL)?;
         let registration = MigrateRegistration::new(module, engine)?;
-        pr_info!("migration engine up on node {}\n", core_client::node_id());
+        pr_info!("migration engine up on node {}\n", node);
         Ok(Self { _registration: registration })
     }
 }

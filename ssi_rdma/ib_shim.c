@@ -11,6 +11,11 @@
 #include <linux/slab.h>
 #include <rdma/ib_verbs.h>
 
+/* Called from main.rs. */
+int ssi_rdma_ib_client_register(void);
+void ssi_rdma_ib_client_unregister(void);
+ssize_t ssi_rdma_ib_describe(char *buf, size_t len);
+
 struct ssi_ib_dev {
 	struct list_head node;
 	struct ib_device *ibdev;

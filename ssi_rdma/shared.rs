@@ -2,7 +2,8 @@
 
 //! The parts of `rust/src` that this module compiles in (see `rust/src/lib.rs`).
 
-#![allow(dead_code)]
+// Each module uses only part of the shared code, which is `pub` for the host crate.
+#![allow(dead_code, unreachable_pub)]
 
 #[path = "../rust/src/ioctl.rs"]
 pub(crate) mod ioctl;

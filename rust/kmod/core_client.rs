@@ -89,7 +89,8 @@ unsafe extern "C" fn describe_trampoline<T: Describe>(ctx: *mut c_void, buf: *mu
 
 /// A transport registered with core; unregisters when dropped.
 pub(crate) struct TransportRegistration<T: Transport> {
-    ops: KBox<SsiTransportOps>,
+    // Read by core through the pointer handed to it; freed only after `drop` unregistered.
+    _ops: KBox<SsiTransportOps>,
     id: c_int,
     ctx: Arc<T>,
 }
@@ -120,7 +121,7 @@ impl<T: Transport> TransportRegistration<T> {
         if id < 0 {
             return Err(Error::from_errno(id));
         }
-        Ok(Self { ops, id, ctx })
+        Ok(Self { _ops: ops, id, ctx })
     }
 
     /// The transport's context.
@@ -132,15 +133,16 @@ impl<T: Transport> TransportRegistration<T> {
 impl<T: Transport> Drop for TransportRegistration<T> {
     fn drop(&mut self) {
         // SAFETY: `id` came from a successful registration that has not been undone.
-        // After this returns core no longer uses `ops` or `ctx`, which are freed after.
+        // After this returns core no longer uses `_ops` or `ctx`, which the field drops
+        // free next.
         unsafe { ssi_transport_unregister(self.id) };
-        let _ = &self.ops;
     }
 }
 
 /// The migration engine registered with core; unregisters when dropped.
 pub(crate) struct MigrateRegistration<T: Describe> {
-    ops: KBox<SsiMigrateOps>,
+    // As in `TransportRegistration`.
+    _ops: KBox<SsiMigrateOps>,
     ctx: Arc<T>,
 }
 
@@ -167,7 +169,7 @@ impl<T: Describe> MigrateRegistration<T> {
         if ret < 0 {
             return Err(Error::from_errno(ret));
         }
-        Ok(Self { ops, ctx })
+        Ok(Self { _ops: ops, ctx })
     }
 
     /// The engine's context.
@@ -180,6 +182,5 @@ impl<T: Describe> Drop for MigrateRegistration<T> {
     fn drop(&mut self) {
         // SAFETY: Registered successfully in `new` and not yet unregistered.
         unsafe { ssi_migrate_unregister() };
-        let _ = &self.ops;
     }
 }

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The C side of ssi_core's Rust/C boundary: functions the C shims export to Rust,
+ * and Rust functions (#[no_mangle] extern "C") they call.
+ */
+#ifndef SSI_CORE_SHIM_H
+#define SSI_CORE_SHIM_H
+
+#include <linux/types.h>
+
+struct seq_file;
+struct ssi_transport_ops;
+struct ssi_migrate_ops;
+
+/* procfs.c, called from procfs.rs */
+int ssi_core_proc_create(void);
+void ssi_core_proc_remove(void);
+
+/* procfs.rs: show callbacks of /proc/ssi files */
+int ssi_core_proc_show_status(struct seq_file *m, void *v);
+int ssi_core_proc_show_transports(struct seq_file *m, void *v);
+
+/* ffi.rs: the API exported to the other ssi modules (see exports.c) */
+int ssi_transport_register(const struct ssi_transport_ops *ops);
+void ssi_transport_unregister(int id);
+int ssi_migrate_register(const struct ssi_migrate_ops *ops);
+void ssi_migrate_unregister(void);
+u32 ssi_core_node_id(void);
+
+#endif
