@@ -10,17 +10,7 @@
 
 use kernel::prelude::*;
 
-#[allow(dead_code, unreachable_pub)]
-mod shared {
-    #[path = "../../rust/src/ioctl.rs"]
-    pub(crate) mod ioctl;
-    #[path = "../../rust/src/migrate_abi.rs"]
-    pub(crate) mod migrate_abi;
-    #[path = "../../rust/src/node.rs"]
-    pub(crate) mod node;
-    #[path = "../../rust/src/transport.rs"]
-    pub(crate) mod transport;
-}
+mod shared;
 
 /// Checks that the kernel's own ioctl encoding agrees with the shared one: the kernel
 /// answers the number that userspace computes.

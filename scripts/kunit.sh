@@ -38,7 +38,7 @@ fi
 
 # Mirror the repository layout under drivers/ssi so that the `#[path]` includes of
 # rust/src from kunit-tests/ resolve the same way as in the repository.
-mkdir -p "$tree/drivers/ssi"
+mkdir -p "$tree/drivers/ssi/kunit-tests" "$tree/drivers/ssi/rust/src"
 rsync -a --delete "$SSI_ROOT/kunit-tests/" "$tree/drivers/ssi/kunit-tests/"
 rsync -a --delete "$SSI_ROOT/rust/src/" "$tree/drivers/ssi/rust/src/"
 printf 'obj-$(CONFIG_SSI_KUNIT_TEST) += kunit-tests/\n' >"$tree/drivers/ssi/Makefile.new"

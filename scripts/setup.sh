@@ -70,8 +70,12 @@ step_libclang() {
         ssi_info "present in $LIBCLANG_PATH"
         return
     fi
+    # --target keeps it out of every Python environment; --break-system-packages only
+    # silences Debian's PEP 668 guard, which does not apply to a --target install.
+    local brk=
+    python3 -m pip install --help | grep -q -- --break-system-packages && brk=--break-system-packages
     ssi_run_logged "pip install libclang" libclang \
-        python3 -m pip install --no-cache-dir --target "$SSI_CACHE/tools/libclang" \
+        python3 -m pip install --no-cache-dir $brk --target "$SSI_CACHE/tools/libclang" \
         "libclang==$SSI_LIBCLANG_VERSION"
     [ -e "$LIBCLANG_PATH/libclang.so" ] || ssi_die "libclang.so not found in $LIBCLANG_PATH"
 }

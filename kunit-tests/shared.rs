@@ -1,0 +1,15 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The `rust/src` files under test, included exactly as the modules include them.
+
+// Only the tests use the shared code here, and it is `pub` for the host crate.
+#![allow(dead_code, unreachable_pub)]
+
+#[path = "../rust/src/ioctl.rs"]
+pub(crate) mod ioctl;
+#[path = "../rust/src/migrate_abi.rs"]
+pub(crate) mod migrate_abi;
+#[path = "../rust/src/node.rs"]
+pub(crate) mod node;
+#[path = "../rust/src/transport.rs"]
+pub(crate) mod transport;
