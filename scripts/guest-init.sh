@@ -54,7 +54,7 @@ while [ ! -e "$CH/halt" ]; do
             mv "$CH/out/$id.rc.tmp" "$CH/out/$id.rc"
         ) &
     done
-    sleep 0.1
+    sleep 0.2
 done
 
 echo "ssi-guest: node $NODE halting" >/dev/console
