@@ -22,11 +22,11 @@ record() { printf '%s %s\n' "$1" "$2" >>"$results"; }
 run_host() {
     ssi_step "host: cargo test (rust/, userspace-tools/)"
     local log=$ssi_log_dir/test-host.log
-    cargo test --manifest-path "$SSI_ROOT/Cargo.toml" --workspace ${filter:+"$filter"} 2>&1 | tee "$log" |
+    cargo test --no-fail-fast --manifest-path "$SSI_ROOT/Cargo.toml" --workspace ${filter:+"$filter"} 2>&1 | tee "$log" |
         grep -E '^(test |test result|error)' | grep -v '^test result' | sed 's/^/    /'
     local p f lines
     lines=$(grep -E '^test result:' "$log")
-    if [ -z "$lines" ] || grep -qE '^error(\[|:)' "$log"; then
+    if [ -z "$lines" ] || grep -qE '^error(\[E[0-9]+\])?: could not compile|^error\[E[0-9]+\]' "$log"; then
         record FAIL "host::build (see $log)"
         echo "    host tests did not build or run: see $log"
         return
@@ -62,7 +62,8 @@ run_kunit() {
     p=$(grep -cE '^\[[0-9:]+\] +\[PASSED\] ' "$log")
     f=$(grep -cE '^\[[0-9:]+\] +\[(FAILED|CRASHED)\] ' "$log")
     for ((i = 0; i < p; i++)); do record PASS kunit; done
-    for ((i = 0; i < f; i++)); do record FAIL kunit; done
+    grep -E '^\[[0-9:]+\] +\[(FAILED|CRASHED)\] ' "$log" | sed -E 's/^\[[0-9:]+\] +\[[A-Z]+\] //' |
+        while read -r t; do record FAIL "kunit::$t"; done
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then record FAIL "kunit::exit-$rc"; fi
     echo "    KUnit: $p passed, $f failed"
 }
@@ -100,7 +101,7 @@ failed=$(grep -c '^FAIL' "$results")
 if [ "$failed" -gt 0 ]; then
     echo
     echo "Failed:"
-    grep '^FAIL' "$results" | sed 's/^FAIL /  /' | sort | uniq -c | sed 's/^ *1 /  /'
+    grep '^FAIL' "$results" | sed 's/^FAIL /  /' | sort
 fi
 echo
 echo "$passed passed, $failed failed"
