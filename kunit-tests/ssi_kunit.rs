@@ -20,6 +20,9 @@ mod tests {
 
     #[test]
     fn shared_ioctl_number_matches_kernel_ior() {
-        assert_eq!(SSI_IOC_STATUS, kernel::ioctl::_IOR::<SsiStatus>(SSI_IOC_MAGIC, 1));
+        assert_eq!(
+            SSI_IOC_STATUS,
+            kernel::ioctl::_IOR::<SsiStatus>(SSI_IOC_MAGIC, 1)
+        );
     }
 }

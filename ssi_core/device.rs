@@ -34,8 +34,9 @@ impl MiscDevice for SsiDevice {
         match cmd {
             SSI_IOC_STATUS => {
                 let st = registry::status(crate::node_id());
-                let mut w = UserSlice::new(UserPtr::from_addr(arg), core::mem::size_of::<SsiStatus>())
-                    .writer();
+                let mut w =
+                    UserSlice::new(UserPtr::from_addr(arg), core::mem::size_of::<SsiStatus>())
+                        .writer();
                 w.write(&st)?;
                 Ok(0)
             }

@@ -76,7 +76,11 @@ impl kernel::InPlaceModule for SsiCore {
             _device <- MiscDeviceRegistration::register(MiscDeviceOptions { name: c"ssi" }),
         })
         .pin_chain(|this| {
-            pr_info!("node {} up (ABI v{})\n", this.node.get(), shared::ioctl::SSI_ABI_VERSION);
+            pr_info!(
+                "node {} up (ABI v{})\n",
+                this.node.get(),
+                shared::ioctl::SSI_ABI_VERSION
+            );
             Ok(())
         })
     }

@@ -24,7 +24,10 @@ pub(crate) struct Registry {
 
 impl Registry {
     const fn new() -> Self {
-        Self { transports: TransportTable::new(), migrate: None }
+        Self {
+            transports: TransportTable::new(),
+            migrate: None,
+        }
     }
 }
 
@@ -56,7 +59,12 @@ pub(crate) fn register_transport(ops: TransportOpsRef) -> Result<u32> {
     let mut reg = REGISTRY.lock();
     match reg.transports.register(version, kind, &name, ops) {
         Ok(id) => {
-            pr_info!("transport '{}' registered (id {}, ops v{})\n", shown, id, version);
+            pr_info!(
+                "transport '{}' registered (id {}, ops v{})\n",
+                shown,
+                id,
+                version
+            );
             Ok(id)
         }
         Err(e) => {
@@ -127,14 +135,20 @@ pub(crate) fn status(node_id: u32) -> SsiStatus {
     };
     let mut buf = [0u8; SSI_STATE_LEN];
     if let Some(m) = &reg.migrate {
-        fill_str(&mut st.migrate_state, describe_into(&mut buf, |b| m.describe(b)));
+        fill_str(
+            &mut st.migrate_state,
+            describe_into(&mut buf, |b| m.describe(b)),
+        );
     }
     for (slot, e) in st.transports.iter_mut().zip(reg.transports.iter()) {
         slot.id = e.id;
         slot.kind = e.kind as u32;
         slot.ops_version = e.ops_version;
         slot.name = e.name;
-        fill_str(&mut slot.state, describe_into(&mut buf, |b| e.payload.describe(b)));
+        fill_str(
+            &mut slot.state,
+            describe_into(&mut buf, |b| e.payload.describe(b)),
+        );
         st.transport_count += 1;
     }
     st
@@ -142,7 +156,10 @@ pub(crate) fn status(node_id: u32) -> SsiStatus {
 
 /// Calls `f` for each registered transport with its id, kind, name and the one-line
 /// description the transport gives of itself (written into `buf`).
-pub(crate) fn for_each_transport(buf: &mut [u8], mut f: impl FnMut(u32, TransportKind, &str, &str)) {
+pub(crate) fn for_each_transport(
+    buf: &mut [u8],
+    mut f: impl FnMut(u32, TransportKind, &str, &str),
+) {
     let reg = REGISTRY.lock();
     for e in reg.transports.iter() {
         let desc = describe_into(buf, |b| e.payload.describe(b));
@@ -159,7 +176,10 @@ pub(crate) fn with_migrate(buf: &mut [u8], f: impl FnOnce(Option<&str>)) {
     }
 }
 
-fn describe_into<'a>(buf: &'a mut [u8], describe: impl FnOnce(&mut [u8]) -> Result<usize>) -> &'a str {
+fn describe_into<'a>(
+    buf: &'a mut [u8],
+    describe: impl FnOnce(&mut [u8]) -> Result<usize>,
+) -> &'a str {
     match describe(buf) {
         Ok(n) => core::str::from_utf8(&buf[..n.min(buf.len())]).unwrap_or("<not UTF-8>"),
         Err(_) => "<describe failed>",

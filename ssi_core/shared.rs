@@ -7,9 +7,9 @@
 
 #[path = "../rust/src/ioctl.rs"]
 pub(crate) mod ioctl;
+#[path = "../rust/src/migrate_abi.rs"]
+pub(crate) mod migrate_abi;
 #[path = "../rust/src/node.rs"]
 pub(crate) mod node;
 #[path = "../rust/src/transport.rs"]
 pub(crate) mod transport;
-#[path = "../rust/src/migrate_abi.rs"]
-pub(crate) mod migrate_abi;

@@ -78,6 +78,8 @@ impl kernel::Module for SsiGpioBus {
         let transport = Arc::new(GpioBusTransport { peer }, GFP_KERNEL)?;
         let registration = TransportRegistration::new(module, transport)?;
         pr_info!("GPIO bus transport up: node {} <-> node {}\n", me, peer);
-        Ok(Self { _registration: registration })
+        Ok(Self {
+            _registration: registration,
+        })
     }
 }

@@ -46,6 +46,8 @@ impl kernel::Module for SsiMigrate {
         let engine = Arc::new(MigrateEngine { node }, GFP_KERNEL)?;
         let registration = MigrateRegistration::new(module, engine)?;
         pr_info!("migration engine up on node {}\n", node);
-        Ok(Self { _registration: registration })
+        Ok(Self {
+            _registration: registration,
+        })
     }
 }

@@ -84,9 +84,16 @@ struct SsiRdma {
 
 impl kernel::Module for SsiRdma {
     fn init(module: &'static ThisModule) -> Result<Self> {
-        let transport = Arc::new(RdmaTransport { ib: IbClient::register()? }, GFP_KERNEL)?;
+        let transport = Arc::new(
+            RdmaTransport {
+                ib: IbClient::register()?,
+            },
+            GFP_KERNEL,
+        )?;
         let registration = TransportRegistration::new(module, transport)?;
         pr_info!("RDMA transport up on node {}\n", core_client::node_id());
-        Ok(Self { _registration: registration })
+        Ok(Self {
+            _registration: registration,
+        })
     }
 }

@@ -14,7 +14,9 @@ use core::fmt::{self, Write};
 use kernel::{prelude::*, sync::Arc};
 
 use crate::shared::migrate_abi::{SsiMigrateOps, SSI_MIGRATE_OPS_VERSION};
-use crate::shared::transport::{make_name, SsiTransportOps, TransportKind, SSI_TRANSPORT_OPS_VERSION};
+use crate::shared::transport::{
+    make_name, SsiTransportOps, TransportKind, SSI_TRANSPORT_OPS_VERSION,
+};
 
 extern "C" {
     fn ssi_transport_register(ops: *const SsiTransportOps) -> c_int;
@@ -72,7 +74,11 @@ pub(crate) trait Transport: Describe {
 }
 
 /// Calls `T::describe` for core. `ctx` is the `Arc<T>` of the registration.
-unsafe extern "C" fn describe_trampoline<T: Describe>(ctx: *mut c_void, buf: *mut u8, len: usize) -> isize {
+unsafe extern "C" fn describe_trampoline<T: Describe>(
+    ctx: *mut c_void,
+    buf: *mut u8,
+    len: usize,
+) -> isize {
     // SAFETY: `ctx` is `Arc::as_ptr` of the `Arc<T>` that the registration holds until
     // after it has unregistered, and core only calls while registered.
     let this = unsafe { &*ctx.cast::<T>() };

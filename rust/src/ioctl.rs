@@ -35,7 +35,10 @@ const IOC_READ: u32 = 2;
 /// `_IOC()` of `include/uapi/asm-generic/ioctl.h`, which x86 and ARM both use.
 pub const fn ioc(dir: u32, ty: u32, nr: u32, size: usize) -> u32 {
     assert!(size < (1 << IOC_SIZEBITS));
-    (dir << IOC_DIRSHIFT) | (ty << IOC_TYPESHIFT) | (nr << IOC_NRSHIFT) | ((size as u32) << IOC_SIZESHIFT)
+    (dir << IOC_DIRSHIFT)
+        | (ty << IOC_TYPESHIFT)
+        | (nr << IOC_NRSHIFT)
+        | ((size as u32) << IOC_SIZESHIFT)
 }
 
 /// `_IOR()`: the kernel writes a `T` to userspace.
@@ -71,7 +74,14 @@ pub struct SsiTransportInfo {
 
 impl Default for SsiTransportInfo {
     fn default() -> Self {
-        Self { id: 0, kind: 0, ops_version: 0, flags: 0, name: [0; SSI_NAME_LEN], state: [0; SSI_STATE_LEN] }
+        Self {
+            id: 0,
+            kind: 0,
+            ops_version: 0,
+            flags: 0,
+            name: [0; SSI_NAME_LEN],
+            state: [0; SSI_STATE_LEN],
+        }
     }
 }
 
@@ -108,7 +118,8 @@ impl Default for SsiStatus {
 
 const _: () = assert!(core::mem::size_of::<SsiTransportInfo>() == 32 + SSI_STATE_LEN);
 const _: () = assert!(
-    core::mem::size_of::<SsiStatus>() == 16 + SSI_STATE_LEN + (32 + SSI_STATE_LEN) * SSI_MAX_TRANSPORTS
+    core::mem::size_of::<SsiStatus>()
+        == 16 + SSI_STATE_LEN + (32 + SSI_STATE_LEN) * SSI_MAX_TRANSPORTS
 );
 
 /// Returns the text of a NUL-padded name or state, or `None` if it is not NUL-terminated

@@ -13,6 +13,10 @@
 #![no_std]
 
 pub mod ioctl;
+pub mod kv;
+pub mod membership;
 pub mod migrate_abi;
 pub mod node;
+pub mod rpc;
 pub mod transport;
+pub mod wire;

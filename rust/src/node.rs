@@ -48,7 +48,10 @@ mod tests {
     #[test]
     fn rejects_out_of_range() {
         assert_eq!(NodeId::new(-1), Err(NodeIdError::OutOfRange));
-        assert_eq!(NodeId::new(i64::from(SSI_MAX_NODES)), Err(NodeIdError::OutOfRange));
+        assert_eq!(
+            NodeId::new(i64::from(SSI_MAX_NODES)),
+            Err(NodeIdError::OutOfRange)
+        );
         assert_eq!(NodeId::new(i64::MAX), Err(NodeIdError::OutOfRange));
         assert_eq!(NodeId::new(i64::MIN), Err(NodeIdError::OutOfRange));
     }

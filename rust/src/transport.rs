@@ -85,7 +85,10 @@ pub enum RegisterError {
 /// Checks a transport name: NUL-terminated within the array, 1 to 15 characters of
 /// `[a-z0-9_-]`, zeros after the terminator. Returns its length.
 pub fn validate_name(name: &[u8; SSI_NAME_LEN]) -> Result<usize, RegisterError> {
-    let len = name.iter().position(|&b| b == 0).ok_or(RegisterError::BadName)?;
+    let len = name
+        .iter()
+        .position(|&b| b == 0)
+        .ok_or(RegisterError::BadName)?;
     let ok_char = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_' || *b == b'-';
     if len == 0 || !name[..len].iter().all(ok_char) || name[len..].iter().any(|&b| b != 0) {
         return Err(RegisterError::BadName);
@@ -130,7 +133,10 @@ pub struct TransportTable<T, const N: usize> {
 impl<T, const N: usize> TransportTable<T, N> {
     /// An empty table.
     pub const fn new() -> Self {
-        Self { slots: [const { None }; N], next_id: 1 }
+        Self {
+            slots: [const { None }; N],
+            next_id: 1,
+        }
     }
 
     /// Registers a transport after validating what it claims. Returns its id.
@@ -149,18 +155,31 @@ impl<T, const N: usize> TransportTable<T, N> {
         if self.iter().any(|e| e.name == *name) {
             return Err(RegisterError::Duplicate);
         }
-        let slot = self.slots.iter_mut().find(|s| s.is_none()).ok_or(RegisterError::Full)?;
+        let slot = self
+            .slots
+            .iter_mut()
+            .find(|s| s.is_none())
+            .ok_or(RegisterError::Full)?;
         let id = self.next_id;
         // Ids only need to be unique among live and recently removed entries; wrapping
         // after 4 billion registrations is harmless. 0 is never used.
         self.next_id = self.next_id.checked_add(1).unwrap_or(1);
-        *slot = Some(TransportEntry { id, kind, ops_version, name: *name, payload });
+        *slot = Some(TransportEntry {
+            id,
+            kind,
+            ops_version,
+            name: *name,
+            payload,
+        });
         Ok(id)
     }
 
     /// Removes the transport with this id and returns it.
     pub fn unregister(&mut self, id: u32) -> Option<TransportEntry<T>> {
-        self.slots.iter_mut().find(|s| matches!(s, Some(e) if e.id == id))?.take()
+        self.slots
+            .iter_mut()
+            .find(|s| matches!(s, Some(e) if e.id == id))?
+            .take()
     }
 
     /// The registered transports, in slot order.
@@ -209,18 +228,42 @@ mod tests {
     #[test]
     fn refuses_bad_registrations() {
         let mut t: TransportTable<(), 2> = TransportTable::new();
-        assert_eq!(t.register(V + 1, RDMA, &make_name("x"), ()), Err(RegisterError::UnsupportedVersion));
-        assert_eq!(t.register(V, 99, &make_name("x"), ()), Err(RegisterError::UnknownKind));
-        assert_eq!(t.register(V, RDMA, &make_name(""), ()), Err(RegisterError::BadName));
-        assert_eq!(t.register(V, RDMA, &make_name("Caps"), ()), Err(RegisterError::BadName));
-        assert_eq!(t.register(V, RDMA, &[b'a'; SSI_NAME_LEN], ()), Err(RegisterError::BadName));
+        assert_eq!(
+            t.register(V + 1, RDMA, &make_name("x"), ()),
+            Err(RegisterError::UnsupportedVersion)
+        );
+        assert_eq!(
+            t.register(V, 99, &make_name("x"), ()),
+            Err(RegisterError::UnknownKind)
+        );
+        assert_eq!(
+            t.register(V, RDMA, &make_name(""), ()),
+            Err(RegisterError::BadName)
+        );
+        assert_eq!(
+            t.register(V, RDMA, &make_name("Caps"), ()),
+            Err(RegisterError::BadName)
+        );
+        assert_eq!(
+            t.register(V, RDMA, &[b'a'; SSI_NAME_LEN], ()),
+            Err(RegisterError::BadName)
+        );
         let mut trailing = make_name("ok");
         trailing[5] = b'z';
-        assert_eq!(t.register(V, RDMA, &trailing, ()), Err(RegisterError::BadName));
+        assert_eq!(
+            t.register(V, RDMA, &trailing, ()),
+            Err(RegisterError::BadName)
+        );
         assert_eq!(t.register(V, RDMA, &make_name("a"), ()), Ok(1));
-        assert_eq!(t.register(V, RDMA, &make_name("a"), ()), Err(RegisterError::Duplicate));
+        assert_eq!(
+            t.register(V, RDMA, &make_name("a"), ()),
+            Err(RegisterError::Duplicate)
+        );
         assert_eq!(t.register(V, RDMA, &make_name("b"), ()), Ok(2));
-        assert_eq!(t.register(V, RDMA, &make_name("c"), ()), Err(RegisterError::Full));
+        assert_eq!(
+            t.register(V, RDMA, &make_name("c"), ()),
+            Err(RegisterError::Full)
+        );
         assert_eq!(t.len(), 2);
     }
 

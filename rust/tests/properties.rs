@@ -6,7 +6,11 @@ use ssi_shared::transport::{validate_name, TransportTable, SSI_TRANSPORT_OPS_VER
 
 #[derive(Clone, Debug)]
 enum Op {
-    Register { version: u32, kind: u32, name: [u8; SSI_NAME_LEN] },
+    Register {
+        version: u32,
+        kind: u32,
+        name: [u8; SSI_NAME_LEN],
+    },
     Unregister(u32),
 }
 
@@ -17,8 +21,16 @@ fn op() -> impl Strategy<Value = Op> {
         any::<[u8; SSI_NAME_LEN]>(),
     ];
     prop_oneof![
-        (prop_oneof![Just(SSI_TRANSPORT_OPS_VERSION), any::<u32>()], 0u32..4, name)
-            .prop_map(|(version, kind, name)| Op::Register { version, kind, name }),
+        (
+            prop_oneof![Just(SSI_TRANSPORT_OPS_VERSION), any::<u32>()],
+            0u32..4,
+            name
+        )
+            .prop_map(|(version, kind, name)| Op::Register {
+                version,
+                kind,
+                name
+            }),
         (0u32..12).prop_map(Op::Unregister),
     ]
 }
@@ -65,6 +77,183 @@ proptest! {
         prop_assert!(back.len() < SSI_STATE_LEN);
         if s.len() < SSI_STATE_LEN && !s.contains('\0') {
             prop_assert_eq!(back, s.as_str());
+        }
+    }
+}
+
+mod wire_props {
+    use proptest::prelude::*;
+    use ssi_shared::wire::*;
+
+    fn message() -> impl Strategy<Value = (u8, Vec<u8>, Vec<u8>, u64, u64, u32, u32)> {
+        (
+            1u8..=9,
+            prop::collection::vec(any::<u8>(), 0..MAX_PING + 8),
+            prop::collection::vec(any::<u8>(), 0..MAX_VALUE + 8),
+            any::<u64>(),
+            any::<u64>(),
+            any::<u32>(),
+            any::<u32>(),
+        )
+    }
+
+    fn build<'a>(t: u8, a: &'a [u8], b: &'a [u8], x: u64, y: u64, p: u32, q: u32) -> Message<'a> {
+        match t {
+            1 => Message::Hello {
+                abi_version: p,
+                incarnation: q,
+            },
+            2 => Message::Heartbeat {
+                incarnation: p,
+                leader: q as u16,
+                kv_version: x,
+            },
+            3 => Message::Ping { data: a },
+            4 => Message::PageQuery { handle: x },
+            5 => Message::PageInfo {
+                handle: x,
+                addr: y,
+                rkey: p,
+                len: q,
+            },
+            6 => Message::KvPut {
+                key: &a[..a.len().min(MAX_KEY + 2)],
+                value: b,
+            },
+            7 => Message::KvUpdate {
+                prev_version: y,
+                version: x,
+                key: &a[..a.len().min(MAX_KEY + 2)],
+                value: b,
+            },
+            8 => Message::KvSync { from_version: y },
+            _ => Message::Error { errno: p % 5000 },
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Random bytes never panic the decoder.
+        #[test]
+        fn random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..MAX_FRAME + 64)) {
+            let _ = decode(&bytes);
+        }
+
+        /// Random bytes behind a valid header prefix (so decoding gets past the magic)
+        /// never panic, and whatever decodes re-encodes to the same bytes.
+        #[test]
+        fn mutated_frames_are_canonical(
+            t in 1u8..=9, flags in 0u16..2, len in 0u32..300,
+            body in prop::collection::vec(any::<u8>(), 0..300),
+        ) {
+            let mut frame = Vec::new();
+            frame.extend_from_slice(b"SSI1");
+            frame.extend_from_slice(&[WIRE_VERSION, t]);
+            frame.extend_from_slice(&flags.to_le_bytes());
+            frame.extend_from_slice(&[1, 0, 2, 0, 9, 0, 0, 0]);
+            frame.extend_from_slice(&len.to_le_bytes());
+            frame.extend_from_slice(&[0; 4]);
+            frame.extend_from_slice(&body);
+            if let Ok((h, m)) = decode(&frame) {
+                let mut out = vec![0u8; MAX_FRAME];
+                let n = encode(&m, h.flags, h.src, h.dst, h.seq, &mut out).expect("decoded => encodable");
+                prop_assert_eq!(&out[..n], &frame[..]);
+            }
+        }
+
+        /// encode -> decode gives the message back, or encode refuses it cleanly.
+        #[test]
+        fn encode_decode_round_trips((t, a, b, x, y, p, q) in message(), seq in any::<u32>()) {
+            let msg = build(t, &a, &b, x, y, p, q);
+            let mut buf = vec![0u8; MAX_FRAME];
+            match encode(&msg, 0, 4, 5, seq, &mut buf) {
+                Ok(n) => {
+                    let (h, m) = decode(&buf[..n]).expect("what we encode decodes");
+                    prop_assert_eq!(m, msg);
+                    prop_assert_eq!((h.src, h.dst, h.seq, h.flags), (4, 5, seq, 0));
+                }
+                Err(e) => prop_assert!(matches!(e, WireError::TooLong | WireError::BadField), "{:?}", e),
+            }
+        }
+    }
+}
+
+mod kv_props {
+    use proptest::prelude::*;
+    use ssi_shared::kv::{Applied, KvError, KvStore};
+    use std::collections::BTreeMap;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        /// Leader write of key index to value (empty = delete); delivered to follower i
+        /// unless bit i of `lost` is set.
+        Put { key: u8, value: Vec<u8>, lost: u8 },
+        /// Follower i resyncs.
+        Sync(u8),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0u8..6, prop::collection::vec(any::<u8>(), 0..4), any::<u8>())
+                .prop_map(|(key, value, lost)| Op::Put { key, value, lost }),
+            1 => (0u8..3).prop_map(Op::Sync),
+        ]
+    }
+
+    fn resync(
+        leader: &KvStore<Vec<Option<ssi_shared::kv::KvEntry>>>,
+        f: &mut KvStore<Vec<Option<ssi_shared::kv::KvEntry>>>,
+    ) {
+        let mut prev = f.version();
+        while let Some(e) = leader.next_after(prev) {
+            assert_eq!(
+                f.apply(prev, e.version(), e.key(), e.value()),
+                Ok(Applied::Applied)
+            );
+            prev = e.version();
+        }
+    }
+
+    proptest! {
+        /// With lost updates, gaps are always detected, and after a resync every
+        /// follower holds exactly the leader's map (checked against a BTreeMap model).
+        #[test]
+        fn followers_converge_to_the_leader(ops in prop::collection::vec(op(), 0..80)) {
+            let mut leader = KvStore::new(vec![None; 8]);
+            let mut followers: Vec<_> = (0..3).map(|_| KvStore::new(vec![None; 8])).collect();
+            let mut model = BTreeMap::new();
+            for op in ops {
+                match op {
+                    Op::Put { key, value, lost } => {
+                        let k = [b'k', key];
+                        let w = leader.put_as_leader(&k, &value).expect("6 keys fit in 8 slots");
+                        if value.is_empty() { model.remove(&k.to_vec()); } else { model.insert(k.to_vec(), value.clone()); }
+                        for (i, f) in followers.iter_mut().enumerate() {
+                            if lost & (1 << i) != 0 { continue; }
+                            match f.apply(w.prev_version, w.version, &k, &value) {
+                                Ok(Applied::Applied) => prop_assert_eq!(f.version(), w.version),
+                                Ok(Applied::Duplicate) => prop_assert!(false, "fresh update seen as duplicate"),
+                                Err(KvError::Gap { have }) => prop_assert!(have < w.prev_version),
+                                Err(e) => prop_assert!(false, "{:?}", e),
+                            }
+                        }
+                    }
+                    Op::Sync(i) => resync(&leader, &mut followers[usize::from(i)]),
+                }
+                for (k, v) in &model {
+                    prop_assert_eq!(leader.get(k), Some(&v[..]));
+                }
+                prop_assert_eq!(leader.iter().count(), model.len());
+            }
+            for f in followers.iter_mut() {
+                resync(&leader, f);
+                prop_assert_eq!(f.version(), leader.version());
+                for (k, v) in &model {
+                    prop_assert_eq!(f.get(k), Some(&v[..]));
+                }
+                prop_assert_eq!(f.iter().count(), model.len());
+            }
         }
     }
 }

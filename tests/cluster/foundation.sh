@@ -58,6 +58,42 @@ out=$(cluster_run 1 "$SSICTL --device /dev/nonexistent status 2>&1")
 t_err "node1: ssictl on a missing device fails" $? "$out"
 t_match "node1: ssictl explains a missing device" 'is the ssi_core module loaded' "$out"
 
+# --- hostile or unprivileged callers of /dev/ssi ----------------------------------------
+out=$(cluster_run 1 "setpriv --reuid=65534 --regid=65534 --clear-groups $SSICTL status 2>&1")
+t_err "node1: unprivileged ssictl status refused" $? "$out"
+t_match "node1: unprivileged caller told why" 'permission denied' "$out"
+out=$(cluster_run 1 "python3 -c '
+import errno, fcntl, os
+fd = os.open(\"/dev/ssi\", os.O_RDONLY)
+for req, arg in ((0x8470D501, 0), (0x8470D501, 1 << 47), (0xC004D5FF, 0), (0x5401, 0)):
+    try:
+        fcntl.ioctl(fd, req, arg)
+        print(hex(req), \"ok\")
+    except OSError as e:
+        print(hex(req), errno.errorcode[e.errno])
+'")
+t_eq "node1: bad ioctl pointers get EFAULT, unknown requests ENOTTY" \
+    "0x8470d501 EFAULT 0x8470d501 EFAULT 0xc004d5ff ENOTTY 0x5401 ENOTTY" "$(tr '\n' ' ' <<<"$out" | sed 's/ $//')"
+
+# --- RDMA device hot-remove and re-add while ssi_rdma is loaded (ib_client paths) ---------
+out=$(cluster_run 1 "rdma link delete rxe0 && $SSICTL status --json")
+t_match "node1: rdma transport sees the device go" 'devices: none' "$(json_get "$out" 'd["transports"][0]["state"]')"
+out=$(cluster_run 1 "rdma link add rxe0 type rxe netdev eth0 && sleep 1 && $SSICTL status --json")
+t_match "node1: rdma transport sees the device come back" 'devices: rxe0:1:ACTIVE' "$(json_get "$out" 'd["transports"][0]["state"]')"
+
+# --- unload/reload races with status readers ------------------------------------------------
+out=$(cluster_run 1 "
+( for i in \$(seq 200); do $SSICTL status >/dev/null 2>&1; cat /proc/ssi/transports >/dev/null 2>&1; done ) &
+for i in \$(seq 10); do
+    rmmod ssi_rdma && insmod $KO/ssi_rdma/ssi_rdma.ko || exit 1
+    rmmod ssi_gpio_bus && insmod $KO/ssi_gpio_bus/ssi_gpio_bus.ko peer_node=0 || exit 1
+done
+wait
+$SSICTL status --json")
+t_ok "node1: 10 unload/reload cycles under concurrent status readers" $? "$out"
+t_eq "node1: both transports registered after the cycles" '["rdma", "gpio-bus"]' \
+    "$(json_get "$out" '[t["name"] for t in d["transports"]]')"
+
 # --- the ib_read_lat baseline (CQ events: polling starves the vCPU running rxe) -----------
 srv=$(cluster_spawn 1 "ib_read_lat -d rxe0 -s 4096 -n 1000 -F -e")
 sleep 3

@@ -19,10 +19,13 @@ impl Device {
     /// Opens the control device, explaining the usual failures.
     pub fn open(path: &str) -> Result<Self, String> {
         match File::open(path) {
-            Ok(file) => Ok(Self { file, path: path.to_string() }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                Err(format!("{path} does not exist: is the ssi_core module loaded? ({e})"))
-            }
+            Ok(file) => Ok(Self {
+                file,
+                path: path.to_string(),
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(format!(
+                "{path} does not exist: is the ssi_core module loaded? ({e})"
+            )),
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
                 Err(format!("{path}: permission denied (run as root) ({e})"))
             }
@@ -36,7 +39,11 @@ impl Device {
         // SAFETY: SSI_IOC_STATUS writes exactly size_of::<SsiStatus>() bytes (encoded in
         // the request number) into the pointed-to, properly aligned struct.
         let rc = unsafe {
-            libc::ioctl(self.file.as_raw_fd(), SSI_IOC_STATUS as _, &mut st as *mut SsiStatus)
+            libc::ioctl(
+                self.file.as_raw_fd(),
+                SSI_IOC_STATUS as _,
+                &mut st as *mut SsiStatus,
+            )
         };
         if rc < 0 {
             let e = io::Error::last_os_error();

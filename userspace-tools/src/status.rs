@@ -51,7 +51,10 @@ pub fn to_json(st: &SsiStatus) -> serde_json::Value {
 
 /// The status as text.
 pub fn to_text(st: &SsiStatus) -> String {
-    let mut out = format!("node:        {}\nabi version: {}\n", st.node_id, st.abi_version);
+    let mut out = format!(
+        "node:        {}\nabi version: {}\n",
+        st.node_id, st.abi_version
+    );
     if st.migrate_registered != 0 {
         out += &format!("migrate:     registered ({})\n", text(&st.migrate_state));
     } else {
@@ -77,7 +80,11 @@ mod tests {
     use ssi_shared::ioctl::{fill_str, SSI_ABI_VERSION};
 
     fn sample() -> SsiStatus {
-        let mut st = SsiStatus { abi_version: SSI_ABI_VERSION, node_id: 3, ..Default::default() };
+        let mut st = SsiStatus {
+            abi_version: SSI_ABI_VERSION,
+            node_id: 3,
+            ..Default::default()
+        };
         st.transport_count = 1;
         st.transports[0].id = 1;
         st.transports[0].kind = TransportKind::Rdma as u32;
@@ -105,7 +112,10 @@ mod tests {
     fn text_lists_transports() {
         let t = to_text(&sample());
         assert!(t.contains("node:        3\n"), "{t}");
-        assert!(t.contains("rdma       rdma      v1  node 3 devices: rxe0:1:ACTIVE"), "{t}");
+        assert!(
+            t.contains("rdma       rdma      v1  node 3 devices: rxe0:1:ACTIVE"),
+            "{t}"
+        );
     }
 
     #[test]
