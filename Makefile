@@ -27,7 +27,9 @@ ssictl:
 setup:
 	@scripts/setup.sh
 
-test: all
+# The test runner builds the modules and ssictl itself, as counted test cases, so that
+# a build failure still ends in the "N passed, N failed" summary.
+test:
 	@scripts/run-tests.sh all
 
 test-host:
@@ -36,7 +38,7 @@ test-host:
 test-kunit:
 	@scripts/run-tests.sh kunit
 
-test-cluster: all
+test-cluster:
 	@scripts/run-tests.sh cluster
 
 demo: all

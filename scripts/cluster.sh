@@ -122,9 +122,11 @@ cluster_console() {
     cat "$cluster_dir/node$1.console"
 }
 
-# Lines that mean the kernel is unhappy. "Call Trace" also catches lockdep splats.
+# Lines that mean the kernel is unhappy. The guest kernel runs lockdep, atomic-sleep,
+# list and hung-task checks (scripts/guest-x86_64.config): their reports carry
+# "WARNING:", "BUG:" or "INFO: task ... blocked" and a "Call Trace".
 cluster_bad_kernel_lines() {
-    grep -E 'BUG:|WARNING:|Oops|Call Trace|Kernel panic|general protection fault|UBSAN:'
+    grep -E 'BUG:|WARNING:|Oops|Call Trace|Kernel panic|general protection fault|UBSAN:|INFO: task .* blocked|possible (circular|recursive) locking'
 }
 
 cluster_check_kernel_logs() {

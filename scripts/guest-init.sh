@@ -11,7 +11,8 @@
 #   node$N/halt          written by the host: power off
 # Kernel command line: ssi.node=N (node id), ssi.ip=ADDR/PREFIX (address of eth0).
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-export HOME=/root LANG=C
+# HOME under /tmp (a tmpfs): /root may hold the repository, shared from the host.
+export HOME=/tmp/home LANG=C
 
 mount -t proc proc /proc
 mount -t sysfs sys /sys
@@ -20,7 +21,7 @@ mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
 mount -t tmpfs tmp /tmp
 mount -t tmpfs run /run
 mount -t tmpfs varrun /var/run 2>/dev/null
-mount -t tmpfs home /root 2>/dev/null
+mkdir -p "$HOME"
 
 arg() { sed -n "s/.*[[:space:]]$1=\([^[:space:]]*\).*/\1/p" /proc/cmdline; }
 NODE=$(arg ssi.node)
@@ -45,7 +46,8 @@ echo "$(cut -d' ' -f1 /proc/uptime)" >"$CH/ready.tmp" && mv "$CH/ready.tmp" "$CH
 while [ ! -e "$CH/halt" ]; do
     for f in "$CH"/cmd/*.sh; do
         [ -e "$f" ] || continue
-        id=$(basename "$f" .sh)
+        id=${f##*/}
+        id=${id%.sh}
         [ -e "/tmp/started/$id" ] && continue
         : >"/tmp/started/$id"
         (

@@ -24,7 +24,7 @@ run_host() {
     local log=$ssi_log_dir/test-host.log
     cargo test --no-fail-fast --manifest-path "$SSI_ROOT/Cargo.toml" --workspace ${filter:+"$filter"} 2>&1 | tee "$log" |
         grep -E '^(test |test result|error)' | grep -v '^test result' | sed 's/^/    /'
-    local p f lines
+    local rc=${PIPESTATUS[0]} p f lines
     lines=$(grep -E '^test result:' "$log")
     if [ -z "$lines" ] || grep -qE '^error(\[E[0-9]+\])?: could not compile|^error\[E[0-9]+\]' "$log"; then
         record FAIL "host::build (see $log)"
@@ -40,7 +40,9 @@ run_host() {
     known_failed=$(grep -c '^FAIL host::' "$results")
     for ((i = 0; i < p; i++)); do record PASS host; done
     for ((i = known_failed; i < f; i++)); do record FAIL "host::unnamed"; done
-    echo "    host: $p passed, $f failed"
+    # A test binary that crashed prints no "test result" line: only the exit code tells.
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then record FAIL "host::exit-$rc (see $log)"; fi
+    echo "    host: $p passed, $f failed (cargo exit $rc)"
 }
 
 run_kunit() {
@@ -68,6 +70,22 @@ run_kunit() {
     echo "    KUnit: $p passed, $f failed"
 }
 
+# Builds the modules and ssictl; each is a test case. Returns non-zero if either failed.
+run_build() {
+    local ok=0 what
+    for what in modules ssictl; do
+        ssi_step "build: $what"
+        if "$SSI_ROOT/scripts/build.sh" "$what" >"$ssi_log_dir/build-$what.log" 2>&1; then
+            record PASS "build::$what"
+        else
+            record FAIL "build::$what (see $ssi_log_dir/build-$what.log)"
+            tail -n 20 "$ssi_log_dir/build-$what.log" | sed 's/^/    | /'
+            ok=1
+        fi
+    done
+    return $ok
+}
+
 run_cluster() {
     local t name before rc
     for t in "$SSI_ROOT"/tests/cluster/*.sh; do
@@ -88,11 +106,13 @@ case $what in
 all)
     run_host
     run_kunit
-    run_cluster
+    if run_build; then run_cluster; else record FAIL "cluster::skipped (build failed)"; fi
     ;;
 host) run_host ;;
 kunit) run_kunit ;;
-cluster) run_cluster ;;
+cluster)
+    if run_build; then run_cluster; else record FAIL "cluster::skipped (build failed)"; fi
+    ;;
 *) ssi_die "usage: $0 [all|host|kunit|cluster]" ;;
 esac
 

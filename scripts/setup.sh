@@ -41,7 +41,7 @@ step_rust() {
     local sysroot
     if sysroot=$(rustc --print sysroot 2>/dev/null) &&
         [ -d "$sysroot/lib/rustlib/src/rust/library/core" ] &&
-        command -v rustfmt >/dev/null; then
+        rustup component list --installed --toolchain "$SSI_RUST_TOOLCHAIN" 2>/dev/null | grep -q '^rustfmt'; then
         ssi_info "$(rustc -V)"
         return
     fi
@@ -66,10 +66,12 @@ step_bindgen() {
 
 step_libclang() {
     ssi_step "libclang $SSI_LIBCLANG_VERSION (Debian 12 ships <= 16; Linux 7.2 needs >= 17)"
-    if [ -e "$LIBCLANG_PATH/libclang.so" ]; then
+    if [ -e "$LIBCLANG_PATH/libclang.so" ] &&
+        [ -d "$SSI_CACHE/tools/libclang/libclang-$SSI_LIBCLANG_VERSION.dist-info" ]; then
         ssi_info "present in $LIBCLANG_PATH"
         return
     fi
+    rm -rf "$SSI_CACHE/tools/libclang"
     # --target keeps it out of every Python environment; --break-system-packages only
     # silences Debian's PEP 668 guard, which does not apply to a --target install.
     local brk=
@@ -92,9 +94,15 @@ step_source() {
     fi
     local a=$SSI_CACHE/apt uri
     mkdir -p "$a/lists/partial" "$a/cache/archives/partial" "$SSI_CACHE/dl" "$SSI_CACHE/src"
-    uri=$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
-    [ -n "$uri" ] || uri=$(awk '/^deb / { print $2; exit }' /etc/apt/sources.list 2>/dev/null || true)
-    [ -n "$uri" ] || ssi_die "cannot find the Debian mirror in /etc/apt/sources.list{,.d/debian.sources}"
+    # The system's Debian mirror (deb822 or one-line format, skipping "[options]" and
+    # cdrom entries); SSI_DEBIAN_MIRROR overrides; deb.debian.org as a last resort.
+    uri=${SSI_DEBIAN_MIRROR:-}
+    [ -n "$uri" ] || uri=$(awk '/^URIs:/ { for (i = 2; i <= NF; i++) if ($i ~ /^https?:/) { print $i; exit } }' \
+        /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n 1)
+    [ -n "$uri" ] || uri=$(awk '/^deb / { for (i = 2; i <= NF; i++) if ($i ~ /^https?:/) { print $i; exit } }' \
+        /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | head -n 1)
+    [ -n "$uri" ] || uri=http://deb.debian.org/debian
+    ssi_info "mirror $uri"
     cat >"$a/trixie-backports.sources" <<EOF
 Types: deb
 URIs: $uri

@@ -109,8 +109,8 @@ unsafe extern "C" fn ssi_transport_register(ops: *const SsiTransportOps) -> c_in
         return EINVAL.to_errno();
     };
     match registry::register_transport(TransportOpsRef(ops)) {
-        // Ids are small (one per registration); saturate rather than wrap.
-        Ok(id) => c_int::try_from(id).unwrap_or(c_int::MAX),
+        // Ids are at most MAX_TRANSPORT_ID == i32::MAX, so this always converts.
+        Ok(id) => c_int::try_from(id).unwrap_or_else(|_| EINVAL.to_errno()),
         Err(e) => e.to_errno(),
     }
 }

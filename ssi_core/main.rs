@@ -5,10 +5,7 @@
 //! Owns the node's identity, the registry of transports and of the migration engine
 //! (C-ABI ops tables, see `ffi.rs`), the control device `/dev/ssi` and `/proc/ssi`.
 
-use kernel::{
-    miscdevice::{MiscDeviceOptions, MiscDeviceRegistration},
-    prelude::*,
-};
+use kernel::prelude::*;
 
 mod device;
 #[path = "../rust/kmod/errno.rs"]
@@ -18,7 +15,7 @@ mod procfs;
 mod registry;
 mod shared;
 
-use device::SsiDevice;
+use device::ControlDevice;
 use procfs::ProcDir;
 use shared::node::NodeId;
 
@@ -57,8 +54,7 @@ fn checked_node_id() -> Result<NodeId> {
 #[pin_data]
 struct SsiCore {
     // Dropped in declaration order: `/dev/ssi` goes first, then `/proc/ssi`.
-    #[pin]
-    _device: MiscDeviceRegistration<SsiDevice>,
+    _device: ControlDevice,
     _proc: ProcDir,
     node: NodeId,
 }
@@ -73,7 +69,7 @@ impl kernel::InPlaceModule for SsiCore {
                 registry::init();
                 ProcDir::create()?
             },
-            _device <- MiscDeviceRegistration::register(MiscDeviceOptions { name: c"ssi" }),
+            _device: ControlDevice::register()?,
         })
         .pin_chain(|this| {
             pr_info!(

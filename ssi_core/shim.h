@@ -12,6 +12,13 @@ struct seq_file;
 struct ssi_transport_ops;
 struct ssi_migrate_ops;
 
+/* chardev.c, called from device.rs */
+int ssi_core_chardev_register(void);
+void ssi_core_chardev_unregister(void);
+
+/* device.rs: ioctl handler of /dev/ssi */
+long ssi_core_ioctl(unsigned int cmd, unsigned long arg);
+
 /* procfs.c, called from procfs.rs */
 int ssi_core_proc_create(void);
 void ssi_core_proc_remove(void);

@@ -9,6 +9,8 @@
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/slab.h>
+#include <linux/string.h>
+#include <rdma/ib_cache.h>
 #include <rdma/ib_verbs.h>
 
 /* Called from main.rs. */
@@ -19,6 +21,12 @@ ssize_t ssi_rdma_ib_describe(char *buf, size_t len);
 struct ssi_ib_dev {
 	struct list_head node;
 	struct ib_device *ibdev;
+	/*
+	 * A copy of the device name, kept up to date by the rename callback: the
+	 * kobject name itself is freed on rename without RCU, so it must not be read
+	 * outside the IB core's locks.
+	 */
+	char name[IB_DEVICE_NAME_MAX];
 };
 
 static LIST_HEAD(ssi_ib_devs);
@@ -32,12 +40,23 @@ static int ssi_ib_add(struct ib_device *ibdev)
 	if (!d)
 		return -ENOMEM;
 	d->ibdev = ibdev;
+	strscpy(d->name, dev_name(&ibdev->dev), sizeof(d->name));
 	mutex_lock(&ssi_ib_lock);
 	list_add_tail(&d->node, &ssi_ib_devs);
 	mutex_unlock(&ssi_ib_lock);
 	ib_set_client_data(ibdev, &ssi_ib_client, d);
-	pr_info("ssi_rdma: RDMA device %s added\n", dev_name(&ibdev->dev));
+	pr_info("ssi_rdma: RDMA device %s added\n", d->name);
 	return 0;
+}
+
+/* Called by the IB core with the device name already changed. */
+static void ssi_ib_rename(struct ib_device *ibdev, void *client_data)
+{
+	struct ssi_ib_dev *d = client_data;
+
+	mutex_lock(&ssi_ib_lock);
+	strscpy(d->name, dev_name(&ibdev->dev), sizeof(d->name));
+	mutex_unlock(&ssi_ib_lock);
 }
 
 static void ssi_ib_remove(struct ib_device *ibdev, void *client_data)
@@ -47,7 +66,7 @@ static void ssi_ib_remove(struct ib_device *ibdev, void *client_data)
 	mutex_lock(&ssi_ib_lock);
 	list_del(&d->node);
 	mutex_unlock(&ssi_ib_lock);
-	pr_info("ssi_rdma: RDMA device %s removed\n", dev_name(&ibdev->dev));
+	pr_info("ssi_rdma: RDMA device %s removed\n", d->name);
 	kfree(d);
 }
 
@@ -55,6 +74,7 @@ static struct ib_client ssi_ib_client = {
 	.name = "ssi_rdma",
 	.add = ssi_ib_add,
 	.remove = ssi_ib_remove,
+	.rename = ssi_ib_rename,
 };
 
 int ssi_rdma_ib_client_register(void)
@@ -71,6 +91,8 @@ void ssi_rdma_ib_client_unregister(void)
 /*
  * Writes "rxe0:1:ACTIVE mlx5_0:1:DOWN" (device:port:state for each port) into buf,
  * at most len bytes, and returns the length written; "none" when there is no device.
+ * Uses the IB core's cached port state: no driver call, no rtnl, no sleeping besides
+ * our own mutex (this runs under ssi_core's registry mutex).
  */
 ssize_t ssi_rdma_ib_describe(char *buf, size_t len)
 {
@@ -81,13 +103,13 @@ ssize_t ssi_rdma_ib_describe(char *buf, size_t len)
 	mutex_lock(&ssi_ib_lock);
 	list_for_each_entry(d, &ssi_ib_devs, node) {
 		rdma_for_each_port(d->ibdev, port) {
-			struct ib_port_attr attr;
+			enum ib_port_state ps;
 			const char *state = "?";
 
-			if (!ib_query_port(d->ibdev, port, &attr))
-				state = ib_port_state_to_str(attr.state);
+			if (!ib_get_cached_port_state(d->ibdev, port, &ps))
+				state = ib_port_state_to_str(ps);
 			n += scnprintf(buf + n, len - n, "%s%s:%u:%s", n ? " " : "",
-				       dev_name(&d->ibdev->dev), port, state);
+				       d->name, port, state);
 		}
 	}
 	mutex_unlock(&ssi_ib_lock);

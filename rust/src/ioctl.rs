@@ -140,8 +140,8 @@ pub fn fill_str(field: &mut [u8], text: &str) {
     field[n..].iter_mut().for_each(|b| *b = 0);
 }
 
-#[cfg_attr(not(test), kernel::prelude::kunit_tests(ssi_ioctl_abi))]
-#[cfg(any(test, CONFIG_KUNIT))]
+#[cfg_attr(ssi_kunit, kernel::prelude::kunit_tests(ssi_ioctl_abi))]
+#[cfg(any(test, ssi_kunit))]
 mod tests {
     use super::*;
 

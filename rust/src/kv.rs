@@ -199,8 +199,8 @@ impl<S: core::ops::DerefMut<Target = [KvSlot]>> KvStore<S> {
     }
 }
 
-#[cfg_attr(not(test), kernel::prelude::kunit_tests(ssi_kv))]
-#[cfg(any(test, CONFIG_KUNIT))]
+#[cfg_attr(ssi_kunit, kernel::prelude::kunit_tests(ssi_kv))]
+#[cfg(any(test, ssi_kunit))]
 mod tests {
     use super::*;
 

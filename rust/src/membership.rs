@@ -330,8 +330,8 @@ impl<const N: usize> Membership<N> {
     }
 }
 
-#[cfg_attr(not(test), kernel::prelude::kunit_tests(ssi_membership))]
-#[cfg(any(test, CONFIG_KUNIT))]
+#[cfg_attr(ssi_kunit, kernel::prelude::kunit_tests(ssi_membership))]
+#[cfg(any(test, ssi_kunit))]
 mod tests {
     use super::*;
 

@@ -32,8 +32,8 @@ impl NodeId {
     }
 }
 
-#[cfg_attr(not(test), kernel::prelude::kunit_tests(ssi_node_id))]
-#[cfg(any(test, CONFIG_KUNIT))]
+#[cfg_attr(ssi_kunit, kernel::prelude::kunit_tests(ssi_node_id))]
+#[cfg(any(test, ssi_kunit))]
 mod tests {
     use super::*;
 

@@ -137,8 +137,8 @@ impl<T, const N: usize> Default for PendingTable<T, N> {
     }
 }
 
-#[cfg_attr(not(test), kernel::prelude::kunit_tests(ssi_rpc))]
-#[cfg(any(test, CONFIG_KUNIT))]
+#[cfg_attr(ssi_kunit, kernel::prelude::kunit_tests(ssi_rpc))]
+#[cfg(any(test, ssi_kunit))]
 mod tests {
     use super::*;
 

@@ -63,9 +63,12 @@ pub struct SsiTransportOps {
     /// Writes a one-line, NUL-free description of the transport's state (its devices and
     /// links) into `buf`, at most `len` bytes, and returns the length written or a
     /// negative errno. Called in process context with core's registry lock held: it must
-    /// not call back into core.
+    /// not register or unregister anything with core, nor block for long.
     pub describe: Option<unsafe extern "C" fn(ctx: *mut c_void, buf: *mut u8, len: usize) -> isize>,
 }
+
+/// Largest transport id: ids are returned through the C ABI as a positive `int`.
+pub const MAX_TRANSPORT_ID: u32 = i32::MAX as u32;
 
 /// Why a registration was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -155,15 +158,21 @@ impl<T, const N: usize> TransportTable<T, N> {
         if self.iter().any(|e| e.name == *name) {
             return Err(RegisterError::Duplicate);
         }
+        if self.slots.iter().all(|s| s.is_some()) {
+            return Err(RegisterError::Full);
+        }
+        // Ids stay in 1..=MAX_TRANSPORT_ID (they cross the C ABI as a positive `int`)
+        // and are never those of a live entry. At most N - 1 are live, so this ends.
+        let mut id = self.next_id;
+        while id == 0 || id > MAX_TRANSPORT_ID || self.iter().any(|e| e.id == id) {
+            id = if id >= MAX_TRANSPORT_ID { 1 } else { id + 1 };
+        }
+        self.next_id = if id >= MAX_TRANSPORT_ID { 1 } else { id + 1 };
         let slot = self
             .slots
             .iter_mut()
             .find(|s| s.is_none())
             .ok_or(RegisterError::Full)?;
-        let id = self.next_id;
-        // Ids only need to be unique among live and recently removed entries; wrapping
-        // after 4 billion registrations is harmless. 0 is never used.
-        self.next_id = self.next_id.checked_add(1).unwrap_or(1);
         *slot = Some(TransportEntry {
             id,
             kind,
@@ -204,8 +213,8 @@ impl<T, const N: usize> Default for TransportTable<T, N> {
     }
 }
 
-#[cfg_attr(not(test), kernel::prelude::kunit_tests(ssi_transport_table))]
-#[cfg(any(test, CONFIG_KUNIT))]
+#[cfg_attr(ssi_kunit, kernel::prelude::kunit_tests(ssi_transport_table))]
+#[cfg(any(test, ssi_kunit))]
 mod tests {
     use super::*;
 
@@ -276,5 +285,17 @@ mod tests {
         assert_eq!(t.unregister(1).map(|e| e.id), None);
         assert!(t.is_empty());
         assert_eq!(t.register(V, RDMA, &make_name("a"), ()), Ok(2));
+    }
+
+    #[test]
+    fn ids_wrap_within_the_c_int_range_and_skip_live_ones() {
+        let mut t: TransportTable<(), 2> = TransportTable::new();
+        t.next_id = MAX_TRANSPORT_ID;
+        assert_eq!(t.register(V, RDMA, &make_name("a"), ()), Ok(MAX_TRANSPORT_ID));
+        assert_eq!(t.register(V, RDMA, &make_name("b"), ()), Ok(1));
+        assert_eq!(t.unregister(MAX_TRANSPORT_ID).map(|e| e.id), Some(MAX_TRANSPORT_ID));
+        t.next_id = 1;
+        // 1 is live: the next id is 2.
+        assert_eq!(t.register(V, RDMA, &make_name("c"), ()), Ok(2));
     }
 }

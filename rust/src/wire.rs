@@ -528,8 +528,8 @@ pub fn decode(frame: &[u8]) -> Result<(Header, Message<'_>), WireError> {
     ))
 }
 
-#[cfg_attr(not(test), kernel::prelude::kunit_tests(ssi_wire))]
-#[cfg(any(test, CONFIG_KUNIT))]
+#[cfg_attr(ssi_kunit, kernel::prelude::kunit_tests(ssi_wire))]
+#[cfg(any(test, ssi_kunit))]
 mod tests {
     use super::*;
 

@@ -43,8 +43,13 @@ for n in 0 1; do
     t_match "node$n: rdma transport sees rxe0 ACTIVE" "devices: rxe0:1:ACTIVE" \
         "$(json_get "$js" 'd["transports"][0]["state"]')"
     t_eq "node$n: migrate engine registered" true "$(json_get "$js" 'd["migrate"]["registered"]')"
-    txt=$(cluster_run $n "$SSICTL status; cat /proc/ssi/status /proc/ssi/transports")
-    t_match "node$n: ssictl status text and /proc/ssi" "^node_id: $n\$" "$txt"
+    txt=$(cluster_run $n "$SSICTL status")
+    t_ok "node$n: ssictl status (text)" $? "$txt"
+    t_match "node$n: ssictl status text names the node" "^node: +$n\$" "$txt"
+    t_match "node$n: ssictl status text shows rxe0" "rdma +rdma +v1 +node $n devices: rxe0:1:ACTIVE" "$txt"
+    txt=$(cluster_run $n "cat /proc/ssi/status /proc/ssi/transports")
+    t_match "node$n: /proc/ssi/status names the node" "^node_id: $n\$" "$txt"
+    t_match "node$n: /proc/ssi/transports lists gpio-bus" "^2 +gpio-bus +gpio-bus +node $n <-> node $((1 - n))" "$txt"
     printf '%s\n' "$txt" | sed "s/^/      node$n> /"
 done
 
@@ -96,7 +101,9 @@ t_eq "node1: both transports registered after the cycles" '["rdma", "gpio-bus"]'
 
 # --- the ib_read_lat baseline (CQ events: polling starves the vCPU running rxe) -----------
 srv=$(cluster_spawn 1 "ib_read_lat -d rxe0 -s 4096 -n 1000 -F -e")
-sleep 3
+# Start the client only once the server listens on its TCP port (perftest's 18515).
+cluster_run 1 "for i in \$(seq 150); do ss -Hltn 'sport = :18515' | grep -q . && exit 0; sleep 0.2; done; exit 1" >/dev/null ||
+    t_fail "ib_read_lat server listening on node1"
 out=$(cluster_run 0 "ib_read_lat -d rxe0 -s 4096 -n 1000 -F -e $(cluster_ip 1)" 240)
 rc=$?
 cluster_wait 1 "$srv" 60 >/dev/null
@@ -106,6 +113,12 @@ typical=$(awk '$1 == 4096 && NF >= 9 { print $5 }' <<<"$out")
 t_match "ib_read_lat reports a typical latency" '^[0-9]+(\.[0-9]+)?$' "$typical"
 echo "    baseline: ib_read_lat -s 4096 typical ${typical:-?} us (TCG guests, rxe, CQ events)"
 [ -n "${SSI_BASELINE_FILE:-}" ] && echo "ib_read_lat_4096_typical_us $typical" >>"$SSI_BASELINE_FILE"
+
+# --- an open /dev/ssi pins ssi_core ----------------------------------------------------------
+out=$(cluster_run 0 "rmmod ssi_gpio_bus && rmmod ssi_rdma && rmmod ssi_migrate && exec 3</dev/ssi && ! rmmod ssi_core 2>/dev/null && grep '^ssi_core ' /proc/modules")
+t_match "node0: rmmod ssi_core refused while /dev/ssi is open" '^ssi_core .* 1 ' "$out"
+out=$(cluster_run 0 "insmod $KO/ssi_rdma/ssi_rdma.ko && insmod $KO/ssi_migrate/ssi_migrate.ko && insmod $KO/ssi_gpio_bus/ssi_gpio_bus.ko peer_node=1 && grep -c '^ssi_' /proc/modules")
+t_eq "node0: modules reloaded after the fd closed" 4 "$out"
 
 # --- unload in dependency order, reload in another order, bad parameters -------------------
 out=$(cluster_run 0 "rmmod ssi_gpio_bus && rmmod ssi_rdma && rmmod ssi_migrate && rmmod ssi_core && cat /proc/modules")
@@ -118,8 +131,11 @@ t_err "node0: node_id=99 refused" $? "$out"
 t_match "node0: node_id=99 explained in dmesg" 'node_id=99 is invalid' "$(cluster_run 0 dmesg)"
 out=$(cluster_run 0 "insmod $KO/ssi_rdma/ssi_rdma.ko 2>&1")
 t_err "node0: ssi_rdma without ssi_core refused" $? "$out"
-out=$(cluster_run 0 "insmod $KO/ssi_core/ssi_core.ko node_id=5 && insmod $KO/ssi_migrate/ssi_migrate.ko && insmod $KO/ssi_gpio_bus/ssi_gpio_bus.ko peer_node=5 2>&1")
+out=$(cluster_run 0 "insmod $KO/ssi_core/ssi_core.ko node_id=5 && insmod $KO/ssi_migrate/ssi_migrate.ko")
+t_ok "node0: ssi_core as node 5 and ssi_migrate load" $? "$out"
+out=$(cluster_run 0 "insmod $KO/ssi_gpio_bus/ssi_gpio_bus.ko peer_node=5 2>&1")
 t_err "node0: gpio bus with peer_node == node_id refused" $? "$out"
+t_match "node0: gpio bus refusal explained in dmesg" 'peer_node=5 is invalid \(this node is 5' "$(cluster_run 0 dmesg)"
 out=$(cluster_run 0 "insmod $KO/ssi_gpio_bus/ssi_gpio_bus.ko peer_node=1 && insmod $KO/ssi_rdma/ssi_rdma.ko && $SSICTL status --json")
 t_eq "node0: reloaded in another order, node 5 with 2 transports" "5 2" \
     "$(json_get "$out" '"%d %d" % (d["node_id"], len(d["transports"]))')"
