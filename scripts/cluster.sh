@@ -122,9 +122,9 @@ cluster_console() {
     cat "$cluster_dir/node$1.console"
 }
 
-# Lines that mean the kernel is unhappy. The guest kernel runs lockdep, atomic-sleep,
-# list and hung-task checks (scripts/guest-x86_64.config): their reports carry
-# "WARNING:", "BUG:" or "INFO: task ... blocked" and a "Call Trace".
+# Lines that mean the kernel is unhappy. The guest kernel runs atomic-sleep, list,
+# KFENCE and hung-task checks (scripts/guest-x86_64.config; lockdep with SSI_LOCKDEP=1):
+# their reports carry "WARNING:", "BUG:" or "INFO: task ... blocked" and a "Call Trace".
 cluster_bad_kernel_lines() {
     grep -E 'BUG:|WARNING:|Oops|Call Trace|Kernel panic|general protection fault|UBSAN:|INFO: task .* blocked|possible (circular|recursive) locking'
 }

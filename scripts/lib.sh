@@ -67,9 +67,18 @@ ssi_build_key() {
     } | sha256sum | cut -c1-12 | sed "s/^/$name-/"
 }
 
+# Config fragments of the x86_64 guest kernel (SSI_LOCKDEP=1 adds lockdep).
+ssi_guest_fragments() {
+    printf '%s\n' "$SSI_ROOT/scripts/guest-x86_64.config"
+    if [ "${SSI_LOCKDEP:-0}" = 1 ]; then printf '%s\n' "$SSI_ROOT/scripts/guest-lockdep.config"; fi
+}
+
 # Build directory of the x86_64 guest kernel.
 ssi_guest_kdir() {
-    printf '%s\n' "$SSI_CACHE/build/$(ssi_build_key guest-x86_64 "$SSI_ROOT/scripts/guest-x86_64.config")"
+    local name=guest-x86_64 frags
+    [ "${SSI_LOCKDEP:-0}" = 1 ] && name=guest-x86_64-lockdep
+    mapfile -t frags < <(ssi_guest_fragments)
+    printf '%s\n' "$SSI_CACHE/build/$(ssi_build_key "$name" "${frags[@]}")"
 }
 
 # Build directory of the UML KUnit kernel.

@@ -137,9 +137,11 @@ check_rust_available() {
     ssi_run_logged "make rustavailable" rustavailable make -C "$src" LLVM= rustavailable
 }
 
-# x86_64 guest kernel: tinyconfig + scripts/guest-x86_64.config.
+# x86_64 guest kernel: tinyconfig + scripts/guest-x86_64.config (+ guest-lockdep.config
+# with SSI_LOCKDEP=1, in a build directory of its own).
 step_guest_kernel() {
-    local src b frag=$SSI_ROOT/scripts/guest-x86_64.config
+    local src b frags
+    mapfile -t frags < <(ssi_guest_fragments)
     src=$(ssi_kernel_src) || ssi_die "no kernel source: run scripts/setup.sh source"
     b=$(ssi_guest_kdir)
     ssi_step "x86_64 guest kernel in $b"
@@ -150,8 +152,8 @@ step_guest_kernel() {
     check_rust_available "$src"
     mkdir -p "$b"
     ssi_run_logged "guest kernel: tinyconfig" guest-config make -C "$src" O="$b" tinyconfig
-    ssi_run_logged "guest kernel: merge fragment" guest-merge \
-        "$src/scripts/kconfig/merge_config.sh" -m -O "$b" "$b/.config" "$frag"
+    ssi_run_logged "guest kernel: merge fragments" guest-merge \
+        "$src/scripts/kconfig/merge_config.sh" -m -O "$b" "$b/.config" "${frags[@]}"
     ssi_run_logged "guest kernel: olddefconfig" guest-olddefconfig make -C "$src" O="$b" olddefconfig
     local line missing=0
     while read -r line; do
@@ -160,7 +162,7 @@ step_guest_kernel() {
             printf '    config fragment line not honoured: %s\n' "$line" >&2
             missing=1
         fi
-    done <"$frag"
+    done < <(cat "${frags[@]}")
     grep -qx 'CONFIG_RUST=y' "$b/.config" ||
         ssi_die "CONFIG_RUST did not stick (is LIBCLANG_PATH/bindgen usable? see $ssi_log_dir/guest-olddefconfig.log)"
     [ $missing = 0 ] || ssi_die "guest config fragment not fully applied (see above)"
