@@ -8,14 +8,18 @@
 use core::ffi::{c_int, c_long, c_uint, c_ulong};
 
 use kernel::{
+    bindings,
     error::to_result,
     prelude::*,
-    transmute::AsBytes,
+    transmute::{AsBytes, FromBytes},
     uaccess::{UserPtr, UserSlice},
 };
 
-use crate::registry;
-use crate::shared::ioctl::{SsiStatus, SSI_IOC_STATUS};
+use crate::shared::ioctl::{
+    SsiNodeAddr, SsiNodeList, SsiStatus, SSI_IOC_NODES, SSI_IOC_NODE_ADD, SSI_IOC_NODE_REMOVE,
+    SSI_IOC_STATUS,
+};
+use crate::{nodes, registry};
 
 extern "C" {
     fn ssi_core_chardev_register() -> c_int;
@@ -26,7 +30,18 @@ extern "C" {
 // `u8` arrays, with no padding (their sizes are asserted in rust/src/ioctl.rs), so every
 // byte is initialised.
 unsafe impl AsBytes for SsiStatus {}
+// SAFETY: As above: `#[repr(C)]`, only `u32`s and `u8`/`SsiNodeInfo` arrays, no padding
+// (sizes asserted in rust/src/ioctl.rs).
+unsafe impl AsBytes for SsiNodeList {}
+// SAFETY: `#[repr(C)]` of integers and a byte array with no padding: every bit pattern is
+// a valid value.
+unsafe impl FromBytes for SsiNodeAddr {}
 
+/// True if the caller may change the cluster configuration.
+fn may_administer() -> bool {
+    // SAFETY: `capable` only reads the current task's credentials.
+    unsafe { bindings::capable(bindings::CAP_SYS_ADMIN as i32) }
+}
 /// Owns the `/dev/ssi` registration; deregisters when dropped.
 pub(crate) struct ControlDevice(());
 
@@ -48,17 +63,39 @@ impl Drop for ControlDevice {
     }
 }
 
+fn user(arg: usize, len: usize) -> UserSlice {
+    UserSlice::new(UserPtr::from_addr(arg), len)
+}
+
 fn ioctl(cmd: u32, arg: usize) -> Result<isize> {
     match cmd {
         SSI_IOC_STATUS => {
             let st = registry::status(crate::node_id());
-            let mut w =
-                UserSlice::new(UserPtr::from_addr(arg), core::mem::size_of::<SsiStatus>()).writer();
-            w.write(&st)?;
-            Ok(0)
+            user(arg, size_of::<SsiStatus>()).writer().write(&st)?;
         }
-        _ => Err(ENOTTY),
+        SSI_IOC_NODE_ADD => {
+            if !may_administer() {
+                return Err(EPERM);
+            }
+            let req: SsiNodeAddr = user(arg, size_of::<SsiNodeAddr>()).reader().read()?;
+            nodes::add(&req)?;
+        }
+        SSI_IOC_NODE_REMOVE => {
+            if !may_administer() {
+                return Err(EPERM);
+            }
+            let id: u32 = user(arg, size_of::<u32>()).reader().read()?;
+            nodes::remove(id)?;
+        }
+        SSI_IOC_NODES => {
+            // 1.5 KiB: on the heap, not the kernel stack.
+            let mut list = KBox::new(SsiNodeList::default(), GFP_KERNEL)?;
+            nodes::list(&mut list);
+            user(arg, size_of::<SsiNodeList>()).writer().write(&*list)?;
+        }
+        _ => return Err(ENOTTY),
     }
+    Ok(0)
 }
 
 /// ioctl handler of `/dev/ssi`, called by `chardev.c`.

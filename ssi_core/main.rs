@@ -11,6 +11,7 @@ mod device;
 #[path = "../rust/kmod/errno.rs"]
 mod errno;
 mod ffi;
+mod nodes;
 mod procfs;
 mod registry;
 mod shared;
@@ -67,6 +68,7 @@ impl kernel::InPlaceModule for SsiCore {
             node: checked_node_id()?,
             _proc: {
                 registry::init();
+                nodes::init(checked_node_id()?);
                 ProcDir::create()?
             },
             _device: ControlDevice::register()?,

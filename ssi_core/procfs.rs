@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `/proc/ssi`: `status` and `transports`. The procfs calls are in the C shim
+//! `/proc/ssi`: `status`, `transports` and `nodes`. The procfs calls are in the C shim
 //! `procfs.c`; the contents are produced here.
 
 use core::ffi::{c_int, c_void};
@@ -58,12 +58,35 @@ fn show_transports(m: &SeqFile) {
     });
 }
 
+fn show_nodes(m: &SeqFile) {
+    seq_print!(m, "{:<4} {:<21} {}\n", "id", "address", "state");
+    let leader = crate::nodes::for_each(|id, ip, port, state| match ip {
+        Some(ip) => seq_print!(
+            m,
+            "{:<4} {:<21} {}\n",
+            id,
+            fmt!("{}.{}.{}.{}:{}", ip[0], ip[1], ip[2], ip[3], port),
+            state
+        ),
+        None => seq_print!(m, "{:<4} {:<21} {}\n", id, "-", state),
+    });
+    seq_print!(m, "leader: {}\n", leader);
+}
+
 /// Show callback of `/proc/ssi/status`.
 #[no_mangle]
 extern "C" fn ssi_core_proc_show_status(m: *mut bindings::seq_file, _v: *mut c_void) -> c_int {
     // SAFETY: seq_file calls show callbacks with a valid `seq_file` that no other thread
     // uses during the call.
     show_status(unsafe { SeqFile::from_raw(m) });
+    0
+}
+
+/// Show callback of `/proc/ssi/nodes`.
+#[no_mangle]
+extern "C" fn ssi_core_proc_show_nodes(m: *mut bindings::seq_file, _v: *mut c_void) -> c_int {
+    // SAFETY: As in `ssi_core_proc_show_status`.
+    show_nodes(unsafe { SeqFile::from_raw(m) });
     0
 }
 

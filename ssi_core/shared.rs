@@ -7,6 +7,8 @@
 
 #[path = "../rust/src/ioctl.rs"]
 pub(crate) mod ioctl;
+#[path = "../rust/src/membership.rs"]
+pub(crate) mod membership;
 #[path = "../rust/src/migrate_abi.rs"]
 pub(crate) mod migrate_abi;
 #[path = "../rust/src/node.rs"]

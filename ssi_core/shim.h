@@ -26,6 +26,7 @@ void ssi_core_proc_remove(void);
 /* procfs.rs: show callbacks of /proc/ssi files */
 int ssi_core_proc_show_status(struct seq_file *m, void *v);
 int ssi_core_proc_show_transports(struct seq_file *m, void *v);
+int ssi_core_proc_show_nodes(struct seq_file *m, void *v);
 
 /* ffi.rs: the API exported to the other ssi modules (see exports.c) */
 int ssi_transport_register(const struct ssi_transport_ops *ops);

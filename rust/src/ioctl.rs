@@ -53,6 +53,105 @@ pub const fn iow<T>(nr: u32) -> u32 {
 
 /// Reads the node's status: `SSI_IOC_STATUS` fills an [`SsiStatus`].
 pub const SSI_IOC_STATUS: u32 = ior::<SsiStatus>(1);
+/// Adds a peer node (`CAP_SYS_ADMIN`): takes an [`SsiNodeAddr`].
+pub const SSI_IOC_NODE_ADD: u32 = iow::<SsiNodeAddr>(2);
+/// Removes a peer node (`CAP_SYS_ADMIN`): takes its id as a `u32`.
+pub const SSI_IOC_NODE_REMOVE: u32 = iow::<u32>(3);
+/// Lists the nodes: fills an [`SsiNodeList`].
+pub const SSI_IOC_NODES: u32 = ior::<SsiNodeList>(4);
+
+/// Default port of the ssi transports that use IP addressing.
+pub const SSI_DEFAULT_PORT: u16 = 7471;
+/// Most entries of an [`SsiNodeList`] (this node and every possible peer).
+pub const SSI_NODE_LIST_LEN: usize = 64;
+
+/// A peer and where to reach it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SsiNodeAddr {
+    /// The peer's node id.
+    pub node_id: u32,
+    /// IPv4 address, network order.
+    pub ipv4: [u8; 4],
+    /// Port (host order); 0 means [`SSI_DEFAULT_PORT`].
+    pub port: u16,
+    /// Reserved, zero.
+    pub flags: u16,
+    /// Reserved, zero.
+    pub reserved: u32,
+}
+
+/// Node states in [`SsiNodeInfo::state`].
+pub const SSI_NODE_SELF: u32 = 0;
+/// Configured, never heard from.
+pub const SSI_NODE_CONFIGURED: u32 = 1;
+/// Up.
+pub const SSI_NODE_UP: u32 = 2;
+/// Down.
+pub const SSI_NODE_DOWN: u32 = 3;
+
+/// One node of an [`SsiNodeList`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SsiNodeInfo {
+    /// Node id.
+    pub node_id: u32,
+    /// `SSI_NODE_*`.
+    pub state: u32,
+    /// IPv4 address, network order (zero for this node).
+    pub ipv4: [u8; 4],
+    /// Port.
+    pub port: u16,
+    /// Reserved, zero.
+    pub flags: u16,
+    /// Its incarnation from its last hello (0 before any).
+    pub incarnation: u32,
+    /// Reserved, zero.
+    pub reserved: u32,
+}
+
+/// Reply of `SSI_IOC_NODES`: this node first, then the configured peers.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SsiNodeList {
+    /// Valid entries in `nodes`.
+    pub count: u32,
+    /// This node's id.
+    pub self_id: u32,
+    /// The leader this node sees.
+    pub leader: u32,
+    /// Reserved, zero.
+    pub reserved: u32,
+    /// The nodes.
+    pub nodes: [SsiNodeInfo; SSI_NODE_LIST_LEN],
+}
+
+impl Default for SsiNodeList {
+    fn default() -> Self {
+        Self {
+            count: 0,
+            self_id: 0,
+            leader: 0,
+            reserved: 0,
+            nodes: [SsiNodeInfo::default(); SSI_NODE_LIST_LEN],
+        }
+    }
+}
+
+const _: () = assert!(core::mem::size_of::<SsiNodeAddr>() == 16);
+const _: () = assert!(core::mem::size_of::<SsiNodeInfo>() == 24);
+const _: () = assert!(core::mem::size_of::<SsiNodeList>() == 16 + 24 * SSI_NODE_LIST_LEN);
+
+/// Label of an `SSI_NODE_*` state.
+pub fn node_state_label(state: u32) -> &'static str {
+    match state {
+        SSI_NODE_SELF => "self",
+        SSI_NODE_CONFIGURED => "configured",
+        SSI_NODE_UP => "up",
+        SSI_NODE_DOWN => "down",
+        _ => "unknown",
+    }
+}
 
 /// One registered transport, as reported by `SSI_IOC_STATUS`.
 #[repr(C)]
@@ -151,6 +250,10 @@ mod tests {
         // dir 2 << 30 | size 0x470 << 16 | type 0xD5 << 8 | nr 1.
         assert_eq!(SSI_IOC_STATUS, 0x8470_D501);
         assert_eq!(iow::<u32>(2), 0x4004_D502);
+        assert_eq!(SSI_IOC_NODE_ADD, 0x4010_D502);
+        assert_eq!(SSI_IOC_NODE_REMOVE, 0x4004_D503);
+        // sizeof(struct ssi_node_list) == 1552 == 0x610.
+        assert_eq!(SSI_IOC_NODES, 0x8610_D504);
     }
 
     #[test]

@@ -156,7 +156,7 @@ pub struct Membership<const N: usize> {
 
 impl<const N: usize> Membership<N> {
     /// A node alone.
-    pub fn new(self_id: u16, abi_version: u32, down_after_ms: u64) -> Self {
+    pub const fn new(self_id: u16, abi_version: u32, down_after_ms: u64) -> Self {
         Self {
             self_id,
             abi_version,
@@ -164,6 +164,14 @@ impl<const N: usize> Membership<N> {
             peers: [None; N],
             leader: self_id,
         }
+    }
+
+    /// Starts over as `self_id`, alone, in place (the table may be too large for a
+    /// kernel stack).
+    pub fn reset(&mut self, self_id: u16) {
+        self.self_id = self_id;
+        self.leader = self_id;
+        self.peers.iter_mut().for_each(|p| *p = None);
     }
 
     /// This node's id.

@@ -291,9 +291,15 @@ mod tests {
     fn ids_wrap_within_the_c_int_range_and_skip_live_ones() {
         let mut t: TransportTable<(), 2> = TransportTable::new();
         t.next_id = MAX_TRANSPORT_ID;
-        assert_eq!(t.register(V, RDMA, &make_name("a"), ()), Ok(MAX_TRANSPORT_ID));
+        assert_eq!(
+            t.register(V, RDMA, &make_name("a"), ()),
+            Ok(MAX_TRANSPORT_ID)
+        );
         assert_eq!(t.register(V, RDMA, &make_name("b"), ()), Ok(1));
-        assert_eq!(t.unregister(MAX_TRANSPORT_ID).map(|e| e.id), Some(MAX_TRANSPORT_ID));
+        assert_eq!(
+            t.unregister(MAX_TRANSPORT_ID).map(|e| e.id),
+            Some(MAX_TRANSPORT_ID)
+        );
         t.next_id = 1;
         // 1 is live: the next id is 2.
         assert_eq!(t.register(V, RDMA, &make_name("c"), ()), Ok(2));
