@@ -145,28 +145,30 @@ cluster_check_kernel_logs() {
 }
 
 cluster_stop() {
+    # Runs as an EXIT trap, possibly under `set -e`: nothing here may fail.
     local i deadline
     [ -n "$cluster_dir" ] || return 0
     for ((i = 0; i < cluster_nodes; i++)); do
-        : >"$cluster_dir/node$i/halt" 2>/dev/null
+        : >"$cluster_dir/node$i/halt" 2>/dev/null || true
     done
     deadline=$((SECONDS + 15))
     for ((i = 0; i < cluster_nodes; i++)); do
         while kill -0 "${cluster_pids[i]}" 2>/dev/null && [ $SECONDS -lt $deadline ]; do
             sleep 0.2
         done
-        kill -9 "${cluster_pids[i]}" 2>/dev/null
-        wait "${cluster_pids[i]}" 2>/dev/null
+        kill -9 "${cluster_pids[i]}" 2>/dev/null || true
+        wait "${cluster_pids[i]}" 2>/dev/null || true
     done
     if [ -n "$cluster_hub_pid" ]; then
-        kill "$cluster_hub_pid" 2>/dev/null
-        wait "$cluster_hub_pid" 2>/dev/null
+        kill "$cluster_hub_pid" 2>/dev/null || true
+        wait "$cluster_hub_pid" 2>/dev/null || true
     fi
     # Keep the logs of the last run for inspection.
-    rm -rf /tmp/ssi-cluster-last
-    mv "$cluster_dir" /tmp/ssi-cluster-last 2>/dev/null
+    rm -rf /tmp/ssi-cluster-last || true
+    mv "$cluster_dir" /tmp/ssi-cluster-last 2>/dev/null || true
     cluster_dir=
     cluster_pids=()
     cluster_hub_pid=
     cluster_nodes=0
+    return 0
 }

@@ -14,7 +14,7 @@ set -euo pipefail
 SSI_DEB_PACKAGES=(
     build-essential flex bison bc libelf-dev libssl-dev cpio rsync kmod xz-utils
     python3 python3-pip qemu-system-x86 busybox-static
-    rdma-core ibverbs-providers ibverbs-utils perftest iproute2 procps
+    rdma-core ibverbs-providers ibverbs-utils perftest iproute2 procps iputils-ping
 )
 
 step_packages() {

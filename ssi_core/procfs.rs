@@ -58,17 +58,41 @@ fn show_transports(m: &SeqFile) {
     });
 }
 
+/// A short string formatted on the stack (for padding in listings).
+struct ShortString {
+    buf: [u8; 32],
+    len: usize,
+}
+
+impl ShortString {
+    fn new() -> Self {
+        Self { buf: [0; 32], len: 0 }
+    }
+
+    fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.buf[..self.len]).unwrap_or("?")
+    }
+}
+
+impl core::fmt::Write for ShortString {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let end = self.len.checked_add(s.len()).ok_or(core::fmt::Error)?;
+        self.buf.get_mut(self.len..end).ok_or(core::fmt::Error)?.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
 fn show_nodes(m: &SeqFile) {
+    use core::fmt::Write;
     seq_print!(m, "{:<4} {:<21} {}\n", "id", "address", "state");
-    let leader = crate::nodes::for_each(|id, ip, port, state| match ip {
-        Some(ip) => seq_print!(
-            m,
-            "{:<4} {:<21} {}\n",
-            id,
-            fmt!("{}.{}.{}.{}:{}", ip[0], ip[1], ip[2], ip[3], port),
-            state
-        ),
-        None => seq_print!(m, "{:<4} {:<21} {}\n", id, "-", state),
+    let leader = crate::nodes::for_each(|id, ip, port, state| {
+        let mut addr = ShortString::new();
+        let _ = match ip {
+            Some(ip) => write!(addr, "{}.{}.{}.{}:{}", ip[0], ip[1], ip[2], ip[3], port),
+            None => addr.write_str("-"),
+        };
+        seq_print!(m, "{:<4} {:<21} {}\n", id, addr.as_str(), state);
     });
     seq_print!(m, "leader: {}\n", leader);
 }
