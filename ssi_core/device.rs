@@ -37,6 +37,12 @@ unsafe impl AsBytes for SsiNodeList {}
 // a valid value.
 unsafe impl FromBytes for SsiNodeAddr {}
 
+// SAFETY: All-zero bytes are a valid `SsiStatus` and `SsiNodeList`: they are made only of
+// integers and byte arrays.
+unsafe impl Zeroable for SsiStatus {}
+// SAFETY: As above.
+unsafe impl Zeroable for SsiNodeList {}
+
 /// True if the caller may change the cluster configuration.
 fn may_administer() -> bool {
     // SAFETY: `capable` only reads the current task's credentials.
@@ -70,8 +76,10 @@ fn user(arg: usize, len: usize) -> UserSlice {
 fn ioctl(cmd: u32, arg: usize) -> Result<isize> {
     match cmd {
         SSI_IOC_STATUS => {
-            let st = registry::status(crate::node_id());
-            user(arg, size_of::<SsiStatus>()).writer().write(&st)?;
+            // 1.1 KiB: built on the heap, not the kernel stack (8 KiB on ARM).
+            let mut st = KBox::init(pin_init::zeroed::<SsiStatus>(), GFP_KERNEL)?;
+            registry::status(crate::node_id(), &mut st);
+            user(arg, size_of::<SsiStatus>()).writer().write(&*st)?;
         }
         SSI_IOC_NODE_ADD => {
             if !may_administer() {
@@ -88,8 +96,8 @@ fn ioctl(cmd: u32, arg: usize) -> Result<isize> {
             nodes::remove(id)?;
         }
         SSI_IOC_NODES => {
-            // 1.5 KiB: on the heap, not the kernel stack.
-            let mut list = KBox::new(SsiNodeList::default(), GFP_KERNEL)?;
+            // 1.5 KiB: built on the heap, not the kernel stack.
+            let mut list = KBox::init(pin_init::zeroed::<SsiNodeList>(), GFP_KERNEL)?;
             nodes::list(&mut list);
             user(arg, size_of::<SsiNodeList>()).writer().write(&*list)?;
         }

@@ -39,10 +39,9 @@ impl Drop for ProcDir {
 const DESCRIBE_LEN: usize = 128;
 
 fn show_status(m: &SeqFile) {
-    let st = registry::status(crate::node_id());
-    seq_print!(m, "node_id: {}\n", st.node_id);
+    seq_print!(m, "node_id: {}\n", crate::node_id());
     seq_print!(m, "abi_version: {}\n", SSI_ABI_VERSION);
-    seq_print!(m, "transports: {}\n", st.transport_count);
+    seq_print!(m, "transports: {}\n", registry::transport_count());
     let mut buf = [0u8; DESCRIBE_LEN];
     registry::with_migrate(&mut buf, |m_desc| match m_desc {
         Some(d) => seq_print!(m, "migrate: registered ({})\n", d),
@@ -66,7 +65,10 @@ struct ShortString {
 
 impl ShortString {
     fn new() -> Self {
-        Self { buf: [0; 32], len: 0 }
+        Self {
+            buf: [0; 32],
+            len: 0,
+        }
     }
 
     fn as_str(&self) -> &str {
@@ -77,7 +79,10 @@ impl ShortString {
 impl core::fmt::Write for ShortString {
     fn write_str(&mut self, s: &str) -> core::fmt::Result {
         let end = self.len.checked_add(s.len()).ok_or(core::fmt::Error)?;
-        self.buf.get_mut(self.len..end).ok_or(core::fmt::Error)?.copy_from_slice(s.as_bytes());
+        self.buf
+            .get_mut(self.len..end)
+            .ok_or(core::fmt::Error)?
+            .copy_from_slice(s.as_bytes());
         self.len = end;
         Ok(())
     }

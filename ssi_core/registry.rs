@@ -123,27 +123,27 @@ pub(crate) fn unregister_migrate() {
     }
 }
 
-/// The node's status as `SSI_IOC_STATUS` reports it, with each registered module's
-/// description of its state.
-pub(crate) fn status(node_id: u32) -> SsiStatus {
+/// Fills `st` (zeroed by the caller) with the node's status as `SSI_IOC_STATUS` reports
+/// it, with each registered module's description of its state.
+pub(crate) fn status(node_id: u32, st: &mut SsiStatus) {
     let reg = REGISTRY.lock();
-    let mut st = SsiStatus {
-        abi_version: SSI_ABI_VERSION,
-        node_id,
-        migrate_registered: u32::from(reg.migrate.is_some()),
-        ..Default::default()
-    };
+    st.abi_version = SSI_ABI_VERSION;
+    st.node_id = node_id;
+    st.migrate_registered = u32::from(reg.migrate.is_some());
+    st.transport_count = 0;
     let mut buf = [0u8; SSI_STATE_LEN];
-    if let Some(m) = &reg.migrate {
-        fill_str(
+    match &reg.migrate {
+        Some(m) => fill_str(
             &mut st.migrate_state,
             describe_into(&mut buf, |b| m.describe(b)),
-        );
+        ),
+        None => fill_str(&mut st.migrate_state, ""),
     }
     for (slot, e) in st.transports.iter_mut().zip(reg.transports.iter()) {
         slot.id = e.id;
         slot.kind = e.kind as u32;
         slot.ops_version = e.ops_version;
+        slot.flags = 0;
         slot.name = e.name;
         fill_str(
             &mut slot.state,
@@ -151,7 +151,11 @@ pub(crate) fn status(node_id: u32) -> SsiStatus {
         );
         st.transport_count += 1;
     }
-    st
+}
+
+/// Number of registered transports.
+pub(crate) fn transport_count() -> usize {
+    REGISTRY.lock().transports.len()
 }
 
 /// Calls `f` for each registered transport with its id, kind, name and the one-line
