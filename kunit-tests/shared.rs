@@ -17,6 +17,8 @@ pub(crate) mod migrate_abi;
 pub(crate) mod node;
 #[path = "../rust/src/rpc.rs"]
 pub(crate) mod rpc;
+#[path = "../rust/src/text.rs"]
+pub(crate) mod text;
 #[path = "../rust/src/transport.rs"]
 pub(crate) mod transport;
 #[path = "../rust/src/wire.rs"]

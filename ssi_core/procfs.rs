@@ -8,7 +8,8 @@ use core::ffi::{c_int, c_void};
 use kernel::{bindings, error::to_result, prelude::*, seq_file::SeqFile, seq_print};
 
 use crate::registry;
-use crate::shared::ioctl::SSI_ABI_VERSION;
+use crate::shared::ioctl::{SSI_ABI_VERSION, SSI_STATE_LEN};
+use crate::shared::text::SliceWriter;
 
 extern "C" {
     fn ssi_core_proc_create() -> c_int;
@@ -35,14 +36,11 @@ impl Drop for ProcDir {
     }
 }
 
-/// Size of the buffer a transport describes itself into.
-const DESCRIBE_LEN: usize = 128;
-
 fn show_status(m: &SeqFile) {
     seq_print!(m, "node_id: {}\n", crate::node_id());
     seq_print!(m, "abi_version: {}\n", SSI_ABI_VERSION);
     seq_print!(m, "transports: {}\n", registry::transport_count());
-    let mut buf = [0u8; DESCRIBE_LEN];
+    let mut buf = [0u8; SSI_STATE_LEN];
     registry::with_migrate(&mut buf, |m_desc| match m_desc {
         Some(d) => seq_print!(m, "migrate: registered ({})\n", d),
         None => seq_print!(m, "migrate: not registered\n"),
@@ -51,48 +49,18 @@ fn show_status(m: &SeqFile) {
 
 fn show_transports(m: &SeqFile) {
     seq_print!(m, "{:<4} {:<16} {:<9} {}\n", "id", "name", "kind", "state");
-    let mut buf = [0u8; DESCRIBE_LEN];
+    let mut buf = [0u8; SSI_STATE_LEN];
     registry::for_each_transport(&mut buf, |id, kind, name, desc| {
         seq_print!(m, "{:<4} {:<16} {:<9} {}\n", id, name, kind.label(), desc);
     });
-}
-
-/// A short string formatted on the stack (for padding in listings).
-struct ShortString {
-    buf: [u8; 32],
-    len: usize,
-}
-
-impl ShortString {
-    fn new() -> Self {
-        Self {
-            buf: [0; 32],
-            len: 0,
-        }
-    }
-
-    fn as_str(&self) -> &str {
-        core::str::from_utf8(&self.buf[..self.len]).unwrap_or("?")
-    }
-}
-
-impl core::fmt::Write for ShortString {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        let end = self.len.checked_add(s.len()).ok_or(core::fmt::Error)?;
-        self.buf
-            .get_mut(self.len..end)
-            .ok_or(core::fmt::Error)?
-            .copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
-    }
 }
 
 fn show_nodes(m: &SeqFile) {
     use core::fmt::Write;
     seq_print!(m, "{:<4} {:<21} {}\n", "id", "address", "state");
     let leader = crate::nodes::for_each(|id, ip, port, state| {
-        let mut addr = ShortString::new();
+        let mut buf = [0u8; 32];
+        let mut addr = SliceWriter::new(&mut buf);
         let _ = match ip {
             Some(ip) => write!(addr, "{}.{}.{}.{}:{}", ip[0], ip[1], ip[2], ip[3], port),
             None => addr.write_str("-"),

@@ -11,5 +11,7 @@ pub(crate) mod ioctl;
 pub(crate) mod migrate_abi;
 #[path = "../rust/src/node.rs"]
 pub(crate) mod node;
+#[path = "../rust/src/text.rs"]
+pub(crate) mod text;
 #[path = "../rust/src/transport.rs"]
 pub(crate) mod transport;

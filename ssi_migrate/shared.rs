@@ -9,5 +9,7 @@
 pub(crate) mod ioctl;
 #[path = "../rust/src/migrate_abi.rs"]
 pub(crate) mod migrate_abi;
+#[path = "../rust/src/text.rs"]
+pub(crate) mod text;
 #[path = "../rust/src/transport.rs"]
 pub(crate) mod transport;

@@ -5,15 +5,16 @@
 //!
 //! Kernel-only code (it uses the `kernel` crate), so it lives in `rust/kmod/`, outside the
 //! host crate. It expects the including module to have `crate::shared::{ioctl,
-//! transport, migrate_abi}` (the `rust/src` files). Registrations are RAII: dropping one
+//! transport, migrate_abi, text}` (the `rust/src` files). Registrations are RAII: dropping one
 //! unregisters, and only then frees the ops table and the context.
 
 use core::ffi::{c_int, c_void};
-use core::fmt::{self, Write};
+use core::fmt;
 
 use kernel::{prelude::*, sync::Arc};
 
 use crate::shared::migrate_abi::{SsiMigrateOps, SSI_MIGRATE_OPS_VERSION};
+pub(crate) use crate::shared::text::SliceWriter;
 use crate::shared::transport::{
     make_name, SsiTransportOps, TransportKind, SSI_TRANSPORT_OPS_VERSION,
 };
@@ -31,32 +32,6 @@ pub(crate) fn node_id() -> u32 {
     // SAFETY: No preconditions: reads a module parameter of core, which is loaded
     // (this module depends on its symbols).
     unsafe { ssi_core_node_id() }
-}
-
-/// Writes text into a byte buffer, silently truncating at its end.
-pub(crate) struct SliceWriter<'a> {
-    buf: &'a mut [u8],
-    len: usize,
-}
-
-impl<'a> SliceWriter<'a> {
-    fn new(buf: &'a mut [u8]) -> Self {
-        Self { buf, len: 0 }
-    }
-}
-
-impl Write for SliceWriter<'_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let room = self.buf.len() - self.len;
-        // Truncate on a character boundary so the result stays UTF-8.
-        let mut n = s.len().min(room);
-        while !s.is_char_boundary(n) {
-            n -= 1;
-        }
-        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
-        self.len += n;
-        Ok(())
-    }
 }
 
 /// Something core can describe in `/proc/ssi`: a transport or the migration engine.
@@ -88,7 +63,7 @@ unsafe extern "C" fn describe_trampoline<T: Describe>(
     let mut w = SliceWriter::new(buf);
     match this.describe(&mut w) {
         // A slice is never longer than isize::MAX bytes.
-        Ok(()) => w.len as isize,
+        Ok(()) => w.len() as isize,
         Err(_) => EIO.to_errno() as isize,
     }
 }

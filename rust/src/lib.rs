@@ -18,5 +18,6 @@ pub mod membership;
 pub mod migrate_abi;
 pub mod node;
 pub mod rpc;
+pub mod text;
 pub mod transport;
 pub mod wire;
