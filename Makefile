@@ -2,6 +2,7 @@
 #
 #   make setup    install dependencies, fetch Linux 7.2, build the guest and KUnit kernels
 #   make          build the four modules and ssictl (against the guest kernel, or KDIR=...)
+#   make hostile  build target/ssi-hostile, the hostile RDMA CM client of the tests
 #   make test     host tests + KUnit in UML + 2-node QEMU cluster; ends with "N passed, N failed"
 #   make demo     boot the 2-node cluster and show it
 #
@@ -14,7 +15,7 @@ export KDIR
 TEST ?=
 export TEST
 
-.PHONY: all modules ssictl setup test test-host test-kunit test-cluster demo bench fmt clean
+.PHONY: all modules ssictl hostile setup test test-host test-kunit test-cluster demo bench fmt clean
 
 all: modules ssictl
 
@@ -23,6 +24,9 @@ modules:
 
 ssictl:
 	@scripts/build.sh ssictl
+
+hostile:
+	@scripts/build.sh hostile
 
 setup:
 	@scripts/setup.sh

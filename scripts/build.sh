@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds ssi: `modules` (the four .ko against $KDIR, default the guest kernel built by
-# make setup), `ssictl`, `fmt`, `clean`.
+# make setup), `ssictl`, `hostile` (the hostile RDMA CM test client, target/ssi-hostile),
+# `fmt`, `clean`.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -23,6 +24,12 @@ ssictl)
     ssi_step "ssictl"
     cargo build --release --quiet --manifest-path "$SSI_ROOT/Cargo.toml" -p ssi-userspace-tools
     ;;
+hostile)
+    ssi_step "ssi-hostile"
+    mkdir -p "$SSI_ROOT/target"
+    gcc -O2 -Wall -Wextra -o "$SSI_ROOT/target/ssi-hostile" "$SSI_ROOT/tests/tools/ssi-hostile.c" \
+        -lrdmacm -libverbs
+    ;;
 fmt)
     k=${KDIR:-$(ssi_guest_kdir)}
     cargo fmt --manifest-path "$SSI_ROOT/Cargo.toml" --all
@@ -34,5 +41,5 @@ clean)
     [ -f "$k/Makefile" ] && make -C "$k" M="$SSI_ROOT" clean
     cargo clean --manifest-path "$SSI_ROOT/Cargo.toml"
     ;;
-*) ssi_die "usage: $0 modules|ssictl|fmt|clean" ;;
+*) ssi_die "usage: $0 modules|ssictl|hostile|fmt|clean" ;;
 esac

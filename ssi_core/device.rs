@@ -16,10 +16,13 @@ use kernel::{
 };
 
 use crate::shared::ioctl::{
-    SsiNodeAddr, SsiNodeList, SsiStatus, SSI_IOC_NODES, SSI_IOC_NODE_ADD, SSI_IOC_NODE_REMOVE,
-    SSI_IOC_STATUS,
+    SsiKv, SsiNodeAddr, SsiNodeList, SsiPageExpose, SsiPageRead, SsiPing, SsiStatus,
+    SSI_IOC_KV_GET, SSI_IOC_KV_PUT, SSI_IOC_NODES, SSI_IOC_NODE_ADD, SSI_IOC_NODE_REMOVE,
+    SSI_IOC_PAGE_EXPOSE, SSI_IOC_PAGE_READ, SSI_IOC_PAGE_UNEXPOSE, SSI_IOC_PING, SSI_IOC_STATUS,
+    SSI_PAGE_SIZE,
 };
-use crate::{nodes, registry};
+use crate::shared::wire::{Message, MAX_PING};
+use crate::{calls, clock, kvstore, messaging, nodes, pages, registry};
 
 extern "C" {
     fn ssi_core_chardev_register() -> c_int;
@@ -36,6 +39,24 @@ unsafe impl AsBytes for SsiNodeList {}
 // SAFETY: `#[repr(C)]` of integers and a byte array with no padding: every bit pattern is
 // a valid value.
 unsafe impl FromBytes for SsiNodeAddr {}
+
+// SAFETY: Plain `#[repr(C)]` integers and byte arrays with explicit padding fields (size
+// checked in rust/src/ioctl.rs): every bit pattern is valid and there are no holes.
+unsafe impl FromBytes for SsiPing {}
+// SAFETY: As above.
+unsafe impl AsBytes for SsiPing {}
+// SAFETY: As above.
+unsafe impl FromBytes for SsiKv {}
+// SAFETY: As above.
+unsafe impl AsBytes for SsiKv {}
+// SAFETY: As above.
+unsafe impl FromBytes for SsiPageExpose {}
+// SAFETY: As above.
+unsafe impl AsBytes for SsiPageExpose {}
+// SAFETY: As above.
+unsafe impl FromBytes for SsiPageRead {}
+// SAFETY: As above.
+unsafe impl AsBytes for SsiPageRead {}
 
 // SAFETY: All-zero bytes are a valid `SsiStatus` and `SsiNodeList`: they are made only of
 // integers and byte arrays.
@@ -86,7 +107,8 @@ fn ioctl(cmd: u32, arg: usize) -> Result<isize> {
                 return Err(EPERM);
             }
             let req: SsiNodeAddr = user(arg, size_of::<SsiNodeAddr>()).reader().read()?;
-            nodes::add(&req)?;
+            let (id, ip, port) = nodes::add(&req)?;
+            messaging::node_added(id, ip, port);
         }
         SSI_IOC_NODE_REMOVE => {
             if !may_administer() {
@@ -94,6 +116,7 @@ fn ioctl(cmd: u32, arg: usize) -> Result<isize> {
             }
             let id: u32 = user(arg, size_of::<u32>()).reader().read()?;
             nodes::remove(id)?;
+            messaging::node_removed(id);
         }
         SSI_IOC_NODES => {
             // 1.5 KiB: built on the heap, not the kernel stack.
@@ -101,12 +124,114 @@ fn ioctl(cmd: u32, arg: usize) -> Result<isize> {
             nodes::list(&mut list);
             user(arg, size_of::<SsiNodeList>()).writer().write(&*list)?;
         }
+        SSI_IOC_PING => {
+            let slice = user(arg, size_of::<SsiPing>());
+            let (mut reader, mut writer) = slice.reader_writer();
+            let mut req: SsiPing = reader.read()?;
+            req.rtt_ns = ping(&req)?;
+            writer.write(&req)?;
+        }
+        SSI_IOC_KV_PUT => {
+            if !may_administer() {
+                return Err(EPERM);
+            }
+            let slice = user(arg, size_of::<SsiKv>());
+            let (mut reader, mut writer) = slice.reader_writer();
+            let mut req: SsiKv = reader.read()?;
+            let (key, value) = kv_fields(&req)?;
+            req.version = kvstore::put(key, value)?;
+            writer.write(&req)?;
+        }
+        SSI_IOC_KV_GET => {
+            let slice = user(arg, size_of::<SsiKv>());
+            let (mut reader, mut writer) = slice.reader_writer();
+            let mut req: SsiKv = reader.read()?;
+            let (key, _) = kv_fields(&req)?;
+            let mut value = [0u8; 192];
+            let key_copy = req.key;
+            let (n, version) = kvstore::get(&key_copy[..key.len()], &mut value)?;
+            req.value = value;
+            // At most 192.
+            req.value_len = n as u32;
+            req.version = version;
+            writer.write(&req)?;
+        }
+        SSI_IOC_PAGE_EXPOSE => {
+            if !may_administer() {
+                return Err(EPERM);
+            }
+            let slice = user(arg, size_of::<SsiPageExpose>());
+            let (mut reader, mut writer) = slice.reader_writer();
+            let mut req: SsiPageExpose = reader.read()?;
+            let mut data = KBox::new([0u8; SSI_PAGE_SIZE], GFP_KERNEL)?;
+            user(req.data_ptr as usize, SSI_PAGE_SIZE)
+                .reader()
+                .read_slice(&mut data[..])?;
+            req.handle = pages::expose(&data)?;
+            writer.write(&req)?;
+        }
+        SSI_IOC_PAGE_UNEXPOSE => {
+            if !may_administer() {
+                return Err(EPERM);
+            }
+            let handle: u64 = user(arg, size_of::<u64>()).reader().read()?;
+            pages::unexpose(handle)?;
+        }
+        SSI_IOC_PAGE_READ => {
+            if !may_administer() {
+                return Err(EPERM);
+            }
+            let slice = user(arg, size_of::<SsiPageRead>());
+            let (mut reader, mut writer) = slice.reader_writer();
+            let mut req: SsiPageRead = reader.read()?;
+            if req.repeat == 0 || req.repeat > 100_000 {
+                return Err(EINVAL);
+            }
+            let mut data = KBox::new([0u8; SSI_PAGE_SIZE], GFP_KERNEL)?;
+            let stats = pages::read_remote(req.node_id, req.handle, req.repeat, &mut data)?;
+            user(req.data_ptr as usize, SSI_PAGE_SIZE)
+                .writer()
+                .write_slice(&data[..])?;
+            req.min_ns = stats.min_ns;
+            req.median_ns = stats.median_ns;
+            req.max_ns = stats.max_ns;
+            writer.write(&req)?;
+        }
         _ => return Err(ENOTTY),
     }
     Ok(0)
 }
 
 /// ioctl handler of `/dev/ssi`, called by `chardev.c`.
+/// One ping: returns the round trip in nanoseconds.
+fn ping(req: &SsiPing) -> Result<u64> {
+    if req.reserved != 0 || req.payload_len as usize > MAX_PING || req.timeout_ms > 60_000 {
+        return Err(EINVAL);
+    }
+    let timeout = if req.timeout_ms == 0 { 1000 } else { req.timeout_ms };
+    let mut payload = KVec::with_capacity(req.payload_len as usize, GFP_KERNEL)?;
+    for i in 0..req.payload_len {
+        // The low byte of the index: a pattern the answer must echo.
+        payload.push(i as u8, GFP_KERNEL)?;
+    }
+    let t0 = clock::now_ns();
+    let answer = calls::call(req.node_id, &Message::Ping { data: &payload }, timeout)?;
+    let rtt = clock::now_ns().saturating_sub(t0);
+    match crate::shared::wire::decode(&answer) {
+        Ok((_, Message::Ping { data })) if data == &payload[..] => Ok(rtt),
+        _ => Err(crate::errno::eproto()),
+    }
+}
+
+/// The key and value of an `SsiKv`, bounds-checked.
+fn kv_fields(req: &SsiKv) -> Result<(&[u8], &[u8])> {
+    let (k, v) = (req.key_len as usize, req.value_len as usize);
+    if k == 0 || k > req.key.len() || v > req.value.len() {
+        return Err(EINVAL);
+    }
+    Ok((&req.key[..k], &req.value[..v]))
+}
+
 #[no_mangle]
 extern "C" fn ssi_core_ioctl(cmd: c_uint, arg: c_ulong) -> c_long {
     // `unsigned long` and `usize` have the same size on every Linux target.

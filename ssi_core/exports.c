@@ -13,3 +13,6 @@ EXPORT_SYMBOL_GPL(ssi_transport_unregister);
 EXPORT_SYMBOL_GPL(ssi_migrate_register);
 EXPORT_SYMBOL_GPL(ssi_migrate_unregister);
 EXPORT_SYMBOL_GPL(ssi_core_node_id);
+EXPORT_SYMBOL_GPL(ssi_core_incarnation);
+EXPORT_SYMBOL_GPL(ssi_core_deliver);
+EXPORT_SYMBOL_GPL(ssi_core_link_event);

@@ -8,6 +8,7 @@
 use core::ffi::{c_int, c_void};
 use core::ptr::NonNull;
 
+use kernel::page::Page;
 use kernel::prelude::*;
 
 use crate::registry;
@@ -41,6 +42,17 @@ pub(crate) struct TransportOpsRef(NonNull<SsiTransportOps>);
 // thread is fine (the transport guarantees its callbacks may be called from any process
 // context).
 unsafe impl Send for TransportOpsRef {}
+// SAFETY: As above: shared references only read the immutable table.
+unsafe impl Sync for TransportOpsRef {}
+
+/// Turns a C return value into a `Result`.
+fn from_c(ret: i32) -> Result {
+    if ret < 0 {
+        Err(Error::from_errno(ret))
+    } else {
+        Ok(())
+    }
+}
 
 impl TransportOpsRef {
     fn ops(&self) -> &SsiTransportOps {
@@ -65,6 +77,106 @@ impl TransportOpsRef {
     /// Asks the transport for a one-line description of its state.
     pub(crate) fn describe(&self, buf: &mut [u8]) -> Result<usize> {
         call_describe(self.ops().describe, self.ops().ctx, buf)
+    }
+
+    /// True if this is the table at `ptr`.
+    pub(crate) fn is(&self, ptr: *const SsiTransportOps) -> bool {
+        core::ptr::eq(self.0.as_ptr(), ptr)
+    }
+
+    // The callbacks below: the transport promised (`SsiTransportOps`) that they and
+    // `ctx` stay valid while it is registered, and core only calls them through a
+    // `registry::TransportUse`, which unregistering waits for.
+
+    /// Keep `node` at `ipv4` (network order) and `port` connected.
+    pub(crate) fn connect(&self, node: u32, ipv4: [u8; 4], port: u16) -> Result {
+        let Some(f) = self.ops().connect else {
+            return Err(crate::errno::eopnotsupp());
+        };
+        // SAFETY: See above; no pointer arguments.
+        from_c(unsafe { f(self.ops().ctx, node, u32::from_ne_bytes(ipv4), port) })
+    }
+
+    /// Forget `node`.
+    pub(crate) fn disconnect(&self, node: u32) {
+        if let Some(f) = self.ops().disconnect {
+            // SAFETY: See above; no pointer arguments.
+            unsafe { f(self.ops().ctx, node) }
+        }
+    }
+
+    /// Drop and re-establish the link to `node`.
+    pub(crate) fn reset(&self, node: u32) {
+        if let Some(f) = self.ops().reset {
+            // SAFETY: See above; no pointer arguments.
+            unsafe { f(self.ops().ctx, node) }
+        }
+    }
+
+    /// Send one frame to `node`.
+    pub(crate) fn send(&self, node: u32, frame: &[u8]) -> Result {
+        let Some(f) = self.ops().send else {
+            return Err(crate::errno::eopnotsupp());
+        };
+        // SAFETY: See above; `frame` is valid for reads of its length during the call.
+        from_c(unsafe { f(self.ops().ctx, node, frame.as_ptr(), frame.len()) })
+    }
+
+    /// Let `node` read `page`; returns (address, key, cookie).
+    pub(crate) fn expose_page(&self, node: u32, page: &Page) -> Result<(u64, u32, u64)> {
+        let Some(f) = self.ops().expose_page else {
+            return Err(crate::errno::eopnotsupp());
+        };
+        let (mut addr, mut rkey, mut cookie) = (0u64, 0u32, 0u64);
+        // SAFETY: See above; `page` is a live page we hold a reference to during the
+        // call (the transport takes its own), the out pointers are valid locals.
+        from_c(unsafe {
+            f(
+                self.ops().ctx,
+                node,
+                page.as_ptr().cast(),
+                &mut addr,
+                &mut rkey,
+                &mut cookie,
+            )
+        })?;
+        Ok((addr, rkey, cookie))
+    }
+
+    /// Revoke an exposure.
+    pub(crate) fn unexpose_page(&self, node: u32, cookie: u64) {
+        if let Some(f) = self.ops().unexpose_page {
+            // SAFETY: See above; no pointer arguments.
+            unsafe { f(self.ops().ctx, node, cookie) }
+        }
+    }
+
+    /// One-sided read of `len` bytes at `addr`/`rkey` on `node` into `page`.
+    pub(crate) fn read_page(
+        &self,
+        node: u32,
+        addr: u64,
+        rkey: u32,
+        page: &Page,
+        len: u32,
+        timeout_ms: u32,
+    ) -> Result {
+        let Some(f) = self.ops().read_page else {
+            return Err(crate::errno::eopnotsupp());
+        };
+        // SAFETY: See above; `page` is a live page we hold during the call (the
+        // transport takes its own reference while the read is outstanding).
+        from_c(unsafe {
+            f(
+                self.ops().ctx,
+                node,
+                addr,
+                rkey,
+                page.as_ptr().cast(),
+                len,
+                timeout_ms,
+            )
+        })
     }
 }
 
@@ -150,4 +262,77 @@ extern "C" fn ssi_migrate_unregister() {
 #[no_mangle]
 extern "C" fn ssi_core_node_id() -> u32 {
     crate::node_id()
+}
+
+/// This load's incarnation (see `messaging::incarnation`).
+#[no_mangle]
+extern "C" fn ssi_core_incarnation() -> u32 {
+    crate::messaging::incarnation()
+}
+
+/// A transport received `len` bytes from `node`.
+///
+/// # Safety
+///
+/// `frame` is valid for reads of `len` bytes during the call. `ops` may be anything: it
+/// is only compared with the registered tables.
+#[no_mangle]
+unsafe extern "C" fn ssi_core_deliver(
+    ops: *const SsiTransportOps,
+    node: u32,
+    frame: *const u8,
+    len: usize,
+) {
+    if frame.is_null() {
+        return;
+    }
+    // SAFETY: Guaranteed by the caller.
+    let frame = unsafe { core::slice::from_raw_parts(frame, len) };
+    if let Some(tid) = registry::transport_id_of(ops) {
+        crate::messaging::deliver(tid, node, frame);
+    }
+}
+
+/// A transport's link to `node` went up or down.
+#[no_mangle]
+extern "C" fn ssi_core_link_event(ops: *const SsiTransportOps, node: u32, up: bool) {
+    if let Some(tid) = registry::transport_id_of(ops) {
+        crate::messaging::link_event(tid, node, up);
+    }
+}
+
+/// Called by `ticker.c` every `membership::HEARTBEAT_INTERVAL_MS`, in process context.
+#[no_mangle]
+extern "C" fn ssi_core_tick() {
+    crate::messaging::tick();
+}
+
+extern "C" {
+    fn ssi_core_ticker_start(period_ms: core::ffi::c_uint);
+    fn ssi_core_ticker_stop();
+}
+
+/// Starts `ticker.c`'s periodic call of `ssi_core_tick`.
+pub(crate) fn ticker_start(period_ms: u32) {
+    // SAFETY: Called once from module init; stopped by `ticker_stop` before exit.
+    unsafe { ssi_core_ticker_start(period_ms) }
+}
+
+/// Stops the ticker and waits for a running tick.
+pub(crate) fn ticker_stop() {
+    // SAFETY: The ticker was started (`messaging::Heartbeat` exists only then).
+    unsafe { ssi_core_ticker_stop() }
+}
+
+/// Monotonic nanoseconds since boot.
+pub(crate) fn ktime_ns() -> u64 {
+    // SAFETY: No preconditions; returns a non-negative ktime.
+    let t = unsafe { kernel::bindings::ktime_get() };
+    t as u64
+}
+
+/// A random `u32`.
+pub(crate) fn random_u32() -> u32 {
+    // SAFETY: No preconditions.
+    unsafe { kernel::bindings::get_random_u32() }
 }

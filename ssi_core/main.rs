@@ -3,15 +3,23 @@
 //! ssi_core: the heart of the ssi single-system-image cluster.
 //!
 //! Owns the node's identity, the registry of transports and of the migration engine
-//! (C-ABI ops tables, see `ffi.rs`), the control device `/dev/ssi` and `/proc/ssi`.
+//! (C-ABI ops tables, see `ffi.rs`), the node table and membership, cluster messaging
+//! (requests with timeouts, heartbeats), the replicated bookkeeping store, exposed
+//! pages, the control device `/dev/ssi` and `/proc/ssi`.
 
 use kernel::prelude::*;
 
+mod calls;
+mod clock;
 mod device;
 #[path = "../rust/kmod/errno.rs"]
+#[allow(dead_code)]
 mod errno;
 mod ffi;
+mod kvstore;
+mod messaging;
 mod nodes;
+mod pages;
 mod procfs;
 mod registry;
 mod shared;
@@ -52,11 +60,43 @@ fn checked_node_id() -> Result<NodeId> {
     })
 }
 
+/// The cluster state behind messaging: started first, torn down last.
+struct ClusterState {
+    // Dropped in declaration order: the heartbeat stops before the tables go.
+    _heartbeat: messaging::Heartbeat,
+    _tables: Tables,
+}
+
+impl ClusterState {
+    fn start() -> Result<Self> {
+        calls::init();
+        kvstore::init()?;
+        pages::init();
+        Ok(Self {
+            _tables: Tables,
+            _heartbeat: messaging::start(),
+        })
+    }
+}
+
+/// Frees what the global tables hold (statics are never dropped). Transports are gone
+/// by then: they use core's symbols, so core cannot unload while one is loaded.
+struct Tables;
+
+impl Drop for Tables {
+    fn drop(&mut self) {
+        pages::clear();
+        kvstore::clear();
+    }
+}
+
 #[pin_data]
 struct SsiCore {
-    // Dropped in declaration order: `/dev/ssi` goes first, then `/proc/ssi`.
+    // Dropped in declaration order: `/dev/ssi` goes first, then `/proc/ssi`, then the
+    // cluster state.
     _device: ControlDevice,
     _proc: ProcDir,
+    _cluster: ClusterState,
     node: NodeId,
 }
 
@@ -66,11 +106,12 @@ impl kernel::InPlaceModule for SsiCore {
         // registry exists before `/proc/ssi`, which exists before `/dev/ssi`.
         try_pin_init!(Self {
             node: checked_node_id()?,
-            _proc: {
+            _cluster: {
                 registry::init();
                 nodes::init(checked_node_id()?);
-                ProcDir::create()?
+                ClusterState::start()?
             },
+            _proc: ProcDir::create()?,
             _device: ControlDevice::register()?,
         })
         .pin_chain(|this| {

@@ -57,20 +57,58 @@ fn show_transports(m: &SeqFile) {
 
 fn show_nodes(m: &SeqFile) {
     use core::fmt::Write;
-    seq_print!(m, "{:<4} {:<21} {}\n", "id", "address", "state");
-    let leader = crate::nodes::for_each(|id, ip, port, state| {
+    seq_print!(
+        m,
+        "{:<4} {:<21} {:<10} {:<6} {:>9} {:>8} {:>8} {:>9} {:>8} {:>8}\n",
+        "id",
+        "address",
+        "state",
+        "leader",
+        "rtt_us",
+        "sent",
+        "received",
+        "malformed",
+        "timeouts",
+        "send_err"
+    );
+    let leader = crate::nodes::for_each(|row| {
         let mut buf = [0u8; 32];
         let mut addr = SliceWriter::new(&mut buf);
-        let _ = match ip {
-            Some(ip) => write!(addr, "{}.{}.{}.{}:{}", ip[0], ip[1], ip[2], ip[3], port),
+        let _ = match row.addr {
+            Some((ip, port)) => write!(addr, "{}.{}.{}.{}:{}", ip[0], ip[1], ip[2], ip[3], port),
             None => addr.write_str("-"),
         };
-        seq_print!(m, "{:<4} {:<21} {}\n", id, addr.as_str(), state);
+        let c = &row.counters;
+        // Microseconds with u32 arithmetic (no u64 division on 32-bit ARM); RTTs
+        // above 4 s show as 4294967.
+        let rtt_us = u32::try_from(row.rtt_ns).unwrap_or(u32::MAX) / 1000;
+        seq_print!(
+            m,
+            "{:<4} {:<21} {:<10} {:<6} {:>9} {:>8} {:>8} {:>9} {:>8} {:>8}\n",
+            row.id,
+            addr.as_str(),
+            row.state,
+            row.leader_seen,
+            rtt_us,
+            c.sent,
+            c.received,
+            c.malformed,
+            c.timeouts,
+            c.send_errors
+        );
     });
     seq_print!(m, "leader: {}\n", leader);
 }
 
-/// Show callback of `/proc/ssi/status`.
+fn show_kv(m: &SeqFile) {
+    seq_print!(m, "version: {}\n", crate::kvstore::version());
+    crate::kvstore::for_each(|key, value, version| {
+        let key = core::str::from_utf8(key).unwrap_or("<binary>");
+        let value = core::str::from_utf8(value).unwrap_or("<binary>");
+        seq_print!(m, "{} {}={}\n", version, key, value);
+    });
+}
+
 #[no_mangle]
 extern "C" fn ssi_core_proc_show_status(m: *mut bindings::seq_file, _v: *mut c_void) -> c_int {
     // SAFETY: seq_file calls show callbacks with a valid `seq_file` that no other thread
@@ -92,5 +130,13 @@ extern "C" fn ssi_core_proc_show_nodes(m: *mut bindings::seq_file, _v: *mut c_vo
 extern "C" fn ssi_core_proc_show_transports(m: *mut bindings::seq_file, _v: *mut c_void) -> c_int {
     // SAFETY: As in `ssi_core_proc_show_status`.
     show_transports(unsafe { SeqFile::from_raw(m) });
+    0
+}
+
+/// Show callback of `/proc/ssi/kv`.
+#[no_mangle]
+extern "C" fn ssi_core_proc_show_kv(m: *mut bindings::seq_file, _v: *mut c_void) -> c_int {
+    // SAFETY: The seq_file core passes a valid `seq_file` for the duration of the call.
+    show_kv(unsafe { SeqFile::from_raw(m) });
     0
 }

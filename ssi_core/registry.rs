@@ -6,7 +6,14 @@
 //! with it held, so once `unregister` has returned, core never touches that table again
 //! and its module may go away.
 
-use kernel::{prelude::*, sync::global_lock};
+use core::ops::Deref;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use kernel::{
+    prelude::*,
+    sync::{global_lock, Arc},
+    time::Delta,
+};
 
 use crate::errno;
 use crate::ffi::{MigrateOpsRef, TransportOpsRef};
@@ -14,11 +21,41 @@ use crate::shared::ioctl::{
     fill_str, name_str, SsiStatus, SSI_ABI_VERSION, SSI_MAX_TRANSPORTS, SSI_STATE_LEN,
 };
 use crate::shared::migrate_abi::SSI_MIGRATE_OPS_VERSION;
-use crate::shared::transport::{RegisterError, TransportKind, TransportTable};
+use crate::shared::transport::{RegisterError, SsiTransportOps, TransportKind, TransportTable};
+
+/// A registered transport. Core calls its ops through a [`TransportUse`], without the
+/// registry lock (calls may sleep, and transports call back into core); unregistering
+/// waits until no use is left.
+pub(crate) struct RegisteredTransport {
+    ops: TransportOpsRef,
+    users: AtomicUsize,
+}
+
+/// A counted use of a registered transport: its ops stay valid while this exists.
+pub(crate) struct TransportUse(Arc<RegisteredTransport>);
+
+impl Deref for TransportUse {
+    type Target = TransportOpsRef;
+
+    fn deref(&self) -> &TransportOpsRef {
+        &self.0.ops
+    }
+}
+
+impl Drop for TransportUse {
+    fn drop(&mut self) {
+        self.0.users.fetch_sub(1, Ordering::Release);
+    }
+}
+
+fn start_use(t: &Arc<RegisteredTransport>) -> TransportUse {
+    t.users.fetch_add(1, Ordering::Acquire);
+    TransportUse(t.clone())
+}
 
 /// Everything registered with core.
 pub(crate) struct Registry {
-    transports: TransportTable<TransportOpsRef, SSI_MAX_TRANSPORTS>,
+    transports: TransportTable<Arc<RegisteredTransport>, SSI_MAX_TRANSPORTS>,
     migrate: Option<MigrateOpsRef>,
 }
 
@@ -52,19 +89,35 @@ fn register_errno(e: RegisterError) -> Error {
     }
 }
 
-/// Registers a transport; returns its id.
+/// Registers a transport; returns its id. Then asks it to connect the configured peers.
 pub(crate) fn register_transport(ops: TransportOpsRef) -> Result<u32> {
     let (version, kind, name) = (ops.version(), ops.kind(), ops.name());
     let shown = name_str(&name).unwrap_or("<invalid>");
+    let entry = Arc::new(
+        RegisteredTransport {
+            ops,
+            users: AtomicUsize::new(0),
+        },
+        GFP_KERNEL,
+    )?;
     let mut reg = REGISTRY.lock();
-    match reg.transports.register(version, kind, &name, ops) {
+    match reg.transports.register(version, kind, &name, entry) {
         Ok(id) => {
+            let t = reg
+                .transports
+                .iter()
+                .find(|e| e.id == id)
+                .map(|e| start_use(&e.payload));
+            drop(reg);
             pr_info!(
                 "transport '{}' registered (id {}, ops v{})\n",
                 shown,
                 id,
                 version
             );
+            if let Some(t) = t {
+                crate::messaging::transport_added(&t);
+            }
             Ok(id)
         }
         Err(e) => {
@@ -81,17 +134,62 @@ pub(crate) fn register_transport(ops: TransportOpsRef) -> Result<u32> {
     }
 }
 
-/// Unregisters a transport by id. Unknown ids are reported and ignored.
+/// Unregisters a transport by id. Unknown ids are reported and ignored. Takes its links
+/// down, then waits until no call into it is in flight.
 pub(crate) fn unregister_transport(id: u32) {
     let removed = REGISTRY.lock().transports.unregister(id);
-    match removed {
-        Some(e) => pr_info!(
-            "transport '{}' unregistered (id {})\n",
-            name_str(&e.name).unwrap_or("?"),
-            id
-        ),
-        None => pr_warn!("unregister of unknown transport id {}\n", id),
+    let Some(e) = removed else {
+        pr_warn!("unregister of unknown transport id {}\n", id);
+        return;
+    };
+    crate::messaging::transport_removed(id);
+    let mut waited_ms = 0u32;
+    while e.payload.users.load(Ordering::Acquire) != 0 {
+        kernel::time::delay::fsleep(Delta::from_millis(1));
+        waited_ms += 1;
+        if waited_ms == 5000 {
+            pr_warn!("transport id {}: still in use after 5 s, waiting\n", id);
+        }
     }
+    pr_info!(
+        "transport '{}' unregistered (id {})\n",
+        name_str(&e.name).unwrap_or("?"),
+        id
+    );
+}
+
+/// A use of transport `id`, if it is registered.
+pub(crate) fn transport(id: u32) -> Option<TransportUse> {
+    let reg = REGISTRY.lock();
+    let found = reg
+        .transports
+        .iter()
+        .find(|e| e.id == id)
+        .map(|e| start_use(&e.payload));
+    found
+}
+
+/// Uses of every registered transport (for telling them all about a node).
+pub(crate) fn all_transports() -> KVec<TransportUse> {
+    let reg = REGISTRY.lock();
+    let mut v = KVec::new();
+    for e in reg.transports.iter() {
+        // A failed allocation only means fewer transports are told; they learn about
+        // nodes again when they re-register.
+        let _ = v.push(start_use(&e.payload), GFP_KERNEL);
+    }
+    v
+}
+
+/// The id of the registered transport whose ops table is at `ops`.
+pub(crate) fn transport_id_of(ops: *const SsiTransportOps) -> Option<u32> {
+    let reg = REGISTRY.lock();
+    let found = reg
+        .transports
+        .iter()
+        .find(|e| e.payload.ops.is(ops))
+        .map(|e| e.id);
+    found
 }
 
 /// Registers the migration engine (at most one).
@@ -147,7 +245,7 @@ pub(crate) fn status(node_id: u32, st: &mut SsiStatus) {
         slot.name = e.name;
         fill_str(
             &mut slot.state,
-            describe_into(&mut buf, |b| e.payload.describe(b)),
+            describe_into(&mut buf, |b| e.payload.ops.describe(b)),
         );
         st.transport_count += 1;
     }
@@ -166,7 +264,7 @@ pub(crate) fn for_each_transport(
 ) {
     let reg = REGISTRY.lock();
     for e in reg.transports.iter() {
-        let desc = describe_into(buf, |b| e.payload.describe(b));
+        let desc = describe_into(buf, |b| e.payload.ops.describe(b));
         f(e.id, e.kind, name_str(&e.name).unwrap_or("?"), desc);
     }
 }

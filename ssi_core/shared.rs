@@ -17,3 +17,9 @@ pub(crate) mod node;
 pub(crate) mod text;
 #[path = "../rust/src/transport.rs"]
 pub(crate) mod transport;
+#[path = "../rust/src/wire.rs"]
+pub(crate) mod wire;
+#[path = "../rust/src/rpc.rs"]
+pub(crate) mod rpc;
+#[path = "../rust/src/kv.rs"]
+pub(crate) mod kv;

@@ -28,11 +28,23 @@ int ssi_core_proc_show_status(struct seq_file *m, void *v);
 int ssi_core_proc_show_transports(struct seq_file *m, void *v);
 int ssi_core_proc_show_nodes(struct seq_file *m, void *v);
 
+/* procfs.rs */
+int ssi_core_proc_show_kv(struct seq_file *m, void *v);
+
+/* ticker.c, called from messaging.rs; it calls ssi_core_tick() (ffi.rs) */
+void ssi_core_ticker_start(unsigned int period_ms);
+void ssi_core_ticker_stop(void);
+void ssi_core_tick(void);
+
 /* ffi.rs: the API exported to the other ssi modules (see exports.c) */
 int ssi_transport_register(const struct ssi_transport_ops *ops);
 void ssi_transport_unregister(int id);
 int ssi_migrate_register(const struct ssi_migrate_ops *ops);
 void ssi_migrate_unregister(void);
 u32 ssi_core_node_id(void);
+u32 ssi_core_incarnation(void);
+void ssi_core_deliver(const struct ssi_transport_ops *ops, u32 node, const u8 *frame,
+		      size_t len);
+void ssi_core_link_event(const struct ssi_transport_ops *ops, u32 node, bool up);
 
 #endif

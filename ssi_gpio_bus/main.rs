@@ -13,6 +13,9 @@ use kernel::{prelude::*, sync::Arc};
 #[path = "../rust/kmod/core_client.rs"]
 #[allow(dead_code)]
 mod core_client;
+#[path = "../rust/kmod/errno.rs"]
+#[allow(dead_code)]
+mod errno;
 mod shared;
 
 use core_client::{Describe, SliceWriter, Transport, TransportRegistration};

@@ -10,6 +10,7 @@
 
 use core::ffi::{c_int, c_void};
 use core::fmt;
+use core::sync::atomic::{AtomicPtr, Ordering};
 
 use kernel::{prelude::*, sync::Arc};
 
@@ -25,6 +26,50 @@ extern "C" {
     fn ssi_migrate_register(ops: *const SsiMigrateOps) -> c_int;
     fn ssi_migrate_unregister();
     fn ssi_core_node_id() -> u32;
+    fn ssi_core_incarnation() -> u32;
+    fn ssi_core_deliver(ops: *const SsiTransportOps, node: u32, frame: *const u8, len: usize);
+    fn ssi_core_link_event(ops: *const SsiTransportOps, node: u32, up: bool);
+}
+
+/// The ops table of this module's transport while it is registered (a module registers
+/// at most one transport): how core recognises our upcalls.
+static REGISTERED_OPS: AtomicPtr<SsiTransportOps> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Hands core a frame received from `node`. Core copies what it keeps.
+pub(crate) fn deliver(node: u32, frame: &[u8]) {
+    let ops = REGISTERED_OPS.load(Ordering::Acquire);
+    if ops.is_null() {
+        return;
+    }
+    // SAFETY: `frame` is valid for reads of `frame.len()` bytes during the call; core
+    // ignores an ops pointer that is not (or no longer) registered.
+    unsafe { ssi_core_deliver(ops, node, frame.as_ptr(), frame.len()) };
+}
+
+/// Tells core that the link to `node` went up or down.
+pub(crate) fn link_event(node: u32, up: bool) {
+    let ops = REGISTERED_OPS.load(Ordering::Acquire);
+    if ops.is_null() {
+        return;
+    }
+    // SAFETY: No pointer arguments besides `ops`, which core only compares with the
+    // registered tables.
+    unsafe { ssi_core_link_event(ops, node, up) };
+}
+
+/// A `struct page *` that core hands a transport for the duration of one call (core
+/// holds a reference to the page across the call).
+#[derive(Clone, Copy)]
+pub(crate) struct RawPage(pub(crate) *mut c_void);
+
+/// Where a peer can read an exposed page, and the cookie to revoke it.
+pub(crate) struct Exposure {
+    /// Remote address for the peer's one-sided reads.
+    pub(crate) addr: u64,
+    /// Remote key.
+    pub(crate) rkey: u32,
+    /// Identifies the exposure for [`Transport::unexpose_page`].
+    pub(crate) cookie: u64,
 }
 
 /// This node's id, as configured in `ssi_core`.
@@ -32,6 +77,12 @@ pub(crate) fn node_id() -> u32 {
     // SAFETY: No preconditions: reads a module parameter of core, which is loaded
     // (this module depends on its symbols).
     unsafe { ssi_core_node_id() }
+}
+
+/// This load of `ssi_core`: changes each time it is loaded (never 0).
+pub(crate) fn incarnation() -> u32 {
+    // SAFETY: No preconditions: reads a value core sets before it exports anything.
+    unsafe { ssi_core_incarnation() }
 }
 
 /// Something core can describe in `/proc/ssi`: a transport or the migration engine.
@@ -46,6 +97,138 @@ pub(crate) trait Transport: Describe {
     const KIND: TransportKind;
     /// Its unique name (1 to 15 characters of `[a-z0-9_-]`).
     const NAME: &'static str;
+
+    /// Keep node `node` at `ipv4:port` connected (see `SsiTransportOps::connect`).
+    fn connect(&self, _node: u32, _ipv4: u32, _port: u16) -> Result {
+        Err(crate::errno::eopnotsupp())
+    }
+    /// Forget node `node`.
+    fn disconnect(&self, _node: u32) {}
+    /// Drop the current link to `node` and reconnect.
+    fn reset(&self, _node: u32) {}
+    /// Send one frame.
+    fn send(&self, _node: u32, _frame: &[u8]) -> Result {
+        Err(crate::errno::eopnotsupp())
+    }
+    /// Let `node` read `page` one-sidedly.
+    fn expose_page(&self, _node: u32, _page: RawPage) -> Result<Exposure> {
+        Err(crate::errno::eopnotsupp())
+    }
+    /// Revoke an exposure.
+    fn unexpose_page(&self, _node: u32, _cookie: u64) {}
+    /// Read `len` bytes at `addr`/`rkey` on `node` into `page`.
+    fn read_page(
+        &self,
+        _node: u32,
+        _addr: u64,
+        _rkey: u32,
+        _page: RawPage,
+        _len: u32,
+        _timeout_ms: u32,
+    ) -> Result {
+        Err(crate::errno::eopnotsupp())
+    }
+}
+
+/// Recovers the transport from the `ctx` core passes back.
+///
+/// # Safety
+///
+/// `ctx` must be the context of a live registration of a `T` (core only calls while
+/// the transport is registered, and the registration holds the `Arc<T>` until after it
+/// has unregistered).
+unsafe fn transport_ctx<'a, T: Transport>(ctx: *mut c_void) -> &'a T {
+    // SAFETY: Guaranteed by the caller.
+    unsafe { &*ctx.cast::<T>() }
+}
+
+fn to_c(r: Result) -> i32 {
+    match r {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+unsafe extern "C" fn connect_trampoline<T: Transport>(
+    ctx: *mut c_void,
+    node: u32,
+    ipv4: u32,
+    port: u16,
+) -> i32 {
+    // SAFETY: Core calls with the registration's context.
+    to_c(unsafe { transport_ctx::<T>(ctx) }.connect(node, ipv4, port))
+}
+
+unsafe extern "C" fn disconnect_trampoline<T: Transport>(ctx: *mut c_void, node: u32) {
+    // SAFETY: Core calls with the registration's context.
+    unsafe { transport_ctx::<T>(ctx) }.disconnect(node)
+}
+
+unsafe extern "C" fn reset_trampoline<T: Transport>(ctx: *mut c_void, node: u32) {
+    // SAFETY: Core calls with the registration's context.
+    unsafe { transport_ctx::<T>(ctx) }.reset(node)
+}
+
+unsafe extern "C" fn send_trampoline<T: Transport>(
+    ctx: *mut c_void,
+    node: u32,
+    frame: *const u8,
+    len: usize,
+) -> i32 {
+    if frame.is_null() {
+        return EINVAL.to_errno();
+    }
+    // SAFETY: Core passes a frame valid for reads of `len` bytes during the call.
+    let frame = unsafe { core::slice::from_raw_parts(frame, len) };
+    // SAFETY: Core calls with the registration's context.
+    to_c(unsafe { transport_ctx::<T>(ctx) }.send(node, frame))
+}
+
+unsafe extern "C" fn expose_trampoline<T: Transport>(
+    ctx: *mut c_void,
+    node: u32,
+    page: *mut c_void,
+    addr: *mut u64,
+    rkey: *mut u32,
+    cookie: *mut u64,
+) -> i32 {
+    if page.is_null() || addr.is_null() || rkey.is_null() || cookie.is_null() {
+        return EINVAL.to_errno();
+    }
+    // SAFETY: Core calls with the registration's context.
+    match unsafe { transport_ctx::<T>(ctx) }.expose_page(node, RawPage(page)) {
+        Ok(e) => {
+            // SAFETY: Core passes pointers to writable locals, checked non-null above.
+            unsafe {
+                *addr = e.addr;
+                *rkey = e.rkey;
+                *cookie = e.cookie;
+            }
+            0
+        }
+        Err(e) => e.to_errno(),
+    }
+}
+
+unsafe extern "C" fn unexpose_trampoline<T: Transport>(ctx: *mut c_void, node: u32, cookie: u64) {
+    // SAFETY: Core calls with the registration's context.
+    unsafe { transport_ctx::<T>(ctx) }.unexpose_page(node, cookie)
+}
+
+unsafe extern "C" fn read_trampoline<T: Transport>(
+    ctx: *mut c_void,
+    node: u32,
+    addr: u64,
+    rkey: u32,
+    page: *mut c_void,
+    len: u32,
+    timeout_ms: u32,
+) -> i32 {
+    if page.is_null() {
+        return EINVAL.to_errno();
+    }
+    // SAFETY: Core calls with the registration's context.
+    to_c(unsafe { transport_ctx::<T>(ctx) }.read_page(node, addr, rkey, RawPage(page), len, timeout_ms))
 }
 
 /// Calls `T::describe` for core. `ctx` is the `Arc<T>` of the registration.
@@ -93,13 +276,24 @@ impl<T: Transport> TransportRegistration<T> {
                 owner: module.as_ptr().cast(),
                 ctx: Arc::as_ptr(&ctx).cast_mut().cast(),
                 describe: Some(describe_trampoline::<T>),
+                connect: Some(connect_trampoline::<T>),
+                disconnect: Some(disconnect_trampoline::<T>),
+                reset: Some(reset_trampoline::<T>),
+                send: Some(send_trampoline::<T>),
+                expose_page: Some(expose_trampoline::<T>),
+                unexpose_page: Some(unexpose_trampoline::<T>),
+                read_page: Some(read_trampoline::<T>),
             },
             GFP_KERNEL,
         )?;
+        // Published first: core may call `connect` during registration, and the links
+        // that come up report through `deliver`/`link_event`.
+        REGISTERED_OPS.store(core::ptr::from_ref(&*ops).cast_mut(), Ordering::Release);
         // SAFETY: `ops` is a valid table that stays at this heap address, unchanged,
         // until `drop` has unregistered it; `ctx` outlives it likewise.
         let id = unsafe { ssi_transport_register(&*ops) };
         if id < 0 {
+            REGISTERED_OPS.store(core::ptr::null_mut(), Ordering::Release);
             return Err(Error::from_errno(id));
         }
         Ok(Self { _ops: ops, id, ctx })
@@ -117,6 +311,7 @@ impl<T: Transport> Drop for TransportRegistration<T> {
         // After this returns core no longer uses `_ops` or `ctx`, which the field drops
         // free next.
         unsafe { ssi_transport_unregister(self.id) };
+        REGISTERED_OPS.store(core::ptr::null_mut(), Ordering::Release);
     }
 }
 

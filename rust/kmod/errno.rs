@@ -13,3 +13,41 @@ fn from_positive(code: u32) -> Error {
 pub(crate) fn eprotonosupport() -> Error {
     from_positive(bindings::EPROTONOSUPPORT)
 }
+
+/// `EOPNOTSUPP`: the transport cannot do this.
+pub(crate) fn eopnotsupp() -> Error {
+    from_positive(bindings::EOPNOTSUPP)
+}
+
+/// `ENOTCONN`: no link to that node.
+pub(crate) fn enotconn() -> Error {
+    from_positive(bindings::ENOTCONN)
+}
+
+/// `EHOSTDOWN`: the node is configured but not up.
+pub(crate) fn ehostdown() -> Error {
+    from_positive(bindings::EHOSTDOWN)
+}
+
+/// `EHOSTUNREACH`: no transport reaches the node.
+pub(crate) fn ehostunreach() -> Error {
+    from_positive(bindings::EHOSTUNREACH)
+}
+
+/// `ENOBUFS`: a queue is full.
+pub(crate) fn enobufs() -> Error {
+    from_positive(bindings::ENOBUFS)
+}
+
+/// `EPROTO`: the peer answered something that makes no sense.
+pub(crate) fn eproto() -> Error {
+    from_positive(bindings::EPROTO)
+}
+
+/// Rebuilds an error from a positive errno a peer sent; `EIO` for nonsense.
+pub(crate) fn from_peer(code: u32) -> Error {
+    if code == 0 || code > 4095 {
+        return kernel::error::code::EIO;
+    }
+    from_positive(code)
+}

@@ -8,7 +8,7 @@
 
 /// Version of this ABI. Bumped on any incompatible change; `ssictl` refuses to talk to a
 /// kernel with another version.
-pub const SSI_ABI_VERSION: u32 = 1;
+pub const SSI_ABI_VERSION: u32 = 2;
 
 /// The ioctl "type" byte of ssi (free in Documentation/userspace-api/ioctl/ioctl-number.rst).
 pub const SSI_IOC_MAGIC: u32 = 0xD5;
@@ -51,6 +51,11 @@ pub const fn iow<T>(nr: u32) -> u32 {
     ioc(IOC_WRITE, SSI_IOC_MAGIC, nr, core::mem::size_of::<T>())
 }
 
+/// `_IOWR()`: userspace passes a `T` and the kernel writes it back, updated.
+pub const fn iowr<T>(nr: u32) -> u32 {
+    ioc(IOC_READ | IOC_WRITE, SSI_IOC_MAGIC, nr, core::mem::size_of::<T>())
+}
+
 /// Reads the node's status: `SSI_IOC_STATUS` fills an [`SsiStatus`].
 pub const SSI_IOC_STATUS: u32 = ior::<SsiStatus>(1);
 /// Adds a peer node (`CAP_SYS_ADMIN`): takes an [`SsiNodeAddr`].
@@ -59,6 +64,23 @@ pub const SSI_IOC_NODE_ADD: u32 = iow::<SsiNodeAddr>(2);
 pub const SSI_IOC_NODE_REMOVE: u32 = iow::<u32>(3);
 /// Lists the nodes: fills an [`SsiNodeList`].
 pub const SSI_IOC_NODES: u32 = ior::<SsiNodeList>(4);
+
+/// Measures the round trip of a message to a node: takes and returns an [`SsiPing`].
+pub const SSI_IOC_PING: u32 = iowr::<SsiPing>(5);
+/// Writes a key of the cluster's bookkeeping store through the leader
+/// (`CAP_SYS_ADMIN`): takes an [`SsiKv`], returns the version of the write.
+pub const SSI_IOC_KV_PUT: u32 = iowr::<SsiKv>(6);
+/// Reads a key from this node's replica of the bookkeeping store: takes an [`SsiKv`]
+/// with the key, returns its value and version (`ENOENT` if unset).
+pub const SSI_IOC_KV_GET: u32 = iowr::<SsiKv>(7);
+/// Exposes a page for one-sided reads by peers (`CAP_SYS_ADMIN`): takes an
+/// [`SsiPageExpose`] with the page's contents, returns its handle.
+pub const SSI_IOC_PAGE_EXPOSE: u32 = iowr::<SsiPageExpose>(8);
+/// Withdraws an exposed page (`CAP_SYS_ADMIN`): takes its handle as a `u64`.
+pub const SSI_IOC_PAGE_UNEXPOSE: u32 = iow::<u64>(9);
+/// Reads a page another node exposed (`CAP_SYS_ADMIN`): takes and returns an
+/// [`SsiPageRead`].
+pub const SSI_IOC_PAGE_READ: u32 = iowr::<SsiPageRead>(10);
 
 /// Default port of the ssi transports that use IP addressing.
 pub const SSI_DEFAULT_PORT: u16 = 7471;
@@ -106,8 +128,22 @@ pub struct SsiNodeInfo {
     pub flags: u16,
     /// Its incarnation from its last hello (0 before any).
     pub incarnation: u32,
-    /// Reserved, zero.
-    pub reserved: u32,
+    /// The leader this node last reported (for this node: the leader it sees).
+    pub leader_seen: u32,
+    /// Last measured round trip of a probe, in nanoseconds (0: none yet).
+    pub rtt_ns: u64,
+    /// Frames sent to it.
+    pub sent: u64,
+    /// Valid frames received from it.
+    pub received: u64,
+    /// Frames from it that were dropped as malformed (undecodable, spoofed, unexpected).
+    pub malformed: u64,
+    /// Requests to it that timed out.
+    pub timeouts: u64,
+    /// Frames to it the transport refused (no link, queue full).
+    pub send_errors: u64,
+    /// The bookkeeping version it last reported.
+    pub kv_version: u64,
 }
 
 /// Reply of `SSI_IOC_NODES`: this node first, then the configured peers.
@@ -139,8 +175,90 @@ impl Default for SsiNodeList {
 }
 
 const _: () = assert!(core::mem::size_of::<SsiNodeAddr>() == 16);
-const _: () = assert!(core::mem::size_of::<SsiNodeInfo>() == 24);
-const _: () = assert!(core::mem::size_of::<SsiNodeList>() == 16 + 24 * SSI_NODE_LIST_LEN);
+const _: () = assert!(core::mem::size_of::<SsiNodeInfo>() == 80);
+const _: () = assert!(core::mem::size_of::<SsiNodeList>() == 16 + 80 * SSI_NODE_LIST_LEN);
+
+/// Argument of `SSI_IOC_PING`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SsiPing {
+    /// Node to ping.
+    pub node_id: u32,
+    /// Payload bytes to carry both ways (at most `super::wire::MAX_PING`).
+    pub payload_len: u32,
+    /// Give up after this many milliseconds (0: 1000; at most 60000).
+    pub timeout_ms: u32,
+    /// Reserved, zero.
+    pub reserved: u32,
+    /// Out: the round trip in nanoseconds.
+    pub rtt_ns: u64,
+}
+
+/// Argument of `SSI_IOC_KV_PUT` and `SSI_IOC_KV_GET`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SsiKv {
+    /// Bytes of `key` used (1..=48).
+    pub key_len: u32,
+    /// Bytes of `value` used (0..=192; 0 deletes on put).
+    pub value_len: u32,
+    /// Out: the version of the write (put) or of the entry (get).
+    pub version: u64,
+    /// The key.
+    pub key: [u8; 48],
+    /// The value.
+    pub value: [u8; 192],
+}
+
+impl Default for SsiKv {
+    fn default() -> Self {
+        Self {
+            key_len: 0,
+            value_len: 0,
+            version: 0,
+            key: [0; 48],
+            value: [0; 192],
+        }
+    }
+}
+
+/// Size of the pages `SSI_IOC_PAGE_*` move.
+pub const SSI_PAGE_SIZE: usize = 4096;
+
+/// Argument of `SSI_IOC_PAGE_EXPOSE`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SsiPageExpose {
+    /// User address of the [`SSI_PAGE_SIZE`] bytes to expose (copied into a kernel page).
+    pub data_ptr: u64,
+    /// Out: the handle peers read it by.
+    pub handle: u64,
+}
+
+/// Argument of `SSI_IOC_PAGE_READ`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SsiPageRead {
+    /// The node that exposed the page.
+    pub node_id: u32,
+    /// Read it this many times (1..=100000) and report the latencies.
+    pub repeat: u32,
+    /// The handle it was exposed with.
+    pub handle: u64,
+    /// User address of [`SSI_PAGE_SIZE`] bytes that receive the page.
+    pub data_ptr: u64,
+    /// Out: fastest one-sided read, in nanoseconds.
+    pub min_ns: u64,
+    /// Out: median read.
+    pub median_ns: u64,
+    /// Out: slowest read.
+    pub max_ns: u64,
+}
+
+const _: () = assert!(core::mem::size_of::<SsiPing>() == 24);
+const _: () = assert!(core::mem::size_of::<SsiKv>() == 256);
+const _: () = assert!(core::mem::size_of::<SsiPageExpose>() == 16);
+const _: () = assert!(core::mem::size_of::<SsiPageRead>() == 48);
 
 /// Label of an `SSI_NODE_*` state.
 pub fn node_state_label(state: u32) -> &'static str {
@@ -252,8 +370,15 @@ mod tests {
         assert_eq!(iow::<u32>(2), 0x4004_D502);
         assert_eq!(SSI_IOC_NODE_ADD, 0x4010_D502);
         assert_eq!(SSI_IOC_NODE_REMOVE, 0x4004_D503);
-        // sizeof(struct ssi_node_list) == 1552 == 0x610.
-        assert_eq!(SSI_IOC_NODES, 0x8610_D504);
+        // sizeof(struct ssi_node_list) == 5136 == 0x1410.
+        assert_eq!(SSI_IOC_NODES, 0x9410_D504);
+        // _IOWR: dir 3.
+        assert_eq!(SSI_IOC_PING, 0xC018_D505);
+        assert_eq!(SSI_IOC_KV_PUT, 0xC100_D506);
+        assert_eq!(SSI_IOC_KV_GET, 0xC100_D507);
+        assert_eq!(SSI_IOC_PAGE_EXPOSE, 0xC010_D508);
+        assert_eq!(SSI_IOC_PAGE_UNEXPOSE, 0x4008_D509);
+        assert_eq!(SSI_IOC_PAGE_READ, 0xC030_D50A);
     }
 
     #[test]

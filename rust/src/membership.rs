@@ -113,6 +113,12 @@ pub struct Events<const N: usize> {
     len: usize,
 }
 
+impl<const N: usize> Default for Events<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl<const N: usize> Events<N> {
     fn new() -> Self {
         Self {

@@ -13,7 +13,7 @@ use core::ffi::c_void;
 use super::ioctl::SSI_NAME_LEN;
 
 /// Version of [`SsiTransportOps`]. A transport built for another version is refused.
-pub const SSI_TRANSPORT_OPS_VERSION: u32 = 1;
+pub const SSI_TRANSPORT_OPS_VERSION: u32 = 2;
 
 /// What a transport carries messages over.
 #[repr(u32)]
@@ -65,6 +65,50 @@ pub struct SsiTransportOps {
     /// negative errno. Called in process context with core's registry lock held: it must
     /// not register or unregister anything with core, nor block for long.
     pub describe: Option<unsafe extern "C" fn(ctx: *mut c_void, buf: *mut u8, len: usize) -> isize>,
+    /// Keeps a link to node `node` at `ipv4:port` (network-order address, host-order
+    /// port): the transport connects (or accepts the peer's connection) and reconnects
+    /// after failures until `disconnect`. Must not block: the work happens
+    /// asynchronously and the transport reports links through `ssi_core_link_event()`.
+    /// `-EOPNOTSUPP` if the transport does not reach nodes by IP address.
+    pub connect: Option<unsafe extern "C" fn(ctx: *mut c_void, node: u32, ipv4: u32, port: u16) -> i32>,
+    /// Forgets node `node`: drops its link and stops reconnecting. Must not block.
+    pub disconnect: Option<unsafe extern "C" fn(ctx: *mut c_void, node: u32)>,
+    /// Drops the current link to `node` (it stopped answering) and reconnects if it is
+    /// still wanted. Must not block.
+    pub reset: Option<unsafe extern "C" fn(ctx: *mut c_void, node: u32)>,
+    /// Sends one frame of `len` bytes (at most `super::wire::MAX_FRAME`) to `node`. The
+    /// transport copies it before returning. Process context; does not wait for the
+    /// peer. `-ENOTCONN` without a link, `-ENOBUFS` when the send queue is full.
+    pub send: Option<unsafe extern "C" fn(ctx: *mut c_void, node: u32, frame: *const u8, len: usize) -> i32>,
+    /// Lets `node` read the `struct page` `page` with one-sided reads until
+    /// `unexpose_page`. On success writes the remote address, key and a cookie for
+    /// `unexpose_page`. May sleep (it waits for the registration to complete).
+    pub expose_page: Option<
+        unsafe extern "C" fn(
+            ctx: *mut c_void,
+            node: u32,
+            page: *mut c_void,
+            addr: *mut u64,
+            rkey: *mut u32,
+            cookie: *mut u64,
+        ) -> i32,
+    >,
+    /// Revokes an exposure. Unknown cookies (e.g. of a link that went away, which
+    /// revokes its exposures itself) are ignored. May sleep.
+    pub unexpose_page: Option<unsafe extern "C" fn(ctx: *mut c_void, node: u32, cookie: u64)>,
+    /// Reads `len` bytes (at most a page) at `addr`/`rkey` on `node` into the start of the
+    /// `struct page` `page` with a one-sided read; waits at most `timeout_ms`. May sleep.
+    pub read_page: Option<
+        unsafe extern "C" fn(
+            ctx: *mut c_void,
+            node: u32,
+            addr: u64,
+            rkey: u32,
+            page: *mut c_void,
+            len: u32,
+            timeout_ms: u32,
+        ) -> i32,
+    >,
 }
 
 /// Largest transport id: ids are returned through the C ABI as a positive `int`.

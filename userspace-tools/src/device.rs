@@ -5,8 +5,10 @@ use std::io;
 use std::os::fd::AsRawFd;
 
 use ssi_shared::ioctl::{
-    SsiNodeAddr, SsiNodeList, SsiStatus, SSI_ABI_VERSION, SSI_IOC_NODES, SSI_IOC_NODE_ADD,
-    SSI_IOC_NODE_REMOVE, SSI_IOC_STATUS,
+    SsiKv, SsiNodeAddr, SsiNodeList, SsiPageExpose, SsiPageRead, SsiPing, SsiStatus,
+    SSI_ABI_VERSION, SSI_IOC_KV_GET, SSI_IOC_KV_PUT, SSI_IOC_NODES, SSI_IOC_NODE_ADD,
+    SSI_IOC_NODE_REMOVE, SSI_IOC_PAGE_EXPOSE, SSI_IOC_PAGE_READ, SSI_IOC_PAGE_UNEXPOSE,
+    SSI_IOC_PING, SSI_IOC_STATUS, SSI_PAGE_SIZE,
 };
 
 /// Where `ssi_core` creates its control device.
@@ -64,24 +66,44 @@ impl Device {
         Ok(st)
     }
 
-    /// Issues an ioctl whose argument is a pointer to `T`; explains errors with `what`.
-    fn ioctl_ptr<T>(&self, request: u32, arg: *mut T, what: &str) -> Result<(), String> {
+    /// Opens the control device and checks that the kernel speaks this ABI version.
+    pub fn open_checked(path: &str) -> Result<Self, String> {
+        let dev = Self::open(path)?;
+        dev.status()?;
+        Ok(dev)
+    }
+
+    /// Issues an ioctl whose argument is a pointer to `T` and returns the raw error, for
+    /// callers that explain errnos themselves.
+    ///
+    /// # Safety
+    ///
+    /// `request` must encode `size_of::<T>()`, and any user pointer inside the `T` must
+    /// point to memory the kernel may read or write for the size the ABI gives it.
+    unsafe fn ioctl_raw<T>(&self, request: u32, arg: *mut T) -> io::Result<()> {
         // SAFETY: `request` encodes size_of::<T>() and the kernel reads or writes at most
-        // that many bytes at `arg`, which points to a live, aligned `T`.
+        // that many bytes at `arg`, which points to a live, aligned `T`; the caller
+        // vouches for pointers inside it.
         let rc = unsafe { libc::ioctl(self.file.as_raw_fd(), request as _, arg) };
         if rc < 0 {
-            let e = io::Error::last_os_error();
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Issues an ioctl whose argument is a pointer to `T`; explains errors with `what`.
+    fn ioctl_ptr<T>(&self, request: u32, arg: *mut T, what: &str) -> Result<(), String> {
+        // SAFETY: the node ioctls take plain structs without user pointers, and `request`
+        // is the one defined for `T`.
+        unsafe { self.ioctl_raw(request, arg) }.map_err(|e| {
             let hint = match e.raw_os_error() {
-                Some(libc::EPERM) => " (needs CAP_SYS_ADMIN: run as root)",
                 Some(libc::EEXIST) => " (already configured)",
                 Some(libc::ENOENT) => " (no such node configured)",
                 Some(libc::EINVAL) => " (invalid node id or address; see dmesg)",
-                Some(libc::ENOTTY) => " (kernel module too old for this ssictl?)",
-                _ => "",
+                other => common_hint(other),
             };
-            return Err(format!("{what}: {e}{hint}"));
-        }
-        Ok(())
+            format!("{what}: {e}{hint}")
+        })
     }
 
     /// Adds a peer node.
@@ -107,5 +129,77 @@ impl Device {
         let mut list = Box::<SsiNodeList>::default();
         self.ioctl_ptr(SSI_IOC_NODES, &mut *list, "nodes")?;
         Ok(*list)
+    }
+
+    /// One `SSI_IOC_PING`: returns the request with `rtt_ns` filled in. Does not check
+    /// the ABI version (use [`Device::open_checked`]).
+    pub fn ping(&self, mut req: SsiPing) -> io::Result<SsiPing> {
+        // SAFETY: SsiPing holds no user pointers; SSI_IOC_PING is _IOWR(SsiPing).
+        unsafe { self.ioctl_raw(SSI_IOC_PING, &mut req) }?;
+        Ok(req)
+    }
+
+    /// `SSI_IOC_KV_PUT`: returns the request with the version of the write.
+    pub fn kv_put(&self, mut kv: SsiKv) -> io::Result<SsiKv> {
+        // SAFETY: SsiKv holds no user pointers; SSI_IOC_KV_PUT is _IOWR(SsiKv).
+        unsafe { self.ioctl_raw(SSI_IOC_KV_PUT, &mut kv) }?;
+        Ok(kv)
+    }
+
+    /// `SSI_IOC_KV_GET`: returns the request with the value and its version.
+    pub fn kv_get(&self, mut kv: SsiKv) -> io::Result<SsiKv> {
+        // SAFETY: SsiKv holds no user pointers; SSI_IOC_KV_GET is _IOWR(SsiKv).
+        unsafe { self.ioctl_raw(SSI_IOC_KV_GET, &mut kv) }?;
+        Ok(kv)
+    }
+
+    /// `SSI_IOC_PAGE_EXPOSE` of a copy of `page`: returns the handle.
+    pub fn page_expose(&self, page: &[u8; SSI_PAGE_SIZE]) -> io::Result<u64> {
+        let mut req = SsiPageExpose {
+            data_ptr: page.as_ptr() as u64,
+            handle: 0,
+        };
+        // SAFETY: `data_ptr` points to SSI_PAGE_SIZE readable bytes that outlive the
+        // call; the kernel only reads them.
+        unsafe { self.ioctl_raw(SSI_IOC_PAGE_EXPOSE, &mut req) }?;
+        Ok(req.handle)
+    }
+
+    /// `SSI_IOC_PAGE_UNEXPOSE`.
+    pub fn page_unexpose(&self, handle: u64) -> io::Result<()> {
+        let mut handle = handle;
+        // SAFETY: the argument is a plain u64; SSI_IOC_PAGE_UNEXPOSE is _IOW(u64).
+        unsafe { self.ioctl_raw(SSI_IOC_PAGE_UNEXPOSE, &mut handle) }
+    }
+
+    /// `SSI_IOC_PAGE_READ` into `page`: returns the request with the latencies.
+    pub fn page_read(
+        &self,
+        node_id: u32,
+        handle: u64,
+        repeat: u32,
+        page: &mut [u8; SSI_PAGE_SIZE],
+    ) -> io::Result<SsiPageRead> {
+        let mut req = SsiPageRead {
+            node_id,
+            repeat,
+            handle,
+            data_ptr: page.as_mut_ptr() as u64,
+            ..Default::default()
+        };
+        // SAFETY: `data_ptr` points to SSI_PAGE_SIZE writable bytes, exclusively
+        // borrowed for the duration of the call.
+        unsafe { self.ioctl_raw(SSI_IOC_PAGE_READ, &mut req) }?;
+        Ok(req)
+    }
+}
+
+/// The explanation of errnos that mean the same for every ioctl (with a leading space),
+/// or "".
+pub fn common_hint(errno: Option<i32>) -> &'static str {
+    match errno {
+        Some(libc::EPERM) => " (needs CAP_SYS_ADMIN: run as root)",
+        Some(libc::ENOTTY) => " (kernel module too old for this ssictl?)",
+        _ => "",
     }
 }

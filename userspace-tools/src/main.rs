@@ -2,10 +2,14 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 mod device;
+mod kv;
 mod nodes;
+mod page;
+mod ping;
+mod stats;
 mod status;
 
 /// Control and inspect an ssi single-system-image cluster node.
@@ -33,8 +37,47 @@ enum Command {
         #[command(subcommand)]
         action: NodeAction,
     },
-    /// List the nodes this node knows: id, address, state, leader.
+    /// List the nodes this node knows: id, address, state, the leader each reports,
+    /// last round trip and message counters (`*` marks the leader this node sees).
     Nodes,
+    /// Measure round trips to a node, like ping(8). Exits 0 only if every ping was
+    /// answered.
+    Ping {
+        /// The node to ping.
+        node: u32,
+        /// Number of pings.
+        #[arg(short = 'c', long, default_value_t = 5)]
+        count: u32,
+        /// Payload bytes carried both ways (at most 1024).
+        #[arg(
+            short = 's',
+            long = "size",
+            value_name = "PAYLOAD_BYTES",
+            default_value_t = 56
+        )]
+        size: u32,
+        /// Pause between pings, in milliseconds.
+        #[arg(
+            short = 'i',
+            long = "interval",
+            value_name = "INTERVAL_MS",
+            default_value_t = 0
+        )]
+        interval_ms: u64,
+        /// Give up on one ping after this many milliseconds (1..=60000).
+        #[arg(long = "timeout-ms", value_name = "MS", default_value_t = 1000)]
+        timeout_ms: u32,
+    },
+    /// The cluster's replicated key-value bookkeeping store.
+    Kv {
+        #[command(subcommand)]
+        action: KvAction,
+    },
+    /// Expose pages for one-sided reads by other nodes, and read theirs.
+    Page {
+        #[command(subcommand)]
+        action: PageAction,
+    },
 }
 
 #[derive(Subcommand)]
@@ -53,23 +96,255 @@ enum NodeAction {
     },
 }
 
+#[derive(Subcommand)]
+enum KvAction {
+    /// Write a key through the leader and print the version of the write.
+    Put {
+        /// The key (1..=48 bytes).
+        key: String,
+        /// The value (at most 192 bytes); "" deletes the key.
+        #[arg(allow_hyphen_values = true)]
+        value: String,
+    },
+    /// Print a key's value from this node's replica (exit 1 if it is not set).
+    Get {
+        /// The key (1..=48 bytes).
+        key: String,
+    },
+}
+
+/// Where the exposed page comes from.
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+struct PageSource {
+    /// Expose the test pattern of SEED: byte i (0..4096) is
+    /// (SEED*31 + i*7 + i/256) & 0xff, in wrapping 32-bit arithmetic.
+    #[arg(long, value_name = "SEED")]
+    pattern: Option<u32>,
+    /// Expose the contents of PATH (exactly 4096 bytes; for a device or pipe, its first
+    /// 4096 bytes).
+    #[arg(long, value_name = "PATH")]
+    file: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum PageAction {
+    /// Expose a 4096-byte page and print its handle (JSON: handle and SHA-256).
+    Expose {
+        #[command(flatten)]
+        source: PageSource,
+    },
+    /// Withdraw an exposed page.
+    Unexpose {
+        /// The handle `page expose` printed.
+        handle: u64,
+    },
+    /// Read a page another node exposed with one-sided reads; print its SHA-256 and the
+    /// read latencies.
+    Read {
+        /// The node that exposed the page.
+        node: u32,
+        /// The handle it printed.
+        handle: u64,
+        /// Read the page this many times (1..=100000) and report min/median/max.
+        #[arg(long, default_value_t = 1)]
+        repeat: u32,
+        /// Write the page read to FILE.
+        #[arg(long, value_name = "FILE")]
+        out: Option<String>,
+        /// Compare with the pattern of SEED (see `page expose --pattern`); exit 1 and
+        /// print the first differing offset if the page differs.
+        #[arg(long, value_name = "SEED")]
+        expect_pattern: Option<u32>,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let dev = &cli.device;
+    let json = cli.json;
+    let ok = |r: Result<(), String>| r.map(|()| ExitCode::SUCCESS);
     let result = match cli.command {
-        Command::Status => status::run(&cli.device, cli.json),
+        Command::Status => ok(status::run(dev, json)),
         Command::Node {
             action: NodeAction::Add { id, addr },
-        } => nodes::add(&cli.device, id, &addr),
+        } => ok(nodes::add(dev, id, &addr)),
         Command::Node {
             action: NodeAction::Remove { id },
-        } => nodes::remove(&cli.device, id),
-        Command::Nodes => nodes::list(&cli.device, cli.json),
+        } => ok(nodes::remove(dev, id)),
+        Command::Nodes => ok(nodes::list(dev, json)),
+        Command::Ping {
+            node,
+            count,
+            size,
+            interval_ms,
+            timeout_ms,
+        } => ping::run(
+            dev,
+            &ping::PingArgs {
+                node,
+                count,
+                size,
+                interval_ms,
+                timeout_ms,
+            },
+            json,
+        ),
+        Command::Kv {
+            action: KvAction::Put { key, value },
+        } => kv::put(dev, &key, &value, json),
+        Command::Kv {
+            action: KvAction::Get { key },
+        } => kv::get(dev, &key, json),
+        Command::Page {
+            action: PageAction::Expose { source },
+        } => {
+            let src = match (source.pattern, source.file) {
+                (Some(seed), _) => page::Source::Pattern(seed),
+                (None, Some(path)) => page::Source::File(path),
+                (None, None) => unreachable!("clap requires --pattern or --file"),
+            };
+            page::expose(dev, &src, json)
+        }
+        Command::Page {
+            action: PageAction::Unexpose { handle },
+        } => page::unexpose(dev, handle),
+        Command::Page {
+            action:
+                PageAction::Read {
+                    node,
+                    handle,
+                    repeat,
+                    out,
+                    expect_pattern,
+                },
+        } => page::read(
+            dev,
+            &page::ReadArgs {
+                node,
+                handle,
+                repeat,
+                out,
+                expect_pattern,
+            },
+            json,
+        ),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("ssictl: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("ssictl").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn ping_defaults_and_flags() {
+        match parse(&["ping", "3"]).unwrap().command {
+            Command::Ping {
+                node,
+                count,
+                size,
+                interval_ms,
+                timeout_ms,
+            } => assert_eq!(
+                (node, count, size, interval_ms, timeout_ms),
+                (3, 5, 56, 0, 1000)
+            ),
+            _ => panic!(),
+        }
+        let cli = parse(&[
+            "--json",
+            "ping",
+            "3",
+            "-c",
+            "2",
+            "-s",
+            "1024",
+            "-i",
+            "10",
+            "--timeout-ms",
+            "50",
+        ])
+        .unwrap();
+        assert!(cli.json);
+        match cli.command {
+            Command::Ping {
+                count,
+                size,
+                interval_ms,
+                timeout_ms,
+                ..
+            } => assert_eq!((count, size, interval_ms, timeout_ms), (2, 1024, 10, 50)),
+            _ => panic!(),
+        }
+        assert!(parse(&["ping"]).is_err());
+        assert!(parse(&["ping", "-1"]).is_err());
+    }
+
+    #[test]
+    fn kv_accepts_empty_and_dash_values() {
+        for v in ["", "-x", "a b"] {
+            match parse(&["kv", "put", "k", v]).unwrap().command {
+                Command::Kv {
+                    action: KvAction::Put { key, value },
+                } => assert_eq!((key.as_str(), value.as_str()), ("k", v)),
+                _ => panic!(),
+            }
+        }
+        assert!(parse(&["kv", "put", "k"]).is_err());
+        assert!(parse(&["kv", "get", "k"]).is_ok());
+    }
+
+    #[test]
+    fn page_expose_needs_exactly_one_source() {
+        assert!(parse(&["page", "expose"]).is_err());
+        assert!(parse(&["page", "expose", "--pattern", "1", "--file", "f"]).is_err());
+        assert!(parse(&["page", "expose", "--pattern", "1"]).is_ok());
+        assert!(parse(&["page", "expose", "--file", "f"]).is_ok());
+        assert!(parse(&["page", "expose", "--pattern", "-1"]).is_err());
+        match parse(&[
+            "page",
+            "read",
+            "1",
+            "77",
+            "--repeat",
+            "10",
+            "--expect-pattern",
+            "4",
+        ])
+        .unwrap()
+        .command
+        {
+            Command::Page {
+                action:
+                    PageAction::Read {
+                        node,
+                        handle,
+                        repeat,
+                        out,
+                        expect_pattern,
+                    },
+            } => assert_eq!(
+                (node, handle, repeat, out, expect_pattern),
+                (1, 77, 10, None, Some(4))
+            ),
+            _ => panic!(),
         }
     }
 }

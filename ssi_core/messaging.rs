@@ -1,0 +1,300 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Cluster messaging: sending frames to nodes, receiving and dispatching them, links
+//! and membership events, heartbeats and round-trip probes.
+//!
+//! Transports hand received frames to [`deliver`] from their completion context
+//! (process context, but the transport's receive path is stalled meanwhile): handlers
+//! here never wait for another frame. Requests that need an answer go through
+//! `calls.rs`, whose callers sleep in process context (ioctls).
+
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use kernel::prelude::*;
+
+use crate::shared::membership::{Event, PeerState, HEARTBEAT_INTERVAL_MS};
+use crate::shared::wire::{self, Header, Message, FLAG_RESPONSE, MAX_FRAME};
+use crate::{calls, clock, errno, ffi, kvstore, nodes, pages, registry};
+
+static INCARNATION: AtomicU32 = AtomicU32::new(0);
+
+/// Ticks between two round-trip probes of each peer.
+const PROBE_EVERY_TICKS: u32 = 5;
+static TICKS: AtomicU32 = AtomicU32::new(0);
+
+/// This load of `ssi_core`, as announced in hellos: random, never 0.
+pub(crate) fn incarnation() -> u32 {
+    INCARNATION.load(Ordering::Relaxed)
+}
+
+/// Starts messaging: picks the incarnation and starts the heartbeat.
+pub(crate) fn start() -> Heartbeat {
+    INCARNATION.store(ffi::random_u32() | 1, Ordering::Relaxed);
+    ffi::ticker_start(HEARTBEAT_INTERVAL_MS as u32);
+    Heartbeat(())
+}
+
+/// The running heartbeat; stops it when dropped.
+pub(crate) struct Heartbeat(());
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        ffi::ticker_stop();
+    }
+}
+
+/// Encodes `msg` and sends it to `node` over the node's link.
+pub(crate) fn send(node: u32, msg: &Message<'_>, flags: u16, seq: u32) -> Result {
+    let (self_id, _) = nodes::self_and_leader();
+    let Some(tid) = nodes::route(node) else {
+        nodes::count(node, |c| c.send_errors += 1);
+        return Err(errno::enotconn());
+    };
+    // Ids are below 64.
+    let dst = node as u16;
+    // Most frames are small: encode on the stack, fall back to the heap for big ones.
+    let mut small = [0u8; 320];
+    let result = match wire::encode(msg, flags, self_id, dst, seq, &mut small) {
+        Ok(len) => send_frame(tid, node, &small[..len]),
+        Err(wire::WireError::BufferTooSmall) | Err(wire::WireError::TooLong) => {
+            let mut big = KVec::with_capacity(MAX_FRAME, GFP_KERNEL)?;
+            big.resize(MAX_FRAME, 0, GFP_KERNEL)?;
+            let len = wire::encode(msg, flags, self_id, dst, seq, &mut big)
+                .map_err(|_| EMSGSIZE)?;
+            send_frame(tid, node, &big[..len])
+        }
+        Err(_) => Err(EINVAL),
+    };
+    match result {
+        Ok(()) => nodes::count(node, |c| c.sent += 1),
+        Err(_) => nodes::count(node, |c| c.send_errors += 1),
+    }
+    result
+}
+
+fn send_frame(tid: u32, node: u32, frame: &[u8]) -> Result {
+    let t = registry::transport(tid).ok_or_else(errno::enotconn)?;
+    t.send(node, frame)
+}
+
+/// Answers request `h` with `msg`.
+fn reply(h: &Header, msg: &Message<'_>) {
+    // A lost answer shows up as a timeout on the other side.
+    let _ = send(u32::from(h.src), msg, FLAG_RESPONSE, h.seq);
+}
+
+/// Logs the first malformed frames of each node, then only counts them.
+fn note_malformed(node: u32, what: &str) {
+    static LOGGED: AtomicU32 = AtomicU32::new(0);
+    nodes::count(node, |c| c.malformed += 1);
+    if LOGGED.fetch_add(1, Ordering::Relaxed) < 20 {
+        pr_warn!("dropped a malformed frame from node {}: {}\n", node, what);
+    }
+}
+
+/// A frame arrived from `node` over transport `tid`.
+pub(crate) fn deliver(tid: u32, node: u32, frame: &[u8]) {
+    if !nodes::is_configured(node) {
+        return;
+    }
+    let (h, msg) = match wire::decode(frame) {
+        Ok(v) => v,
+        Err(e) => {
+            let why = match e {
+                wire::WireError::Truncated => "truncated",
+                wire::WireError::TrailingBytes => "trailing bytes",
+                wire::WireError::BadMagic => "bad magic",
+                wire::WireError::BadVersion => "unknown protocol version",
+                wire::WireError::UnknownType => "unknown message type",
+                wire::WireError::BadFlags => "unknown flags or reserved bits",
+                wire::WireError::TooLong => "too long",
+                wire::WireError::BadLength => "payload length does not fit its type",
+                wire::WireError::BadField => "invalid field",
+                wire::WireError::BufferTooSmall => "?",
+            };
+            note_malformed(node, why);
+            return;
+        }
+    };
+    let (self_id, _) = nodes::self_and_leader();
+    if u32::from(h.src) != node {
+        note_malformed(node, "source is another node (spoofed)");
+        return;
+    }
+    if h.dst != self_id {
+        note_malformed(node, "addressed to another node");
+        return;
+    }
+    // The link may have come up on the transport's side just now.
+    if nodes::route(node).is_none() {
+        nodes::link_up(node, tid);
+    }
+    nodes::count(node, |c| c.received += 1);
+    if h.is_response() {
+        calls::complete(node, &h, &msg, frame);
+        return;
+    }
+    let now = clock::now_ms();
+    match msg {
+        Message::Hello {
+            abi_version,
+            incarnation,
+        } => match nodes::on_hello(h.src, abi_version, incarnation, now) {
+            Ok(events) => {
+                for e in events.iter() {
+                    on_event(*e);
+                }
+            }
+            Err(e) => {
+                pr_warn!("node {}: hello refused: {:?}\n", node, e);
+                reset_link(node);
+            }
+        },
+        Message::Heartbeat {
+            incarnation,
+            leader,
+            kv_version,
+        } => {
+            if nodes::on_heartbeat(h.src, incarnation, leader, kv_version, now) {
+                kvstore::on_heartbeat(node, kv_version);
+            }
+        }
+        Message::Ping { data } => reply(&h, &Message::Ping { data }),
+        Message::PageQuery { handle } => match pages::answer_query(tid, node, handle) {
+            Ok(info) => reply(&h, &info),
+            Err(e) => reply(
+                &h,
+                &Message::Error {
+                    errno: e.to_errno().unsigned_abs(),
+                },
+            ),
+        },
+        Message::KvPut { key, value } => kvstore::on_put(&h, key, value),
+        Message::KvUpdate {
+            prev_version,
+            version,
+            key,
+            value,
+        } => kvstore::on_update(node, prev_version, version, key, value),
+        Message::KvSync { from_version } => kvstore::on_sync(node, from_version),
+        Message::PageInfo { .. } | Message::Error { .. } => {
+            note_malformed(node, "answer type sent as a request")
+        }
+    }
+}
+
+/// Asks the transport of `node` to drop and re-establish its link.
+fn reset_link(node: u32) {
+    if let Some(t) = nodes::route(node).and_then(registry::transport) {
+        t.reset(node);
+    }
+}
+
+/// Reacts to a membership change.
+fn on_event(e: Event) {
+    match e {
+        Event::Up { id, restarted } => {
+            pr_info!(
+                "node {} up{}\n",
+                id,
+                if restarted { " (restarted)" } else { "" }
+            );
+        }
+        Event::Restarted { id } => {
+            pr_info!("node {} restarted\n", id);
+            calls::fail_node(u32::from(id));
+            pages::forget_node(u32::from(id));
+        }
+        Event::Down { id } => {
+            pr_info!("node {} down\n", id);
+            calls::fail_node(u32::from(id));
+            pages::forget_node(u32::from(id));
+        }
+        Event::LeaderChanged { leader } => pr_info!("leader is now node {}\n", leader),
+    }
+}
+
+/// A transport's link to `node` came up or went down.
+pub(crate) fn link_event(tid: u32, node: u32, up: bool) {
+    if up {
+        if nodes::link_up(node, tid) {
+            let _ = send(
+                node,
+                &Message::Hello {
+                    abi_version: crate::shared::ioctl::SSI_ABI_VERSION,
+                    incarnation: incarnation(),
+                },
+                0,
+                0,
+            );
+        }
+    } else {
+        pages::forget_node(node);
+        for e in nodes::link_down(node, tid).iter() {
+            on_event(*e);
+        }
+    }
+}
+
+/// A transport registered: have it connect every configured peer.
+pub(crate) fn transport_added(t: &registry::TransportUse) {
+    nodes::addresses(|id, ip, port| {
+        // Transports that do not reach nodes by IP answer EOPNOTSUPP.
+        let _ = t.connect(id, ip, port);
+    });
+}
+
+/// A transport is going away: its links are down.
+pub(crate) fn transport_removed(tid: u32) {
+    nodes::transport_gone(tid, on_event);
+}
+
+/// A peer was configured: every transport tries to reach it.
+pub(crate) fn node_added(id: u32, ip: [u8; 4], port: u16) {
+    for t in registry::all_transports().iter() {
+        let _ = t.connect(id, ip, port);
+    }
+}
+
+/// A peer was removed: transports forget it.
+pub(crate) fn node_removed(id: u32) {
+    for t in registry::all_transports().iter() {
+        t.disconnect(id);
+    }
+    calls::fail_node(id);
+    pages::forget_node(id);
+}
+
+/// Every `HEARTBEAT_INTERVAL_MS`: failure detection, heartbeats, hellos to linked
+/// peers that are not up, round-trip probes, request timeouts.
+pub(crate) fn tick() {
+    let now = clock::now_ms();
+    for e in nodes::tick(now).iter() {
+        on_event(*e);
+        if let Event::Down { id } = e {
+            // Silent but maybe still linked: the link is suspect.
+            reset_link(u32::from(*id));
+        }
+    }
+    calls::expire(now);
+    let (_, leader) = nodes::self_and_leader();
+    let probe = TICKS.fetch_add(1, Ordering::Relaxed) % PROBE_EVERY_TICKS == 0;
+    for (id, state) in nodes::linked_peers().iter() {
+        let msg = if *state == PeerState::Up {
+            Message::Heartbeat {
+                incarnation: incarnation(),
+                leader,
+                kv_version: kvstore::version(),
+            }
+        } else {
+            Message::Hello {
+                abi_version: crate::shared::ioctl::SSI_ABI_VERSION,
+                incarnation: incarnation(),
+            }
+        };
+        let _ = send(*id, &msg, 0, 0);
+        if probe && *state == PeerState::Up {
+            calls::probe(*id);
+        }
+    }
+}
