@@ -48,6 +48,9 @@ test-cluster:
 demo: all
 	@scripts/demo.sh
 
+bench: all
+	@scripts/bench.sh
+
 fmt:
 	@scripts/build.sh fmt
 

@@ -7,6 +7,8 @@
 #                                returns its exit code (timeout: $SSI_CMD_TIMEOUT s)
 #   cluster_spawn NODE CMD       start CMD on NODE in the background; prints a job id
 #   cluster_wait NODE JOB        wait for a spawned job: prints its output, returns its rc
+#   cluster_kill NODE            pull the plug: kill the node's QEMU (no shutdown)
+#   cluster_restart NODE         boot a killed node again (fresh guest, same address)
 #   cluster_console NODE         the node's serial console log (kernel messages included)
 #   cluster_check_kernel_logs    fails if any console or dmesg shows BUG:/WARNING:/Oops/
 #                                Call Trace (prints the offending lines)
@@ -26,6 +28,8 @@ cluster_dir=
 cluster_pids=()
 cluster_hub_pid=
 cluster_nodes=0
+cluster_base=0
+cluster_kernel=
 
 cluster_ip() { printf '10.99.0.%d' $((10 + $1)); }
 
@@ -42,46 +46,69 @@ cluster_start() {
     trap 'exit 130' INT TERM
 
     # Pick a free-looking base port; each node uses base+1+i, the hub base.
-    base=$((20000 + (RANDOM % 2000) * 10))
+    cluster_base=$((20000 + (RANDOM % 2000) * 10))
+    cluster_kernel=$kernel
     if [ "$n" -gt 2 ]; then
-        python3 "$SSI_ROOT/scripts/nethub.py" "$base" "$n" >"$cluster_dir/hub.log" 2>&1 &
+        python3 "$SSI_ROOT/scripts/nethub.py" "$cluster_base" "$n" >"$cluster_dir/hub.log" 2>&1 &
         cluster_hub_pid=$!
     fi
     for ((i = 0; i < n; i++)); do
-        local remote
-        if [ "$n" -eq 1 ]; then
-            remote=$((base + 9))
-        elif [ "$n" -eq 2 ]; then
-            remote=$((base + 1 + (1 - i)))
-        else
-            remote=$base
-        fi
-        mkdir -p "$cluster_dir/node$i"
-        qemu-system-x86_64 -accel tcg -m "$SSI_GUEST_MEM" -smp 1 -nographic -no-reboot \
-            -kernel "$kernel" \
-            -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
-            -virtfs local,path="$cluster_dir",mount_tag=ssirun,security_model=none,multidevs=remap \
-            -netdev "dgram,id=n0,local.type=inet,local.host=127.0.0.1,local.port=$((base + 1 + i)),remote.type=inet,remote.host=127.0.0.1,remote.port=$remote" \
-            -device "virtio-net-pci,netdev=n0,mac=52:54:00:55:00:$(printf %02x "$i")" \
-            -append "console=ttyS0 root=hostroot rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=262144 ro init=$SSI_ROOT/scripts/guest-init.sh panic=-1 oops=panic ssi.node=$i ssi.ip=$(cluster_ip "$i")/24" \
-            </dev/null >"$cluster_dir/node$i.console" 2>&1 &
-        cluster_pids[i]=$!
+        cluster_boot "$i"
     done
-    local deadline=$((SECONDS + 120))
     for ((i = 0; i < n; i++)); do
-        while [ ! -e "$cluster_dir/node$i/ready" ]; do
-            if ! kill -0 "${cluster_pids[i]}" 2>/dev/null; then
-                tail -n 30 "$cluster_dir/node$i.console" >&2
-                ssi_die "node $i exited while booting (console: $cluster_dir/node$i.console)"
-            fi
-            if [ $SECONDS -ge $deadline ]; then
-                tail -n 30 "$cluster_dir/node$i.console" >&2
-                ssi_die "node $i not up after 120 s (console: $cluster_dir/node$i.console)"
-            fi
-            sleep 0.2
-        done
+        cluster_wait_ready "$i"
     done
     ssi_info "cluster of $n up in $cluster_dir"
+}
+
+# Starts node $1's QEMU (its command directory emptied first).
+cluster_boot() {
+    local i=$1 remote base=$cluster_base n=$cluster_nodes
+    if [ "$n" -eq 1 ]; then
+        remote=$((base + 9))
+    elif [ "$n" -eq 2 ]; then
+        remote=$((base + 1 + (1 - i)))
+    else
+        remote=$base
+    fi
+    rm -rf "$cluster_dir/node$i"
+    mkdir -p "$cluster_dir/node$i"
+    # A restarted node appends to its console log.
+    qemu-system-x86_64 -accel tcg -m "$SSI_GUEST_MEM" -smp 1 -nographic -no-reboot \
+        -kernel "$cluster_kernel" \
+        -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
+        -virtfs local,path="$cluster_dir",mount_tag=ssirun,security_model=none,multidevs=remap \
+        -netdev "dgram,id=n0,local.type=inet,local.host=127.0.0.1,local.port=$((base + 1 + i)),remote.type=inet,remote.host=127.0.0.1,remote.port=$remote" \
+        -device "virtio-net-pci,netdev=n0,mac=52:54:00:55:00:$(printf %02x "$i")" \
+        -append "console=ttyS0 root=hostroot rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=262144 ro init=$SSI_ROOT/scripts/guest-init.sh panic=-1 oops=panic ssi.node=$i ssi.ip=$(cluster_ip "$i")/24" \
+        </dev/null >>"$cluster_dir/node$i.console" 2>&1 &
+    cluster_pids[i]=$!
+}
+
+cluster_wait_ready() {
+    local i=$1 deadline=$((SECONDS + 120))
+    while [ ! -e "$cluster_dir/node$i/ready" ]; do
+        if ! kill -0 "${cluster_pids[i]}" 2>/dev/null; then
+            tail -n 30 "$cluster_dir/node$i.console" >&2
+            ssi_die "node $i exited while booting (console: $cluster_dir/node$i.console)"
+        fi
+        if [ $SECONDS -ge $deadline ]; then
+            tail -n 30 "$cluster_dir/node$i.console" >&2
+            ssi_die "node $i not up after 120 s (console: $cluster_dir/node$i.console)"
+        fi
+        sleep 0.2
+    done
+}
+
+cluster_kill() {
+    kill -9 "${cluster_pids[$1]}" 2>/dev/null || true
+    wait "${cluster_pids[$1]}" 2>/dev/null || true
+    printf '\n=== ssi-cluster: node %s killed ===\n' "$1" >>"$cluster_dir/node$1.console"
+}
+
+cluster_restart() {
+    cluster_boot "$1"
+    cluster_wait_ready "$1"
 }
 
 cluster_spawn() {

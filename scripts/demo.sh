@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make demo: boots a 2-node ssi cluster under QEMU and shows what exists so far: both
 # nodes load the four ssi modules, bring up soft-RoCE, configure each other as peers,
-# and report their status and node tables.
+# connect over RDMA, and show their status, node tables, a ping, a key written on one
+# node and read on the other, and a page one node reads from the other by RDMA READ.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$SSI_ROOT/scripts/cluster.sh"
@@ -21,15 +22,23 @@ for n in 0 1; do
         insmod $KO/ssi_migrate/ssi_migrate.ko && insmod $KO/ssi_gpio_bus/ssi_gpio_bus.ko peer_node=$((1 - n)) &&
         rdma link add rxe0 type rxe netdev eth0 && $SSICTL node add $((1 - n)) $(cluster_ip $((1 - n)))" >/dev/null
 done
-sleep 1
+cluster_run 0 "for i in \$(seq 100); do grep -qE '^1 .* up ' /proc/ssi/nodes && exit 0; sleep 0.2; done; exit 1" >/dev/null ||
+    ssi_die "the nodes did not connect (see /tmp/ssi-cluster-last)"
+sleep 1.5
 for n in 0 1; do
     show $n "rdma link show"
     show $n "$SSICTL status"
 done
 show 0 "$SSICTL nodes"
 show 1 "cat /proc/ssi/nodes"
-show 0 "ping -c 2 $(cluster_ip 1)"
-show 0 "$SSICTL status --json"
+show 0 "$SSICTL ping 1 -c 5"
+show 1 "$SSICTL kv put demo/greeting 'hello from node 1'"
+show 0 "$SSICTL kv get demo/greeting"
+printf '\n\033[1mnode1$ %s\033[0m\n' "$SSICTL page expose --pattern 42 --json"
+out=$(cluster_run 1 "$SSICTL page expose --pattern 42 --json")
+echo "$out"
+handle=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["handle"])' "$out")
+show 0 "$SSICTL page read 1 $handle --repeat 100 --expect-pattern 42"
 echo
 if cluster_check_kernel_logs; then
     ssi_step "demo done: both kernels clean (no BUG/WARNING/Oops)"

@@ -70,10 +70,10 @@ run_kunit() {
     echo "    KUnit: $p passed, $f failed"
 }
 
-# Builds the modules and ssictl; each is a test case. Returns non-zero if either failed.
+# Builds the modules, ssictl and the hostile test client; each is a test case. Returns non-zero if either failed.
 run_build() {
     local ok=0 what
-    for what in modules ssictl; do
+    for what in modules ssictl hostile; do
         ssi_step "build: $what"
         if "$SSI_ROOT/scripts/build.sh" "$what" >"$ssi_log_dir/build-$what.log" 2>&1; then
             record PASS "build::$what"

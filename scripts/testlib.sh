@@ -28,6 +28,11 @@ t_match() {
     if grep -qE -- "$2" <<<"$3"; then t_pass "$1"; else t_fail "$1" "no match for /$2/ in:" "$3"; fi
 }
 
+# t_nomatch NAME EXTENDED-REGEX TEXT
+t_nomatch() {
+    if grep -qE -- "$2" <<<"$3"; then t_fail "$1" "unexpected match for /$2/ in:" "$3"; else t_pass "$1"; fi
+}
+
 # t_ok NAME RC [OUTPUT]: passes when RC is 0.
 t_ok() {
     if [ "$2" -eq 0 ]; then t_pass "$1"; else t_fail "$1" "exit code $2" "${3:-}"; fi

@@ -102,7 +102,9 @@ pub(crate) fn call(node: u32, msg: &Message<'_>, timeout_ms: u32) -> Result<KVec
             // At most 60 s: fits in u32.
             let left = msecs_to_jiffies((deadline - now) as u32);
             matches!(
-                waiter.answered.wait_interruptible_timeout(&mut answer, left),
+                waiter
+                    .answered
+                    .wait_interruptible_timeout(&mut answer, left),
                 CondVarTimeoutResult::Signal { .. }
             )
         };

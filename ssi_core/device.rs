@@ -208,7 +208,11 @@ fn ping(req: &SsiPing) -> Result<u64> {
     if req.reserved != 0 || req.payload_len as usize > MAX_PING || req.timeout_ms > 60_000 {
         return Err(EINVAL);
     }
-    let timeout = if req.timeout_ms == 0 { 1000 } else { req.timeout_ms };
+    let timeout = if req.timeout_ms == 0 {
+        1000
+    } else {
+        req.timeout_ms
+    };
     let mut payload = KVec::with_capacity(req.payload_len as usize, GFP_KERNEL)?;
     for i in 0..req.payload_len {
         // The low byte of the index: a pattern the answer must echo.

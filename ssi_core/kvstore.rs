@@ -68,10 +68,7 @@ pub(crate) fn for_each(mut f: impl FnMut(&[u8], &[u8], u64)) {
 pub(crate) fn get(key: &[u8], out: &mut [u8]) -> Result<(usize, u64)> {
     let guard = STORE.lock();
     let s = guard.as_ref().ok_or(ENOENT)?;
-    let e = s
-        .iter()
-        .find(|e| e.key() == key)
-        .ok_or(ENOENT)?;
+    let e = s.iter().find(|e| e.key() == key).ok_or(ENOENT)?;
     let n = e.value().len().min(out.len());
     out[..n].copy_from_slice(&e.value()[..n]);
     Ok((n, e.version()))

@@ -59,8 +59,8 @@ pub(crate) fn send(node: u32, msg: &Message<'_>, flags: u16, seq: u32) -> Result
         Err(wire::WireError::BufferTooSmall) | Err(wire::WireError::TooLong) => {
             let mut big = KVec::with_capacity(MAX_FRAME, GFP_KERNEL)?;
             big.resize(MAX_FRAME, 0, GFP_KERNEL)?;
-            let len = wire::encode(msg, flags, self_id, dst, seq, &mut big)
-                .map_err(|_| EMSGSIZE)?;
+            let len =
+                wire::encode(msg, flags, self_id, dst, seq, &mut big).map_err(|_| EMSGSIZE)?;
             send_frame(tid, node, &big[..len])
         }
         Err(_) => Err(EINVAL),

@@ -178,10 +178,11 @@ pub(crate) fn read_remote(
         _ => return Err(errno::eproto()),
     };
     let tid = crate::nodes::route(node).ok_or_else(errno::enotconn)?;
-    let tr = registry::transport(tid).ok_or_else(errno::enotconn)?;
     let page = Page::alloc_page(GFP_KERNEL)?;
     let mut samples = KVec::with_capacity(repeat as usize, GFP_KERNEL)?;
     for _ in 0..repeat {
+        // One use per read: unregistering the transport waits for one read at most.
+        let tr = registry::transport(tid).ok_or_else(errno::enotconn)?;
         let t0 = clock::now_ns();
         tr.read_page(
             node,

@@ -7,19 +7,19 @@
 
 #[path = "../rust/src/ioctl.rs"]
 pub(crate) mod ioctl;
+#[path = "../rust/src/kv.rs"]
+pub(crate) mod kv;
 #[path = "../rust/src/membership.rs"]
 pub(crate) mod membership;
 #[path = "../rust/src/migrate_abi.rs"]
 pub(crate) mod migrate_abi;
 #[path = "../rust/src/node.rs"]
 pub(crate) mod node;
+#[path = "../rust/src/rpc.rs"]
+pub(crate) mod rpc;
 #[path = "../rust/src/text.rs"]
 pub(crate) mod text;
 #[path = "../rust/src/transport.rs"]
 pub(crate) mod transport;
 #[path = "../rust/src/wire.rs"]
 pub(crate) mod wire;
-#[path = "../rust/src/rpc.rs"]
-pub(crate) mod rpc;
-#[path = "../rust/src/kv.rs"]
-pub(crate) mod kv;

@@ -144,6 +144,8 @@ struct ssi_peer {
 	__be32 ip;
 	u16 port;
 	struct ssi_conn *conn;
+	/* The connection that last reported the link up (only it may report it down). */
+	struct ssi_conn *announced;
 	struct delayed_work retry;
 	unsigned int failures;
 };
@@ -190,6 +192,9 @@ static void ssi_conn_announce(struct ssi_conn *conn)
 	up = conn->state == SSI_CONN_UP;
 	spin_unlock(&conn->lock);
 	if (up && !test_and_set_bit(SSI_CONN_ANNOUNCED, &conn->flags)) {
+		spin_lock(&ssi_peers_lock);
+		ssi_peers[conn->peer].announced = conn;
+		spin_unlock(&ssi_peers_lock);
 		pr_info("ssi_rdma: link to node %u up (%s)\n", conn->peer,
 			conn->active ? "connected" : "accepted");
 		ssi_rdma_upcall_link(conn->peer, true);
@@ -537,21 +542,30 @@ static void ssi_conn_teardown_work(struct work_struct *work)
 {
 	struct ssi_conn *conn = container_of(work, struct ssi_conn, teardown);
 	struct ssi_peer *p = &ssi_peers[conn->peer];
-	bool announced;
+	bool announced, report_down;
 
 	spin_lock(&conn->lock);
 	conn->state = SSI_CONN_CLOSING;
 	spin_unlock(&conn->lock);
 
+	/*
+	 * Only the connection that last reported the link up reports it down: a newer
+	 * connection that replaced this one (the peer restarted) keeps the link.
+	 */
 	spin_lock(&ssi_peers_lock);
 	if (p->conn == conn)
 		p->conn = NULL;
+	report_down = p->announced == conn;
+	if (report_down)
+		p->announced = NULL;
 	spin_unlock(&ssi_peers_lock);
 
 	announced = test_bit(SSI_CONN_ANNOUNCED, &conn->flags);
-	if (announced) {
+	if (report_down) {
 		pr_info("ssi_rdma: link to node %u down\n", conn->peer);
 		ssi_rdma_upcall_link(conn->peer, false);
+	} else if (announced) {
+		pr_info("ssi_rdma: replaced link to node %u closed\n", conn->peer);
 	}
 	if (conn->qp) {
 		rdma_disconnect(conn->cm_id);

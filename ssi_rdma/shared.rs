@@ -11,7 +11,7 @@ pub(crate) mod ioctl;
 pub(crate) mod migrate_abi;
 #[path = "../rust/src/text.rs"]
 pub(crate) mod text;
-#[path = "../rust/src/wire.rs"]
-pub(crate) mod wire;
 #[path = "../rust/src/transport.rs"]
 pub(crate) mod transport;
+#[path = "../rust/src/wire.rs"]
+pub(crate) mod wire;

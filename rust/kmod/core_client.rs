@@ -228,7 +228,14 @@ unsafe extern "C" fn read_trampoline<T: Transport>(
         return EINVAL.to_errno();
     }
     // SAFETY: Core calls with the registration's context.
-    to_c(unsafe { transport_ctx::<T>(ctx) }.read_page(node, addr, rkey, RawPage(page), len, timeout_ms))
+    to_c(unsafe { transport_ctx::<T>(ctx) }.read_page(
+        node,
+        addr,
+        rkey,
+        RawPage(page),
+        len,
+        timeout_ms,
+    ))
 }
 
 /// Calls `T::describe` for core. `ctx` is the `Arc<T>` of the registration.

@@ -53,7 +53,12 @@ pub const fn iow<T>(nr: u32) -> u32 {
 
 /// `_IOWR()`: userspace passes a `T` and the kernel writes it back, updated.
 pub const fn iowr<T>(nr: u32) -> u32 {
-    ioc(IOC_READ | IOC_WRITE, SSI_IOC_MAGIC, nr, core::mem::size_of::<T>())
+    ioc(
+        IOC_READ | IOC_WRITE,
+        SSI_IOC_MAGIC,
+        nr,
+        core::mem::size_of::<T>(),
+    )
 }
 
 /// Reads the node's status: `SSI_IOC_STATUS` fills an [`SsiStatus`].

@@ -59,7 +59,8 @@ mod tests {
         let mut buf = [0u8; 8];
         let mut w = SliceWriter::new(&mut buf);
         assert!(w.is_empty());
-        assert!(write!(w, "{}:{}", "ab", 7).is_ok());
+        let name = "ab";
+        assert!(write!(w, "{}:{}", name, 7).is_ok());
         assert_eq!(w.as_str(), "ab:7");
         // "é" is two bytes: only 4 bytes are left, so "xyz" fits and "é" does not.
         assert!(w.write_str("xyzé").is_ok());

@@ -70,7 +70,8 @@ pub struct SsiTransportOps {
     /// after failures until `disconnect`. Must not block: the work happens
     /// asynchronously and the transport reports links through `ssi_core_link_event()`.
     /// `-EOPNOTSUPP` if the transport does not reach nodes by IP address.
-    pub connect: Option<unsafe extern "C" fn(ctx: *mut c_void, node: u32, ipv4: u32, port: u16) -> i32>,
+    pub connect:
+        Option<unsafe extern "C" fn(ctx: *mut c_void, node: u32, ipv4: u32, port: u16) -> i32>,
     /// Forgets node `node`: drops its link and stops reconnecting. Must not block.
     pub disconnect: Option<unsafe extern "C" fn(ctx: *mut c_void, node: u32)>,
     /// Drops the current link to `node` (it stopped answering) and reconnects if it is
@@ -79,7 +80,9 @@ pub struct SsiTransportOps {
     /// Sends one frame of `len` bytes (at most `super::wire::MAX_FRAME`) to `node`. The
     /// transport copies it before returning. Process context; does not wait for the
     /// peer. `-ENOTCONN` without a link, `-ENOBUFS` when the send queue is full.
-    pub send: Option<unsafe extern "C" fn(ctx: *mut c_void, node: u32, frame: *const u8, len: usize) -> i32>,
+    pub send: Option<
+        unsafe extern "C" fn(ctx: *mut c_void, node: u32, frame: *const u8, len: usize) -> i32,
+    >,
     /// Lets `node` read the `struct page` `page` with one-sided reads until
     /// `unexpose_page`. On success writes the remote address, key and a cookie for
     /// `unexpose_page`. May sleep (it waits for the registration to complete).

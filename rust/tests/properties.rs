@@ -228,7 +228,7 @@ mod kv_props {
                     Op::Put { key, value, lost } => {
                         let k = [b'k', key];
                         let w = leader.put_as_leader(&k, &value).expect("6 keys fit in 8 slots");
-                        if value.is_empty() { model.remove(&k.to_vec()); } else { model.insert(k.to_vec(), value.clone()); }
+                        if value.is_empty() { model.remove(k.as_slice()); } else { model.insert(k.to_vec(), value.clone()); }
                         for (i, f) in followers.iter_mut().enumerate() {
                             if lost & (1 << i) != 0 { continue; }
                             match f.apply(w.prev_version, w.version, &k, &value) {

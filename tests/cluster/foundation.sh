@@ -37,7 +37,7 @@ for n in 0 1; do
     js=$(cluster_run $n "$SSICTL status --json")
     t_ok "node$n: ssictl status --json" $? "$js"
     t_eq "node$n: status node_id" "$n" "$(json_get "$js" 'd["node_id"]')"
-    t_eq "node$n: status abi_version" 1 "$(json_get "$js" 'd["abi_version"]')"
+    t_eq "node$n: status abi_version" 2 "$(json_get "$js" 'd["abi_version"]')"
     t_eq "node$n: transports registered" '["rdma", "gpio-bus"]' \
         "$(json_get "$js" '[t["name"] for t in d["transports"]]')"
     t_match "node$n: rdma transport sees rxe0 ACTIVE" "devices: rxe0:1:ACTIVE" \
@@ -46,7 +46,7 @@ for n in 0 1; do
     txt=$(cluster_run $n "$SSICTL status")
     t_ok "node$n: ssictl status (text)" $? "$txt"
     t_match "node$n: ssictl status text names the node" "^node: +$n\$" "$txt"
-    t_match "node$n: ssictl status text shows rxe0" "rdma +rdma +v1 +node $n devices: rxe0:1:ACTIVE" "$txt"
+    t_match "node$n: ssictl status text shows rxe0" "rdma +rdma +v2 +node $n devices: rxe0:1:ACTIVE" "$txt"
     txt=$(cluster_run $n "cat /proc/ssi/status /proc/ssi/transports")
     t_match "node$n: /proc/ssi/status names the node" "^node_id: $n\$" "$txt"
     t_match "node$n: /proc/ssi/transports lists gpio-bus" "^2 +gpio-bus +gpio-bus +node $n <-> node $((1 - n))" "$txt"
