@@ -16,13 +16,13 @@ use kernel::{
 };
 
 use crate::shared::ioctl::{
-    SsiKv, SsiNodeAddr, SsiNodeList, SsiPageExpose, SsiPageRead, SsiPing, SsiStatus,
-    SSI_IOC_KV_GET, SSI_IOC_KV_PUT, SSI_IOC_NODES, SSI_IOC_NODE_ADD, SSI_IOC_NODE_REMOVE,
-    SSI_IOC_PAGE_EXPOSE, SSI_IOC_PAGE_READ, SSI_IOC_PAGE_UNEXPOSE, SSI_IOC_PING, SSI_IOC_STATUS,
-    SSI_PAGE_SIZE,
+    SsiKv, SsiNodeAddr, SsiNodeList, SsiPageExpose, SsiPageRead, SsiPing, SsiServiceCall,
+    SsiStatus, SSI_IOC_KV_GET, SSI_IOC_KV_PUT, SSI_IOC_NODES, SSI_IOC_NODE_ADD,
+    SSI_IOC_NODE_REMOVE, SSI_IOC_PAGE_EXPOSE, SSI_IOC_PAGE_READ, SSI_IOC_PAGE_UNEXPOSE,
+    SSI_IOC_PING, SSI_IOC_SERVICE_CALL, SSI_IOC_STATUS, SSI_PAGE_SIZE,
 };
 use crate::shared::wire::{Message, MAX_PING};
-use crate::{calls, clock, kvstore, messaging, nodes, pages, registry};
+use crate::{calls, clock, kvstore, messaging, nodes, pages, registry, services};
 
 extern "C" {
     fn ssi_core_chardev_register() -> c_int;
@@ -57,6 +57,10 @@ unsafe impl AsBytes for SsiPageExpose {}
 unsafe impl FromBytes for SsiPageRead {}
 // SAFETY: As above.
 unsafe impl AsBytes for SsiPageRead {}
+// SAFETY: As above.
+unsafe impl FromBytes for SsiServiceCall {}
+// SAFETY: As above.
+unsafe impl AsBytes for SsiServiceCall {}
 
 // SAFETY: All-zero bytes are a valid `SsiStatus` and `SsiNodeList`: they are made only of
 // integers and byte arrays.
@@ -196,6 +200,35 @@ fn ioctl(cmd: u32, arg: usize) -> Result<isize> {
             req.median_ns = stats.median_ns;
             req.max_ns = stats.max_ns;
             writer.write(&req)?;
+        }
+        SSI_IOC_SERVICE_CALL => {
+            if !may_administer() {
+                return Err(EPERM);
+            }
+            let slice = user(arg, size_of::<SsiServiceCall>());
+            let (mut reader, mut writer) = slice.reader_writer();
+            let mut req = KBox::<SsiServiceCall>::new(reader.read()?, GFP_KERNEL)?;
+            if req.flags != 0 || req.reserved != 0 || req.req_len as usize > req.req.len() {
+                return Err(EINVAL);
+            }
+            let timeout = if req.timeout_ms == 0 {
+                1000
+            } else {
+                req.timeout_ms
+            };
+            let request = req.req;
+            let mut resp = [0u8; crate::shared::ioctl::SSI_SERVICE_CALL_MAX];
+            let n = services::call(
+                req.node_id,
+                req.service,
+                &request[..req.req_len as usize],
+                &mut resp,
+                timeout,
+            )?;
+            req.resp = resp;
+            // At most SSI_SERVICE_CALL_MAX.
+            req.resp_len = n as u32;
+            writer.write(&*req)?;
         }
         _ => return Err(ENOTTY),
     }

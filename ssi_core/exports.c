@@ -16,3 +16,6 @@ EXPORT_SYMBOL_GPL(ssi_core_node_id);
 EXPORT_SYMBOL_GPL(ssi_core_incarnation);
 EXPORT_SYMBOL_GPL(ssi_core_deliver);
 EXPORT_SYMBOL_GPL(ssi_core_link_event);
+EXPORT_SYMBOL_GPL(ssi_service_register);
+EXPORT_SYMBOL_GPL(ssi_service_unregister);
+EXPORT_SYMBOL_GPL(ssi_service_call);

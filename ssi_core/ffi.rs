@@ -14,6 +14,7 @@ use kernel::prelude::*;
 use crate::registry;
 use crate::shared::ioctl::SSI_NAME_LEN;
 use crate::shared::migrate_abi::SsiMigrateOps;
+use crate::shared::service::SsiServiceOps;
 use crate::shared::transport::SsiTransportOps;
 
 /// Calls a `describe` callback of an ops table.
@@ -335,4 +336,128 @@ pub(crate) fn ktime_ns() -> u64 {
 pub(crate) fn random_u32() -> u32 {
     // SAFETY: No preconditions.
     unsafe { kernel::bindings::get_random_u32() }
+}
+
+/// A service's ops table, valid while it is registered.
+pub(crate) struct ServiceOpsRef(NonNull<SsiServiceOps>);
+
+// SAFETY: The table is immutable while registered and only read; the service promises
+// its handler may be called from any process context.
+unsafe impl Send for ServiceOpsRef {}
+// SAFETY: As above.
+unsafe impl Sync for ServiceOpsRef {}
+
+impl ServiceOpsRef {
+    fn ops(&self) -> &SsiServiceOps {
+        // SAFETY: `ssi_service_register`'s caller guarantees validity until it
+        // unregisters; `ServiceOpsRef` lives in the registry only until then, and calls
+        // go through a counted use that unregistering waits for.
+        unsafe { self.0.as_ref() }
+    }
+
+    pub(crate) fn version(&self) -> u32 {
+        self.ops().version
+    }
+
+    pub(crate) fn service(&self) -> u16 {
+        self.ops().service
+    }
+
+    pub(crate) fn flags(&self) -> u16 {
+        self.ops().flags
+    }
+
+    pub(crate) fn has_handler(&self) -> bool {
+        self.ops().handle.is_some()
+    }
+
+    pub(crate) fn name(&self) -> [u8; SSI_NAME_LEN] {
+        self.ops().name
+    }
+
+    /// Runs the handler on a request from `node`; returns the answer's length in `resp`.
+    pub(crate) fn handle(&self, node: u32, req: &[u8], resp: &mut [u8]) -> Result<usize> {
+        let Some(f) = self.ops().handle else {
+            return Err(crate::errno::eopnotsupp());
+        };
+        // SAFETY: See `ops`; `req` and `resp` are valid for their lengths during the call.
+        let n = unsafe {
+            f(
+                self.ops().ctx,
+                node,
+                req.as_ptr(),
+                req.len(),
+                resp.as_mut_ptr(),
+                resp.len(),
+            )
+        };
+        if n < 0 {
+            // Handlers return -errno; anything out of range becomes EIO.
+            return Err(i32::try_from(n)
+                .ok()
+                .filter(|e| *e >= -4095)
+                .map_or(EIO, Error::from_errno));
+        }
+        Ok((n as usize).min(resp.len()))
+    }
+}
+
+/// Registers a service. Returns 0 or a negative errno.
+///
+/// # Safety
+///
+/// `ops` is null or points to an [`SsiServiceOps`] that stays valid and unchanged until
+/// `ssi_service_unregister()` with its id has returned.
+#[no_mangle]
+unsafe extern "C" fn ssi_service_register(ops: *const SsiServiceOps) -> c_int {
+    let Some(ops) = NonNull::new(ops.cast_mut()) else {
+        return EINVAL.to_errno();
+    };
+    to_c(crate::services::register(ServiceOpsRef(ops)))
+}
+
+/// Unregisters a service; after it returns its handler is never called again.
+#[no_mangle]
+extern "C" fn ssi_service_unregister(service: u16) {
+    crate::services::unregister(service);
+}
+
+/// Calls `service` on `node` with `len` bytes at `req` and waits at most `timeout_ms`;
+/// the answer goes to `resp` (at most `cap` bytes). Returns its length or a negative
+/// errno. Sleeps: process context only, never from a service handler.
+///
+/// # Safety
+///
+/// `req` is valid for reads of `len` bytes and `resp` for writes of `cap` bytes (either
+/// may be null when its length is 0).
+#[no_mangle]
+unsafe extern "C" fn ssi_service_call(
+    node: u32,
+    service: u16,
+    req: *const u8,
+    len: usize,
+    resp: *mut u8,
+    cap: usize,
+    timeout_ms: u32,
+) -> isize {
+    if (req.is_null() && len != 0) || (resp.is_null() && cap != 0) {
+        return EINVAL.to_errno() as isize;
+    }
+    let req = if len == 0 {
+        &[][..]
+    } else {
+        // SAFETY: Guaranteed by the caller.
+        unsafe { core::slice::from_raw_parts(req, len) }
+    };
+    let resp = if cap == 0 {
+        &mut [][..]
+    } else {
+        // SAFETY: Guaranteed by the caller.
+        unsafe { core::slice::from_raw_parts_mut(resp, cap) }
+    };
+    match crate::services::call(node, service, req, resp, timeout_ms) {
+        // At most MAX_SERVICE_DATA.
+        Ok(n) => n as isize,
+        Err(e) => e.to_errno() as isize,
+    }
 }

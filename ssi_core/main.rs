@@ -22,6 +22,7 @@ mod nodes;
 mod pages;
 mod procfs;
 mod registry;
+mod services;
 mod shared;
 
 use device::ControlDevice;
@@ -70,6 +71,7 @@ struct ClusterState {
 impl ClusterState {
     fn start() -> Result<Self> {
         calls::init();
+        services::init();
         kvstore::init()?;
         pages::init();
         Ok(Self {

@@ -14,7 +14,7 @@ use kernel::prelude::*;
 
 use crate::shared::membership::{Event, PeerState, HEARTBEAT_INTERVAL_MS};
 use crate::shared::wire::{self, Header, Message, FLAG_RESPONSE, MAX_FRAME};
-use crate::{calls, clock, errno, ffi, kvstore, nodes, pages, registry};
+use crate::{calls, clock, errno, ffi, kvstore, nodes, pages, registry, services};
 
 static INCARNATION: AtomicU32 = AtomicU32::new(0);
 
@@ -130,26 +130,26 @@ pub(crate) fn deliver(tid: u32, node: u32, frame: &[u8]) {
         nodes::link_up(node, tid);
     }
     nodes::count(node, |c| c.received += 1);
+    let now = clock::now_ms();
+    // Every hello is answered with ours (the answer is not answered): a side that
+    // missed the other's hello on link-up keeps sending hellos until it hears one.
+    if let Message::Hello {
+        abi_version,
+        incarnation,
+    } = msg
+    {
+        on_hello(node, abi_version, incarnation, now);
+        if !h.is_response() {
+            reply(&h, &hello());
+        }
+        return;
+    }
     if h.is_response() {
         calls::complete(node, &h, &msg, frame);
         return;
     }
-    let now = clock::now_ms();
     match msg {
-        Message::Hello {
-            abi_version,
-            incarnation,
-        } => match nodes::on_hello(h.src, abi_version, incarnation, now) {
-            Ok(events) => {
-                for e in events.iter() {
-                    on_event(*e);
-                }
-            }
-            Err(e) => {
-                pr_warn!("node {}: hello refused: {:?}\n", node, e);
-                reset_link(node);
-            }
-        },
+        Message::Hello { .. } => {}
         Message::Heartbeat {
             incarnation,
             leader,
@@ -177,8 +177,33 @@ pub(crate) fn deliver(tid: u32, node: u32, frame: &[u8]) {
             value,
         } => kvstore::on_update(node, prev_version, version, key, value),
         Message::KvSync { from_version } => kvstore::on_sync(node, from_version),
+        Message::Service { service, data } => services::on_request(&h, service, data),
         Message::PageInfo { .. } | Message::Error { .. } => {
             note_malformed(node, "answer type sent as a request")
+        }
+    }
+}
+
+/// Our hello.
+fn hello() -> Message<'static> {
+    Message::Hello {
+        abi_version: crate::shared::ioctl::SSI_ABI_VERSION,
+        incarnation: incarnation(),
+    }
+}
+
+/// A hello from `node`: it is up (or its ABI does not match ours).
+fn on_hello(node: u32, abi_version: u32, incarnation: u32, now: u64) {
+    // Ids are below 64.
+    match nodes::on_hello(node as u16, abi_version, incarnation, now) {
+        Ok(events) => {
+            for e in events.iter() {
+                on_event(*e);
+            }
+        }
+        Err(e) => {
+            pr_warn!("node {}: hello refused: {:?}\n", node, e);
+            reset_link(node);
         }
     }
 }
@@ -218,15 +243,7 @@ fn on_event(e: Event) {
 pub(crate) fn link_event(tid: u32, node: u32, up: bool) {
     if up {
         if nodes::link_up(node, tid) {
-            let _ = send(
-                node,
-                &Message::Hello {
-                    abi_version: crate::shared::ioctl::SSI_ABI_VERSION,
-                    incarnation: incarnation(),
-                },
-                0,
-                0,
-            );
+            let _ = send(node, &hello(), 0, 0);
         }
     } else {
         pages::forget_node(node);
@@ -287,10 +304,7 @@ pub(crate) fn tick() {
                 kv_version: kvstore::version(),
             }
         } else {
-            Message::Hello {
-                abi_version: crate::shared::ioctl::SSI_ABI_VERSION,
-                incarnation: incarnation(),
-            }
+            hello()
         };
         let _ = send(*id, &msg, 0, 0);
         if probe && *state == PeerState::Up {

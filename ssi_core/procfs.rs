@@ -40,6 +40,9 @@ fn show_status(m: &SeqFile) {
     seq_print!(m, "node_id: {}\n", crate::node_id());
     seq_print!(m, "abi_version: {}\n", SSI_ABI_VERSION);
     seq_print!(m, "transports: {}\n", registry::transport_count());
+    seq_print!(m, "services:");
+    crate::services::for_each(|id, name| seq_print!(m, " {}:{}", id, name));
+    seq_print!(m, "\n");
     let mut buf = [0u8; SSI_STATE_LEN];
     registry::with_migrate(&mut buf, |m_desc| match m_desc {
         Some(d) => seq_print!(m, "migrate: registered ({})\n", d),

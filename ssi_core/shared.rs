@@ -17,6 +17,8 @@ pub(crate) mod migrate_abi;
 pub(crate) mod node;
 #[path = "../rust/src/rpc.rs"]
 pub(crate) mod rpc;
+#[path = "../rust/src/service.rs"]
+pub(crate) mod service;
 #[path = "../rust/src/text.rs"]
 pub(crate) mod text;
 #[path = "../rust/src/transport.rs"]

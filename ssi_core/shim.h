@@ -11,6 +11,7 @@
 struct seq_file;
 struct ssi_transport_ops;
 struct ssi_migrate_ops;
+struct ssi_service_ops;
 
 /* chardev.c, called from device.rs */
 int ssi_core_chardev_register(void);
@@ -46,5 +47,9 @@ u32 ssi_core_incarnation(void);
 void ssi_core_deliver(const struct ssi_transport_ops *ops, u32 node, const u8 *frame,
 		      size_t len);
 void ssi_core_link_event(const struct ssi_transport_ops *ops, u32 node, bool up);
+int ssi_service_register(const struct ssi_service_ops *ops);
+void ssi_service_unregister(u16 service);
+ssize_t ssi_service_call(u32 node, u16 service, const u8 *req, size_t len, u8 *resp,
+			 size_t cap, u32 timeout_ms);
 
 #endif

@@ -11,6 +11,8 @@ pub(crate) mod ioctl;
 pub(crate) mod migrate_abi;
 #[path = "../rust/src/node.rs"]
 pub(crate) mod node;
+#[path = "../rust/src/service.rs"]
+pub(crate) mod service;
 #[path = "../rust/src/text.rs"]
 pub(crate) mod text;
 #[path = "../rust/src/transport.rs"]

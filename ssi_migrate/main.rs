@@ -18,7 +18,7 @@ mod core_client;
 mod errno;
 mod shared;
 
-use core_client::{Describe, MigrateRegistration, SliceWriter};
+use core_client::{Describe, MigrateRegistration, Service, ServiceRegistration, SliceWriter};
 
 module! {
     type: SsiMigrate,
@@ -39,7 +39,27 @@ impl Describe for MigrateEngine {
     }
 }
 
+/// The engine's service: other nodes ask it what it is before they migrate to it.
+impl Service for MigrateEngine {
+    const ID: u16 = shared::service::ids::MIGRATE;
+    const NAME: &'static str = "migrate";
+
+    fn handle(&self, _node: u32, req: &[u8], resp: &mut [u8]) -> Result<usize> {
+        match req {
+            b"probe" => {
+                let mut w = SliceWriter::new(resp);
+                self.describe(&mut w).map_err(|_| EMSGSIZE)?;
+                write!(w, ", ABI v{}", shared::ioctl::SSI_ABI_VERSION).map_err(|_| EMSGSIZE)?;
+                Ok(w.len())
+            }
+            _ => Err(EINVAL),
+        }
+    }
+}
+
 struct SsiMigrate {
+    // Dropped in declaration order: the service goes before the engine registration.
+    _service: ServiceRegistration<MigrateEngine>,
     _registration: MigrateRegistration<MigrateEngine>,
 }
 
@@ -47,9 +67,11 @@ impl kernel::Module for SsiMigrate {
     fn init(module: &'static ThisModule) -> Result<Self> {
         let node = core_client::node_id();
         let engine = Arc::new(MigrateEngine { node }, GFP_KERNEL)?;
-        let registration = MigrateRegistration::new(module, engine)?;
+        let registration = MigrateRegistration::new(module, engine.clone())?;
+        let service = ServiceRegistration::new(module, engine)?;
         pr_info!("migration engine up on node {}\n", node);
         Ok(Self {
+            _service: service,
             _registration: registration,
         })
     }

@@ -9,6 +9,8 @@
 pub(crate) mod ioctl;
 #[path = "../rust/src/migrate_abi.rs"]
 pub(crate) mod migrate_abi;
+#[path = "../rust/src/service.rs"]
+pub(crate) mod service;
 #[path = "../rust/src/text.rs"]
 pub(crate) mod text;
 #[path = "../rust/src/transport.rs"]

@@ -18,10 +18,13 @@
  * - Every failure (CM error or disconnect, a completion error, a stuck read, core
  *   resetting the link) funnels into ssi_conn_fail(), which queues the one teardown
  *   of that connection on ssi_wq; the active side then retries after SSI_RETRY_MS.
- * - Locks: ssi_peers_lock (spinlock) guards the peer table; conn->lock (spinlock)
+ * - Locks: peer->link_lock (mutex) orders each peer's link up/down decisions and
+ *   upcalls; ssi_peers_lock (spinlock) guards the peer table; conn->lock (spinlock)
  *   guards the connection state and every post, so nothing is posted once teardown has
- *   started; conn->mr_lock (mutex) guards the exposed MRs. Upcalls into Rust/core are
- *   made with no lock of ours held: core calls back into us (send) from them.
+ *   started; conn->mr_lock (mutex) guards the exposed MRs. Order: link_lock, then
+ *   ssi_peers_lock, then conn->lock. Upcalls into Rust/core hold only link_lock: core
+ *   calls back into us (send, reset) from them, and those take neither link_lock nor
+ *   wait for a teardown.
  */
 #include <linux/inet.h>
 #include <linux/module.h>
@@ -146,6 +149,8 @@ struct ssi_peer {
 	struct ssi_conn *conn;
 	/* The connection that last reported the link up (only it may report it down). */
 	struct ssi_conn *announced;
+	/* Serialises link up/down decisions and their upcalls, so core sees them in order. */
+	struct mutex link_lock;
 	struct delayed_work retry;
 	unsigned int failures;
 };
@@ -181,11 +186,13 @@ static void ssi_conn_fail(struct ssi_conn *conn)
 		queue_work(ssi_wq, &conn->teardown);
 }
 
-/* Reports the link up once, before any frame of it is delivered. */
+/* Reports the link up once, before any frame of it is delivered. Process context. */
 static void ssi_conn_announce(struct ssi_conn *conn)
 {
+	struct ssi_peer *p = &ssi_peers[conn->peer];
 	bool up;
 
+	mutex_lock(&p->link_lock);
 	spin_lock(&conn->lock);
 	if (conn->state == SSI_CONN_CONNECTING)
 		conn->state = SSI_CONN_UP;
@@ -193,12 +200,13 @@ static void ssi_conn_announce(struct ssi_conn *conn)
 	spin_unlock(&conn->lock);
 	if (up && !test_and_set_bit(SSI_CONN_ANNOUNCED, &conn->flags)) {
 		spin_lock(&ssi_peers_lock);
-		ssi_peers[conn->peer].announced = conn;
+		p->announced = conn;
 		spin_unlock(&ssi_peers_lock);
 		pr_info("ssi_rdma: link to node %u up (%s)\n", conn->peer,
 			conn->active ? "connected" : "accepted");
 		ssi_rdma_upcall_link(conn->peer, true);
 	}
+	mutex_unlock(&p->link_lock);
 }
 
 /* The live connection to a node, referenced; NULL if there is none. */
@@ -544,14 +552,16 @@ static void ssi_conn_teardown_work(struct work_struct *work)
 	struct ssi_peer *p = &ssi_peers[conn->peer];
 	bool announced, report_down;
 
+	/*
+	 * Only the connection that last reported the link up reports it down: a newer
+	 * connection that replaced this one (the peer restarted) keeps the link. Under
+	 * link_lock, a concurrent announce either finished before (and is reported down
+	 * here) or sees CLOSING and does not announce.
+	 */
+	mutex_lock(&p->link_lock);
 	spin_lock(&conn->lock);
 	conn->state = SSI_CONN_CLOSING;
 	spin_unlock(&conn->lock);
-
-	/*
-	 * Only the connection that last reported the link up reports it down: a newer
-	 * connection that replaced this one (the peer restarted) keeps the link.
-	 */
 	spin_lock(&ssi_peers_lock);
 	if (p->conn == conn)
 		p->conn = NULL;
@@ -567,6 +577,7 @@ static void ssi_conn_teardown_work(struct work_struct *work)
 	} else if (announced) {
 		pr_info("ssi_rdma: replaced link to node %u closed\n", conn->peer);
 	}
+	mutex_unlock(&p->link_lock);
 	if (conn->qp) {
 		rdma_disconnect(conn->cm_id);
 		/* Flushes every outstanding WR: their completions free what they hold. */
@@ -699,30 +710,40 @@ static int ssi_accept(struct rdma_cm_id *id, struct rdma_cm_event *ev)
 	conn->cm_id = id;
 	INIT_WORK(&conn->teardown, ssi_conn_teardown_work);
 	ret = ssi_conn_create_resources(conn);
-	if (!ret) {
-		ssi_fill_param(&param, &priv, conn->dev);
-		param.responder_resources = min_t(u8, param.responder_resources,
-						  ev->param.conn.initiator_depth);
-		param.initiator_depth = min_t(u8, param.initiator_depth,
-					      ev->param.conn.responder_resources);
-		id->context = conn;
-		ret = rdma_accept(id, &param);
-	}
-	if (ret) {
-		pr_warn_ratelimited("ssi_rdma: cannot accept node %u: %d\n", node, ret);
-		id->context = NULL;
-		ssi_conn_free_resources(conn);
-		kfree(conn);
-		return -ECONNREFUSED;
-	}
-	/* A newer connection replaces an old one (the peer restarted or reconnected). */
+	if (ret)
+		goto refuse;
+	/*
+	 * Installed before accepting: the peer may send as soon as it has our answer, and
+	 * our first receive completion (which announces the link) can run before this
+	 * handler returns; the link must then be findable for the hello we send back.
+	 * A newer connection replaces an old one (the peer restarted or reconnected).
+	 */
 	spin_lock(&ssi_peers_lock);
 	old = p->conn;
 	p->conn = conn;
 	spin_unlock(&ssi_peers_lock);
 	if (old)
 		ssi_conn_fail(old);
-	return 0;
+	ssi_fill_param(&param, &priv, conn->dev);
+	param.responder_resources = min_t(u8, param.responder_resources,
+					  ev->param.conn.initiator_depth);
+	param.initiator_depth = min_t(u8, param.initiator_depth,
+				      ev->param.conn.responder_resources);
+	id->context = conn;
+	ret = rdma_accept(id, &param);
+	if (!ret)
+		return 0;
+	spin_lock(&ssi_peers_lock);
+	if (p->conn == conn)
+		p->conn = NULL;
+	spin_unlock(&ssi_peers_lock);
+	/* Nothing was posted but receives, and no completion can be announced yet. */
+	id->context = NULL;
+refuse:
+	pr_warn_ratelimited("ssi_rdma: cannot accept node %u: %d\n", node, ret);
+	ssi_conn_free_resources(conn);
+	kfree(conn);
+	return -ECONNREFUSED;
 }
 
 static int ssi_cm_handler(struct rdma_cm_id *id, struct rdma_cm_event *ev)
@@ -802,6 +823,7 @@ int ssi_rdma_conn_start(u32 self, u32 abi, u32 incarnation, u16 port)
 	ssi_stopping = false;
 	for (i = 0; i < SSI_MAX_NODES; i++) {
 		ssi_peers[i] = (struct ssi_peer){ .node = i };
+		mutex_init(&ssi_peers[i].link_lock);
 		INIT_DELAYED_WORK(&ssi_peers[i].retry, ssi_connect_work);
 	}
 	ssi_wq = alloc_workqueue("ssi_rdma", WQ_MEM_RECLAIM | WQ_UNBOUND, 0);

@@ -15,6 +15,7 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::{prelude::*, sync::Arc};
 
 use crate::shared::migrate_abi::{SsiMigrateOps, SSI_MIGRATE_OPS_VERSION};
+use crate::shared::service::{SsiServiceOps, SSI_SERVICE_OPS_VERSION};
 pub(crate) use crate::shared::text::SliceWriter;
 use crate::shared::transport::{
     make_name, SsiTransportOps, TransportKind, SSI_TRANSPORT_OPS_VERSION,
@@ -29,6 +30,17 @@ extern "C" {
     fn ssi_core_incarnation() -> u32;
     fn ssi_core_deliver(ops: *const SsiTransportOps, node: u32, frame: *const u8, len: usize);
     fn ssi_core_link_event(ops: *const SsiTransportOps, node: u32, up: bool);
+    fn ssi_service_register(ops: *const SsiServiceOps) -> c_int;
+    fn ssi_service_unregister(service: u16);
+    fn ssi_service_call(
+        node: u32,
+        service: u16,
+        req: *const u8,
+        len: usize,
+        resp: *mut u8,
+        cap: usize,
+        timeout_ms: u32,
+    ) -> isize;
 }
 
 /// The ops table of this module's transport while it is registered (a module registers
@@ -366,4 +378,119 @@ impl<T: Describe> Drop for MigrateRegistration<T> {
         // SAFETY: Registered successfully in `new` and not yet unregistered.
         unsafe { ssi_migrate_unregister() };
     }
+}
+
+/// A service a module offers to other nodes (see `rust/src/service.rs`).
+pub(crate) trait Service: Send + Sync {
+    /// Its id (`shared::service::ids`).
+    const ID: u16;
+    /// Its name (1 to 15 characters of `[a-z0-9_-]`).
+    const NAME: &'static str;
+    /// Answers a request from `node` into `resp`; returns the answer's length. Runs in
+    /// the transport's receive context: must not wait for other nodes.
+    fn handle(&self, node: u32, req: &[u8], resp: &mut [u8]) -> Result<usize>;
+}
+
+unsafe extern "C" fn service_trampoline<T: Service>(
+    ctx: *mut c_void,
+    node: u32,
+    req: *const u8,
+    len: usize,
+    resp: *mut u8,
+    cap: usize,
+) -> isize {
+    if req.is_null() || resp.is_null() {
+        return EINVAL.to_errno() as isize;
+    }
+    // SAFETY: `ctx` is the registration's `Arc<T>`, alive while registered, and core
+    // only calls while registered.
+    let this = unsafe { &*ctx.cast::<T>() };
+    // SAFETY: Core passes a request valid for `len` bytes and an answer buffer valid
+    // for `cap` bytes, unaliased, for the duration of the call.
+    let (req, resp) = unsafe {
+        (
+            core::slice::from_raw_parts(req, len),
+            core::slice::from_raw_parts_mut(resp, cap),
+        )
+    };
+    match this.handle(node, req, resp) {
+        // At most `cap`, which is a slice length.
+        Ok(n) => n.min(cap) as isize,
+        Err(e) => e.to_errno() as isize,
+    }
+}
+
+/// A registered service; unregisters when dropped.
+pub(crate) struct ServiceRegistration<T: Service> {
+    // Read by core through the pointer handed to it; freed only after `drop`.
+    _ops: KBox<SsiServiceOps>,
+    _ctx: Arc<T>,
+}
+
+// SAFETY: As for `TransportRegistration`.
+unsafe impl<T: Service> Send for ServiceRegistration<T> {}
+// SAFETY: As for `TransportRegistration`.
+unsafe impl<T: Service> Sync for ServiceRegistration<T> {}
+
+impl<T: Service> ServiceRegistration<T> {
+    /// Registers `ctx` as service `T::ID` of module `module`.
+    pub(crate) fn new(module: &'static ThisModule, ctx: Arc<T>) -> Result<Self> {
+        let ops = KBox::new(
+            SsiServiceOps {
+                version: SSI_SERVICE_OPS_VERSION,
+                service: T::ID,
+                flags: 0,
+                name: make_name(T::NAME),
+                owner: module.as_ptr().cast(),
+                ctx: Arc::as_ptr(&ctx).cast_mut().cast(),
+                handle: Some(service_trampoline::<T>),
+            },
+            GFP_KERNEL,
+        )?;
+        // SAFETY: `ops` stays at this heap address, unchanged, until `drop` has
+        // unregistered it; `ctx` outlives it likewise.
+        let ret = unsafe { ssi_service_register(&*ops) };
+        if ret < 0 {
+            return Err(Error::from_errno(ret));
+        }
+        Ok(Self {
+            _ops: ops,
+            _ctx: ctx,
+        })
+    }
+}
+
+impl<T: Service> Drop for ServiceRegistration<T> {
+    fn drop(&mut self) {
+        // SAFETY: Registered in `new`; after this returns core no longer calls `handle`.
+        unsafe { ssi_service_unregister(T::ID) };
+    }
+}
+
+/// Calls `service` on `node` and waits at most `timeout_ms` for the answer, which goes
+/// to `resp`; returns its length. Sleeps: never call it from a service handler.
+pub(crate) fn call_service(
+    node: u32,
+    service: u16,
+    req: &[u8],
+    resp: &mut [u8],
+    timeout_ms: u32,
+) -> Result<usize> {
+    // SAFETY: Both slices are valid for their lengths during the call.
+    let n = unsafe {
+        ssi_service_call(
+            node,
+            service,
+            req.as_ptr(),
+            req.len(),
+            resp.as_mut_ptr(),
+            resp.len(),
+            timeout_ms,
+        )
+    };
+    if n < 0 {
+        // A negative errno from core.
+        return Err(Error::from_errno(n as i32));
+    }
+    Ok(n as usize)
 }

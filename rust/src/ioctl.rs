@@ -86,6 +86,9 @@ pub const SSI_IOC_PAGE_UNEXPOSE: u32 = iow::<u64>(9);
 /// Reads a page another node exposed (`CAP_SYS_ADMIN`): takes and returns an
 /// [`SsiPageRead`].
 pub const SSI_IOC_PAGE_READ: u32 = iowr::<SsiPageRead>(10);
+/// Calls a service on a node (`CAP_SYS_ADMIN`; for diagnostics and tests): takes and
+/// returns an [`SsiServiceCall`].
+pub const SSI_IOC_SERVICE_CALL: u32 = iowr::<SsiServiceCall>(11);
 
 /// Default port of the ssi transports that use IP addressing.
 pub const SSI_DEFAULT_PORT: u16 = 7471;
@@ -260,6 +263,50 @@ pub struct SsiPageRead {
     pub max_ns: u64,
 }
 
+/// Bytes of request and answer an [`SsiServiceCall`] carries.
+pub const SSI_SERVICE_CALL_MAX: usize = 256;
+
+/// Argument of `SSI_IOC_SERVICE_CALL`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SsiServiceCall {
+    /// The node to call.
+    pub node_id: u32,
+    /// The service id.
+    pub service: u16,
+    /// Reserved, zero.
+    pub flags: u16,
+    /// Bytes of `req` used.
+    pub req_len: u32,
+    /// Out: bytes of `resp` used.
+    pub resp_len: u32,
+    /// Give up after this many milliseconds (0: 1000; at most 60000).
+    pub timeout_ms: u32,
+    /// Reserved, zero.
+    pub reserved: u32,
+    /// The request.
+    pub req: [u8; SSI_SERVICE_CALL_MAX],
+    /// Out: the answer.
+    pub resp: [u8; SSI_SERVICE_CALL_MAX],
+}
+
+impl Default for SsiServiceCall {
+    fn default() -> Self {
+        Self {
+            node_id: 0,
+            service: 0,
+            flags: 0,
+            req_len: 0,
+            resp_len: 0,
+            timeout_ms: 0,
+            reserved: 0,
+            req: [0; SSI_SERVICE_CALL_MAX],
+            resp: [0; SSI_SERVICE_CALL_MAX],
+        }
+    }
+}
+
+const _: () = assert!(core::mem::size_of::<SsiServiceCall>() == 24 + 2 * SSI_SERVICE_CALL_MAX);
 const _: () = assert!(core::mem::size_of::<SsiPing>() == 24);
 const _: () = assert!(core::mem::size_of::<SsiKv>() == 256);
 const _: () = assert!(core::mem::size_of::<SsiPageExpose>() == 16);
@@ -384,6 +431,8 @@ mod tests {
         assert_eq!(SSI_IOC_PAGE_EXPOSE, 0xC010_D508);
         assert_eq!(SSI_IOC_PAGE_UNEXPOSE, 0x4008_D509);
         assert_eq!(SSI_IOC_PAGE_READ, 0xC030_D50A);
+        // sizeof(struct ssi_service_call) == 536 == 0x218.
+        assert_eq!(SSI_IOC_SERVICE_CALL, 0xC218_D50B);
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod membership;
 pub mod migrate_abi;
 pub mod node;
 pub mod rpc;
+pub mod service;
 pub mod text;
 pub mod transport;
 pub mod wire;

@@ -38,6 +38,9 @@ pub const MAX_VALUE: usize = 192;
 /// Longest opaque ping payload.
 pub const MAX_PING: usize = 1024;
 
+/// Most bytes a [`Message::Service`] carries (the payload minus service id and length).
+pub const MAX_SERVICE_DATA: usize = MAX_PAYLOAD - 4;
+
 /// The frame is a response to the request with the same `seq`.
 pub const FLAG_RESPONSE: u16 = 1 << 0;
 const KNOWN_FLAGS: u16 = FLAG_RESPONSE;
@@ -89,6 +92,8 @@ pub enum MsgType {
     KvSync = 8,
     /// Generic failure answer to a request: an errno.
     Error = 9,
+    /// A message of a service another module registered with core (opaque to core).
+    Service = 10,
 }
 
 impl MsgType {
@@ -104,6 +109,7 @@ impl MsgType {
             7 => Self::KvUpdate,
             8 => Self::KvSync,
             9 => Self::Error,
+            10 => Self::Service,
             _ => return None,
         })
     }
@@ -202,6 +208,13 @@ pub enum Message<'a> {
         /// Positive errno.
         errno: u32,
     },
+    /// Request or answer of a registered service.
+    Service {
+        /// The service id (non-zero).
+        service: u16,
+        /// Service-defined bytes, at most [`MAX_SERVICE_DATA`].
+        data: &'a [u8],
+    },
 }
 
 impl Message<'_> {
@@ -217,6 +230,7 @@ impl Message<'_> {
             Self::KvUpdate { .. } => MsgType::KvUpdate,
             Self::KvSync { .. } => MsgType::KvSync,
             Self::Error { .. } => MsgType::Error,
+            Self::Service { .. } => MsgType::Service,
         }
     }
 }
@@ -375,6 +389,13 @@ fn encode_payload(msg: &Message<'_>, w: &mut Writer<'_>) -> Result<(), WireError
             }
             w.u32(errno)
         }
+        Message::Service { service, data } => {
+            if service == 0 {
+                return Err(WireError::BadField);
+            }
+            w.u16(service)?;
+            w.blob(data, MAX_SERVICE_DATA)
+        }
     }
 }
 
@@ -438,6 +459,16 @@ fn decode_payload(t: MsgType, payload: &[u8]) -> Result<Message<'_>, WireError> 
                 return Err(WireError::BadField);
             }
             Message::Error { errno }
+        }
+        MsgType::Service => {
+            let service = r.u16()?;
+            if service == 0 {
+                return Err(WireError::BadField);
+            }
+            Message::Service {
+                service,
+                data: r.blob(MAX_SERVICE_DATA)?,
+            }
         }
     };
     r.finish()?;
@@ -597,6 +628,14 @@ mod tests {
         }));
         assert!(round_trip(Message::KvSync { from_version: 12 }));
         assert!(round_trip(Message::Error { errno: 110 }));
+        assert!(round_trip(Message::Service {
+            service: 1,
+            data: b"probe",
+        }));
+        assert!(round_trip(Message::Service {
+            service: 65535,
+            data: &[0xa5; MAX_SERVICE_DATA],
+        }));
     }
 
     #[test]
@@ -706,6 +745,21 @@ mod tests {
             )
             .err(),
             Some(WireError::TooLong)
+        );
+        assert_eq!(
+            encode(
+                &Message::Service {
+                    service: 0,
+                    data: b""
+                },
+                0,
+                0,
+                0,
+                0,
+                &mut buf
+            )
+            .err(),
+            Some(WireError::BadField)
         );
         assert_eq!(
             encode(&Message::Error { errno: 0 }, 0, 0, 0, 0, &mut buf).err(),

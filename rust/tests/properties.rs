@@ -87,7 +87,7 @@ mod wire_props {
 
     fn message() -> impl Strategy<Value = (u8, Vec<u8>, Vec<u8>, u64, u64, u32, u32)> {
         (
-            1u8..=9,
+            1u8..=10,
             prop::collection::vec(any::<u8>(), 0..MAX_PING + 8),
             prop::collection::vec(any::<u8>(), 0..MAX_VALUE + 8),
             any::<u64>(),
@@ -127,7 +127,11 @@ mod wire_props {
                 value: b,
             },
             8 => Message::KvSync { from_version: y },
-            _ => Message::Error { errno: p % 5000 },
+            9 => Message::Error { errno: p % 5000 },
+            _ => Message::Service {
+                service: q as u16,
+                data: a,
+            },
         }
     }
 

@@ -5,10 +5,10 @@ use std::io;
 use std::os::fd::AsRawFd;
 
 use ssi_shared::ioctl::{
-    SsiKv, SsiNodeAddr, SsiNodeList, SsiPageExpose, SsiPageRead, SsiPing, SsiStatus,
-    SSI_ABI_VERSION, SSI_IOC_KV_GET, SSI_IOC_KV_PUT, SSI_IOC_NODES, SSI_IOC_NODE_ADD,
+    SsiKv, SsiNodeAddr, SsiNodeList, SsiPageExpose, SsiPageRead, SsiPing, SsiServiceCall,
+    SsiStatus, SSI_ABI_VERSION, SSI_IOC_KV_GET, SSI_IOC_KV_PUT, SSI_IOC_NODES, SSI_IOC_NODE_ADD,
     SSI_IOC_NODE_REMOVE, SSI_IOC_PAGE_EXPOSE, SSI_IOC_PAGE_READ, SSI_IOC_PAGE_UNEXPOSE,
-    SSI_IOC_PING, SSI_IOC_STATUS, SSI_PAGE_SIZE,
+    SSI_IOC_PING, SSI_IOC_SERVICE_CALL, SSI_IOC_STATUS, SSI_PAGE_SIZE,
 };
 
 /// Where `ssi_core` creates its control device.
@@ -136,6 +136,14 @@ impl Device {
     pub fn ping(&self, mut req: SsiPing) -> io::Result<SsiPing> {
         // SAFETY: SsiPing holds no user pointers; SSI_IOC_PING is _IOWR(SsiPing).
         unsafe { self.ioctl_raw(SSI_IOC_PING, &mut req) }?;
+        Ok(req)
+    }
+
+    /// `SSI_IOC_SERVICE_CALL`: returns the request with the answer.
+    pub fn service_call(&self, mut req: Box<SsiServiceCall>) -> io::Result<Box<SsiServiceCall>> {
+        // SAFETY: SsiServiceCall holds no user pointers; SSI_IOC_SERVICE_CALL is
+        // _IOWR(SsiServiceCall).
+        unsafe { self.ioctl_raw(SSI_IOC_SERVICE_CALL, &mut *req) }?;
         Ok(req)
     }
 

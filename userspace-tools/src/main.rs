@@ -9,6 +9,7 @@ mod kv;
 mod nodes;
 mod page;
 mod ping;
+mod service;
 mod stats;
 mod status;
 
@@ -77,6 +78,28 @@ enum Command {
     Page {
         #[command(subcommand)]
         action: PageAction,
+    },
+    /// Services other modules registered (e.g. 1: the migration engine).
+    Service {
+        #[command(subcommand)]
+        action: ServiceAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ServiceAction {
+    /// Send DATA to service SERVICE on node NODE and print the answer.
+    Call {
+        /// The node.
+        node: u32,
+        /// The service id (1: migrate, which answers "probe").
+        service: u16,
+        /// The request (at most 256 bytes).
+        #[arg(default_value = "")]
+        data: String,
+        /// Give up after this many milliseconds (1..=60000).
+        #[arg(long = "timeout-ms", value_name = "MS", default_value_t = 1000)]
+        timeout_ms: u32,
     },
 }
 
@@ -190,6 +213,15 @@ fn main() -> ExitCode {
             },
             json,
         ),
+        Command::Service {
+            action:
+                ServiceAction::Call {
+                    node,
+                    service,
+                    data,
+                    timeout_ms,
+                },
+        } => service::call(dev, node, service, &data, timeout_ms, json),
         Command::Kv {
             action: KvAction::Put { key, value },
         } => kv::put(dev, &key, &value, json),
