@@ -231,7 +231,11 @@ fn on_event(e: Event) {
             pages::forget_node(u32::from(id));
         }
         Event::Down { id } => {
-            pr_info!("node {} down\n", id);
+            pr_info!(
+                "node {} down ({} ms since it was last heard)\n",
+                id,
+                nodes::down_silence_ms(u32::from(id))
+            );
             calls::fail_node(u32::from(id));
             pages::forget_node(u32::from(id));
         }
@@ -247,7 +251,7 @@ pub(crate) fn link_event(tid: u32, node: u32, up: bool) {
         }
     } else {
         pages::forget_node(node);
-        for e in nodes::link_down(node, tid).iter() {
+        for e in nodes::link_down(node, tid, clock::now_ms()).iter() {
             on_event(*e);
         }
     }
@@ -263,7 +267,7 @@ pub(crate) fn transport_added(t: &registry::TransportUse) {
 
 /// A transport is going away: its links are down.
 pub(crate) fn transport_removed(tid: u32) {
-    nodes::transport_gone(tid, on_event);
+    nodes::transport_gone(tid, clock::now_ms(), on_event);
 }
 
 /// A peer was configured: every transport tries to reach it.

@@ -46,6 +46,8 @@ struct Link {
     transport: Option<u32>,
     counters: Counters,
     rtt_ns: u64,
+    /// When it last went down: how long it had been silent (the detection latency).
+    down_silence_ms: u64,
 }
 
 const NO_LINK: Link = Link {
@@ -58,6 +60,7 @@ const NO_LINK: Link = Link {
         send_errors: 0,
     },
     rtt_ns: 0,
+    down_silence_ms: 0,
 };
 
 pub(crate) struct NodeTable {
@@ -302,28 +305,52 @@ pub(crate) fn link_up(node: u32, transport: u32) -> bool {
     true
 }
 
+impl NodeTable {
+    /// Records, for peers that just went down, how long they had been silent.
+    fn note_downs<'a>(&mut self, events: impl Iterator<Item = &'a Event>, now_ms: u64) {
+        for e in events {
+            if let Event::Down { id } = e {
+                let heard = self
+                    .membership
+                    .peer(*id)
+                    .map_or(now_ms, |p| p.last_heard_ms);
+                self.links[usize::from(*id)].down_silence_ms = now_ms.saturating_sub(heard);
+            }
+        }
+    }
+}
+
+/// How long `node` had been silent when it last went down.
+pub(crate) fn down_silence_ms(node: u32) -> u64 {
+    index(node).map_or(0, |i| NODES.lock().links[i].down_silence_ms)
+}
+
 /// The link to `node` over `transport` went down: the peer is down.
-pub(crate) fn link_down(node: u32, transport: u32) -> Events<2> {
+pub(crate) fn link_down(node: u32, transport: u32, now_ms: u64) -> Events<2> {
     let mut t = NODES.lock();
     match index(node) {
         Some(i) if t.links[i].transport == Some(transport) => {
             t.links[i].transport = None;
             // Ids are below 64.
-            t.membership.on_disconnect(node as u16)
+            let events = t.membership.on_disconnect(node as u16);
+            t.note_downs(events.iter(), now_ms);
+            events
         }
         _ => Events::default(),
     }
 }
 
 /// Every node linked over `transport` (which is going away) goes down.
-pub(crate) fn transport_gone(transport: u32, mut on_event: impl FnMut(Event)) {
+pub(crate) fn transport_gone(transport: u32, now_ms: u64, mut on_event: impl FnMut(Event)) {
     let mut events = KVec::<Event>::new();
     {
         let mut t = NODES.lock();
         for i in 0..SSI_MAX_NODES as usize {
             if t.links[i].transport == Some(transport) {
                 t.links[i].transport = None;
-                for e in t.membership.on_disconnect(i as u16).iter() {
+                let downs = t.membership.on_disconnect(i as u16);
+                t.note_downs(downs.iter(), now_ms);
+                for e in downs.iter() {
                     let _ = events.push(*e, GFP_KERNEL);
                 }
             }
@@ -366,7 +393,10 @@ pub(crate) const TICK_EVENTS: usize = MAX_PEERS + 1;
 
 /// Marks silent peers down.
 pub(crate) fn tick(now_ms: u64) -> Events<TICK_EVENTS> {
-    NODES.lock().membership.tick(now_ms)
+    let mut t = NODES.lock();
+    let events = t.membership.tick(now_ms);
+    t.note_downs(events.iter(), now_ms);
+    events
 }
 
 /// Peers with a link: (id, state). Copied out so the caller can send without the lock.
