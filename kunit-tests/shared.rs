@@ -17,6 +17,8 @@ pub(crate) mod membership;
 pub(crate) mod migrate_abi;
 #[path = "../rust/src/node.rs"]
 pub(crate) mod node;
+#[path = "../rust/src/region.rs"]
+pub(crate) mod region;
 #[path = "../rust/src/rpc.rs"]
 pub(crate) mod rpc;
 #[path = "../rust/src/service.rs"]

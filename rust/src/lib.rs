@@ -18,6 +18,7 @@ pub mod kv;
 pub mod membership;
 pub mod migrate_abi;
 pub mod node;
+pub mod region;
 pub mod rpc;
 pub mod service;
 pub mod text;

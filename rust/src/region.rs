@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! SSI regions: cluster-wide named shared memory, and how a region is recorded in the
+//! bookkeeping store (`super::kv`).
+//!
+//! A region is recorded under the key `region/<name>` with a fixed 24-byte value
+//! ([`RegionRecord`]): size in pages, permission bits, owner uid and gid, home node and a
+//! generation that changes each time a region of that name is created (so a stale
+//! mapping of a removed-and-recreated region is told apart). Opening a region checks
+//! permissions like a file: owner bits for the owner, group bits for a member of the
+//! group, other bits otherwise; `CAP_SYS_ADMIN` bypasses them.
+
+use super::wire::MAX_KEY;
+
+/// Prefix of the bookkeeping keys of regions.
+pub const KEY_PREFIX: &[u8] = b"region/";
+/// Longest region name: the key must fit in [`MAX_KEY`].
+pub const MAX_NAME: usize = MAX_KEY - KEY_PREFIX.len();
+/// Largest region, in pages (4 GiB of 4 KiB pages).
+pub const MAX_PAGES: u32 = 1 << 20;
+/// Bytes of an encoded [`RegionRecord`].
+pub const RECORD_LEN: usize = 24;
+
+/// Why a region request is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegionError {
+    /// Empty, too long, or characters other than `[A-Za-z0-9._-]` (or a leading dot).
+    BadName,
+    /// Zero pages or more than [`MAX_PAGES`].
+    BadSize,
+    /// Mode bits outside `0o777`.
+    BadMode,
+    /// A record that does not decode.
+    BadRecord,
+}
+
+/// What the bookkeeping store says about a region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RegionRecord {
+    /// Size in pages.
+    pub pages: u32,
+    /// Permission bits (`0o777` at most).
+    pub mode: u16,
+    /// The node that created it: its home and page directory.
+    pub home: u16,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// Changes with each creation under the same name.
+    pub generation: u64,
+}
+
+/// Checks a region name.
+pub fn validate_name(name: &[u8]) -> Result<(), RegionError> {
+    let ok_char = |c: &u8| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-');
+    if name.is_empty() || name.len() > MAX_NAME || name[0] == b'.' || !name.iter().all(ok_char) {
+        return Err(RegionError::BadName);
+    }
+    Ok(())
+}
+
+/// Writes the bookkeeping key of region `name` into `out`; returns its length.
+pub fn key(name: &[u8], out: &mut [u8; MAX_KEY]) -> Result<usize, RegionError> {
+    validate_name(name)?;
+    let n = KEY_PREFIX.len() + name.len();
+    out[..KEY_PREFIX.len()].copy_from_slice(KEY_PREFIX);
+    out[KEY_PREFIX.len()..n].copy_from_slice(name);
+    Ok(n)
+}
+
+impl RegionRecord {
+    /// A checked record.
+    pub fn new(
+        pages: u32,
+        mode: u16,
+        home: u16,
+        uid: u32,
+        gid: u32,
+        generation: u64,
+    ) -> Result<Self, RegionError> {
+        if pages == 0 || pages > MAX_PAGES {
+            return Err(RegionError::BadSize);
+        }
+        if mode & !0o777 != 0 {
+            return Err(RegionError::BadMode);
+        }
+        Ok(Self {
+            pages,
+            mode,
+            home,
+            uid,
+            gid,
+            generation,
+        })
+    }
+
+    /// The little-endian encoding stored as the key's value.
+    pub fn encode(&self) -> [u8; RECORD_LEN] {
+        let mut b = [0u8; RECORD_LEN];
+        b[0..4].copy_from_slice(&self.pages.to_le_bytes());
+        b[4..6].copy_from_slice(&self.mode.to_le_bytes());
+        b[6..8].copy_from_slice(&self.home.to_le_bytes());
+        b[8..12].copy_from_slice(&self.uid.to_le_bytes());
+        b[12..16].copy_from_slice(&self.gid.to_le_bytes());
+        b[16..24].copy_from_slice(&self.generation.to_le_bytes());
+        b
+    }
+
+    /// Decodes and checks a stored value.
+    pub fn decode(b: &[u8]) -> Result<Self, RegionError> {
+        let b: &[u8; RECORD_LEN] = b.try_into().map_err(|_| RegionError::BadRecord)?;
+        let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        let u16_at = |i: usize| u16::from_le_bytes([b[i], b[i + 1]]);
+        let mut g = [0u8; 8];
+        g.copy_from_slice(&b[16..24]);
+        Self::new(
+            u32_at(0),
+            u16_at(4),
+            u16_at(6),
+            u32_at(8),
+            u32_at(12),
+            u64::from_le_bytes(g),
+        )
+        .map_err(|_| RegionError::BadRecord)
+    }
+
+    /// May a caller with `uid`, primary group `gid` and supplementary `groups` open it
+    /// for reading (and writing if `write`)? `admin` (`CAP_SYS_ADMIN`) always may.
+    pub fn may_open(&self, uid: u32, gid: u32, groups: &[u32], write: bool, admin: bool) -> bool {
+        if admin {
+            return true;
+        }
+        let bits = if uid == self.uid {
+            self.mode >> 6
+        } else if gid == self.gid || groups.contains(&self.gid) {
+            self.mode >> 3
+        } else {
+            self.mode
+        } & 0o7;
+        let want = if write { 0o6 } else { 0o4 };
+        bits & want == want
+    }
+}
+
+#[cfg_attr(ssi_kunit, kernel::prelude::kunit_tests(ssi_region))]
+#[cfg(any(test, ssi_kunit))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked_and_keyed() {
+        let mut k = [0u8; MAX_KEY];
+        assert_eq!(key(b"shm-1.data", &mut k), Ok(17));
+        assert_eq!(&k[..17], b"region/shm-1.data");
+        assert_eq!(validate_name(b""), Err(RegionError::BadName));
+        assert_eq!(validate_name(b".hidden"), Err(RegionError::BadName));
+        assert_eq!(validate_name(b"a/b"), Err(RegionError::BadName));
+        assert_eq!(validate_name(&[b'x'; MAX_NAME]), Ok(()));
+        assert_eq!(
+            validate_name(&[b'x'; MAX_NAME + 1]),
+            Err(RegionError::BadName)
+        );
+    }
+
+    #[test]
+    fn records_round_trip_and_are_checked() {
+        let r = RegionRecord::new(16384, 0o640, 2, 1000, 100, 7).unwrap();
+        assert_eq!(RegionRecord::decode(&r.encode()), Ok(r));
+        assert_eq!(
+            RegionRecord::new(0, 0o600, 0, 0, 0, 0),
+            Err(RegionError::BadSize)
+        );
+        assert_eq!(
+            RegionRecord::new(1, 0o1777, 0, 0, 0, 0),
+            Err(RegionError::BadMode)
+        );
+        assert_eq!(RegionRecord::decode(&[0; 23]), Err(RegionError::BadRecord));
+        assert_eq!(RegionRecord::decode(&[0; 24]), Err(RegionError::BadRecord));
+    }
+
+    #[test]
+    fn permissions_work_like_files() {
+        let r = RegionRecord::new(1, 0o640, 0, 1000, 100, 1).unwrap();
+        assert!(r.may_open(1000, 5, &[], true, false));
+        assert!(r.may_open(2000, 100, &[], false, false));
+        assert!(!r.may_open(2000, 100, &[], true, false));
+        assert!(r.may_open(2000, 5, &[7, 100], false, false));
+        assert!(!r.may_open(2000, 5, &[], false, false));
+        assert!(r.may_open(2000, 5, &[], true, true));
+        let private = RegionRecord::new(1, 0o600, 0, 1000, 100, 1).unwrap();
+        assert!(!private.may_open(1001, 100, &[], false, false));
+    }
+}
