@@ -289,7 +289,7 @@ unsafe extern "C" fn ssi_core_deliver(
     }
     // SAFETY: Guaranteed by the caller.
     let frame = unsafe { core::slice::from_raw_parts(frame, len) };
-    if let Some(tid) = registry::transport_id_of(ops) {
+    if let Some((tid, _use)) = registry::transport_by_ops(ops) {
         crate::messaging::deliver(tid, node, frame);
     }
 }
@@ -297,7 +297,7 @@ unsafe extern "C" fn ssi_core_deliver(
 /// A transport's link to `node` went up or down.
 #[no_mangle]
 extern "C" fn ssi_core_link_event(ops: *const SsiTransportOps, node: u32, up: bool) {
-    if let Some(tid) = registry::transport_id_of(ops) {
+    if let Some((tid, _use)) = registry::transport_by_ops(ops) {
         crate::messaging::link_event(tid, node, up);
     }
 }

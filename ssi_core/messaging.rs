@@ -246,6 +246,8 @@ fn on_event(e: Event) {
 /// A transport's link to `node` came up or went down.
 pub(crate) fn link_event(tid: u32, node: u32, up: bool) {
     if up {
+        // Registrations made for an earlier link of this node are dead with it.
+        pages::forget_node(node);
         if nodes::link_up(node, tid) {
             let _ = send(node, &hello(), 0, 0);
         }

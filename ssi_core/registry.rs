@@ -134,15 +134,16 @@ pub(crate) fn register_transport(ops: TransportOpsRef) -> Result<u32> {
     }
 }
 
-/// Unregisters a transport by id. Unknown ids are reported and ignored. Takes its links
-/// down, then waits until no call into it is in flight.
+/// Unregisters a transport by id. Unknown ids are reported and ignored. Waits until no
+/// call into it (nor upcall from it) is in flight, then takes its links down.
 pub(crate) fn unregister_transport(id: u32) {
     let removed = REGISTRY.lock().transports.unregister(id);
     let Some(e) = removed else {
         pr_warn!("unregister of unknown transport id {}\n", id);
         return;
     };
-    crate::messaging::transport_removed(id);
+    // Upcalls in flight hold a use: once none is left, no link of this transport can
+    // come back, and its links go down.
     let mut waited_ms = 0u32;
     while e.payload.users.load(Ordering::Acquire) != 0 {
         kernel::time::delay::fsleep(Delta::from_millis(1));
@@ -151,6 +152,7 @@ pub(crate) fn unregister_transport(id: u32) {
             pr_warn!("transport id {}: still in use after 5 s, waiting\n", id);
         }
     }
+    crate::messaging::transport_removed(id);
     pr_info!(
         "transport '{}' unregistered (id {})\n",
         name_str(&e.name).unwrap_or("?"),
@@ -181,14 +183,15 @@ pub(crate) fn all_transports() -> KVec<TransportUse> {
     v
 }
 
-/// The id of the registered transport whose ops table is at `ops`.
-pub(crate) fn transport_id_of(ops: *const SsiTransportOps) -> Option<u32> {
+/// The id of the registered transport whose ops table is at `ops`, with a use that
+/// keeps it registered while the caller acts on its upcall.
+pub(crate) fn transport_by_ops(ops: *const SsiTransportOps) -> Option<(u32, TransportUse)> {
     let reg = REGISTRY.lock();
     let found = reg
         .transports
         .iter()
         .find(|e| e.payload.ops.is(ops))
-        .map(|e| e.id);
+        .map(|e| (e.id, start_use(&e.payload)));
     found
 }
 

@@ -112,7 +112,10 @@ struct ssi_wait {
 
 /* A page exposed to the peer. */
 struct ssi_mr {
-	struct ib_cqe cqe;
+	/* Separate completions: a revocation can be posted before the registration's
+	 * completion has been polled. */
+	struct ib_cqe reg_cqe;
+	struct ib_cqe inv_cqe;
 	struct ssi_conn *conn;
 	struct list_head node;
 	u64 cookie;
@@ -131,6 +134,14 @@ struct ssi_conn {
 	struct ib_pd *pd;
 	struct ib_cq *cq;
 	struct ib_qp *qp;
+	/*
+	 * Guards the verbs resources (pd, cq, qp, rx ring, mrs list) against being freed
+	 * under their users: creation and teardown hold it for writing; users hold it for
+	 * reading with down_read_trylock() only, so that a sender running in this link's
+	 * own completion work never sleeps on a teardown that is draining that work (they
+	 * get -ENOTCONN instead).
+	 */
+	struct rw_semaphore res_sem;
 	spinlock_t lock;
 	enum ssi_conn_state state;
 	int sq_used;
@@ -223,6 +234,35 @@ static struct ssi_conn *ssi_conn_get(u32 node)
 	}
 	spin_unlock(&ssi_peers_lock);
 	return conn;
+}
+
+/*
+ * The announced connection to `node`, referenced and with its resources pinned (its
+ * res_sem held for reading), or NULL. Never sleeps on a teardown. Undo with
+ * ssi_conn_unuse().
+ */
+static struct ssi_conn *ssi_conn_use(u32 node)
+{
+	struct ssi_conn *conn = ssi_conn_get(node);
+
+	if (!conn)
+		return NULL;
+	if (!test_bit(SSI_CONN_ANNOUNCED, &conn->flags) || !down_read_trylock(&conn->res_sem)) {
+		ssi_conn_put(conn);
+		return NULL;
+	}
+	if (!conn->qp) { /* torn down between the lookup and the trylock */
+		up_read(&conn->res_sem);
+		ssi_conn_put(conn);
+		return NULL;
+	}
+	return conn;
+}
+
+static void ssi_conn_unuse(struct ssi_conn *conn)
+{
+	up_read(&conn->res_sem);
+	ssi_conn_put(conn);
 }
 
 /* ---- completions ---------------------------------------------------------------- */
@@ -357,7 +397,11 @@ static int ssi_post_send(struct ssi_conn *conn, const struct ib_send_wr *wr)
 	return ret;
 }
 
-/* Posts a WR that completes into `w` and waits for it (at most timeout_ms). */
+/*
+ * Posts a WR that completes into `w` and waits for it (at most timeout_ms). Called with
+ * conn->res_sem held for reading (ssi_conn_use()); releases it before waiting, so a
+ * teardown can drain the WR meanwhile.
+ */
 static int ssi_post_wait(struct ssi_conn *conn, struct ssi_wait *w, struct ib_send_wr *wr,
 			 u32 timeout_ms)
 {
@@ -373,10 +417,12 @@ static int ssi_post_wait(struct ssi_conn *conn, struct ssi_wait *w, struct ib_se
 	if (ret) {
 		if (w->dma)
 			ib_dma_unmap_page(conn->dev, w->dma, w->len, DMA_FROM_DEVICE);
+		up_read(&conn->res_sem);
 		refcount_set(&w->ref, 1);
 		ssi_wait_put(w);
 		return ret;
 	}
+	up_read(&conn->res_sem);
 	if (!wait_for_completion_timeout(&w->done, msecs_to_jiffies(timeout_ms))) {
 		/* The QP is stuck: reset the link; the drain completes `w`. */
 		pr_warn_ratelimited("ssi_rdma: node %u: no completion after %u ms; dropping the link\n",
@@ -401,6 +447,7 @@ static struct ssi_conn *ssi_conn_alloc(u32 peer, bool active)
 	kref_init(&conn->ref);
 	conn->peer = peer;
 	conn->active = active;
+	init_rwsem(&conn->res_sem);
 	spin_lock_init(&conn->lock);
 	mutex_init(&conn->mr_lock);
 	INIT_LIST_HEAD(&conn->mrs);
@@ -552,12 +599,7 @@ static void ssi_conn_teardown_work(struct work_struct *work)
 	struct ssi_peer *p = &ssi_peers[conn->peer];
 	bool announced, report_down;
 
-	/*
-	 * Only the connection that last reported the link up reports it down: a newer
-	 * connection that replaced this one (the peer restarted) keeps the link. Under
-	 * link_lock, a concurrent announce either finished before (and is reported down
-	 * here) or sees CLOSING and does not announce.
-	 */
+	/* Under link_lock: a concurrent announce finished before, or sees CLOSING. */
 	mutex_lock(&p->link_lock);
 	spin_lock(&conn->lock);
 	conn->state = SSI_CONN_CLOSING;
@@ -565,11 +607,34 @@ static void ssi_conn_teardown_work(struct work_struct *work)
 	spin_lock(&ssi_peers_lock);
 	if (p->conn == conn)
 		p->conn = NULL;
+	spin_unlock(&ssi_peers_lock);
+	mutex_unlock(&p->link_lock);
+
+	/* Waits for resource creation (CM handler) and for users inside a post. */
+	down_write(&conn->res_sem);
+	if (conn->qp) {
+		rdma_disconnect(conn->cm_id);
+		/*
+		 * Flushes every outstanding WR: their completions free what they hold, and
+		 * frames still queued are delivered before the link is reported down.
+		 */
+		ib_drain_qp(conn->qp);
+	}
+	mutex_lock(&conn->mr_lock);
+	ssi_conn_free_resources(conn);
+	mutex_unlock(&conn->mr_lock);
+	up_write(&conn->res_sem);
+
+	/*
+	 * Only the connection that last reported the link up reports it down: a newer
+	 * connection that replaced this one (the peer restarted) keeps the link.
+	 */
+	mutex_lock(&p->link_lock);
+	spin_lock(&ssi_peers_lock);
 	report_down = p->announced == conn;
 	if (report_down)
 		p->announced = NULL;
 	spin_unlock(&ssi_peers_lock);
-
 	announced = test_bit(SSI_CONN_ANNOUNCED, &conn->flags);
 	if (report_down) {
 		pr_info("ssi_rdma: link to node %u down\n", conn->peer);
@@ -578,12 +643,8 @@ static void ssi_conn_teardown_work(struct work_struct *work)
 		pr_info("ssi_rdma: replaced link to node %u closed\n", conn->peer);
 	}
 	mutex_unlock(&p->link_lock);
-	if (conn->qp) {
-		rdma_disconnect(conn->cm_id);
-		/* Flushes every outstanding WR: their completions free what they hold. */
-		ib_drain_qp(conn->qp);
-	}
-	ssi_conn_free_resources(conn);
+
+	/* Waits for a running CM handler of this id; none runs after. */
 	rdma_destroy_id(conn->cm_id);
 
 	spin_lock(&ssi_peers_lock);
@@ -731,14 +792,12 @@ static int ssi_accept(struct rdma_cm_id *id, struct rdma_cm_event *ev)
 				      ev->param.conn.responder_resources);
 	id->context = conn;
 	ret = rdma_accept(id, &param);
-	if (!ret)
-		return 0;
-	spin_lock(&ssi_peers_lock);
-	if (p->conn == conn)
-		p->conn = NULL;
-	spin_unlock(&ssi_peers_lock);
-	/* Nothing was posted but receives, and no completion can be announced yet. */
-	id->context = NULL;
+	if (ret) {
+		/* Installed and maybe referenced already: the teardown owns it and its id. */
+		pr_warn_ratelimited("ssi_rdma: cannot accept node %u: %d\n", node, ret);
+		ssi_conn_fail(conn);
+	}
+	return 0;
 refuse:
 	pr_warn_ratelimited("ssi_rdma: cannot accept node %u: %d\n", node, ret);
 	ssi_conn_free_resources(conn);
@@ -765,7 +824,11 @@ static int ssi_cm_handler(struct rdma_cm_id *id, struct rdma_cm_event *ev)
 			ssi_conn_fail(conn);
 		break;
 	case RDMA_CM_EVENT_ROUTE_RESOLVED:
-		ret = ssi_conn_create_resources(conn);
+		/* Not while (or after) a teardown frees the resources. */
+		down_write(&conn->res_sem);
+		ret = conn->state == SSI_CONN_CLOSING ? -ECONNABORTED :
+		      ssi_conn_create_resources(conn);
+		up_write(&conn->res_sem);
 		if (!ret) {
 			ssi_fill_param(&param, &priv, conn->dev);
 			ret = rdma_connect_locked(id, &param);
@@ -943,13 +1006,9 @@ int ssi_rdma_conn_send(u32 node, const u8 *frame, size_t len)
 
 	if (!len || len > SSI_RDMA_FRAME_MAX)
 		return -EMSGSIZE;
-	conn = ssi_conn_get(node);
+	conn = ssi_conn_use(node);
 	if (!conn)
 		return -ENOTCONN;
-	if (!test_bit(SSI_CONN_ANNOUNCED, &conn->flags)) {
-		ret = -ENOTCONN;
-		goto out;
-	}
 	tx = kmalloc(struct_size(tx, buf, len), GFP_KERNEL);
 	if (!tx) {
 		ret = -ENOMEM;
@@ -979,7 +1038,7 @@ int ssi_rdma_conn_send(u32 node, const u8 *frame, size_t len)
 		ssi_stat_inc(tx_frames);
 	}
 out:
-	ssi_conn_put(conn);
+	ssi_conn_unuse(conn);
 	return ret;
 }
 
@@ -994,17 +1053,13 @@ int ssi_rdma_conn_read(u32 node, u64 addr, u32 rkey, struct page *page, u32 len,
 
 	if (!page || !len || len > PAGE_SIZE)
 		return -EINVAL;
-	conn = ssi_conn_get(node);
+	conn = ssi_conn_use(node);
 	if (!conn)
 		return -ENOTCONN;
-	if (!test_bit(SSI_CONN_ANNOUNCED, &conn->flags)) {
-		ret = -ENOTCONN;
-		goto out;
-	}
 	w = kzalloc(sizeof(*w), GFP_KERNEL);
 	if (!w) {
 		ret = -ENOMEM;
-		goto out;
+		goto unuse;
 	}
 	get_page(page);
 	w->page = page;
@@ -1015,7 +1070,7 @@ int ssi_rdma_conn_read(u32 node, u64 addr, u32 rkey, struct page *page, u32 len,
 		refcount_set(&w->ref, 1);
 		ssi_wait_put(w);
 		ret = -EIO;
-		goto out;
+		goto unuse;
 	}
 	sge = (struct ib_sge){ .addr = w->dma, .length = len, .lkey = conn->pd->local_dma_lkey };
 	wr.wr.sg_list = &sge;
@@ -1023,18 +1078,21 @@ int ssi_rdma_conn_read(u32 node, u64 addr, u32 rkey, struct page *page, u32 len,
 	wr.wr.opcode = IB_WR_RDMA_READ;
 	wr.remote_addr = addr;
 	wr.rkey = rkey;
+	/* Releases res_sem. */
 	ret = ssi_post_wait(conn, w, &wr.wr, timeout_ms);
 	if (!ret)
 		ssi_stat_inc(reads);
-out:
 	ssi_conn_put(conn);
+	return ret;
+unuse:
+	ssi_conn_unuse(conn);
 	return ret;
 }
 
 /* REG_MR completed: only failures matter (the link is then reset). */
 static void ssi_reg_done(struct ib_cq *cq, struct ib_wc *wc)
 {
-	struct ssi_mr *m = container_of(wc->wr_cqe, struct ssi_mr, cqe);
+	struct ssi_mr *m = container_of(wc->wr_cqe, struct ssi_mr, reg_cqe);
 	struct ssi_conn *conn = m->conn;
 
 	spin_lock(&conn->lock);
@@ -1050,7 +1108,7 @@ static void ssi_reg_done(struct ib_cq *cq, struct ib_wc *wc)
 /* LOCAL_INV completed: the peer can no longer read the page; free the MR. */
 static void ssi_inv_done(struct ib_cq *cq, struct ib_wc *wc)
 {
-	struct ssi_mr *m = container_of(wc->wr_cqe, struct ssi_mr, cqe);
+	struct ssi_mr *m = container_of(wc->wr_cqe, struct ssi_mr, inv_cqe);
 	struct ssi_conn *conn = m->conn;
 
 	spin_lock(&conn->lock);
@@ -1077,13 +1135,9 @@ int ssi_rdma_conn_expose(u32 node, struct page *page, u64 *addr, u32 *rkey, u64 
 
 	if (!page)
 		return -EINVAL;
-	conn = ssi_conn_get(node);
+	conn = ssi_conn_use(node);
 	if (!conn)
 		return -ENOTCONN;
-	if (!test_bit(SSI_CONN_ANNOUNCED, &conn->flags)) {
-		ret = -ENOTCONN;
-		goto out;
-	}
 	m = kzalloc(sizeof(*m), GFP_KERNEL);
 	if (!m) {
 		ret = -ENOMEM;
@@ -1111,10 +1165,11 @@ int ssi_rdma_conn_expose(u32 node, struct page *page, u64 *addr, u32 *rkey, u64 
 		goto free_m;
 	}
 	ib_update_fast_reg_key(m->mr, ib_inc_rkey(m->mr->rkey));
-	m->cqe.done = ssi_reg_done;
+	m->reg_cqe.done = ssi_reg_done;
+	m->inv_cqe.done = ssi_inv_done;
 	m->cookie = atomic64_inc_return(&ssi_cookie_seq);
 	wr.wr.opcode = IB_WR_REG_MR;
-	wr.wr.wr_cqe = &m->cqe;
+	wr.wr.wr_cqe = &m->reg_cqe;
 	wr.wr.send_flags = IB_SEND_SIGNALED;
 	wr.mr = m->mr;
 	wr.key = m->mr->rkey;
@@ -1136,19 +1191,19 @@ int ssi_rdma_conn_expose(u32 node, struct page *page, u64 *addr, u32 *rkey, u64 
 free_m:
 	ssi_mr_free(conn, m);
 out:
-	ssi_conn_put(conn);
+	ssi_conn_unuse(conn);
 	return ret;
 }
 
 /* Revokes an exposure without waiting: the MR is freed when its LOCAL_INV completes. */
 void ssi_rdma_conn_unexpose(u32 node, u64 cookie)
 {
-	struct ssi_conn *conn = ssi_conn_get(node);
+	struct ssi_conn *conn = ssi_conn_use(node);
 	struct ib_send_wr wr = {};
 	struct ssi_mr *m, *found = NULL;
 
 	if (!conn)
-		return; /* its teardown released every exposure */
+		return; /* no live link: its teardown releases every exposure */
 	mutex_lock(&conn->mr_lock);
 	list_for_each_entry(m, &conn->mrs, node) {
 		if (m->cookie == cookie) {
@@ -1157,21 +1212,23 @@ void ssi_rdma_conn_unexpose(u32 node, u64 cookie)
 		}
 	}
 	if (found) {
-		found->cqe.done = ssi_inv_done;
 		wr.opcode = IB_WR_LOCAL_INV;
-		wr.wr_cqe = &found->cqe;
+		wr.wr_cqe = &found->inv_cqe;
 		wr.send_flags = IB_SEND_SIGNALED;
 		wr.ex.invalidate_rkey = found->mr->rkey;
 		/*
 		 * Unlisted before posting: the completion frees it. If it cannot be
-		 * posted (link closing), it goes back for the teardown to free.
+		 * posted, it goes back for the teardown to free, and the link is dropped:
+		 * a revocation must not be lost while the peer could still read.
 		 */
 		list_del(&found->node);
-		if (ssi_post_send(conn, &wr))
+		if (ssi_post_send(conn, &wr)) {
 			list_add_tail(&found->node, &conn->mrs);
+			ssi_conn_fail(conn);
+		}
 	}
 	mutex_unlock(&conn->mr_lock);
-	ssi_conn_put(conn);
+	ssi_conn_unuse(conn);
 }
 
 void ssi_rdma_conn_stats(struct ssi_rdma_stats *out)
