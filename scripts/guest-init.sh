@@ -62,4 +62,6 @@ done
 echo "ssi-guest: node $NODE halting" >/dev/console
 sync
 echo o >/proc/sysrq-trigger
-sleep 5
+# Wait for the power-off with a shell builtin: the 9p root (and external `sleep`) may
+# be gone already, and PID 1 must not exit.
+while :; do read -r _ </dev/console || :; done
