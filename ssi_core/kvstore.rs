@@ -135,28 +135,15 @@ pub(crate) fn on_put(h: &Header, key: &[u8], value: &[u8]) {
     } else {
         put_as_leader(key, value)
     };
-    let from = u32::from(h.src);
-    let _ = match answer {
-        Ok(version) => messaging::send(
-            from,
-            &Message::KvUpdate {
-                prev_version: version - 1,
-                version,
-                key,
-                value,
-            },
-            wire::FLAG_RESPONSE,
-            h.seq,
-        ),
-        Err(e) => messaging::send(
-            from,
-            &Message::Error {
-                errno: e.to_errno().unsigned_abs(),
-            },
-            wire::FLAG_RESPONSE,
-            h.seq,
-        ),
-    };
+    messaging::answer(
+        h,
+        answer.map(|version| Message::KvUpdate {
+            prev_version: version - 1,
+            version,
+            key,
+            value,
+        }),
+    );
 }
 
 /// A pushed `KvUpdate` from `from`: applied if it comes from the leader.

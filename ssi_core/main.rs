@@ -16,6 +16,7 @@ mod device;
 #[allow(dead_code)]
 mod errno;
 mod ffi;
+mod in_use;
 mod kvstore;
 mod messaging;
 mod nodes;

@@ -83,6 +83,19 @@ fn reply(h: &Header, msg: &Message<'_>) {
     let _ = send(u32::from(h.src), msg, FLAG_RESPONSE, h.seq);
 }
 
+/// Answers request `h` with the message, or with an `Error` carrying the errno.
+pub(crate) fn answer(h: &Header, result: Result<Message<'_>>) {
+    match result {
+        Ok(msg) => reply(h, &msg),
+        Err(e) => reply(
+            h,
+            &Message::Error {
+                errno: e.to_errno().unsigned_abs(),
+            },
+        ),
+    }
+}
+
 /// Logs the first malformed frames of each node, then only counts them.
 fn note_malformed(node: u32, what: &str) {
     static LOGGED: AtomicU32 = AtomicU32::new(0);
@@ -160,15 +173,7 @@ pub(crate) fn deliver(tid: u32, node: u32, frame: &[u8]) {
             }
         }
         Message::Ping { data } => reply(&h, &Message::Ping { data }),
-        Message::PageQuery { handle } => match pages::answer_query(tid, node, handle) {
-            Ok(info) => reply(&h, &info),
-            Err(e) => reply(
-                &h,
-                &Message::Error {
-                    errno: e.to_errno().unsigned_abs(),
-                },
-            ),
-        },
+        Message::PageQuery { handle } => answer(&h, pages::answer_query(tid, node, handle)),
         Message::KvPut { key, value } => kvstore::on_put(&h, key, value),
         Message::KvUpdate {
             prev_version,

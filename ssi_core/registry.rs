@@ -6,56 +6,27 @@
 //! with it held, so once `unregister` has returned, core never touches that table again
 //! and its module may go away.
 
-use core::ops::Deref;
-use core::sync::atomic::{AtomicUsize, Ordering};
-
 use kernel::{
     prelude::*,
     sync::{global_lock, Arc},
-    time::Delta,
 };
 
 use crate::errno;
 use crate::ffi::{MigrateOpsRef, TransportOpsRef};
+use crate::in_use::{Counted, Use};
 use crate::shared::ioctl::{
     fill_str, name_str, SsiStatus, SSI_ABI_VERSION, SSI_MAX_TRANSPORTS, SSI_STATE_LEN,
 };
 use crate::shared::migrate_abi::SSI_MIGRATE_OPS_VERSION;
 use crate::shared::transport::{RegisterError, SsiTransportOps, TransportKind, TransportTable};
 
-/// A registered transport. Core calls its ops through a [`TransportUse`], without the
-/// registry lock (calls may sleep, and transports call back into core); unregistering
-/// waits until no use is left.
-pub(crate) struct RegisteredTransport {
-    ops: TransportOpsRef,
-    users: AtomicUsize,
-}
-
-/// A counted use of a registered transport: its ops stay valid while this exists.
-pub(crate) struct TransportUse(Arc<RegisteredTransport>);
-
-impl Deref for TransportUse {
-    type Target = TransportOpsRef;
-
-    fn deref(&self) -> &TransportOpsRef {
-        &self.0.ops
-    }
-}
-
-impl Drop for TransportUse {
-    fn drop(&mut self) {
-        self.0.users.fetch_sub(1, Ordering::Release);
-    }
-}
-
-fn start_use(t: &Arc<RegisteredTransport>) -> TransportUse {
-    t.users.fetch_add(1, Ordering::Acquire);
-    TransportUse(t.clone())
-}
+/// A counted use of a registered transport: its ops stay valid while this exists
+/// (see `in_use.rs`).
+pub(crate) type TransportUse = Use<TransportOpsRef>;
 
 /// Everything registered with core.
 pub(crate) struct Registry {
-    transports: TransportTable<Arc<RegisteredTransport>, SSI_MAX_TRANSPORTS>,
+    transports: TransportTable<Arc<Counted<TransportOpsRef>>, SSI_MAX_TRANSPORTS>,
     migrate: Option<MigrateOpsRef>,
 }
 
@@ -93,13 +64,7 @@ fn register_errno(e: RegisterError) -> Error {
 pub(crate) fn register_transport(ops: TransportOpsRef) -> Result<u32> {
     let (version, kind, name) = (ops.version(), ops.kind(), ops.name());
     let shown = name_str(&name).unwrap_or("<invalid>");
-    let entry = Arc::new(
-        RegisteredTransport {
-            ops,
-            users: AtomicUsize::new(0),
-        },
-        GFP_KERNEL,
-    )?;
+    let entry = Counted::new(ops)?;
     let mut reg = REGISTRY.lock();
     match reg.transports.register(version, kind, &name, entry) {
         Ok(id) => {
@@ -107,7 +72,7 @@ pub(crate) fn register_transport(ops: TransportOpsRef) -> Result<u32> {
                 .transports
                 .iter()
                 .find(|e| e.id == id)
-                .map(|e| start_use(&e.payload));
+                .map(|e| Counted::start_use(&e.payload));
             drop(reg);
             pr_info!(
                 "transport '{}' registered (id {}, ops v{})\n",
@@ -144,14 +109,7 @@ pub(crate) fn unregister_transport(id: u32) {
     };
     // Upcalls in flight hold a use: once none is left, no link of this transport can
     // come back, and its links go down.
-    let mut waited_ms = 0u32;
-    while e.payload.users.load(Ordering::Acquire) != 0 {
-        kernel::time::delay::fsleep(Delta::from_millis(1));
-        waited_ms += 1;
-        if waited_ms == 5000 {
-            pr_warn!("transport id {}: still in use after 5 s, waiting\n", id);
-        }
-    }
+    e.payload.wait_unused("transport id", id);
     crate::messaging::transport_removed(id);
     pr_info!(
         "transport '{}' unregistered (id {})\n",
@@ -167,7 +125,7 @@ pub(crate) fn transport(id: u32) -> Option<TransportUse> {
         .transports
         .iter()
         .find(|e| e.id == id)
-        .map(|e| start_use(&e.payload));
+        .map(|e| Counted::start_use(&e.payload));
     found
 }
 
@@ -178,7 +136,7 @@ pub(crate) fn all_transports() -> KVec<TransportUse> {
     for e in reg.transports.iter() {
         // A failed allocation only means fewer transports are told; they learn about
         // nodes again when they re-register.
-        let _ = v.push(start_use(&e.payload), GFP_KERNEL);
+        let _ = v.push(Counted::start_use(&e.payload), GFP_KERNEL);
     }
     v
 }
@@ -190,8 +148,8 @@ pub(crate) fn transport_by_ops(ops: *const SsiTransportOps) -> Option<(u32, Tran
     let found = reg
         .transports
         .iter()
-        .find(|e| e.payload.ops.is(ops))
-        .map(|e| (e.id, start_use(&e.payload)));
+        .find(|e| e.payload.item().is(ops))
+        .map(|e| (e.id, Counted::start_use(&e.payload)));
     found
 }
 
@@ -248,7 +206,7 @@ pub(crate) fn status(node_id: u32, st: &mut SsiStatus) {
         slot.name = e.name;
         fill_str(
             &mut slot.state,
-            describe_into(&mut buf, |b| e.payload.ops.describe(b)),
+            describe_into(&mut buf, |b| e.payload.item().describe(b)),
         );
         st.transport_count += 1;
     }
@@ -267,7 +225,7 @@ pub(crate) fn for_each_transport(
 ) {
     let reg = REGISTRY.lock();
     for e in reg.transports.iter() {
-        let desc = describe_into(buf, |b| e.payload.ops.describe(b));
+        let desc = describe_into(buf, |b| e.payload.item().describe(b));
         f(e.id, e.kind, name_str(&e.name).unwrap_or("?"), desc);
     }
 }

@@ -4,39 +4,24 @@
 //! them by id (`rust/src/service.rs`) and carries their calls to other nodes.
 //!
 //! As with transports, a handler is called through a counted use taken under the
-//! registry lock and released after the call; unregistering waits for in-flight calls.
-
-use core::sync::atomic::{AtomicUsize, Ordering};
+//! registry lock and released after the call (`in_use.rs`); unregistering waits for
+//! in-flight calls.
 
 use kernel::{
     prelude::*,
     sync::{global_lock, Arc},
-    time::Delta,
 };
 
 use crate::ffi::ServiceOpsRef;
+use crate::in_use::{Counted, Use};
 use crate::shared::ioctl::name_str;
 use crate::shared::service::{ServiceError, ServiceTable, SSI_MAX_SERVICES};
 use crate::shared::wire::{self, Header, Message, MAX_SERVICE_DATA};
 use crate::{calls, errno, messaging};
 
-struct RegisteredService {
-    ops: ServiceOpsRef,
-    users: AtomicUsize,
-}
-
-/// A counted use of a registered service.
-struct ServiceUse(Arc<RegisteredService>);
-
-impl Drop for ServiceUse {
-    fn drop(&mut self) {
-        self.0.users.fetch_sub(1, Ordering::Release);
-    }
-}
-
 global_lock! {
     // SAFETY: `init` runs in module init before the exported symbols can be reached.
-    unsafe(uninit) static SERVICES: Mutex<ServiceTable<Arc<RegisteredService>, SSI_MAX_SERVICES>> =
+    unsafe(uninit) static SERVICES: Mutex<ServiceTable<Arc<Counted<ServiceOpsRef>>, SSI_MAX_SERVICES>> =
         ServiceTable::new();
 }
 
@@ -52,13 +37,7 @@ pub(crate) fn register(ops: ServiceOpsRef) -> Result {
         (ops.version(), ops.service(), ops.flags(), ops.has_handler());
     let name = ops.name();
     let shown = name_str(&name).unwrap_or("<invalid>");
-    let entry = Arc::new(
-        RegisteredService {
-            ops,
-            users: AtomicUsize::new(0),
-        },
-        GFP_KERNEL,
-    )?;
+    let entry = Counted::new(ops)?;
     match SERVICES
         .lock()
         .register(version, id, flags, has_handler, entry)
@@ -85,18 +64,13 @@ pub(crate) fn unregister(id: u16) {
         pr_warn!("unregister of unknown service {}\n", id);
         return;
     };
-    while s.users.load(Ordering::Acquire) != 0 {
-        kernel::time::delay::fsleep(Delta::from_millis(1));
-    }
+    s.wait_unused("service", u32::from(id));
     pr_info!("service {} unregistered\n", id);
 }
 
-fn use_of(id: u16) -> Option<ServiceUse> {
+fn use_of(id: u16) -> Option<Use<ServiceOpsRef>> {
     let table = SERVICES.lock();
-    let found = table.get(id).map(|s| {
-        s.users.fetch_add(1, Ordering::Acquire);
-        ServiceUse(s.clone())
-    });
+    let found = table.get(id).map(Counted::start_use);
     found
 }
 
@@ -107,28 +81,17 @@ pub(crate) fn on_request(h: &Header, service: u16, data: &[u8]) {
         None => Err(errno::eopnotsupp()),
         Some(s) => match KVec::from_elem(0u8, MAX_SERVICE_DATA, GFP_KERNEL) {
             Err(e) => Err(Error::from(e)),
-            Ok(mut resp) => s.0.ops.handle(node, data, &mut resp).map(|n| (resp, n)),
+            Ok(mut resp) => s.handle(node, data, &mut resp).map(|n| {
+                resp.truncate(n);
+                resp
+            }),
         },
     };
-    let _ = match answer {
-        Ok((resp, n)) => messaging::send(
-            node,
-            &Message::Service {
-                service,
-                data: &resp[..n],
-            },
-            wire::FLAG_RESPONSE,
-            h.seq,
-        ),
-        Err(e) => messaging::send(
-            node,
-            &Message::Error {
-                errno: e.to_errno().unsigned_abs(),
-            },
-            wire::FLAG_RESPONSE,
-            h.seq,
-        ),
+    let msg = match &answer {
+        Ok(data) => Ok(Message::Service { service, data }),
+        Err(e) => Err(*e),
     };
+    messaging::answer(h, msg);
 }
 
 /// Calls `service` on `node` with `req`; copies the answer into `resp` and returns its
@@ -160,7 +123,7 @@ pub(crate) fn call(
 pub(crate) fn for_each(mut f: impl FnMut(u16, &str)) {
     let table = SERVICES.lock();
     for (id, s) in table.iter() {
-        let name = s.ops.name();
+        let name = s.item().name();
         f(id, name_str(&name).unwrap_or("?"));
     }
 }
