@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds ssi: `modules` (the four .ko against $KDIR, default the guest kernel built by
-# make setup), `ssictl`, `hostile` (the hostile RDMA CM test client, target/ssi-hostile),
+# make setup), `ssictl` (and ssi-memtest), `hostile` (the hostile RDMA CM test client, target/ssi-hostile),
 # `fmt`, `clean`.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"

@@ -9,6 +9,7 @@ set -euo pipefail
 
 KO=$SSI_ROOT
 SSICTL=$SSI_ROOT/target/release/ssictl
+MT=$SSI_ROOT/target/release/ssi-memtest
 
 show() { # NODE CMD
     printf '\n\033[1mnode%s$ %s\033[0m\n' "$1" "$2"
@@ -39,6 +40,15 @@ out=$(cluster_run 1 "$SSICTL page expose --pattern 42 --json")
 echo "$out"
 handle=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["handle"])' "$out")
 show 0 "$SSICTL page read 1 $handle --repeat 100 --expect-pattern 42"
+# Shared memory: a region homed on node 0, written there, read byte for byte on node 1,
+# then half of it rewritten on node 1 and seen on node 0.
+show 0 "$SSICTL region create demo 1M --mode 0644"
+show 0 "$MT fill demo --seed 1"
+show 1 "$MT verify demo --seed 1"
+show 1 "$MT fill demo --seed 2 --offset 512K"
+show 0 "$MT verify demo --seed 2 --offset 512K"
+show 0 "cat /proc/ssi/regions"
+show 1 "$SSICTL region list"
 echo
 if cluster_check_kernel_logs; then
     ssi_step "demo done: both kernels clean (no BUG/WARNING/Oops)"

@@ -64,7 +64,28 @@ pub(crate) fn init() {
 
 /// Sends `msg` to `node` and waits at most `timeout_ms` for the answer; returns the
 /// answer frame (decode it with `wire::decode`). An `Error` answer becomes its errno.
+/// A signal ends the wait with `ERESTARTSYS`.
 pub(crate) fn call(node: u32, msg: &Message<'_>, timeout_ms: u32) -> Result<KVec<u8>> {
+    call_with(node, msg, timeout_ms, true)
+}
+
+/// Like [`call`], but signals do not end the wait: for steps that must not be left
+/// half done (a page fault carrying out a directory plan). The wait still ends by the
+/// deadline: [`expire`] fails the request then.
+pub(crate) fn call_uninterruptible(
+    node: u32,
+    msg: &Message<'_>,
+    timeout_ms: u32,
+) -> Result<KVec<u8>> {
+    call_with(node, msg, timeout_ms, false)
+}
+
+fn call_with(
+    node: u32,
+    msg: &Message<'_>,
+    timeout_ms: u32,
+    interruptible: bool,
+) -> Result<KVec<u8>> {
     if !nodes::is_configured(node) {
         return Err(ENOENT);
     }
@@ -97,6 +118,10 @@ pub(crate) fn call(node: u32, msg: &Message<'_>, timeout_ms: u32) -> Result<KVec
         }
         let now = clock::now_ms();
         let signalled = if now >= deadline {
+            false
+        } else if !interruptible {
+            // Woken by the answer, `fail_node` or `expire` (every heartbeat tick).
+            waiter.answered.wait(&mut answer);
             false
         } else {
             // At most 60 s: fits in u32.

@@ -29,7 +29,11 @@ static struct miscdevice ssi_core_miscdev = {
 	.minor = MISC_DYNAMIC_MINOR,
 	.name = "ssi",
 	.fops = &ssi_core_fops,
-	.mode = 0600,
+	/*
+	 * Anyone may open it: region ioctls check permissions like files, read-only
+	 * queries are harmless, and every other ioctl requires CAP_SYS_ADMIN.
+	 */
+	.mode = 0666,
 };
 
 int ssi_core_chardev_register(void)

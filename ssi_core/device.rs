@@ -16,13 +16,14 @@ use kernel::{
 };
 
 use crate::shared::ioctl::{
-    SsiKv, SsiNodeAddr, SsiNodeList, SsiPageExpose, SsiPageRead, SsiPing, SsiServiceCall,
-    SsiStatus, SSI_IOC_KV_GET, SSI_IOC_KV_PUT, SSI_IOC_NODES, SSI_IOC_NODE_ADD,
+    SsiKv, SsiNodeAddr, SsiNodeList, SsiPageExpose, SsiPageRead, SsiPing, SsiRegion, SsiRegionList,
+    SsiServiceCall, SsiStatus, SSI_IOC_KV_GET, SSI_IOC_KV_PUT, SSI_IOC_NODES, SSI_IOC_NODE_ADD,
     SSI_IOC_NODE_REMOVE, SSI_IOC_PAGE_EXPOSE, SSI_IOC_PAGE_READ, SSI_IOC_PAGE_UNEXPOSE,
-    SSI_IOC_PING, SSI_IOC_SERVICE_CALL, SSI_IOC_STATUS, SSI_PAGE_SIZE,
+    SSI_IOC_PING, SSI_IOC_REGIONS, SSI_IOC_REGION_CREATE, SSI_IOC_REGION_OPEN,
+    SSI_IOC_REGION_REMOVE, SSI_IOC_SERVICE_CALL, SSI_IOC_STATUS, SSI_PAGE_SIZE,
 };
 use crate::shared::wire::{Message, MAX_PING};
-use crate::{calls, clock, kvstore, messaging, nodes, pages, registry, services};
+use crate::{calls, clock, kvstore, messaging, nodes, pages, regions, registry, services};
 
 extern "C" {
     fn ssi_core_chardev_register() -> c_int;
@@ -62,14 +63,24 @@ unsafe impl FromBytes for SsiServiceCall {}
 // SAFETY: As above.
 unsafe impl AsBytes for SsiServiceCall {}
 
-// SAFETY: All-zero bytes are a valid `SsiStatus` and `SsiNodeList`: they are made only of
-// integers and byte arrays.
+// SAFETY: As above.
+unsafe impl FromBytes for SsiRegion {}
+// SAFETY: As above.
+unsafe impl AsBytes for SsiRegion {}
+// SAFETY: `#[repr(C)]` of integers, byte arrays and `SsiRegion`s with no padding (sizes
+// asserted in rust/src/ioctl.rs).
+unsafe impl AsBytes for SsiRegionList {}
+
+// SAFETY: All-zero bytes are a valid `SsiStatus`, `SsiNodeList` and `SsiRegionList`:
+// they are made only of integers and byte arrays.
 unsafe impl Zeroable for SsiStatus {}
 // SAFETY: As above.
 unsafe impl Zeroable for SsiNodeList {}
+// SAFETY: As above.
+unsafe impl Zeroable for SsiRegionList {}
 
 /// True if the caller may change the cluster configuration.
-fn may_administer() -> bool {
+pub(crate) fn may_administer() -> bool {
     // SAFETY: `capable` only reads the current task's credentials.
     unsafe { bindings::capable(bindings::CAP_SYS_ADMIN as i32) }
 }
@@ -77,7 +88,7 @@ fn may_administer() -> bool {
 pub(crate) struct ControlDevice(());
 
 impl ControlDevice {
-    /// Creates `/dev/ssi` (mode 0600).
+    /// Creates `/dev/ssi` (mode 0666: see `chardev.c`).
     pub(crate) fn register() -> Result<Self> {
         // SAFETY: No preconditions; only one `ControlDevice` exists (owned by the module).
         to_result(unsafe { ssi_core_chardev_register() })?;
@@ -129,6 +140,9 @@ fn ioctl(cmd: u32, arg: usize) -> Result<isize> {
             user(arg, size_of::<SsiNodeList>()).writer().write(&*list)?;
         }
         SSI_IOC_PING => {
+            if !may_administer() {
+                return Err(EPERM);
+            }
             let slice = user(arg, size_of::<SsiPing>());
             let (mut reader, mut writer) = slice.reader_writer();
             let mut req: SsiPing = reader.read()?;
@@ -229,6 +243,31 @@ fn ioctl(cmd: u32, arg: usize) -> Result<isize> {
             // At most SSI_SERVICE_CALL_MAX.
             req.resp_len = n as u32;
             writer.write(&*req)?;
+        }
+        SSI_IOC_REGION_CREATE | SSI_IOC_REGION_OPEN => {
+            let slice = user(arg, size_of::<SsiRegion>());
+            let (mut reader, mut writer) = slice.reader_writer();
+            let mut req: SsiRegion = reader.read()?;
+            let fd = if cmd == SSI_IOC_REGION_CREATE {
+                regions::create(&mut req)?
+            } else {
+                regions::open(&mut req)?
+            };
+            // Installed only once the answer is out: a failed copy leaks no descriptor.
+            writer.write(&req)?;
+            return Ok(fd.install() as isize);
+        }
+        SSI_IOC_REGION_REMOVE => {
+            let req: SsiRegion = user(arg, size_of::<SsiRegion>()).reader().read()?;
+            regions::remove(&req)?;
+        }
+        SSI_IOC_REGIONS => {
+            // 9.5 KiB: built on the heap.
+            let mut list = KBox::init(pin_init::zeroed::<SsiRegionList>(), GFP_KERNEL)?;
+            regions::list(&mut list);
+            user(arg, size_of::<SsiRegionList>())
+                .writer()
+                .write(&*list)?;
         }
         _ => return Err(ENOTTY),
     }

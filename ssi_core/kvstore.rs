@@ -17,7 +17,7 @@ use kernel::{prelude::*, sync::global_lock};
 
 use crate::shared::kv::{KvError, KvSlot, KvStore};
 use crate::shared::wire::{self, Header, Message};
-use crate::{calls, errno, messaging, nodes};
+use crate::{calls, errno, messaging, nodes, regions};
 
 /// Keys the store holds at most.
 pub(crate) const KV_SLOTS: usize = 256;
@@ -76,15 +76,28 @@ pub(crate) fn get(key: &[u8], out: &mut [u8]) -> Result<(usize, u64)> {
 
 /// Writes `key` (an empty value deletes it) through the leader; returns the version.
 pub(crate) fn put(key: &[u8], value: &[u8]) -> Result<u64> {
+    write(key, value, false)
+}
+
+/// Writes `key` through the leader unless it exists (`EEXIST`); returns the version.
+pub(crate) fn create(key: &[u8], value: &[u8]) -> Result<u64> {
+    if value.is_empty() {
+        return Err(EINVAL);
+    }
+    write(key, value, true)
+}
+
+fn write(key: &[u8], value: &[u8], create: bool) -> Result<u64> {
     let (self_id, leader) = nodes::self_and_leader();
     if self_id == leader {
-        return put_as_leader(key, value);
+        return put_as_leader(key, value, create);
     }
-    let answer = calls::call(
-        u32::from(leader),
-        &Message::KvPut { key, value },
-        PUT_TIMEOUT_MS,
-    )?;
+    let msg = if create {
+        Message::KvCreate { key, value }
+    } else {
+        Message::KvPut { key, value }
+    };
+    let answer = calls::call(u32::from(leader), &msg, PUT_TIMEOUT_MS)?;
     match wire::decode(&answer) {
         Ok((
             _,
@@ -96,8 +109,12 @@ pub(crate) fn put(key: &[u8], value: &[u8]) -> Result<u64> {
             },
         )) => {
             // Read-your-writes: apply it here now rather than wait for the push.
-            if let Some(s) = STORE.lock().as_mut() {
-                let _ = s.apply(prev_version, version, key, value);
+            let applied = STORE
+                .lock()
+                .as_mut()
+                .map(|s| s.apply(prev_version, version, key, value));
+            if let Some(Ok(crate::shared::kv::Applied::Applied)) = applied {
+                regions::on_kv_change(key, value);
             }
             Ok(version)
         }
@@ -105,13 +122,18 @@ pub(crate) fn put(key: &[u8], value: &[u8]) -> Result<u64> {
     }
 }
 
-/// Leader: applies a write and pushes it to every up peer.
-fn put_as_leader(key: &[u8], value: &[u8]) -> Result<u64> {
+/// Leader: applies a write (unless `create` and the key exists) and pushes it to every
+/// up peer.
+fn put_as_leader(key: &[u8], value: &[u8], create: bool) -> Result<u64> {
     let w = {
         let mut guard = STORE.lock();
         let s = guard.as_mut().ok_or(ENOMEM)?;
+        if create && s.get(key).is_some() {
+            return Err(EEXIST);
+        }
         s.put_as_leader(key, value).map_err(kv_errno)?
     };
+    regions::on_kv_change(key, value);
     let update = Message::KvUpdate {
         prev_version: w.prev_version,
         version: w.version,
@@ -127,13 +149,13 @@ fn put_as_leader(key: &[u8], value: &[u8]) -> Result<u64> {
     Ok(w.version)
 }
 
-/// A `KvPut` request from `h.src`.
-pub(crate) fn on_put(h: &Header, key: &[u8], value: &[u8]) {
+/// A `KvPut` (or, if `create`, `KvCreate`) request from `h.src`.
+pub(crate) fn on_put(h: &Header, key: &[u8], value: &[u8], create: bool) {
     let (self_id, leader) = nodes::self_and_leader();
     let answer = if self_id != leader {
         Err(EAGAIN)
     } else {
-        put_as_leader(key, value)
+        put_as_leader(key, value, create)
     };
     messaging::answer(
         h,
@@ -158,9 +180,18 @@ pub(crate) fn on_update(from: u32, prev_version: u64, version: u64, key: &[u8], 
             return;
         };
         match s.apply(prev_version, version, key, value) {
-            Err(KvError::Gap { have }) => Some(have),
+            Err(KvError::Gap { have }) => Some(Err(have)),
+            Ok(crate::shared::kv::Applied::Applied) => Some(Ok(())),
             _ => None,
         }
+    };
+    let gap = match gap {
+        Some(Ok(())) => {
+            regions::on_kv_change(key, value);
+            None
+        }
+        Some(Err(have)) => Some(have),
+        None => None,
     };
     if let Some(have) = gap {
         let _ = messaging::send(from, &Message::KvSync { from_version: have }, 0, 0);

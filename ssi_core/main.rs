@@ -5,12 +5,14 @@
 //! Owns the node's identity, the registry of transports and of the migration engine
 //! (C-ABI ops tables, see `ffi.rs`), the node table and membership, cluster messaging
 //! (requests with timeouts, heartbeats), the replicated bookkeeping store, exposed
-//! pages, the control device `/dev/ssi` and `/proc/ssi`.
+//! pages, SSI regions (cluster-wide shared memory kept coherent page by page), the
+//! control device `/dev/ssi` and `/proc/ssi`.
 
 use kernel::prelude::*;
 
 mod calls;
 mod clock;
+mod coherence;
 mod device;
 #[path = "../rust/kmod/errno.rs"]
 #[allow(dead_code)]
@@ -22,6 +24,8 @@ mod messaging;
 mod nodes;
 mod pages;
 mod procfs;
+mod region_vm;
+mod regions;
 mod registry;
 mod services;
 mod shared;
@@ -75,6 +79,7 @@ impl ClusterState {
         services::init();
         kvstore::init()?;
         pages::init();
+        regions::init();
         Ok(Self {
             _tables: Tables,
             _heartbeat: messaging::start(),
@@ -88,6 +93,7 @@ struct Tables;
 
 impl Drop for Tables {
     fn drop(&mut self) {
+        regions::clear();
         pages::clear();
         kvstore::clear();
     }

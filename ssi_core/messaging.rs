@@ -14,7 +14,7 @@ use kernel::prelude::*;
 
 use crate::shared::membership::{Event, PeerState, HEARTBEAT_INTERVAL_MS};
 use crate::shared::wire::{self, Header, Message, FLAG_RESPONSE, MAX_FRAME};
-use crate::{calls, clock, errno, ffi, kvstore, nodes, pages, registry, services};
+use crate::{calls, clock, coherence, errno, ffi, kvstore, nodes, pages, registry, services};
 
 static INCARNATION: AtomicU32 = AtomicU32::new(0);
 
@@ -174,7 +174,8 @@ pub(crate) fn deliver(tid: u32, node: u32, frame: &[u8]) {
         }
         Message::Ping { data } => reply(&h, &Message::Ping { data }),
         Message::PageQuery { handle } => answer(&h, pages::answer_query(tid, node, handle)),
-        Message::KvPut { key, value } => kvstore::on_put(&h, key, value),
+        Message::KvPut { key, value } => kvstore::on_put(&h, key, value, false),
+        Message::KvCreate { key, value } => kvstore::on_put(&h, key, value, true),
         Message::KvUpdate {
             prev_version,
             version,
@@ -183,9 +184,22 @@ pub(crate) fn deliver(tid: u32, node: u32, frame: &[u8]) {
         } => kvstore::on_update(node, prev_version, version, key, value),
         Message::KvSync { from_version } => kvstore::on_sync(node, from_version),
         Message::Service { service, data } => services::on_request(&h, service, data),
-        Message::PageInfo { .. } | Message::Error { .. } => {
-            note_malformed(node, "answer type sent as a request")
-        }
+        Message::PageFault {
+            region,
+            page,
+            write,
+        } => coherence::on_fault(&h, region, page, write),
+        Message::PageDone { region, page, ok } => coherence::on_done(node, region, page, ok),
+        Message::PageFetch {
+            region,
+            page,
+            downgrade,
+        } => coherence::on_fetch(&h, region, page, downgrade),
+        Message::PageInvalidate { region, page } => coherence::on_invalidate(&h, region, page),
+        Message::PageInfo { .. }
+        | Message::Error { .. }
+        | Message::PagePlan { .. }
+        | Message::PageData { .. } => note_malformed(node, "answer type sent as a request"),
     }
 }
 
@@ -234,6 +248,7 @@ fn on_event(e: Event) {
             pr_info!("node {} restarted\n", id);
             calls::fail_node(u32::from(id));
             pages::forget_node(u32::from(id));
+            coherence::node_lost(id);
         }
         Event::Down { id } => {
             pr_info!(
@@ -243,6 +258,7 @@ fn on_event(e: Event) {
             );
             calls::fail_node(u32::from(id));
             pages::forget_node(u32::from(id));
+            coherence::node_lost(id);
         }
         Event::LeaderChanged { leader } => pr_info!("leader is now node {}\n", leader),
     }
@@ -291,6 +307,8 @@ pub(crate) fn node_removed(id: u32) {
     }
     calls::fail_node(id);
     pages::forget_node(id);
+    // Ids are below 64.
+    coherence::node_lost(id as u16);
 }
 
 /// Every `HEARTBEAT_INTERVAL_MS`: failure detection, heartbeats, hellos to linked

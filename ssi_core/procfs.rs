@@ -112,6 +112,61 @@ fn show_kv(m: &SeqFile) {
     });
 }
 
+/// `/proc/ssi/regions`: one line per region of the cluster, with this node's counters.
+fn show_regions(m: &SeqFile) {
+    seq_print!(
+        m,
+        "{:<24} {:>10} {:>5} {:>4} {:>6} {:<6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6} {:>6} {:>4}\n",
+        "name",
+        "pages",
+        "mode",
+        "home",
+        "uid",
+        "state",
+        "resident",
+        "owned",
+        "rfaults",
+        "wfaults",
+        "fetched",
+        "invals",
+        "lost",
+        "sigbus",
+        "maps"
+    );
+    let _ = crate::regions::for_each_info(|i| {
+        let r = &i.region;
+        let name = core::str::from_utf8(&r.name[..r.name_len as usize]).unwrap_or("?");
+        seq_print!(
+            m,
+            "{:<24} {:>10} {:>5o} {:>4} {:>6} {:<6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6} {:>6} {:>4}\n",
+            name,
+            // At most MAX_PAGES (2^20).
+            (r.size >> 12) as u32,
+            r.mode,
+            r.home,
+            r.uid,
+            crate::shared::ioctl::region_state_label(i.state),
+            i.resident as u32,
+            i.owned as u32,
+            i.read_faults as u32,
+            i.write_faults as u32,
+            i.fetched as u32,
+            i.invalidations as u32,
+            i.lost as u32,
+            i.sigbus as u32,
+            i.mappings
+        );
+    });
+}
+
+/// Show callback of `/proc/ssi/regions`.
+#[no_mangle]
+extern "C" fn ssi_core_proc_show_regions(m: *mut bindings::seq_file, _v: *mut c_void) -> c_int {
+    // SAFETY: As in `ssi_core_proc_show_status`.
+    show_regions(unsafe { SeqFile::from_raw(m) });
+    0
+}
+
 #[no_mangle]
 extern "C" fn ssi_core_proc_show_status(m: *mut bindings::seq_file, _v: *mut c_void) -> c_int {
     // SAFETY: seq_file calls show callbacks with a valid `seq_file` that no other thread

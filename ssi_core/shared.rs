@@ -5,6 +5,8 @@
 // Each module uses only part of the shared code, which is `pub` for the host crate.
 #![allow(dead_code, unreachable_pub)]
 
+#[path = "../rust/src/directory.rs"]
+pub(crate) mod directory;
 #[path = "../rust/src/ioctl.rs"]
 pub(crate) mod ioctl;
 #[path = "../rust/src/kv.rs"]
@@ -15,6 +17,8 @@ pub(crate) mod membership;
 pub(crate) mod migrate_abi;
 #[path = "../rust/src/node.rs"]
 pub(crate) mod node;
+#[path = "../rust/src/region.rs"]
+pub(crate) mod region;
 #[path = "../rust/src/rpc.rs"]
 pub(crate) mod rpc;
 #[path = "../rust/src/service.rs"]

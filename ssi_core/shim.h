@@ -52,4 +52,33 @@ void ssi_service_unregister(u16 service);
 ssize_t ssi_service_call(u32 node, u16 service, const u8 *req, size_t len, u8 *resp,
 			 size_t cap, u32 timeout_ms);
 
+/* region_shim.c, called from region_vm.rs */
+struct file;
+struct page;
+struct vm_fault;
+int ssi_region_backing_new(struct file **out);
+void ssi_region_backing_put(struct file *backing);
+int ssi_region_file_new(void *region, bool writable, struct file **out);
+int ssi_region_fd_reserve(void);
+void ssi_region_fd_install(int fd, struct file *file);
+void ssi_region_fd_abandon(int fd, struct file *file);
+void ssi_region_zap(struct file *backing, u32 page);
+void ssi_region_zap_all(struct file *backing);
+unsigned int ssi_region_insert(struct vm_fault *vmf, struct page *page, bool writable);
+void ssi_current_ids(u32 *uid, u32 *gid);
+bool ssi_current_in_group(u32 gid);
+
+/* region_vm.rs: called by region_shim.c */
+void ssi_region_put(void *region);
+void ssi_region_mapping_get(void *region);
+void ssi_region_mapping_put(void *region);
+int ssi_region_check_range(void *region, unsigned long pgoff, unsigned long pages);
+struct file *ssi_region_map(void *region);
+unsigned int ssi_region_fault(void *region, struct vm_fault *vmf, unsigned long pgoff,
+			      bool write);
+unsigned int ssi_region_mkwrite(void *region, unsigned long pgoff);
+
+/* procfs.rs */
+int ssi_core_proc_show_regions(struct seq_file *m, void *v);
+
 #endif

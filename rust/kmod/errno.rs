@@ -51,3 +51,8 @@ pub(crate) fn from_peer(code: u32) -> Error {
     }
     from_positive(code)
 }
+
+/// `EIDRM`: the region was removed (or died with its home).
+pub(crate) fn eidrm() -> Error {
+    from_positive(bindings::EIDRM)
+}

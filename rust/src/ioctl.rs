@@ -8,7 +8,7 @@
 
 /// Version of this ABI. Bumped on any incompatible change; `ssictl` refuses to talk to a
 /// kernel with another version.
-pub const SSI_ABI_VERSION: u32 = 2;
+pub const SSI_ABI_VERSION: u32 = 3;
 
 /// The ioctl "type" byte of ssi (free in Documentation/userspace-api/ioctl/ioctl-number.rst).
 pub const SSI_IOC_MAGIC: u32 = 0xD5;
@@ -89,6 +89,21 @@ pub const SSI_IOC_PAGE_READ: u32 = iowr::<SsiPageRead>(10);
 /// Calls a service on a node (`CAP_SYS_ADMIN`; for diagnostics and tests): takes and
 /// returns an [`SsiServiceCall`].
 pub const SSI_IOC_SERVICE_CALL: u32 = iowr::<SsiServiceCall>(11);
+/// Creates a region (fails with `EEXIST` if the name is taken) with this node as its
+/// home, and opens it read-write: takes an [`SsiRegion`] (name, size, mode), fills in
+/// the rest and returns a new file descriptor (close-on-exec) to `mmap` it with.
+pub const SSI_IOC_REGION_CREATE: u32 = iowr::<SsiRegion>(12);
+/// Opens an existing region (permission bits checked like a file's; `ENOENT` if there
+/// is none): takes an [`SsiRegion`] with the name and `flags` (`SSI_REGION_WRITE` to be
+/// able to map it writable), fills in the rest and returns a new file descriptor.
+pub const SSI_IOC_REGION_OPEN: u32 = iowr::<SsiRegion>(13);
+/// Removes a region (its owner or `CAP_SYS_ADMIN`): takes an [`SsiRegion`] with the
+/// name. Every node drops the region's pages; mappings of it fault with `SIGBUS` from
+/// then on.
+pub const SSI_IOC_REGION_REMOVE: u32 = iow::<SsiRegion>(14);
+/// Lists the regions of the cluster with this node's counters: fills an
+/// [`SsiRegionList`].
+pub const SSI_IOC_REGIONS: u32 = ior::<SsiRegionList>(15);
 
 /// Default port of the ssi transports that use IP addressing.
 pub const SSI_DEFAULT_PORT: u16 = 7471;
@@ -312,6 +327,124 @@ const _: () = assert!(core::mem::size_of::<SsiKv>() == 256);
 const _: () = assert!(core::mem::size_of::<SsiPageExpose>() == 16);
 const _: () = assert!(core::mem::size_of::<SsiPageRead>() == 48);
 
+/// Longest region name (`[A-Za-z0-9._-]`, not starting with a dot).
+pub const SSI_REGION_NAME_LEN: usize = 40;
+/// `SsiRegion::flags` for `SSI_IOC_REGION_OPEN`: open for writing too.
+pub const SSI_REGION_WRITE: u32 = 1 << 0;
+/// Most regions an [`SsiRegionList`] reports.
+pub const SSI_REGION_LIST_LEN: usize = 64;
+
+/// Argument of `SSI_IOC_REGION_CREATE`, `_OPEN` and `_REMOVE`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SsiRegion {
+    /// The name, NUL-padded (no NUL inside the first `name_len` bytes).
+    pub name: [u8; SSI_REGION_NAME_LEN],
+    /// Bytes of `name` used.
+    pub name_len: u32,
+    /// `SSI_REGION_*` flags (open only; zero for create and remove).
+    pub flags: u32,
+    /// Create: bytes (a non-zero multiple of 4096). Open: out.
+    pub size: u64,
+    /// Create: permission bits (at most 0o777). Open: out.
+    pub mode: u32,
+    /// Out: the home node (keeps the page directory).
+    pub home: u32,
+    /// Out: owner.
+    pub uid: u32,
+    /// Out: group.
+    pub gid: u32,
+    /// Out: changes each time a region of this name is created.
+    pub generation: u64,
+}
+
+impl Default for SsiRegion {
+    fn default() -> Self {
+        Self {
+            name: [0; SSI_REGION_NAME_LEN],
+            name_len: 0,
+            flags: 0,
+            size: 0,
+            mode: 0,
+            home: 0,
+            uid: 0,
+            gid: 0,
+            generation: 0,
+        }
+    }
+}
+
+/// One region, as `SSI_IOC_REGIONS` reports it (counters are this node's).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SsiRegionInfo {
+    /// Name, size, mode, home, owner and generation, as in [`SsiRegion`].
+    pub region: SsiRegion,
+    /// Pages this node holds a copy of.
+    pub resident: u64,
+    /// Pages this node owns (it holds the authoritative contents).
+    pub owned: u64,
+    /// Read faults served (locally or remotely).
+    pub read_faults: u64,
+    /// Write faults (including upgrades of a read-only copy).
+    pub write_faults: u64,
+    /// Pages fetched from another node.
+    pub fetched: u64,
+    /// Copies this node dropped or write-protected at the directory's request.
+    pub invalidations: u64,
+    /// Home only: pages whose only copy was lost with a node.
+    pub lost: u64,
+    /// Faults answered with `SIGBUS` (lost page, region gone, home down).
+    pub sigbus: u64,
+    /// Mappings of it on this node.
+    pub mappings: u32,
+    /// `SSI_REGION_STATE_*`.
+    pub state: u32,
+}
+
+/// `SsiRegionInfo::state`: recorded in the cluster, not used on this node yet.
+pub const SSI_REGION_STATE_REMOTE: u32 = 0;
+/// `SsiRegionInfo::state`: in use on this node.
+pub const SSI_REGION_STATE_ACTIVE: u32 = 1;
+/// `SsiRegionInfo::state`: removed, or its home went down: faults get `SIGBUS`.
+pub const SSI_REGION_STATE_DEAD: u32 = 2;
+
+/// Result of `SSI_IOC_REGIONS`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SsiRegionList {
+    /// Entries of `regions` used.
+    pub count: u32,
+    /// Regions that did not fit.
+    pub more: u32,
+    /// The regions.
+    pub regions: [SsiRegionInfo; SSI_REGION_LIST_LEN],
+}
+
+impl Default for SsiRegionList {
+    fn default() -> Self {
+        Self {
+            count: 0,
+            more: 0,
+            regions: [SsiRegionInfo::default(); SSI_REGION_LIST_LEN],
+        }
+    }
+}
+
+const _: () = assert!(core::mem::size_of::<SsiRegion>() == 80);
+const _: () = assert!(core::mem::size_of::<SsiRegionInfo>() == 80 + 72);
+const _: () = assert!(core::mem::size_of::<SsiRegionList>() == 8 + (80 + 72) * SSI_REGION_LIST_LEN);
+
+/// Label of an `SSI_REGION_STATE_*`.
+pub fn region_state_label(state: u32) -> &'static str {
+    match state {
+        SSI_REGION_STATE_REMOTE => "remote",
+        SSI_REGION_STATE_ACTIVE => "active",
+        SSI_REGION_STATE_DEAD => "dead",
+        _ => "unknown",
+    }
+}
+
 /// Label of an `SSI_NODE_*` state.
 pub fn node_state_label(state: u32) -> &'static str {
     match state {
@@ -433,6 +566,12 @@ mod tests {
         assert_eq!(SSI_IOC_PAGE_READ, 0xC030_D50A);
         // sizeof(struct ssi_service_call) == 536 == 0x218.
         assert_eq!(SSI_IOC_SERVICE_CALL, 0xC218_D50B);
+        // sizeof(struct ssi_region) == 80 == 0x50.
+        assert_eq!(SSI_IOC_REGION_CREATE, 0xC050_D50C);
+        assert_eq!(SSI_IOC_REGION_OPEN, 0xC050_D50D);
+        assert_eq!(SSI_IOC_REGION_REMOVE, 0x4050_D50E);
+        // sizeof(struct ssi_region_list) == 9736 == 0x2608.
+        assert_eq!(SSI_IOC_REGIONS, 0xA608_D50F);
     }
 
     #[test]

@@ -14,8 +14,9 @@ use super::wire::MAX_KEY;
 
 /// Prefix of the bookkeeping keys of regions.
 pub const KEY_PREFIX: &[u8] = b"region/";
-/// Longest region name: the key must fit in [`MAX_KEY`].
-pub const MAX_NAME: usize = MAX_KEY - KEY_PREFIX.len();
+/// Longest region name (the key fits in [`MAX_KEY`]).
+pub const MAX_NAME: usize = super::ioctl::SSI_REGION_NAME_LEN;
+const _: () = assert!(KEY_PREFIX.len() + MAX_NAME <= MAX_KEY);
 /// Largest region, in pages (4 GiB of 4 KiB pages).
 pub const MAX_PAGES: u32 = 1 << 20;
 /// Bytes of an encoded [`RegionRecord`].

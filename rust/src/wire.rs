@@ -94,6 +94,20 @@ pub enum MsgType {
     Error = 9,
     /// A message of a service another module registered with core (opaque to core).
     Service = 10,
+    /// A bookkeeping write that fails if the key exists (to the leader).
+    KvCreate = 11,
+    /// A fault on a region page, to the region's home (directory).
+    PageFault = 12,
+    /// The directory's plan for a fault.
+    PagePlan = 13,
+    /// The faulting node carried out (or gave up) a plan.
+    PageDone = 14,
+    /// Asks a page's owner for its contents.
+    PageFetch = 15,
+    /// Page contents (or an empty acknowledgement).
+    PageData = 16,
+    /// Asks a node to drop its copy of a page.
+    PageInvalidate = 17,
 }
 
 impl MsgType {
@@ -110,6 +124,13 @@ impl MsgType {
             8 => Self::KvSync,
             9 => Self::Error,
             10 => Self::Service,
+            11 => Self::KvCreate,
+            12 => Self::PageFault,
+            13 => Self::PagePlan,
+            14 => Self::PageDone,
+            15 => Self::PageFetch,
+            16 => Self::PageData,
+            17 => Self::PageInvalidate,
             _ => return None,
         })
     }
@@ -215,6 +236,86 @@ pub enum Message<'a> {
         /// Service-defined bytes, at most [`MAX_SERVICE_DATA`].
         data: &'a [u8],
     },
+    /// Like `KvPut`, but the leader refuses it (`EEXIST`) if the key exists.
+    KvCreate {
+        /// Key, 1..=[`MAX_KEY`] bytes.
+        key: &'a [u8],
+        /// Value, 1..=[`MAX_VALUE`] bytes.
+        value: &'a [u8],
+    },
+    /// Node `src` faults on `page` of region `region` (its generation).
+    PageFault {
+        /// The region's generation (cluster-wide unique).
+        region: u64,
+        /// Page index.
+        page: u32,
+        /// A write fault.
+        write: bool,
+    },
+    /// The directory's answer to a `PageFault`: what the faulting node does.
+    PagePlan {
+        /// This node must write-protect its copy ([`NO_NODE`]: none).
+        downgrade: u16,
+        /// Where the contents come from.
+        source: PlanSource,
+        /// The node holding the current contents now.
+        owner: u16,
+        /// Bitmap of nodes whose copies must be dropped.
+        invalidate: u64,
+        /// Map it writable.
+        writable: bool,
+        /// The contents when `source` is `Inline` ([`PAGE_DATA_LEN`] bytes), else empty.
+        data: &'a [u8],
+    },
+    /// The faulting node carried out the plan (`ok`) or gave it up: the page is free
+    /// for the next fault. Not answered.
+    PageDone {
+        /// The region's generation.
+        region: u64,
+        /// Page index.
+        page: u32,
+        /// True if the plan was carried out.
+        ok: bool,
+    },
+    /// Asks the owner of a page for its contents; answered with `PageData`.
+    PageFetch {
+        /// The region's generation.
+        region: u64,
+        /// Page index.
+        page: u32,
+        /// The owner write-protects its copy before answering.
+        downgrade: bool,
+    },
+    /// Contents of a page ([`PAGE_DATA_LEN`] bytes), or empty to acknowledge.
+    PageData {
+        /// The bytes.
+        data: &'a [u8],
+    },
+    /// Asks a node to drop its copy of a page; answered with an empty `PageData`.
+    PageInvalidate {
+        /// The region's generation.
+        region: u64,
+        /// Page index.
+        page: u32,
+    },
+}
+
+/// Bytes of the page contents `PagePlan` and `PageData` carry.
+pub const PAGE_DATA_LEN: usize = 4096;
+/// "No node" in node fields.
+pub const NO_NODE: u16 = u16::MAX;
+
+/// Where a faulting node gets a page's contents from (see `super::directory::Source`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlanSource {
+    /// Zero-fill.
+    Zero,
+    /// Its own copy.
+    Local,
+    /// Fetch from this node.
+    Node(u16),
+    /// The contents are in the plan.
+    Inline,
 }
 
 impl Message<'_> {
@@ -231,6 +332,13 @@ impl Message<'_> {
             Self::KvSync { .. } => MsgType::KvSync,
             Self::Error { .. } => MsgType::Error,
             Self::Service { .. } => MsgType::Service,
+            Self::KvCreate { .. } => MsgType::KvCreate,
+            Self::PageFault { .. } => MsgType::PageFault,
+            Self::PagePlan { .. } => MsgType::PagePlan,
+            Self::PageDone { .. } => MsgType::PageDone,
+            Self::PageFetch { .. } => MsgType::PageFetch,
+            Self::PageData { .. } => MsgType::PageData,
+            Self::PageInvalidate { .. } => MsgType::PageInvalidate,
         }
     }
 }
@@ -396,6 +504,81 @@ fn encode_payload(msg: &Message<'_>, w: &mut Writer<'_>) -> Result<(), WireError
             w.u16(service)?;
             w.blob(data, MAX_SERVICE_DATA)
         }
+        Message::KvCreate { key, value } => {
+            check_key_value(key, value)?;
+            if value.is_empty() {
+                return Err(WireError::BadField);
+            }
+            w.blob(key, MAX_KEY)?;
+            w.blob(value, MAX_VALUE)
+        }
+        Message::PageFault {
+            region,
+            page,
+            write,
+        } => {
+            w.u64(region)?;
+            w.u32(page)?;
+            w.u32(u32::from(write))
+        }
+        Message::PagePlan {
+            downgrade,
+            source,
+            owner,
+            invalidate,
+            writable,
+            data,
+        } => {
+            let (kind, node) = match source {
+                PlanSource::Zero => (0, NO_NODE),
+                PlanSource::Local => (1, NO_NODE),
+                PlanSource::Node(n) => (2, n),
+                PlanSource::Inline => (3, NO_NODE),
+            };
+            if (kind == 3) != (data.len() == PAGE_DATA_LEN) || (kind == 2 && node == NO_NODE) {
+                return Err(WireError::BadField);
+            }
+            w.u16(downgrade)?;
+            w.u8(kind)?;
+            w.u8(u8::from(writable))?;
+            w.u16(node)?;
+            w.u16(owner)?;
+            w.u64(invalidate)?;
+            w.blob(data, PAGE_DATA_LEN)
+        }
+        Message::PageDone { region, page, ok } => {
+            w.u64(region)?;
+            w.u32(page)?;
+            w.u32(u32::from(ok))
+        }
+        Message::PageFetch {
+            region,
+            page,
+            downgrade,
+        } => {
+            w.u64(region)?;
+            w.u32(page)?;
+            w.u32(u32::from(downgrade))
+        }
+        Message::PageData { data } => {
+            if !data.is_empty() && data.len() != PAGE_DATA_LEN {
+                return Err(WireError::BadField);
+            }
+            w.blob(data, PAGE_DATA_LEN)
+        }
+        Message::PageInvalidate { region, page } => {
+            w.u64(region)?;
+            w.u32(page)
+        }
+    }
+}
+
+/// A 0/1 field.
+fn flag(v: u32) -> Result<bool, WireError> {
+    match v {
+        0 => Ok(false),
+        1 => Ok(true),
+        _ => Err(WireError::BadField),
     }
 }
 
@@ -470,6 +653,70 @@ fn decode_payload(t: MsgType, payload: &[u8]) -> Result<Message<'_>, WireError> 
                 data: r.blob(MAX_SERVICE_DATA)?,
             }
         }
+        MsgType::KvCreate => {
+            let (key, value) = (r.blob(MAX_KEY)?, r.blob(MAX_VALUE)?);
+            check_key_value(key, value)?;
+            if value.is_empty() {
+                return Err(WireError::BadField);
+            }
+            Message::KvCreate { key, value }
+        }
+        MsgType::PageFault => Message::PageFault {
+            region: r.u64()?,
+            page: r.u32()?,
+            write: flag(r.u32()?)?,
+        },
+        MsgType::PagePlan => {
+            let downgrade = r.u16()?;
+            let kind = r.array::<1>()?[0];
+            let writable = flag(u32::from(r.array::<1>()?[0]))?;
+            let node = r.u16()?;
+            let owner = r.u16()?;
+            let invalidate = r.u64()?;
+            let data = r.blob(PAGE_DATA_LEN)?;
+            let source = match kind {
+                0 => PlanSource::Zero,
+                1 => PlanSource::Local,
+                2 => PlanSource::Node(node),
+                3 => PlanSource::Inline,
+                _ => return Err(WireError::BadField),
+            };
+            if (kind == 3) != (data.len() == PAGE_DATA_LEN)
+                || (kind != 2 && node != NO_NODE)
+                || (kind == 2 && node == NO_NODE)
+            {
+                return Err(WireError::BadField);
+            }
+            Message::PagePlan {
+                downgrade,
+                source,
+                owner,
+                invalidate,
+                writable,
+                data,
+            }
+        }
+        MsgType::PageDone => Message::PageDone {
+            region: r.u64()?,
+            page: r.u32()?,
+            ok: flag(r.u32()?)?,
+        },
+        MsgType::PageFetch => Message::PageFetch {
+            region: r.u64()?,
+            page: r.u32()?,
+            downgrade: flag(r.u32()?)?,
+        },
+        MsgType::PageData => {
+            let data = r.blob(PAGE_DATA_LEN)?;
+            if !data.is_empty() && data.len() != PAGE_DATA_LEN {
+                return Err(WireError::BadField);
+            }
+            Message::PageData { data }
+        }
+        MsgType::PageInvalidate => Message::PageInvalidate {
+            region: r.u64()?,
+            page: r.u32()?,
+        },
     };
     r.finish()?;
     Ok(msg)
@@ -636,6 +883,87 @@ mod tests {
             service: 65535,
             data: &[0xa5; MAX_SERVICE_DATA],
         }));
+        assert!(round_trip(Message::KvCreate {
+            key: b"region/a",
+            value: b"v"
+        }));
+        assert!(!round_trip(Message::KvCreate {
+            key: b"region/a",
+            value: &[]
+        }));
+        assert!(round_trip(Message::PageFault {
+            region: u64::MAX,
+            page: 7,
+            write: true
+        }));
+        // Static: kernel stacks (KUnit) are small.
+        static PAGE: [u8; PAGE_DATA_LEN] = [0x5a; PAGE_DATA_LEN];
+        let page = &PAGE;
+        assert!(round_trip(Message::PagePlan {
+            downgrade: NO_NODE,
+            source: PlanSource::Inline,
+            owner: 1,
+            invalidate: 0b110,
+            writable: true,
+            data: page,
+        }));
+        assert!(round_trip(Message::PagePlan {
+            downgrade: 2,
+            source: PlanSource::Node(2),
+            owner: 2,
+            invalidate: 0,
+            writable: false,
+            data: &[],
+        }));
+        // Inline without data, data without Inline, a node source of "no node".
+        for (source, data) in [
+            (PlanSource::Inline, &[][..]),
+            (PlanSource::Zero, &page[..]),
+            (PlanSource::Node(NO_NODE), &[][..]),
+        ] {
+            assert!(!round_trip(Message::PagePlan {
+                downgrade: NO_NODE,
+                source,
+                owner: 1,
+                invalidate: 0,
+                writable: false,
+                data,
+            }));
+        }
+        assert!(round_trip(Message::PageDone {
+            region: 1,
+            page: 2,
+            ok: false
+        }));
+        assert!(round_trip(Message::PageFetch {
+            region: 1,
+            page: 2,
+            downgrade: true
+        }));
+        assert!(round_trip(Message::PageData { data: page }));
+        assert!(round_trip(Message::PageData { data: &[] }));
+        assert!(!round_trip(Message::PageData { data: &page[..100] }));
+        assert!(round_trip(Message::PageInvalidate { region: 3, page: 4 }));
+    }
+
+    #[test]
+    fn flag_fields_are_zero_or_one() {
+        let mut buf = [0u8; 64];
+        let n = encode(
+            &Message::PageFault {
+                region: 1,
+                page: 2,
+                write: true,
+            },
+            0,
+            1,
+            2,
+            3,
+            &mut buf,
+        )
+        .unwrap();
+        buf[HEADER_LEN + 12] = 2;
+        assert_eq!(decode(&buf[..n]).err(), Some(WireError::BadField));
     }
 
     #[test]

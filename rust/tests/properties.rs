@@ -87,8 +87,11 @@ mod wire_props {
 
     fn message() -> impl Strategy<Value = (u8, Vec<u8>, Vec<u8>, u64, u64, u32, u32)> {
         (
-            1u8..=10,
-            prop::collection::vec(any::<u8>(), 0..MAX_PING + 8),
+            1u8..=17,
+            prop_oneof![
+                prop::collection::vec(any::<u8>(), 0..MAX_PING + 8),
+                prop::collection::vec(any::<u8>(), PAGE_DATA_LEN..=PAGE_DATA_LEN),
+            ],
             prop::collection::vec(any::<u8>(), 0..MAX_VALUE + 8),
             any::<u64>(),
             any::<u64>(),
@@ -128,10 +131,44 @@ mod wire_props {
             },
             8 => Message::KvSync { from_version: y },
             9 => Message::Error { errno: p % 5000 },
-            _ => Message::Service {
+            10 => Message::Service {
                 service: q as u16,
                 data: a,
             },
+            11 => Message::KvCreate {
+                key: &a[..a.len().min(MAX_KEY + 2)],
+                value: b,
+            },
+            12 => Message::PageFault {
+                region: x,
+                page: p,
+                write: q & 1 == 1,
+            },
+            13 => Message::PagePlan {
+                downgrade: p as u16,
+                source: match q % 4 {
+                    0 => PlanSource::Zero,
+                    1 => PlanSource::Local,
+                    2 => PlanSource::Node((q >> 8) as u16),
+                    _ => PlanSource::Inline,
+                },
+                owner: (p >> 16) as u16,
+                invalidate: y,
+                writable: x & 1 == 1,
+                data: a,
+            },
+            14 => Message::PageDone {
+                region: x,
+                page: p,
+                ok: q & 1 == 1,
+            },
+            15 => Message::PageFetch {
+                region: x,
+                page: p,
+                downgrade: q & 1 == 1,
+            },
+            16 => Message::PageData { data: a },
+            _ => Message::PageInvalidate { region: x, page: p },
         }
     }
 

@@ -9,6 +9,7 @@ mod kv;
 mod nodes;
 mod page;
 mod ping;
+mod region;
 mod service;
 mod stats;
 mod status;
@@ -83,6 +84,38 @@ enum Command {
     Service {
         #[command(subcommand)]
         action: ServiceAction,
+    },
+    /// Regions: named memory every node can map (with libssi, e.g. ssi-memtest).
+    Region {
+        #[command(subcommand)]
+        action: RegionAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum RegionAction {
+    /// Create a region homed on this node; print its name, size, mode, home and
+    /// generation. It stays until removed.
+    Create {
+        /// 1 to 40 characters of A-Z a-z 0-9 . _ -, not starting with a dot.
+        name: String,
+        /// Bytes, a multiple of 4096, at most 4G; K, M and G suffixes (e.g. 64M).
+        #[arg(value_parser = region::size_arg)]
+        size: u64,
+        /// Permission bits, in octal (checked like a file's when another user opens it).
+        #[arg(long, default_value = "0600", value_parser = region::mode_arg)]
+        mode: u32,
+    },
+    /// List the cluster's regions with this node's counters: pages resident and owned
+    /// here, read and write faults, pages fetched, invalidations, lost pages (home only),
+    /// SIGBUS faults and mappings.
+    List,
+    /// Remove a region from the whole cluster (its owner or root); its mappings get
+    /// SIGBUS from then on.
+    #[command(alias = "remove")]
+    Rm {
+        /// The region's name.
+        name: String,
     },
 }
 
@@ -261,6 +294,15 @@ fn main() -> ExitCode {
             },
             json,
         ),
+        Command::Region {
+            action: RegionAction::Create { name, size, mode },
+        } => ok(region::create(dev, &name, size, mode, json)),
+        Command::Region {
+            action: RegionAction::List,
+        } => ok(region::list(dev, json)),
+        Command::Region {
+            action: RegionAction::Rm { name },
+        } => ok(region::remove(dev, &name)),
     };
     match result {
         Ok(code) => code,
@@ -341,6 +383,37 @@ mod tests {
         }
         assert!(parse(&["kv", "put", "k"]).is_err());
         assert!(parse(&["kv", "get", "k"]).is_ok());
+    }
+
+    #[test]
+    fn region_sizes_modes_and_names() {
+        match parse(&["region", "create", "shm", "64M"]).unwrap().command {
+            Command::Region {
+                action: RegionAction::Create { name, size, mode },
+            } => assert_eq!((name.as_str(), size, mode), ("shm", 64 << 20, 0o600)),
+            _ => panic!(),
+        }
+        match parse(&["region", "create", "shm", "8192", "--mode", "0644"])
+            .unwrap()
+            .command
+        {
+            Command::Region {
+                action: RegionAction::Create { size, mode, .. },
+            } => assert_eq!((size, mode), (8192, 0o644)),
+            _ => panic!(),
+        }
+        assert!(parse(&["region", "create", "shm", "64Q"]).is_err());
+        assert!(parse(&["region", "create", "shm", "4K", "--mode", "0999"]).is_err());
+        assert!(parse(&["region", "create", "shm"]).is_err());
+        assert!(parse(&["--json", "region", "list"]).unwrap().json);
+        for verb in ["rm", "remove"] {
+            match parse(&["region", verb, "shm"]).unwrap().command {
+                Command::Region {
+                    action: RegionAction::Rm { name },
+                } => assert_eq!(name, "shm"),
+                _ => panic!(),
+            }
+        }
     }
 
     #[test]

@@ -1,0 +1,580 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Page coherence of SSI regions: single writer / many readers, page by page.
+//!
+//! A fault that this node's copies cannot serve asks the region's home for a plan
+//! ([`Directory::request`]); the home marks the page busy and answers with the plan.
+//! The faulting node carries it out itself, in process context:
+//!
+//! 1. contents: zero-fill, its own copy, the plan itself (the home had them), or a
+//!    `PageFetch` from the owner (which write-protects its copy first if the plan says
+//!    so);
+//! 2. invalidations: a `PageInvalidate` to every node in the plan's set; each drops its
+//!    copy (PTEs zapped on every process of that node) before answering. A node that is
+//!    down has no copy left; a live node is asked again until it answers;
+//! 3. installs the page and maps it (read-only or writable);
+//! 4. tells the home (`PageDone`), which records the new state and frees the page for
+//!    the next fault.
+//!
+//! The home's handlers never wait for other nodes (they run in the transports'
+//! receive context), and the owner's contents are never dropped before the faulting
+//! node holds them (a fetch only downgrades; the invalidation comes after), so a lost
+//! answer cannot lose data. Two faults on one page are serialised by the directory
+//! (`Busy`: the second retries), which with invalidation-before-write makes aligned
+//! word accesses sequentially consistent across nodes.
+//!
+//! Failures: a fault that cannot complete within [`FAULT_BUDGET_MS`], or whose page
+//! was lost with a node (`Lost`), or whose region is gone, gets `SIGBUS`.
+
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use kernel::{page::Page, prelude::*, time::delay::fsleep, time::Delta};
+
+use crate::regions::{self, bump, Copy, Holdings, Region};
+use crate::shared::directory::{Access, DirError, PageState, Plan, Source};
+use crate::shared::wire::{self, Header, Message, PlanSource, NO_NODE, PAGE_DATA_LEN};
+use crate::{calls, clock, errno, messaging, nodes};
+
+/// How long one fault may keep retrying before it gets `SIGBUS`.
+pub(crate) const FAULT_BUDGET_MS: u64 = 5000;
+/// Timeout of each request a fault sends.
+const REQUEST_TIMEOUT_MS: u32 = 1000;
+/// Pause before retrying a busy page.
+const BUSY_PAUSE_US: i64 = 200;
+
+/// How a fault ended.
+pub(crate) enum Outcome {
+    /// The page is mapped; the insertion's result.
+    Mapped(u32),
+    /// The page is writable here (for `pfn_mkwrite`: the caller upgrades the PTE).
+    Writable,
+    /// `SIGBUS`.
+    SigBus,
+}
+
+/// A page's contents in flight.
+type PageBuf = KBox<[u8; PAGE_DATA_LEN]>;
+
+fn new_buf() -> Result<PageBuf> {
+    Ok(KBox::new([0u8; PAGE_DATA_LEN], GFP_KERNEL)?)
+}
+
+fn page_from(data: Option<&[u8; PAGE_DATA_LEN]>) -> Result<Page> {
+    let page = Page::alloc_page(GFP_KERNEL | __GFP_ZERO)?;
+    if let Some(d) = data {
+        // SAFETY: `d` is valid for reading `PAGE_DATA_LEN` bytes, which is the page size,
+        // and does not overlap the freshly allocated page.
+        unsafe { page.write_raw(d.as_ptr(), 0, PAGE_DATA_LEN)? };
+    }
+    Ok(page)
+}
+
+fn read_page(page: &Page, out: &mut [u8; PAGE_DATA_LEN]) -> Result {
+    // SAFETY: `out` is valid for writing `PAGE_DATA_LEN` bytes (the page size) and is not
+    // the page's memory. Writers of the page are excluded: it is mapped read-only
+    // everywhere, or the caller write-protected it, or it is a private copy.
+    unsafe { page.read_raw(out.as_mut_ptr(), 0, PAGE_DATA_LEN) }
+}
+
+fn self_id() -> u16 {
+    nodes::self_and_leader().0
+}
+
+fn dir_errno(e: DirError) -> Error {
+    match e {
+        DirError::Invalid => EINVAL,
+        DirError::Busy => EAGAIN,
+        DirError::Lost => EIO,
+        DirError::NotInFlight => errno::eproto(),
+    }
+}
+
+/// Errors after which a fault tries again (within its budget).
+fn retryable(e: Error) -> bool {
+    e == EAGAIN || e == ETIMEDOUT || e == errno::ehostdown() || e == errno::enotconn()
+}
+
+/// A fault on `page` of `region` (`write`: a write access). `insert` maps a page
+/// (read-only or writable) and is called with the region's lock held. With `insert`
+/// `None` (a write to a read-only PTE), the page is made writable here and the caller
+/// upgrades the PTE.
+pub(crate) fn fault(
+    region: &Region,
+    page: u32,
+    write: bool,
+    mut insert: Option<&mut dyn FnMut(&Page, bool) -> u32>,
+) -> Outcome {
+    bump(if write {
+        &region.stats.write_faults
+    } else {
+        &region.stats.read_faults
+    });
+    if page >= region.record.pages {
+        return sigbus(region, page, EINVAL);
+    }
+    let start = clock::now_ms();
+    loop {
+        {
+            let h = region.holdings.lock();
+            if h.dead {
+                return sigbus(region, page, errno::eidrm());
+            }
+            if let Some(c) = h.copy(page) {
+                if !write || c.writable {
+                    return map(&mut insert, c);
+                }
+            }
+        }
+        match acquire(region, page, write, &mut insert) {
+            Ok(outcome) => return outcome,
+            Err(e) if retryable(e) && clock::now_ms() - start < FAULT_BUDGET_MS => {
+                fsleep(Delta::from_micros(BUSY_PAUSE_US));
+            }
+            Err(e) => return sigbus(region, page, e),
+        }
+    }
+}
+
+fn map(insert: &mut Option<&mut dyn FnMut(&Page, bool) -> u32>, c: &Copy) -> Outcome {
+    match insert {
+        Some(f) => Outcome::Mapped(f(&c.page, c.writable)),
+        None => Outcome::Writable,
+    }
+}
+
+fn sigbus(region: &Region, page: u32, e: Error) -> Outcome {
+    static LOGGED: AtomicU32 = AtomicU32::new(0);
+    bump(&region.stats.sigbus);
+    if LOGGED.fetch_add(1, Ordering::Relaxed) < 20 {
+        pr_warn!(
+            "region {}: fault on page {} failed ({:?}): SIGBUS\n",
+            region.name_str(),
+            page,
+            e
+        );
+    }
+    Outcome::SigBus
+}
+
+/// A plan as the faulting node carries it out.
+struct FaultPlan {
+    plan: Plan,
+    owner: u16,
+    /// The contents, when the home sent them with the plan.
+    inline: Option<PageBuf>,
+}
+
+/// Asks the directory, carries out the plan, maps the page, reports to the directory.
+fn acquire(
+    region: &Region,
+    page: u32,
+    write: bool,
+    insert: &mut Option<&mut dyn FnMut(&Page, bool) -> u32>,
+) -> Result<Outcome> {
+    let me = self_id();
+    let home = region.record.home;
+    let fp = if home == me {
+        plan_here(region, page, me, write, None)?
+    } else {
+        ask_home(region, page, write)?
+    };
+    // The page is busy at the directory until `done`.
+    let result = execute(region, page, me, &fp, insert);
+    done(region, page, me, result.is_ok());
+    result
+}
+
+/// The home's answer to our fault.
+fn ask_home(region: &Region, page: u32, write: bool) -> Result<FaultPlan> {
+    let answer = calls::call_uninterruptible(
+        u32::from(region.record.home),
+        &Message::PageFault {
+            region: region.generation(),
+            page,
+            write,
+        },
+        REQUEST_TIMEOUT_MS,
+    )?;
+    let Ok((
+        _,
+        Message::PagePlan {
+            downgrade,
+            source,
+            owner,
+            invalidate,
+            writable,
+            data,
+        },
+    )) = wire::decode(&answer)
+    else {
+        return Err(errno::eproto());
+    };
+    let mut inline = None;
+    let source = match source {
+        PlanSource::Zero => Source::Zero,
+        PlanSource::Local => Source::Local,
+        PlanSource::Node(n) => Source::Node(n),
+        PlanSource::Inline => {
+            let mut buf = new_buf()?;
+            buf.copy_from_slice(data);
+            inline = Some(buf);
+            // Fetched from the home, which keeps its (read-only) copy.
+            Source::Node(region.record.home)
+        }
+    };
+    Ok(FaultPlan {
+        plan: Plan {
+            downgrade: (downgrade != NO_NODE).then_some(downgrade),
+            source,
+            invalidate,
+            map_writable: writable,
+        },
+        owner,
+        inline,
+    })
+}
+
+/// Carries out steps 1-3 of a plan.
+fn execute(
+    region: &Region,
+    page: u32,
+    me: u16,
+    fp: &FaultPlan,
+    insert: &mut Option<&mut dyn FnMut(&Page, bool) -> u32>,
+) -> Result<Outcome> {
+    let plan = &fp.plan;
+    // 1. The contents (None: our own copy).
+    let fresh = match (plan.source, &fp.inline) {
+        (_, Some(buf)) => Some(page_from(Some(buf))?),
+        (Source::Zero, None) => Some(page_from(None)?),
+        (Source::Local, None) => {
+            let have = region.holdings.lock().copy(page).is_some();
+            if have {
+                None
+            } else if fp.owner != NO_NODE && fp.owner != me {
+                // The directory counts a copy we no longer hold: read the owner's.
+                Some(fetch(region, page, fp.owner)?)
+            } else {
+                return Err(EIO);
+            }
+        }
+        (Source::Node(n), None) => Some(fetch(region, page, n)?),
+    };
+    if let Some(d) = plan.downgrade {
+        if plan.source != Source::Node(d) && d != me {
+            // Plans only downgrade the node they read from.
+            return Err(errno::eproto());
+        }
+    }
+    // 2. Invalidations.
+    let mut set = plan.invalidate & !(1u64 << me);
+    while set != 0 {
+        let n = set.trailing_zeros() as u16;
+        set &= set - 1;
+        invalidate(region, page, n)?;
+    }
+    // 3. Install and map.
+    let mut h = region.holdings.lock();
+    if h.dead {
+        return Err(errno::eidrm());
+    }
+    let zero_or_write = plan.source == Source::Zero || plan.map_writable;
+    match fresh {
+        Some(p) => {
+            if h.copy(page).is_some() {
+                h.zap(page);
+            }
+            h.store(
+                page,
+                Copy {
+                    page: p,
+                    writable: plan.map_writable,
+                    owner: zero_or_write,
+                },
+            );
+        }
+        None => {
+            let c = h.copy_mut(page).ok_or(EIO)?;
+            c.writable = plan.map_writable;
+            if plan.map_writable {
+                h.set_owner(page, true);
+            }
+        }
+    }
+    let c = h.copy(page).ok_or(EIO)?;
+    Ok(map(insert, c))
+}
+
+/// Reads `page` from `node`, which write-protects its copy first: a read leaves it
+/// read-only there, a write invalidates it next, and either way no store there is
+/// missed by the copy read.
+fn fetch(region: &Region, page: u32, node: u16) -> Result<Page> {
+    let answer = calls::call_uninterruptible(
+        u32::from(node),
+        &Message::PageFetch {
+            region: region.generation(),
+            page,
+            downgrade: true,
+        },
+        REQUEST_TIMEOUT_MS,
+    )?;
+    match wire::decode(&answer) {
+        Ok((_, Message::PageData { data })) if data.len() == PAGE_DATA_LEN => {
+            bump(&region.stats.fetched);
+            let mut buf = new_buf()?;
+            buf.copy_from_slice(data);
+            page_from(Some(&buf))
+        }
+        _ => Err(errno::eproto()),
+    }
+}
+
+/// Has `node` drop its copy of `page`. A node that is down has none left; a live one
+/// is asked until it answers (or the fault's budget runs out).
+fn invalidate(region: &Region, page: u32, node: u16) -> Result {
+    let start = clock::now_ms();
+    let msg = Message::PageInvalidate {
+        region: region.generation(),
+        page,
+    };
+    loop {
+        if node == self_id() {
+            drop_copy(region, page);
+            return Ok(());
+        }
+        if !nodes::is_up(u32::from(node)) {
+            return Ok(());
+        }
+        match calls::call_uninterruptible(u32::from(node), &msg, REQUEST_TIMEOUT_MS) {
+            Ok(_) => return Ok(()),
+            Err(e) if e == ENOENT || e == errno::eidrm() => return Ok(()),
+            Err(e) if clock::now_ms() - start >= FAULT_BUDGET_MS => return Err(e),
+            Err(_) => fsleep(Delta::from_micros(BUSY_PAUSE_US)),
+        }
+    }
+}
+
+/// Step 4: the page is free again at the directory.
+fn done(region: &Region, page: u32, me: u16, ok: bool) {
+    if region.record.home == me {
+        finish_here(region, page, me, ok);
+    } else {
+        // Lost only with the link; the home then drops our request (`node_lost`).
+        let _ = messaging::send(
+            u32::from(region.record.home),
+            &Message::PageDone {
+                region: region.generation(),
+                page,
+                ok,
+            },
+            0,
+            0,
+        );
+    }
+}
+
+/// Home: the directory's plan for `node`'s fault. For a remote faulter whose contents
+/// come from this node, the contents go with the plan (after write-protecting our copy
+/// if the plan downgrades us).
+fn plan_here(
+    region: &Region,
+    page: u32,
+    node: u16,
+    write: bool,
+    data: Option<&mut [u8; PAGE_DATA_LEN]>,
+) -> Result<FaultPlan> {
+    let me = self_id();
+    let mut h = region.holdings.lock();
+    let access = if write { Access::Write } else { Access::Read };
+    let (plan, owner) = {
+        let dir = h.directory.as_mut().ok_or(ENOENT)?;
+        let owner = match dir.state(page as usize).map_err(dir_errno)? {
+            PageState::Shared { owner, .. } | PageState::Exclusive { owner } => owner,
+            _ => NO_NODE,
+        };
+        let plan = dir
+            .request(page as usize, node, access)
+            .map_err(dir_errno)?;
+        (plan, owner)
+    };
+    let mut fp = FaultPlan {
+        plan,
+        owner,
+        inline: None,
+    };
+    if let (Source::Node(src), Some(out)) = (plan.source, data) {
+        if src == me && node != me {
+            let served = serve(region, &mut h, page, true, out);
+            if let Err(e) = served {
+                if let Some(dir) = h.directory.as_mut() {
+                    let _ = dir.abort(page as usize, node);
+                }
+                return Err(e);
+            }
+            if fp.plan.downgrade == Some(me) {
+                fp.plan.downgrade = None;
+            }
+            // Marks "the contents are in `out`": the caller sends them with the plan.
+            fp.plan.source = Source::Node(NO_NODE);
+        }
+    }
+    Ok(fp)
+}
+
+/// Home: the plan for `node`'s fault on `page` was carried out (or not).
+fn finish_here(region: &Region, page: u32, node: u16, ok: bool) {
+    let mut h = region.holdings.lock();
+    if let Some(dir) = h.directory.as_mut() {
+        let _ = if ok {
+            dir.complete(page as usize, node).map(|_| ())
+        } else {
+            dir.abort(page as usize, node)
+        };
+    }
+}
+
+/// Copies our copy of `page` into `out`, write-protecting it first if `downgrade` (a
+/// writable copy must be: a store after the copy would be lost).
+fn serve(
+    region: &Region,
+    h: &mut Holdings,
+    page: u32,
+    downgrade: bool,
+    out: &mut [u8; PAGE_DATA_LEN],
+) -> Result {
+    let writable = h.copy(page).ok_or(ENOENT)?.writable;
+    if downgrade && writable {
+        // Every PTE goes; later reads here map it read-only again.
+        h.zap(page);
+        if let Some(c) = h.copy_mut(page) {
+            c.writable = false;
+        }
+        bump(&region.stats.invalidations);
+    }
+    read_page(&h.copy(page).ok_or(ENOENT)?.page, out)
+}
+
+/// Drops our copy of `page` (its PTEs first).
+fn drop_copy(region: &Region, page: u32) {
+    let mut h = region.holdings.lock();
+    if let Some(c) = h.take(page) {
+        h.zap(page);
+        drop(c);
+        bump(&region.stats.invalidations);
+    }
+}
+
+/// The region with this generation, checked for a sane page index.
+fn region_for(generation: u64, page: u32) -> Result<kernel::sync::Arc<Region>> {
+    let r = regions::by_generation(generation).ok_or(ENOENT)?;
+    if page >= r.record.pages {
+        return Err(EINVAL);
+    }
+    Ok(r)
+}
+
+/// A `PageFault` from `h.src`: answer with the directory's plan.
+pub(crate) fn on_fault(h: &Header, generation: u64, page: u32, write: bool) {
+    let result = (|| -> Result<(FaultPlan, Option<PageBuf>)> {
+        let r = region_for(generation, page)?;
+        if r.record.home != self_id() {
+            return Err(ENOENT);
+        }
+        let mut buf = new_buf()?;
+        let fp = plan_here(&r, page, h.src, write, Some(&mut buf))?;
+        Ok((fp, Some(buf)))
+    })();
+    let (fp, buf) = match result {
+        Ok(v) => v,
+        Err(e) => {
+            messaging::answer(h, Err(e));
+            return;
+        }
+    };
+    let p = fp.plan;
+    let (source, data): (PlanSource, &[u8]) = match p.source {
+        Source::Zero => (PlanSource::Zero, &[]),
+        Source::Local => (PlanSource::Local, &[]),
+        Source::Node(NO_NODE) => (
+            PlanSource::Inline,
+            buf.as_deref().map_or(&[][..], |b| &b[..]),
+        ),
+        Source::Node(n) => (PlanSource::Node(n), &[]),
+    };
+    messaging::answer(
+        h,
+        Ok(Message::PagePlan {
+            downgrade: p.downgrade.unwrap_or(NO_NODE),
+            source,
+            owner: fp.owner,
+            invalidate: p.invalidate,
+            writable: p.map_writable,
+            data,
+        }),
+    );
+}
+
+/// A `PageDone` from `node`.
+pub(crate) fn on_done(node: u32, generation: u64, page: u32, ok: bool) {
+    if let Ok(r) = region_for(generation, page) {
+        if r.record.home == self_id() {
+            // Ids are below 64.
+            finish_here(&r, page, node as u16, ok);
+        }
+    }
+}
+
+/// A `PageFetch`: answer with our copy, write-protected first if asked.
+pub(crate) fn on_fetch(h: &Header, generation: u64, page: u32, downgrade: bool) {
+    let result = (|| -> Result<PageBuf> {
+        let r = region_for(generation, page)?;
+        let mut buf = new_buf()?;
+        let mut hold = r.holdings.lock();
+        if hold.dead {
+            return Err(errno::eidrm());
+        }
+        serve(&r, &mut hold, page, downgrade, &mut buf)?;
+        Ok(buf)
+    })();
+    match result {
+        Ok(buf) => messaging::answer(h, Ok(Message::PageData { data: &buf[..] })),
+        Err(e) => messaging::answer(h, Err(e)),
+    }
+}
+
+/// A `PageInvalidate`: drop our copy, then acknowledge.
+pub(crate) fn on_invalidate(h: &Header, generation: u64, page: u32) {
+    match region_for(generation, page) {
+        Ok(r) => {
+            drop_copy(&r, page);
+            messaging::answer(h, Ok(Message::PageData { data: &[] }));
+        }
+        Err(e) => messaging::answer(h, Err(e)),
+    }
+}
+
+/// Node `id` went down (or restarted): the directories homed here forget its copies
+/// and count the pages only it held as lost; regions homed there die here.
+pub(crate) fn node_lost(id: u16) {
+    for r in regions::all().iter() {
+        if r.record.home == id {
+            continue;
+        }
+        let mut h = r.holdings.lock();
+        if let Some(dir) = h.directory.as_mut() {
+            let lost = dir.node_lost(id);
+            if lost > 0 {
+                r.stats
+                    .lost
+                    .fetch_add(lost as u64, core::sync::atomic::Ordering::Relaxed);
+                pr_warn!(
+                    "region {}: {} pages lost with node {} (faults on them get SIGBUS)\n",
+                    r.name_str(),
+                    lost,
+                    id
+                );
+            }
+        }
+    }
+    regions::home_lost(id);
+}

@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The memory-management side of SSI regions, for which the kernel crate has no
+ * abstraction: region file descriptors, the per-region address_space, the VMA's
+ * vm_operations_struct (fault, pfn_mkwrite, open, close) and PTE insertion/zapping.
+ * The coherence logic is in Rust (region_vm.rs, coherence.rs); this file only
+ * translates.
+ *
+ * Mapping model: a region's VMAs are VM_PFNMAP|VM_SHARED. Pages are kernel pages that
+ * ssi_core owns (one per region page a node holds a copy of); a fault inserts the
+ * page's pfn read-only or writable. Because the VMA has pfn_mkwrite, its default
+ * protection is read-only (write-notify), so a write to a read-only copy traps into
+ * pfn_mkwrite. Every VMA of a region on this node has the region's own anonymous
+ * inode as vm_file, so unmap_mapping_range() on that inode's mapping zaps the page in
+ * every process of the node (invalidation and downgrade).
+ */
+#include <linux/anon_inodes.h>
+#include <linux/cred.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+
+#include "shim.h"
+
+static_assert(PAGE_SIZE == 4096, "ssi regions use 4 KiB pages");
+
+static const struct file_operations ssi_region_backing_fops = {
+	/*
+	 * A VMA's vm_file pins the module (and so the vm_ops it points to). A region
+	 * holds its backing file only while it is mapped, so an unmapped region does not.
+	 */
+	.owner = THIS_MODULE,
+};
+
+static vm_fault_t ssi_region_vm_fault(struct vm_fault *vmf)
+{
+	return ssi_region_fault(vmf->vma->vm_private_data, vmf, vmf->pgoff,
+				!!(vmf->flags & FAULT_FLAG_WRITE));
+}
+
+static vm_fault_t ssi_region_vm_pfn_mkwrite(struct vm_fault *vmf)
+{
+	return ssi_region_mkwrite(vmf->vma->vm_private_data, vmf->pgoff);
+}
+
+/* A VMA was duplicated (fork) or split: the copy holds its own reference. */
+static void ssi_region_vm_open(struct vm_area_struct *vma)
+{
+	ssi_region_mapping_get(vma->vm_private_data);
+}
+
+static void ssi_region_vm_close(struct vm_area_struct *vma)
+{
+	ssi_region_mapping_put(vma->vm_private_data);
+}
+
+static const struct vm_operations_struct ssi_region_vm_ops = {
+	.fault = ssi_region_vm_fault,
+	.pfn_mkwrite = ssi_region_vm_pfn_mkwrite,
+	.open = ssi_region_vm_open,
+	.close = ssi_region_vm_close,
+};
+
+static int ssi_region_file_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	void *region = file->private_data;
+	unsigned long pages = vma_pages(vma);
+	struct file *backing;
+	int ret;
+
+	/* MAP_PRIVATE would be copy-on-write, which a pfn mapping cannot do. */
+	if (!(vma->vm_flags & VM_MAYSHARE))
+		return -EINVAL;
+	ret = ssi_region_check_range(region, vma->vm_pgoff, pages);
+	if (ret)
+		return ret;
+	/* Counts the mapping and takes a region reference for the VMA. */
+	backing = ssi_region_map(region);
+	if (!backing)
+		return -ENOMEM;
+	vma_set_file(vma, backing);
+	vm_flags_set(vma, VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP);
+	vma->vm_ops = &ssi_region_vm_ops;
+	vma->vm_private_data = region;
+	return 0;
+}
+
+static int ssi_region_file_release(struct inode *inode, struct file *file)
+{
+	ssi_region_put(file->private_data);
+	return 0;
+}
+
+static const struct file_operations ssi_region_fops = {
+	.owner = THIS_MODULE,
+	.mmap = ssi_region_file_mmap,
+	.release = ssi_region_file_release,
+	.llseek = noop_llseek,
+};
+
+int ssi_region_backing_new(struct file **out)
+{
+	struct file *f = anon_inode_create_getfile("[ssi-region]", &ssi_region_backing_fops,
+						   NULL, O_RDWR, NULL);
+
+	if (IS_ERR(f))
+		return PTR_ERR(f);
+	*out = f;
+	return 0;
+}
+
+void ssi_region_backing_put(struct file *backing)
+{
+	fput(backing);
+}
+
+int ssi_region_file_new(void *region, bool writable, struct file **out)
+{
+	struct file *f = anon_inode_getfile("[ssi-region]", &ssi_region_fops, region,
+					    writable ? O_RDWR : O_RDONLY);
+
+	if (IS_ERR(f))
+		return PTR_ERR(f);
+	*out = f;
+	return 0;
+}
+
+int ssi_region_fd_reserve(void)
+{
+	return get_unused_fd_flags(O_CLOEXEC);
+}
+
+void ssi_region_fd_install(int fd, struct file *file)
+{
+	fd_install(fd, file);
+}
+
+void ssi_region_fd_abandon(int fd, struct file *file)
+{
+	put_unused_fd(fd);
+	if (file)
+		fput(file);
+}
+
+void ssi_region_zap(struct file *backing, u32 page)
+{
+	unmap_mapping_range(backing->f_mapping, (loff_t)page << PAGE_SHIFT, PAGE_SIZE, 1);
+}
+
+void ssi_region_zap_all(struct file *backing)
+{
+	unmap_mapping_range(backing->f_mapping, 0, 0, 1);
+}
+
+vm_fault_t ssi_region_insert(struct vm_fault *vmf, struct page *page, bool writable)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	pgprot_t prot = writable ? vm_get_page_prot(vma->vm_flags) : vma->vm_page_prot;
+
+	return vmf_insert_pfn_prot(vma, vmf->address & PAGE_MASK, page_to_pfn(page), prot);
+}
+
+void ssi_current_ids(u32 *uid, u32 *gid)
+{
+	*uid = from_kuid_munged(&init_user_ns, current_fsuid());
+	*gid = from_kgid_munged(&init_user_ns, current_fsgid());
+}
+
+bool ssi_current_in_group(u32 gid)
+{
+	kgid_t kgid = make_kgid(&init_user_ns, gid);
+
+	return gid_valid(kgid) && in_group_p(kgid);
+}

@@ -1,0 +1,263 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The Rust side of `region_shim.c`: region file descriptors and VMAs hold counted
+//! references to a [`Region`] (an `Arc` turned into a raw pointer), and the VMA's
+//! `fault`/`pfn_mkwrite` land in `coherence::fault`. All of the unsafe code of SSI
+//! regions is here.
+
+use core::ffi::{c_int, c_uint, c_ulong, c_void};
+use core::ptr::NonNull;
+
+use kernel::{bindings, page::Page, prelude::*, sync::Arc};
+
+use crate::coherence::{self, Outcome};
+use crate::regions::Region;
+
+extern "C" {
+    // `struct file *`, `struct page *` and `struct vm_fault *` are opaque here.
+    fn ssi_region_backing_new(out: *mut *mut c_void) -> c_int;
+    fn ssi_region_backing_put(backing: *mut c_void);
+    fn ssi_region_file_new(region: *mut c_void, writable: bool, out: *mut *mut c_void) -> c_int;
+    fn ssi_region_fd_reserve() -> c_int;
+    fn ssi_region_fd_install(fd: c_int, file: *mut c_void);
+    fn ssi_region_fd_abandon(fd: c_int, file: *mut c_void);
+    fn ssi_region_zap(backing: *mut c_void, page: u32);
+    fn ssi_region_zap_all(backing: *mut c_void);
+    fn ssi_region_insert(vmf: *mut c_void, page: *mut c_void, writable: bool) -> c_uint;
+    fn ssi_current_ids(uid: *mut u32, gid: *mut u32);
+    fn ssi_current_in_group(gid: u32) -> bool;
+}
+
+/// The anonymous inode (and its file) whose `address_space` every VMA of a region on
+/// this node maps, so that zapping a page reaches every process here.
+pub(crate) struct Backing(pub(crate) NonNull<c_void>);
+
+// SAFETY: The file is reference-counted by the VFS and the functions called on it
+// (`unmap_mapping_range`, `fput`) may be called from any thread.
+unsafe impl Send for Backing {}
+// SAFETY: As above: only thread-safe functions take the pointer.
+unsafe impl Sync for Backing {}
+
+impl Backing {
+    /// A new anonymous inode and file.
+    pub(crate) fn new() -> Result<Self> {
+        let mut f = core::ptr::null_mut();
+        // SAFETY: `f` is a valid place for the result.
+        kernel::error::to_result(unsafe { ssi_region_backing_new(&mut f) })?;
+        NonNull::new(f).map(Self).ok_or(ENOMEM)
+    }
+
+    /// Zaps the PTEs of `page` in every VMA of the region on this node (and flushes
+    /// the TLBs) before returning.
+    pub(crate) fn zap(&self, page: u32) {
+        // SAFETY: `self.0` is a live file (we hold a reference).
+        unsafe { ssi_region_zap(self.0.as_ptr(), page) };
+    }
+
+    /// Zaps every page.
+    pub(crate) fn zap_all(&self) {
+        // SAFETY: As in `zap`.
+        unsafe { ssi_region_zap_all(self.0.as_ptr()) };
+    }
+}
+
+impl Drop for Backing {
+    fn drop(&mut self) {
+        // SAFETY: We own one reference, given up here. VMAs hold their own.
+        unsafe { ssi_region_backing_put(self.0.as_ptr()) };
+    }
+}
+
+/// The caller's filesystem uid and gid (in the initial user namespace: ids are
+/// cluster-wide).
+pub(crate) fn current_ids() -> (u32, u32) {
+    let (mut uid, mut gid) = (0, 0);
+    // SAFETY: Both pointers are valid for writes; the function reads the current
+    // task's credentials.
+    unsafe { ssi_current_ids(&mut uid, &mut gid) };
+    (uid, gid)
+}
+
+/// True if the caller is in group `gid` (primary or supplementary).
+pub(crate) fn current_in_group(gid: u32) -> bool {
+    // SAFETY: Reads the current task's credentials.
+    unsafe { ssi_current_in_group(gid) }
+}
+
+/// A reserved file descriptor and the region file it will refer to: installed with
+/// [`RegionFd::install`] (after the ioctl's answer is copied out), or released on drop.
+pub(crate) struct RegionFd {
+    fd: c_int,
+    file: NonNull<c_void>,
+}
+
+impl RegionFd {
+    /// A new region file (holding a reference to `region`) and a reserved descriptor.
+    pub(crate) fn new(region: Arc<Region>, writable: bool) -> Result<Self> {
+        // SAFETY: No preconditions.
+        let fd = unsafe { ssi_region_fd_reserve() };
+        if fd < 0 {
+            return Err(Error::from_errno(fd));
+        }
+        let raw = Arc::into_raw(region).cast_mut().cast::<c_void>();
+        let mut file = core::ptr::null_mut();
+        // SAFETY: `raw` is an owned reference; on success the file owns it (released
+        // in `ssi_region_put` when the file is closed). `file` is a valid place.
+        let rc = unsafe { ssi_region_file_new(raw, writable, &mut file) };
+        match NonNull::new(file) {
+            Some(file) if rc == 0 => Ok(Self { fd, file }),
+            _ => {
+                // SAFETY: The file was not created: the reference is still ours, and
+                // the descriptor is reserved and unused.
+                unsafe {
+                    drop(Arc::from_raw(raw.cast::<Region>()));
+                    ssi_region_fd_abandon(fd, core::ptr::null_mut());
+                }
+                Err(if rc < 0 {
+                    Error::from_errno(rc)
+                } else {
+                    ENOMEM
+                })
+            }
+        }
+    }
+
+    /// Makes the descriptor visible to the process; returns it.
+    pub(crate) fn install(self) -> i32 {
+        let this = core::mem::ManuallyDrop::new(self);
+        // SAFETY: `fd` is reserved and `file` is ours; installing consumes both.
+        unsafe { ssi_region_fd_install(this.fd, this.file.as_ptr()) };
+        this.fd
+    }
+}
+
+impl Drop for RegionFd {
+    fn drop(&mut self) {
+        // SAFETY: Not installed: the reserved descriptor and our file reference are
+        // released (closing the file drops its region reference).
+        unsafe { ssi_region_fd_abandon(self.fd, self.file.as_ptr()) };
+    }
+}
+
+/// Borrows the region behind a pointer the shim passes.
+///
+/// # Safety
+///
+/// `region` came from `Arc::into_raw` in [`new_fd`] or [`ssi_region_mapping_get`] and
+/// that reference is still held (by the file or VMA the shim got it from).
+unsafe fn borrow<'a>(region: *mut c_void) -> &'a Region {
+    // SAFETY: By the function's safety requirements the `Region` is alive for as long
+    // as the caller's file or VMA, which outlives the callback.
+    unsafe { &*region.cast::<Region>() }
+}
+
+/// A region file was closed.
+#[no_mangle]
+extern "C" fn ssi_region_put(region: *mut c_void) {
+    // SAFETY: The file owned this reference (see `new_fd`); it is given up here.
+    drop(unsafe { Arc::from_raw(region.cast::<Region>()) });
+}
+
+/// Takes a reference for a new VMA.
+///
+/// # Safety
+///
+/// As for [`borrow`].
+unsafe fn take_reference(region: *mut c_void) {
+    // SAFETY: The caller's file or VMA holds a reference, so the count is positive and
+    // the `Arc` is valid; `ManuallyDrop` leaves that reference as it is.
+    let held = core::mem::ManuallyDrop::new(unsafe { Arc::from_raw(region.cast::<Region>()) });
+    // The VMA's own reference, given up in `ssi_region_mapping_put`.
+    let _ = Arc::into_raw(Arc::clone(&held));
+}
+
+/// `mmap` of a region file: the new VMA takes a reference; returns the file it must
+/// use as `vm_file` (null if it cannot be created).
+#[no_mangle]
+extern "C" fn ssi_region_map(region: *mut c_void) -> *mut c_void {
+    // SAFETY: Called from the region file's mmap, which holds the file's reference.
+    let r = unsafe { borrow(region) };
+    let mut h = r.holdings.lock();
+    match h.map() {
+        Ok(b) => {
+            let file = b.0.as_ptr();
+            // SAFETY: As above.
+            unsafe { take_reference(region) };
+            file
+        }
+        Err(_) => core::ptr::null_mut(),
+    }
+}
+
+/// A VMA of the region was duplicated (fork) or split: the copy takes a reference.
+#[no_mangle]
+extern "C" fn ssi_region_mapping_get(region: *mut c_void) {
+    // SAFETY: The VMA being copied holds a reference.
+    unsafe { borrow(region) }.holdings.lock().map_again();
+    // SAFETY: As above.
+    unsafe { take_reference(region) };
+}
+
+/// A VMA of the region went away.
+#[no_mangle]
+extern "C" fn ssi_region_mapping_put(region: *mut c_void) {
+    // SAFETY: The VMA's reference (taken in `ssi_region_map` or
+    // `ssi_region_mapping_get`) is given up here.
+    let r = unsafe { Arc::from_raw(region.cast::<Region>()) };
+    let last = r.holdings.lock().unmap();
+    // Released outside the lock (the VMA holds its own reference on the file).
+    drop(last);
+}
+
+/// May `pages` pages from `pgoff` be mapped?
+#[no_mangle]
+extern "C" fn ssi_region_check_range(region: *mut c_void, pgoff: c_ulong, pages: c_ulong) -> c_int {
+    // SAFETY: Called from the region file's mmap, which holds the file's reference.
+    let r = unsafe { borrow(region) };
+    let end = (pgoff as u64).checked_add(pages as u64);
+    match end {
+        Some(end) if pages > 0 && end <= u64::from(r.record.pages) => 0,
+        _ => EINVAL.to_errno(),
+    }
+}
+
+fn vm_fault_code(outcome: Outcome) -> c_uint {
+    match outcome {
+        Outcome::Mapped(code) => code,
+        Outcome::Writable => 0,
+        Outcome::SigBus => bindings::vm_fault_reason_VM_FAULT_SIGBUS as c_uint,
+    }
+}
+
+/// The VMA's `fault`: maps page `pgoff` of the region.
+#[no_mangle]
+extern "C" fn ssi_region_fault(
+    region: *mut c_void,
+    vmf: *mut c_void,
+    pgoff: c_ulong,
+    write: bool,
+) -> c_uint {
+    // SAFETY: Called from the VMA's fault handler: the VMA holds a reference.
+    let r = unsafe { borrow(region) };
+    let Ok(page) = u32::try_from(pgoff) else {
+        return bindings::vm_fault_reason_VM_FAULT_SIGBUS as c_uint;
+    };
+    let mut insert = |p: &Page, writable: bool| {
+        // SAFETY: `vmf` is the fault being handled (valid during this call), and the
+        // page stays allocated while it is mapped: it is only freed after its PTEs are
+        // zapped, under the region lock that the caller of this closure holds.
+        unsafe { ssi_region_insert(vmf, p.as_ptr().cast(), writable) }
+    };
+    vm_fault_code(coherence::fault(r, page, write, Some(&mut insert)))
+}
+
+/// The VMA's `pfn_mkwrite`: a write to a read-only copy.
+#[no_mangle]
+extern "C" fn ssi_region_mkwrite(region: *mut c_void, pgoff: c_ulong) -> c_uint {
+    // SAFETY: As in `ssi_region_fault`.
+    let r = unsafe { borrow(region) };
+    let Ok(page) = u32::try_from(pgoff) else {
+        return bindings::vm_fault_reason_VM_FAULT_SIGBUS as c_uint;
+    };
+    vm_fault_code(coherence::fault(r, page, true, None))
+}
