@@ -27,8 +27,11 @@ ssictl)
 hostile)
     ssi_step "ssi-hostile"
     mkdir -p "$SSI_ROOT/target"
-    gcc -O2 -Wall -Wextra -o "$SSI_ROOT/target/ssi-hostile" "$SSI_ROOT/tests/tools/ssi-hostile.c" \
-        -lrdmacm -libverbs
+    # The ABI version it speaks by default is the one of rust/src/ioctl.rs.
+    abi=$(sed -n 's/^pub const SSI_ABI_VERSION: u32 = \([0-9]*\);/\1/p' "$SSI_ROOT/rust/src/ioctl.rs")
+    [ -n "$abi" ] || ssi_die "cannot find SSI_ABI_VERSION in rust/src/ioctl.rs"
+    gcc -O2 -Wall -Wextra -DDEFAULT_ABI="$abi" -o "$SSI_ROOT/target/ssi-hostile" \
+        "$SSI_ROOT/tests/tools/ssi-hostile.c" -lrdmacm -libverbs
     ;;
 fmt)
     k=${KDIR:-$(ssi_guest_kdir)}

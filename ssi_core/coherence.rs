@@ -23,6 +23,11 @@
 //! (`Busy`: the second retries), which with invalidation-before-write makes aligned
 //! word accesses sequentially consistent across nodes.
 //!
+//! Faults of one region on one node are serialised (`Region::faulting`), so a node has
+//! at most one plan of a region in flight and a `PageDone` always refers to it. A plan
+//! is aborted (`PageDone` not ok) only before the owner's copy is touched; invalidating
+//! the owner comes last and commits it.
+//!
 //! Failures: a fault that cannot complete within [`FAULT_BUDGET_MS`], or whose page
 //! was lost with a node (`Lost`), or whose region is gone, gets `SIGBUS`.
 
@@ -41,26 +46,35 @@ pub(crate) const FAULT_BUDGET_MS: u64 = 5000;
 const REQUEST_TIMEOUT_MS: u32 = 1000;
 /// Pause before retrying a busy page.
 const BUSY_PAUSE_US: i64 = 200;
+/// Attempts at sending a `PageDone` (a full send queue drains in microseconds).
+const DONE_SEND_TRIES: u32 = 1000;
 
 /// How a fault ended.
 pub(crate) enum Outcome {
     /// The page is mapped; the insertion's result.
     Mapped(u32),
-    /// The page is writable here (for `pfn_mkwrite`: the caller upgrades the PTE).
-    Writable,
     /// `SIGBUS`.
     SigBus,
 }
+
+/// Maps a page into the faulting VMA (read-only or writable); called with the region's
+/// lock held, so that no invalidation can free the page meanwhile.
+pub(crate) type Insert<'a> = &'a mut dyn FnMut(&Page, bool) -> u32;
 
 /// A page's contents in flight.
 type PageBuf = KBox<[u8; PAGE_DATA_LEN]>;
 
 fn new_buf() -> Result<PageBuf> {
-    Ok(KBox::new([0u8; PAGE_DATA_LEN], GFP_KERNEL)?)
+    // Initialised in place: a 4 KiB temporary must not go through the stack.
+    Ok(KBox::init(
+        pin_init::zeroed::<[u8; PAGE_DATA_LEN]>(),
+        GFP_KERNEL,
+    )?)
 }
 
 fn page_from(data: Option<&[u8; PAGE_DATA_LEN]>) -> Result<Page> {
-    let page = Page::alloc_page(GFP_KERNEL | __GFP_ZERO)?;
+    // Charged to the faulting task's memory cgroup.
+    let page = Page::alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO)?;
     if let Some(d) = data {
         // SAFETY: `d` is valid for reading `PAGE_DATA_LEN` bytes, which is the page size,
         // and does not overlap the freshly allocated page.
@@ -94,15 +108,16 @@ fn retryable(e: Error) -> bool {
     e == EAGAIN || e == ETIMEDOUT || e == errno::ehostdown() || e == errno::enotconn()
 }
 
-/// A fault on `page` of `region` (`write`: a write access). `insert` maps a page
-/// (read-only or writable) and is called with the region's lock held. With `insert`
-/// `None` (a write to a read-only PTE), the page is made writable here and the caller
-/// upgrades the PTE.
+/// A fault on `page` of `region` (`write`: a write access). `insert` maps the page.
+/// `replace` (a write to a read-only PTE, `pfn_mkwrite`): the PTE is zapped before the
+/// writable one goes in, under the region's lock, so the kernel never upgrades a PTE
+/// whose copy may have been write-protected and re-mapped meanwhile.
 pub(crate) fn fault(
     region: &Region,
     page: u32,
     write: bool,
-    mut insert: Option<&mut dyn FnMut(&Page, bool) -> u32>,
+    replace: bool,
+    insert: Insert<'_>,
 ) -> Outcome {
     bump(if write {
         &region.stats.write_faults
@@ -121,11 +136,24 @@ pub(crate) fn fault(
             }
             if let Some(c) = h.copy(page) {
                 if !write || c.writable {
-                    return map(&mut insert, c);
+                    return map(&h, page, c, replace, insert);
                 }
             }
         }
-        match acquire(region, page, write, &mut insert) {
+        // One fault at a time per region on this node: a thread that faulted on the
+        // same page meanwhile finds it here when its turn comes.
+        let result = {
+            let _serialised = region.faulting.lock();
+            let h = region.holdings.lock();
+            match h.copy(page) {
+                Some(c) if !write || c.writable => Ok(map(&h, page, c, replace, insert)),
+                _ => {
+                    drop(h);
+                    acquire(region, page, write, replace, insert)
+                }
+            }
+        };
+        match result {
             Ok(outcome) => return outcome,
             Err(e) if retryable(e) && clock::now_ms() - start < FAULT_BUDGET_MS => {
                 fsleep(Delta::from_micros(BUSY_PAUSE_US));
@@ -135,11 +163,11 @@ pub(crate) fn fault(
     }
 }
 
-fn map(insert: &mut Option<&mut dyn FnMut(&Page, bool) -> u32>, c: &Copy) -> Outcome {
-    match insert {
-        Some(f) => Outcome::Mapped(f(&c.page, c.writable)),
-        None => Outcome::Writable,
+fn map(h: &Holdings, page: u32, c: &Copy, replace: bool, insert: Insert<'_>) -> Outcome {
+    if replace {
+        h.zap(page);
     }
+    Outcome::Mapped(insert(&c.page, c.writable))
 }
 
 fn sigbus(region: &Region, page: u32, e: Error) -> Outcome {
@@ -165,21 +193,31 @@ struct FaultPlan {
 }
 
 /// Asks the directory, carries out the plan, maps the page, reports to the directory.
+/// Called with the region's `faulting` lock held.
 fn acquire(
     region: &Region,
     page: u32,
     write: bool,
-    insert: &mut Option<&mut dyn FnMut(&Page, bool) -> u32>,
+    replace: bool,
+    insert: Insert<'_>,
 ) -> Result<Outcome> {
     let me = self_id();
-    let home = region.record.home;
-    let fp = if home == me {
+    let fp = if region.record.home == me {
         plan_here(region, page, me, write, None)?
     } else {
-        ask_home(region, page, write)?
+        match ask_home(region, page, write) {
+            Ok(fp) => fp,
+            Err(e) => {
+                // The home may have made a plan whose answer we lost or could not use:
+                // free the page (ignored if it made none; this node has no other fault
+                // on the region in flight).
+                done(region, page, me, false);
+                return Err(e);
+            }
+        }
     };
     // The page is busy at the directory until `done`.
-    let result = execute(region, page, me, &fp, insert);
+    let result = execute(region, page, me, &fp, replace, insert);
     done(region, page, me, result.is_ok());
     result
 }
@@ -235,12 +273,18 @@ fn ask_home(region: &Region, page: u32, write: bool) -> Result<FaultPlan> {
 }
 
 /// Carries out steps 1-3 of a plan.
+///
+/// Failure before the owner's copy is touched aborts the plan (the directory's state
+/// stays true: the owner still has the contents). Invalidating the owner comes last;
+/// from then on the plan is committed: we hold the only current contents, so the
+/// owner's invalidation is retried until it is acknowledged or the owner is down.
 fn execute(
     region: &Region,
     page: u32,
     me: u16,
     fp: &FaultPlan,
-    insert: &mut Option<&mut dyn FnMut(&Page, bool) -> u32>,
+    replace: bool,
+    insert: Insert<'_>,
 ) -> Result<Outcome> {
     let plan = &fp.plan;
     // 1. The contents (None: our own copy).
@@ -266,12 +310,16 @@ fn execute(
             return Err(errno::eproto());
         }
     }
-    // 2. Invalidations.
-    let mut set = plan.invalidate & !(1u64 << me);
+    // 2. Invalidations: read-only copies first (abortable), the owner's last.
+    let owner_bit = if fp.owner < 64 { 1u64 << fp.owner } else { 0 };
+    let mut set = plan.invalidate & !(1u64 << me) & !owner_bit;
     while set != 0 {
         let n = set.trailing_zeros() as u16;
         set &= set - 1;
-        invalidate(region, page, n)?;
+        invalidate(region, page, n, false)?;
+    }
+    if plan.invalidate & owner_bit != 0 && fp.owner != me {
+        invalidate(region, page, fp.owner, true)?;
     }
     // 3. Install and map.
     let mut h = region.holdings.lock();
@@ -302,7 +350,7 @@ fn execute(
         }
     }
     let c = h.copy(page).ok_or(EIO)?;
-    Ok(map(insert, c))
+    Ok(map(&h, page, c, replace, insert))
 }
 
 /// Reads `page` from `node`, which write-protects its copy first: a read leaves it
@@ -330,8 +378,8 @@ fn fetch(region: &Region, page: u32, node: u16) -> Result<Page> {
 }
 
 /// Has `node` drop its copy of `page`. A node that is down has none left; a live one
-/// is asked until it answers (or the fault's budget runs out).
-fn invalidate(region: &Region, page: u32, node: u16) -> Result {
+/// is asked until it answers, or (unless `committed`) the fault's budget runs out.
+fn invalidate(region: &Region, page: u32, node: u16, committed: bool) -> Result {
     let start = clock::now_ms();
     let msg = Message::PageInvalidate {
         region: region.generation(),
@@ -348,7 +396,7 @@ fn invalidate(region: &Region, page: u32, node: u16) -> Result {
         match calls::call_uninterruptible(u32::from(node), &msg, REQUEST_TIMEOUT_MS) {
             Ok(_) => return Ok(()),
             Err(e) if e == ENOENT || e == errno::eidrm() => return Ok(()),
-            Err(e) if clock::now_ms() - start >= FAULT_BUDGET_MS => return Err(e),
+            Err(e) if !committed && clock::now_ms() - start >= FAULT_BUDGET_MS => return Err(e),
             Err(_) => fsleep(Delta::from_micros(BUSY_PAUSE_US)),
         }
     }
@@ -358,19 +406,28 @@ fn invalidate(region: &Region, page: u32, node: u16) -> Result {
 fn done(region: &Region, page: u32, me: u16, ok: bool) {
     if region.record.home == me {
         finish_here(region, page, me, ok);
-    } else {
-        // Lost only with the link; the home then drops our request (`node_lost`).
-        let _ = messaging::send(
-            u32::from(region.record.home),
-            &Message::PageDone {
-                region: region.generation(),
-                page,
-                ok,
-            },
-            0,
-            0,
-        );
+        return;
     }
+    let msg = Message::PageDone {
+        region: region.generation(),
+        page,
+        ok,
+    };
+    // A full send queue clears quickly; a dead link makes the home drop our request
+    // (`node_lost`).
+    for _ in 0..DONE_SEND_TRIES {
+        if messaging::send(u32::from(region.record.home), &msg, 0, 0).is_ok()
+            || !nodes::is_up(u32::from(region.record.home))
+        {
+            return;
+        }
+        fsleep(Delta::from_micros(BUSY_PAUSE_US));
+    }
+    pr_warn!(
+        "region {}: could not tell the home that page {} is done\n",
+        region.name_str(),
+        page
+    );
 }
 
 /// Home: the directory's plan for `node`'s fault. For a remote faulter whose contents
@@ -566,7 +623,7 @@ pub(crate) fn node_lost(id: u16) {
             if lost > 0 {
                 r.stats
                     .lost
-                    .fetch_add(lost as u64, core::sync::atomic::Ordering::Relaxed);
+                    .fetch_add(lost as u32, core::sync::atomic::Ordering::Relaxed);
                 pr_warn!(
                     "region {}: {} pages lost with node {} (faults on them get SIGBUS)\n",
                     r.name_str(),

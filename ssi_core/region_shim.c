@@ -18,6 +18,7 @@
 #include <linux/cred.h>
 #include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/highmem.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 
@@ -39,9 +40,15 @@ static vm_fault_t ssi_region_vm_fault(struct vm_fault *vmf)
 				!!(vmf->flags & FAULT_FLAG_WRITE));
 }
 
+/*
+ * A write to a read-only copy. The Rust side replaces the PTE with a writable one under
+ * the region lock and answers VM_FAULT_NOPAGE (or SIGBUS): the core's own upgrade
+ * (finish_mkwrite_fault) would only check that the PTE is unchanged, which a
+ * write-protect-and-remap of the same page in between would not show.
+ */
 static vm_fault_t ssi_region_vm_pfn_mkwrite(struct vm_fault *vmf)
 {
-	return ssi_region_mkwrite(vmf->vma->vm_private_data, vmf->pgoff);
+	return ssi_region_mkwrite(vmf->vma->vm_private_data, vmf, vmf->pgoff);
 }
 
 /* A VMA was duplicated (fork) or split: the copy holds its own reference. */
@@ -158,6 +165,8 @@ vm_fault_t ssi_region_insert(struct vm_fault *vmf, struct page *page, bool writa
 	struct vm_area_struct *vma = vmf->vma;
 	pgprot_t prot = writable ? vm_get_page_prot(vma->vm_flags) : vma->vm_page_prot;
 
+	/* The kernel wrote the contents through its own mapping of the page. */
+	flush_dcache_page(page);
 	return vmf_insert_pfn_prot(vma, vmf->address & PAGE_MASK, page_to_pfn(page), prot);
 }
 

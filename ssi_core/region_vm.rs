@@ -11,6 +11,7 @@ use core::ptr::NonNull;
 use kernel::{bindings, page::Page, prelude::*, sync::Arc};
 
 use crate::coherence::{self, Outcome};
+
 use crate::regions::Region;
 
 extern "C" {
@@ -224,20 +225,23 @@ extern "C" fn ssi_region_check_range(region: *mut c_void, pgoff: c_ulong, pages:
 fn vm_fault_code(outcome: Outcome) -> c_uint {
     match outcome {
         Outcome::Mapped(code) => code,
-        Outcome::Writable => 0,
         Outcome::SigBus => bindings::vm_fault_reason_VM_FAULT_SIGBUS as c_uint,
     }
 }
 
-/// The VMA's `fault`: maps page `pgoff` of the region.
-#[no_mangle]
-extern "C" fn ssi_region_fault(
+/// A fault on page `pgoff`, mapped into the faulting VMA of `vmf`.
+///
+/// # Safety
+///
+/// `region` as for [`borrow`]; `vmf` is the fault being handled.
+unsafe fn handle(
     region: *mut c_void,
     vmf: *mut c_void,
     pgoff: c_ulong,
     write: bool,
+    replace: bool,
 ) -> c_uint {
-    // SAFETY: Called from the VMA's fault handler: the VMA holds a reference.
+    // SAFETY: By the function's safety requirements.
     let r = unsafe { borrow(region) };
     let Ok(page) = u32::try_from(pgoff) else {
         return bindings::vm_fault_reason_VM_FAULT_SIGBUS as c_uint;
@@ -248,16 +252,27 @@ extern "C" fn ssi_region_fault(
         // zapped, under the region lock that the caller of this closure holds.
         unsafe { ssi_region_insert(vmf, p.as_ptr().cast(), writable) }
     };
-    vm_fault_code(coherence::fault(r, page, write, Some(&mut insert)))
+    vm_fault_code(coherence::fault(r, page, write, replace, &mut insert))
 }
 
-/// The VMA's `pfn_mkwrite`: a write to a read-only copy.
+/// The VMA's `fault`: maps page `pgoff` of the region.
 #[no_mangle]
-extern "C" fn ssi_region_mkwrite(region: *mut c_void, pgoff: c_ulong) -> c_uint {
+extern "C" fn ssi_region_fault(
+    region: *mut c_void,
+    vmf: *mut c_void,
+    pgoff: c_ulong,
+    write: bool,
+) -> c_uint {
+    // SAFETY: Called from the VMA's fault handler: the VMA holds a reference, and `vmf`
+    // is the fault being handled.
+    unsafe { handle(region, vmf, pgoff, write, false) }
+}
+
+/// The VMA's `pfn_mkwrite`: a write to a read-only copy. The writable PTE is installed
+/// here (replacing the read-only one), so the shim returns `VM_FAULT_NOPAGE` and the
+/// kernel does not upgrade the old PTE itself.
+#[no_mangle]
+extern "C" fn ssi_region_mkwrite(region: *mut c_void, vmf: *mut c_void, pgoff: c_ulong) -> c_uint {
     // SAFETY: As in `ssi_region_fault`.
-    let r = unsafe { borrow(region) };
-    let Ok(page) = u32::try_from(pgoff) else {
-        return bindings::vm_fault_reason_VM_FAULT_SIGBUS as c_uint;
-    };
-    vm_fault_code(coherence::fault(r, page, true, None))
+    unsafe { handle(region, vmf, pgoff, true, true) }
 }

@@ -15,7 +15,7 @@
 //! Coherence (faults, fetches, invalidations) is in `coherence.rs`; the mm side (region
 //! fds, VMAs, PTEs) in `region_vm.rs` and `region_shim.c`.
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use kernel::{
     new_mutex,
@@ -159,19 +159,20 @@ impl Holdings {
     }
 }
 
-/// This node's counters of a region.
+/// This node's counters of a region (32-bit: 64-bit atomics are library calls on ARMv6,
+/// which the kernel does not have).
 #[derive(Default)]
 pub(crate) struct Stats {
-    pub(crate) read_faults: AtomicU64,
-    pub(crate) write_faults: AtomicU64,
-    pub(crate) fetched: AtomicU64,
-    pub(crate) invalidations: AtomicU64,
-    pub(crate) lost: AtomicU64,
-    pub(crate) sigbus: AtomicU64,
+    pub(crate) read_faults: AtomicU32,
+    pub(crate) write_faults: AtomicU32,
+    pub(crate) fetched: AtomicU32,
+    pub(crate) invalidations: AtomicU32,
+    pub(crate) lost: AtomicU32,
+    pub(crate) sigbus: AtomicU32,
 }
 
 /// Adds one to a counter.
-pub(crate) fn bump(c: &AtomicU64) {
+pub(crate) fn bump(c: &AtomicU32) {
     c.fetch_add(1, Ordering::Relaxed);
 }
 
@@ -184,19 +185,24 @@ pub(crate) struct Region {
     name_len: usize,
     #[pin]
     pub(crate) holdings: Mutex<Holdings>,
+    /// Held by a fault of this node for the whole exchange with other nodes (see
+    /// `coherence.rs`); never taken by message handlers.
+    #[pin]
+    pub(crate) faulting: Mutex<()>,
     pub(crate) stats: Stats,
 }
 
 impl Region {
     fn new(name: &[u8], record: RegionRecord, home: bool) -> Result<Arc<Self>> {
         let pages = record.pages as usize;
-        let mut copies = KVVec::with_capacity(pages, GFP_KERNEL)?;
+        // Charged to the creating or opening task's memory cgroup.
+        let mut copies = KVVec::with_capacity(pages, GFP_KERNEL_ACCOUNT)?;
         for _ in 0..pages {
-            copies.push(None, GFP_KERNEL)?;
+            copies.push(None, GFP_KERNEL_ACCOUNT)?;
         }
         let directory = if home {
-            let mut slots = KVVec::with_capacity(pages, GFP_KERNEL)?;
-            slots.resize(pages, None, GFP_KERNEL)?;
+            let mut slots = KVVec::with_capacity(pages, GFP_KERNEL_ACCOUNT)?;
+            slots.resize(pages, None, GFP_KERNEL_ACCOUNT)?;
             Some(Directory::new(slots))
         } else {
             None
@@ -219,6 +225,7 @@ impl Region {
                     backing: None,
                     mappings: 0,
                 }),
+                faulting <- new_mutex!(()),
                 stats: Stats::default(),
             }),
             GFP_KERNEL,
@@ -256,7 +263,7 @@ impl Region {
 
     fn info(&self) -> SsiRegionInfo {
         let h = self.holdings.lock();
-        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let load = |c: &AtomicU32| u64::from(c.load(Ordering::Relaxed));
         SsiRegionInfo {
             region: to_abi(self.name(), &self.record),
             resident: h.resident,
@@ -402,8 +409,12 @@ pub(crate) fn create(req: &mut SsiRegion) -> Result<region_vm::RegionFd> {
     let mut key = [0u8; MAX_KEY];
     let n = region::key(name, &mut key).map_err(region_errno)?;
     if let Err(e) = kvstore::create(&key[..n], &record.encode()) {
-        forget(&region);
-        return Err(e);
+        // Interrupted or timed out, the leader may still have recorded it: ours if the
+        // store now has our generation.
+        if lookup(name).map(|r| r.generation) != Ok(generation) {
+            forget(&region);
+            return Err(e);
+        }
     }
     pr_info!(
         "region {} created here: {} pages, mode {:o}, uid {}\n",
@@ -492,6 +503,9 @@ pub(crate) fn on_kv_change(key: &[u8], value: &[u8]) {
     let Some(name) = key.strip_prefix(region::KEY_PREFIX) else {
         return;
     };
+    if region::validate_name(name).is_err() {
+        return;
+    }
     let generation = RegionRecord::decode(value).ok().map(|r| r.generation);
     let stale = REGIONS
         .lock()
@@ -528,9 +542,13 @@ pub(crate) fn list(out: &mut SsiRegionList) {
         let Some(name) = key.strip_prefix(region::KEY_PREFIX) else {
             return;
         };
+        // Any admin can write any key: only well-formed region records count.
         let Ok(record) = RegionRecord::decode(value) else {
             return;
         };
+        if region::validate_name(name).is_err() {
+            return;
+        }
         if count >= SSI_REGION_LIST_LEN {
             more += 1;
             return;

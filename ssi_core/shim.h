@@ -76,7 +76,7 @@ int ssi_region_check_range(void *region, unsigned long pgoff, unsigned long page
 struct file *ssi_region_map(void *region);
 unsigned int ssi_region_fault(void *region, struct vm_fault *vmf, unsigned long pgoff,
 			      bool write);
-unsigned int ssi_region_mkwrite(void *region, unsigned long pgoff);
+unsigned int ssi_region_mkwrite(void *region, struct vm_fault *vmf, unsigned long pgoff);
 
 /* procfs.rs */
 int ssi_core_proc_show_regions(struct seq_file *m, void *v);

@@ -193,6 +193,20 @@ print(\" \".join(res))
 t_eq "node2: bad region requests get clear errnos; a good mapping works" \
     "ENOENT EINVAL EINVAL EINVAL EINVAL EINVAL EINVAL EINVAL EINVAL EINVAL ssi! EACCES" "$out"
 
+# A hand-written bookkeeping record with a name too long for a region (41 bytes) and one
+# with a malformed record are ignored by every region listing, not trusted.
+out=$(cluster_run 0 "python3 -c '
+import fcntl, os, struct
+dev = os.open(\"/dev/ssi\", os.O_RDWR)
+record = struct.pack(\"<IHHIIQ\", 1, 0o644, 1, 0, 0, 77)
+for key, value in ((b\"region/\" + b\"x\" * 41, record), (b\"region/junk\", b\"not a record\")):
+    fcntl.ioctl(dev, 0xC100D506, bytearray(struct.pack(\"<IIQ48s192s\", len(key), len(value), 0, key, value)))
+' && sleep 1 && cat /proc/ssi/regions && $SSICTL region list --json")
+t_ok "node1: listings survive hand-written region keys" $? "$out"
+t_nomatch "node1: ... and show neither" 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx|junk' "$out"
+out=$(cluster_run 1 "cat /proc/ssi/regions")
+t_nomatch "node2: ... nor on another node" 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx|junk' "$out"
+
 # --- removal while mapped elsewhere -------------------------------------------------------
 j2=$(cluster_spawn 1 "$MT touch small --pages 0..2 --loop; echo rc=\$?")
 sleep 2

@@ -67,7 +67,10 @@ enum msg_type {
 };
 
 #define DEFAULT_PORT 7471
-#define DEFAULT_ABI 2
+/* The build passes the ABI of rust/src/ioctl.rs (scripts/build.sh). */
+#ifndef DEFAULT_ABI
+#error "build with -DDEFAULT_ABI=N (scripts/build.sh hostile)"
+#endif
 
 /* ---- Limits of this tool ------------------------------------------------------------ */
 
