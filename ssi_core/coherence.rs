@@ -7,11 +7,10 @@
 //! The faulting node carries it out itself, in process context:
 //!
 //! 1. contents: zero-fill, its own copy, the plan itself (the home had them), or a
-//!    `PageFetch` from the owner (which write-protects its copy first if the plan says
-//!    so);
-//! 2. invalidations: a `PageInvalidate` to every node in the plan's set; each drops its
-//!    copy (PTEs zapped on every process of that node) before answering. A node that is
-//!    down has no copy left; a live node is asked again until it answers;
+//!    `PageFetch` from the owner (which write-protects its copy first);
+//! 2. invalidations: a `PageInvalidate` to every node in the plan's set, the owner
+//!    last; each drops its copy (PTEs zapped on every process of that node) before
+//!    answering. A node that is down has no copy left;
 //! 3. installs the page and maps it (read-only or writable);
 //! 4. tells the home (`PageDone`), which records the new state and frees the page for
 //!    the next fault.
@@ -187,9 +186,10 @@ fn sigbus(region: &Region, page: u32, e: Error) -> Outcome {
 /// A plan as the faulting node carries it out.
 struct FaultPlan {
     plan: Plan,
+    /// The node holding the current contents when the plan was made (`NO_NODE`: none).
     owner: u16,
     /// The contents, when the home sent them with the plan.
-    inline: Option<PageBuf>,
+    inline: Option<Page>,
 }
 
 /// Asks the directory, carries out the plan, maps the page, reports to the directory.
@@ -203,7 +203,12 @@ fn acquire(
 ) -> Result<Outcome> {
     let me = self_id();
     let fp = if region.record.home == me {
-        plan_here(region, page, me, write, None)?
+        let (plan, owner, _) = plan_here(region, page, me, write)?;
+        FaultPlan {
+            plan,
+            owner,
+            inline: None,
+        }
     } else {
         match ask_home(region, page, write) {
             Ok(fp) => fp,
@@ -217,7 +222,7 @@ fn acquire(
         }
     };
     // The page is busy at the directory until `done`.
-    let result = execute(region, page, me, &fp, replace, insert);
+    let result = execute(region, page, me, fp, replace, insert);
     done(region, page, me, result.is_ok());
     result
 }
@@ -253,9 +258,7 @@ fn ask_home(region: &Region, page: u32, write: bool) -> Result<FaultPlan> {
         PlanSource::Local => Source::Local,
         PlanSource::Node(n) => Source::Node(n),
         PlanSource::Inline => {
-            let mut buf = new_buf()?;
-            buf.copy_from_slice(data);
-            inline = Some(buf);
+            inline = Some(page_from(Some(page_data(data)?))?);
             // Fetched from the home, which keeps its (read-only) copy.
             Source::Node(region.record.home)
         }
@@ -282,14 +285,14 @@ fn execute(
     region: &Region,
     page: u32,
     me: u16,
-    fp: &FaultPlan,
+    fp: FaultPlan,
     replace: bool,
     insert: Insert<'_>,
 ) -> Result<Outcome> {
     let plan = &fp.plan;
     // 1. The contents (None: our own copy).
-    let fresh = match (plan.source, &fp.inline) {
-        (_, Some(buf)) => Some(page_from(Some(buf))?),
+    let fresh = match (plan.source, fp.inline) {
+        (_, Some(p)) => Some(p),
         (Source::Zero, None) => Some(page_from(None)?),
         (Source::Local, None) => {
             let have = region.holdings.lock().copy(page).is_some();
@@ -367,14 +370,18 @@ fn fetch(region: &Region, page: u32, node: u16) -> Result<Page> {
         REQUEST_TIMEOUT_MS,
     )?;
     match wire::decode(&answer) {
-        Ok((_, Message::PageData { data })) if data.len() == PAGE_DATA_LEN => {
+        Ok((_, Message::PageData { data })) => {
+            let p = page_from(Some(page_data(data)?))?;
             bump(&region.stats.fetched);
-            let mut buf = new_buf()?;
-            buf.copy_from_slice(data);
-            page_from(Some(&buf))
+            Ok(p)
         }
         _ => Err(errno::eproto()),
     }
+}
+
+/// Page contents in an answer (`EPROTO` if it is not a whole page).
+fn page_data(data: &[u8]) -> Result<&[u8; PAGE_DATA_LEN]> {
+    data.try_into().map_err(|_| errno::eproto())
 }
 
 /// Has `node` drop its copy of `page`. A node that is down has none left; a live one
@@ -386,10 +393,6 @@ fn invalidate(region: &Region, page: u32, node: u16, committed: bool) -> Result 
         page,
     };
     loop {
-        if node == self_id() {
-            drop_copy(region, page);
-            return Ok(());
-        }
         if !nodes::is_up(u32::from(node)) {
             return Ok(());
         }
@@ -430,52 +433,48 @@ fn done(region: &Region, page: u32, me: u16, ok: bool) {
     );
 }
 
-/// Home: the directory's plan for `node`'s fault. For a remote faulter whose contents
-/// come from this node, the contents go with the plan (after write-protecting our copy
-/// if the plan downgrades us).
+/// Home: the directory's plan for `node`'s fault, and the owner at the time. For a
+/// remote faulter whose contents come from this node, also the contents, to send with
+/// the plan (our copy is write-protected first, which is the plan's downgrade of us if
+/// it has one).
 fn plan_here(
     region: &Region,
     page: u32,
     node: u16,
     write: bool,
-    data: Option<&mut [u8; PAGE_DATA_LEN]>,
-) -> Result<FaultPlan> {
+) -> Result<(Plan, u16, Option<PageBuf>)> {
     let me = self_id();
     let mut h = region.holdings.lock();
     let access = if write { Access::Write } else { Access::Read };
-    let (plan, owner) = {
-        let dir = h.directory.as_mut().ok_or(ENOENT)?;
-        let owner = match dir.state(page as usize).map_err(dir_errno)? {
-            PageState::Shared { owner, .. } | PageState::Exclusive { owner } => owner,
-            _ => NO_NODE,
-        };
-        let plan = dir
-            .request(page as usize, node, access)
-            .map_err(dir_errno)?;
-        (plan, owner)
+    let dir = h.directory.as_mut().ok_or(ENOENT)?;
+    let owner = match dir.state(page as usize).map_err(dir_errno)? {
+        PageState::Shared { owner, .. } | PageState::Exclusive { owner } => owner,
+        _ => NO_NODE,
     };
-    let mut fp = FaultPlan {
-        plan,
-        owner,
-        inline: None,
-    };
-    if let (Source::Node(src), Some(out)) = (plan.source, data) {
-        if src == me && node != me {
-            let served = serve(region, &mut h, page, true, out);
-            if let Err(e) = served {
-                if let Some(dir) = h.directory.as_mut() {
-                    let _ = dir.abort(page as usize, node);
-                }
-                return Err(e);
+    let mut plan = dir
+        .request(page as usize, node, access)
+        .map_err(dir_errno)?;
+    if plan.source != Source::Node(me) || node == me {
+        return Ok((plan, owner, None));
+    }
+    let served = new_buf().and_then(|mut out| {
+        serve(region, &mut h, page, true, &mut out)?;
+        Ok(out)
+    });
+    match served {
+        Ok(out) => {
+            if plan.downgrade == Some(me) {
+                plan.downgrade = None;
             }
-            if fp.plan.downgrade == Some(me) {
-                fp.plan.downgrade = None;
+            Ok((plan, owner, Some(out)))
+        }
+        Err(e) => {
+            if let Some(dir) = h.directory.as_mut() {
+                let _ = dir.abort(page as usize, node);
             }
-            // Marks "the contents are in `out`": the caller sends them with the plan.
-            fp.plan.source = Source::Node(NO_NODE);
+            Err(e)
         }
     }
-    Ok(fp)
 }
 
 /// Home: the plan for `node`'s fault on `page` was carried out (or not).
@@ -532,40 +531,33 @@ fn region_for(generation: u64, page: u32) -> Result<kernel::sync::Arc<Region>> {
 
 /// A `PageFault` from `h.src`: answer with the directory's plan.
 pub(crate) fn on_fault(h: &Header, generation: u64, page: u32, write: bool) {
-    let result = (|| -> Result<(FaultPlan, Option<PageBuf>)> {
-        let r = region_for(generation, page)?;
+    let planned = region_for(generation, page).and_then(|r| {
         if r.record.home != self_id() {
             return Err(ENOENT);
         }
-        let mut buf = new_buf()?;
-        let fp = plan_here(&r, page, h.src, write, Some(&mut buf))?;
-        Ok((fp, Some(buf)))
-    })();
-    let (fp, buf) = match result {
+        plan_here(&r, page, h.src, write)
+    });
+    let (plan, owner, inline) = match planned {
         Ok(v) => v,
         Err(e) => {
             messaging::answer(h, Err(e));
             return;
         }
     };
-    let p = fp.plan;
-    let (source, data): (PlanSource, &[u8]) = match p.source {
-        Source::Zero => (PlanSource::Zero, &[]),
-        Source::Local => (PlanSource::Local, &[]),
-        Source::Node(NO_NODE) => (
-            PlanSource::Inline,
-            buf.as_deref().map_or(&[][..], |b| &b[..]),
-        ),
-        Source::Node(n) => (PlanSource::Node(n), &[]),
+    let (source, data): (PlanSource, &[u8]) = match (&inline, plan.source) {
+        (Some(buf), _) => (PlanSource::Inline, &buf[..]),
+        (None, Source::Zero) => (PlanSource::Zero, &[]),
+        (None, Source::Local) => (PlanSource::Local, &[]),
+        (None, Source::Node(n)) => (PlanSource::Node(n), &[]),
     };
     messaging::answer(
         h,
         Ok(Message::PagePlan {
-            downgrade: p.downgrade.unwrap_or(NO_NODE),
+            downgrade: plan.downgrade.unwrap_or(NO_NODE),
             source,
-            owner: fp.owner,
-            invalidate: p.invalidate,
-            writable: p.map_writable,
+            owner,
+            invalidate: plan.invalidate,
+            writable: plan.map_writable,
             data,
         }),
     );
@@ -621,9 +613,7 @@ pub(crate) fn node_lost(id: u16) {
         if let Some(dir) = h.directory.as_mut() {
             let lost = dir.node_lost(id);
             if lost > 0 {
-                r.stats
-                    .lost
-                    .fetch_add(lost as u32, core::sync::atomic::Ordering::Relaxed);
+                r.stats.lost.fetch_add(lost as u32, Ordering::Relaxed);
                 pr_warn!(
                     "region {}: {} pages lost with node {} (faults on them get SIGBUS)\n",
                     r.name_str(),

@@ -115,9 +115,7 @@ impl Holdings {
     /// Stores a copy of `page` (the caller zapped the PTEs of any copy it replaces).
     pub(crate) fn store(&mut self, page: u32, copy: Copy) {
         let owner = copy.owner;
-        if let Some(old) = self.take(page) {
-            drop(old);
-        }
+        self.take(page);
         if let Some(slot) = self.copies.get_mut(page as usize) {
             *slot = Some(copy);
             self.resident += 1;
@@ -350,10 +348,23 @@ fn to_abi(name: &[u8], r: &RegionRecord) -> SsiRegion {
     out
 }
 
-/// Looks up the record of region `name` in the bookkeeping store.
-fn lookup(name: &[u8]) -> Result<RegionRecord> {
+/// The bookkeeping key of region `name` (and its length).
+fn key_of(name: &[u8]) -> Result<([u8; MAX_KEY], usize)> {
     let mut key = [0u8; MAX_KEY];
     let n = region::key(name, &mut key).map_err(region_errno)?;
+    Ok((key, n))
+}
+
+/// The region name in a bookkeeping key, if it is a well-formed region key (any admin
+/// can write any key: listings and hooks do not trust them).
+fn name_in_key(key: &[u8]) -> Option<&[u8]> {
+    key.strip_prefix(region::KEY_PREFIX)
+        .filter(|name| region::validate_name(name).is_ok())
+}
+
+/// Looks up the record of region `name` in the bookkeeping store.
+fn lookup(name: &[u8]) -> Result<RegionRecord> {
+    let (key, n) = key_of(name)?;
     let mut value = [0u8; RECORD_LEN];
     let (len, _) = kvstore::get(&key[..n], &mut value)?;
     RegionRecord::decode(&value[..len]).map_err(region_errno)
@@ -400,14 +411,13 @@ pub(crate) fn create(req: &mut SsiRegion) -> Result<region_vm::RegionFd> {
     let (self_id, _) = nodes::self_and_leader();
     let record =
         RegionRecord::new(pages, mode, self_id, uid, gid, generation).map_err(region_errno)?;
-    // The directory exists before the name does: a node that opens the region as soon
-    // as the record appears finds its home ready.
     if lookup(name).is_ok() {
         return Err(EEXIST);
     }
+    // The directory exists before the name does: a node that opens the region as soon
+    // as the record appears finds its home ready.
     let region = insert(Region::new(name, record, true)?, true)?;
-    let mut key = [0u8; MAX_KEY];
-    let n = region::key(name, &mut key).map_err(region_errno)?;
+    let (key, n) = key_of(name)?;
     if let Err(e) = kvstore::create(&key[..n], &record.encode()) {
         // Interrupted or timed out, the leader may still have recorded it: ours if the
         // store now has our generation.
@@ -477,8 +487,7 @@ pub(crate) fn remove(req: &SsiRegion) -> Result {
     if uid != record.uid && !crate::device::may_administer() {
         return Err(EPERM);
     }
-    let mut key = [0u8; MAX_KEY];
-    let n = region::key(name, &mut key).map_err(region_errno)?;
+    let (key, n) = key_of(name)?;
     // Every node (this one included) kills its state when the deletion reaches it.
     kvstore::put(&key[..n], &[])?;
     Ok(())
@@ -500,12 +509,9 @@ fn forget(region: &Arc<Region>) {
 /// A bookkeeping key changed (on every node, in version order): a removed or
 /// re-created region kills its local state.
 pub(crate) fn on_kv_change(key: &[u8], value: &[u8]) {
-    let Some(name) = key.strip_prefix(region::KEY_PREFIX) else {
+    let Some(name) = name_in_key(key) else {
         return;
     };
-    if region::validate_name(name).is_err() {
-        return;
-    }
     let generation = RegionRecord::decode(value).ok().map(|r| r.generation);
     let stale = REGIONS
         .lock()
@@ -539,16 +545,9 @@ pub(crate) fn list(out: &mut SsiRegionList) {
     let mut count = 0usize;
     let mut more = 0u32;
     kvstore::for_each(|key, value, _| {
-        let Some(name) = key.strip_prefix(region::KEY_PREFIX) else {
+        let (Some(name), Ok(record)) = (name_in_key(key), RegionRecord::decode(value)) else {
             return;
         };
-        // Any admin can write any key: only well-formed region records count.
-        let Ok(record) = RegionRecord::decode(value) else {
-            return;
-        };
-        if region::validate_name(name).is_err() {
-            return;
-        }
         if count >= SSI_REGION_LIST_LEN {
             more += 1;
             return;
