@@ -15,9 +15,9 @@ export KDIR
 TEST ?=
 export TEST
 
-.PHONY: all modules ssictl hostile setup test test-host test-kunit test-cluster demo bench fmt clean
+.PHONY: all modules ssictl hostile tools setup test test-host test-kunit test-cluster demo bench fmt clean
 
-all: modules ssictl
+all: modules ssictl tools
 
 modules:
 	@scripts/build.sh modules
@@ -27,6 +27,9 @@ ssictl:
 
 hostile:
 	@scripts/build.sh hostile
+
+tools:
+	@scripts/build.sh tools
 
 setup:
 	@scripts/setup.sh

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds ssi: `modules` (the four .ko against $KDIR, default the guest kernel built by
 # make setup), `ssictl` (and ssi-memtest), `hostile` (the hostile RDMA CM test client, target/ssi-hostile),
+# `tools` (target/ssi-regtest and target/ssi-counter, programs the migration tests run),
 # `fmt`, `clean`.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -33,6 +34,14 @@ hostile)
     gcc -O2 -Wall -Wextra -DDEFAULT_ABI="$abi" -o "$SSI_ROOT/target/ssi-hostile" \
         "$SSI_ROOT/tests/tools/ssi-hostile.c" -lrdmacm -libverbs
     ;;
+tools)
+    # Test programs that run in the guests: migration register/FPU check and the counter.
+    ssi_step "test tools"
+    mkdir -p "$SSI_ROOT/target"
+    for t in ssi-regtest ssi-counter; do
+        gcc -O2 -Wall -Wextra -o "$SSI_ROOT/target/$t" "$SSI_ROOT/tests/tools/$t.c"
+    done
+    ;;
 fmt)
     k=${KDIR:-$(ssi_guest_kdir)}
     cargo fmt --manifest-path "$SSI_ROOT/Cargo.toml" --all
@@ -44,5 +53,5 @@ clean)
     [ -f "$k/Makefile" ] && make -C "$k" M="$SSI_ROOT" clean
     cargo clean --manifest-path "$SSI_ROOT/Cargo.toml"
     ;;
-*) ssi_die "usage: $0 modules|ssictl|hostile|fmt|clean" ;;
+*) ssi_die "usage: $0 modules|ssictl|hostile|tools|fmt|clean" ;;
 esac

@@ -74,7 +74,8 @@ cluster_boot() {
     rm -rf "$cluster_dir/node$i"
     mkdir -p "$cluster_dir/node$i"
     # A restarted node appends to its console log.
-    qemu-system-x86_64 -accel tcg -m "$SSI_GUEST_MEM" -smp 1 -nographic -no-reboot \
+    # SSI_GUEST_CPU (e.g. max: AVX under TCG) for tests that need more than qemu64.
+    qemu-system-x86_64 -accel tcg ${SSI_GUEST_CPU:+-cpu "$SSI_GUEST_CPU"} -m "$SSI_GUEST_MEM" -smp 1 -nographic -no-reboot \
         -kernel "$cluster_kernel" \
         -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
         -virtfs local,path="$cluster_dir",mount_tag=ssirun,security_model=none,multidevs=remap \

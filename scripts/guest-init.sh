@@ -55,7 +55,7 @@ while [ ! -e "$CH/halt" ]; do
         [ -e "/tmp/started/$id" ] && continue
         : >"/tmp/started/$id"
         (
-            cd /tmp && sh "$f" >"$CH/out/$id.out" 2>&1 </dev/null
+            cd /tmp && sh "$f" >"$CH/out/$id.out" 2>&1 </dev/null 9<&-
             echo $? >"$CH/out/$id.rc.tmp"
             mv "$CH/out/$id.rc.tmp" "$CH/out/$id.rc"
         ) &

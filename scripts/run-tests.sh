@@ -73,7 +73,7 @@ run_kunit() {
 # Builds the modules, ssictl and the hostile test client; each is a test case. Returns non-zero if either failed.
 run_build() {
     local ok=0 what
-    for what in modules ssictl hostile; do
+    for what in modules ssictl hostile tools; do
         ssi_step "build: $what"
         if "$SSI_ROOT/scripts/build.sh" "$what" >"$ssi_log_dir/build-$what.log" 2>&1; then
             record PASS "build::$what"

@@ -14,12 +14,19 @@
 
 static long ssi_core_unlocked_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
-	return ssi_core_ioctl(cmd, arg);
+	return ssi_core_ioctl(file, cmd, arg);
+}
+
+static int ssi_core_release(struct inode *inode, struct file *file)
+{
+	ssi_core_file_release(file);
+	return 0;
 }
 
 static const struct file_operations ssi_core_fops = {
 	.owner = THIS_MODULE,
 	.unlocked_ioctl = ssi_core_unlocked_ioctl,
+	.release = ssi_core_release,
 	/* The ABI has the same layout for 32-bit callers. */
 	.compat_ioctl = compat_ptr_ioctl,
 	.llseek = noop_llseek,

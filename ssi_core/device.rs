@@ -5,7 +5,7 @@
 //! Registered by the C shim `chardev.c` (so that open files pin the module); the
 //! ioctls are answered here.
 
-use core::ffi::{c_int, c_long, c_uint, c_ulong};
+use core::ffi::{c_int, c_long, c_uint, c_ulong, c_void};
 
 use kernel::{
     bindings,
@@ -20,7 +20,8 @@ use crate::shared::ioctl::{
     SsiServiceCall, SsiStatus, SSI_IOC_KV_GET, SSI_IOC_KV_PUT, SSI_IOC_NODES, SSI_IOC_NODE_ADD,
     SSI_IOC_NODE_REMOVE, SSI_IOC_PAGE_EXPOSE, SSI_IOC_PAGE_READ, SSI_IOC_PAGE_UNEXPOSE,
     SSI_IOC_PING, SSI_IOC_REGIONS, SSI_IOC_REGION_CREATE, SSI_IOC_REGION_OPEN,
-    SSI_IOC_REGION_REMOVE, SSI_IOC_SERVICE_CALL, SSI_IOC_STATUS, SSI_PAGE_SIZE,
+    SSI_IOC_REGION_REMOVE, SSI_IOC_SERVICE_CALL, SSI_IOC_STATUS, SSI_PAGE_SIZE, SSI_IOC_MAGIC, SSI_IOC_MIGRATE_FIRST_NR,
+    SSI_IOC_MIGRATE_LAST_NR,
 };
 use crate::shared::wire::{Message, MAX_PING};
 use crate::{calls, clock, kvstore, messaging, nodes, pages, regions, registry, services};
@@ -238,6 +239,7 @@ fn ioctl(cmd: u32, arg: usize) -> Result<isize> {
                 &request[..req.req_len as usize],
                 &mut resp,
                 timeout,
+                true,
             )?;
             req.resp = resp;
             // At most SSI_SERVICE_CALL_MAX.
@@ -308,11 +310,35 @@ fn kv_fields(req: &SsiKv) -> Result<(&[u8], &[u8])> {
     Ok((&req.key[..k], &req.value[..v]))
 }
 
+/// ioctl handler of `/dev/ssi`, called by `chardev.c`. The migration ioctls go to the
+/// migration engine, with the open file as the identity of the caller's descriptor.
 #[no_mangle]
-extern "C" fn ssi_core_ioctl(cmd: c_uint, arg: c_ulong) -> c_long {
+extern "C" fn ssi_core_ioctl(file: *const c_void, cmd: c_uint, arg: c_ulong) -> c_long {
+    let nr = cmd & 0xff;
+    if (cmd >> 8) & 0xff == SSI_IOC_MAGIC
+        && (SSI_IOC_MIGRATE_FIRST_NR..=SSI_IOC_MIGRATE_LAST_NR).contains(&nr)
+    {
+        return match registry::migrate_use() {
+            // `unsigned long` and `usize` (and `long` and `isize`) have the same size on
+            // every Linux target.
+            Some(engine) => engine.ioctl(file, cmd, arg as usize) as c_long,
+            None => {
+                pr_info!("migration ioctl without ssi_migrate loaded\n");
+                c_long::from(crate::errno::eopnotsupp().to_errno())
+            }
+        };
+    }
     // `unsigned long` and `usize` have the same size on every Linux target.
     match ioctl(cmd, arg as usize) {
         Ok(v) => v as c_long,
         Err(e) => c_long::from(e.to_errno()),
+    }
+}
+
+/// Release handler of `/dev/ssi`, called by `chardev.c`.
+#[no_mangle]
+extern "C" fn ssi_core_file_release(file: *const c_void) {
+    if let Some(engine) = registry::migrate_use() {
+        engine.release(file);
     }
 }

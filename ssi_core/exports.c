@@ -19,3 +19,5 @@ EXPORT_SYMBOL_GPL(ssi_core_link_event);
 EXPORT_SYMBOL_GPL(ssi_service_register);
 EXPORT_SYMBOL_GPL(ssi_service_unregister);
 EXPORT_SYMBOL_GPL(ssi_service_call);
+EXPORT_SYMBOL_GPL(ssi_service_reply);
+EXPORT_SYMBOL_GPL(ssi_core_node_up);

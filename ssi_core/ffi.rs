@@ -14,7 +14,7 @@ use kernel::prelude::*;
 use crate::registry;
 use crate::shared::ioctl::SSI_NAME_LEN;
 use crate::shared::migrate_abi::SsiMigrateOps;
-use crate::shared::service::SsiServiceOps;
+use crate::shared::service::{SsiServiceOps, SSI_CALL_UNINTERRUPTIBLE, SSI_SERVICE_DEFERRED};
 use crate::shared::transport::SsiTransportOps;
 
 /// Calls a `describe` callback of an ops table.
@@ -200,7 +200,34 @@ impl MigrateOpsRef {
     pub(crate) fn describe(&self, buf: &mut [u8]) -> Result<usize> {
         call_describe(self.ops().describe, self.ops().ctx, buf)
     }
+
+    /// Hands a migration ioctl of `file` to the engine.
+    pub(crate) fn ioctl(&self, file: *const c_void, cmd: u32, arg: usize) -> isize {
+        let Some(f) = self.ops().ioctl else {
+            return crate::errno::eopnotsupp().to_errno() as isize;
+        };
+        // SAFETY: See `ops`; `file` is only an identity to the engine, `arg` is the
+        // user's ioctl argument, which the engine validates.
+        unsafe { f(self.ops().ctx, file, cmd, arg) }
+    }
+
+    /// Tells the engine that `file` is being released.
+    pub(crate) fn release(&self, file: *const c_void) {
+        if let Some(f) = self.ops().release {
+            // SAFETY: See `ops`; `file` is only compared by the engine.
+            unsafe { f(self.ops().ctx, file) }
+        }
+    }
+
+    /// The engine's `/proc/ssi/ps` text, written into `buf`.
+    pub(crate) fn show_ps(&self, buf: &mut [u8]) -> Result<usize> {
+        call_describe(self.ops().show_ps, self.ops().ctx, buf)
+    }
 }
+
+// SAFETY: As for `ServiceOpsRef`: immutable while registered, callable from any
+// process context.
+unsafe impl Sync for MigrateOpsRef {}
 
 fn to_c(r: Result) -> c_int {
     match r {
@@ -375,8 +402,15 @@ impl ServiceOpsRef {
         self.ops().name
     }
 
-    /// Runs the handler on a request from `node`; returns the answer's length in `resp`.
-    pub(crate) fn handle(&self, node: u32, req: &[u8], resp: &mut [u8]) -> Result<usize> {
+    /// Runs the handler on a request from `node`; returns the answer's length in `resp`,
+    /// or `None` when the handler answers later with `ssi_service_reply(token, ..)`.
+    pub(crate) fn handle(
+        &self,
+        node: u32,
+        token: u64,
+        req: &[u8],
+        resp: &mut [u8],
+    ) -> Result<Option<usize>> {
         let Some(f) = self.ops().handle else {
             return Err(crate::errno::eopnotsupp());
         };
@@ -385,12 +419,16 @@ impl ServiceOpsRef {
             f(
                 self.ops().ctx,
                 node,
+                token,
                 req.as_ptr(),
                 req.len(),
                 resp.as_mut_ptr(),
                 resp.len(),
             )
         };
+        if n == SSI_SERVICE_DEFERRED {
+            return Ok(None);
+        }
         if n < 0 {
             // Handlers return -errno; anything out of range becomes EIO.
             return Err(i32::try_from(n)
@@ -398,7 +436,7 @@ impl ServiceOpsRef {
                 .filter(|e| *e >= -4095)
                 .map_or(EIO, Error::from_errno));
         }
-        Ok((n as usize).min(resp.len()))
+        Ok(Some((n as usize).min(resp.len())))
     }
 }
 
@@ -414,6 +452,37 @@ unsafe extern "C" fn ssi_service_register(ops: *const SsiServiceOps) -> c_int {
         return EINVAL.to_errno();
     };
     to_c(crate::services::register(ServiceOpsRef(ops)))
+}
+
+/// Answers a request that a service handler deferred (it returned
+/// `SSI_SERVICE_DEFERRED`): `len` bytes at `data` when `err` is 0, else the negative
+/// errno `err`. A token is answered at most once; a stale one only sends an answer that
+/// the caller has stopped waiting for, which it drops.
+///
+/// # Safety
+///
+/// `data` is valid for reads of `len` bytes (may be null when `len` is 0).
+#[no_mangle]
+unsafe extern "C" fn ssi_service_reply(
+    token: u64,
+    service: u16,
+    data: *const u8,
+    len: usize,
+    err: c_int,
+) {
+    let data = if len == 0 || data.is_null() {
+        &[][..]
+    } else {
+        // SAFETY: Guaranteed by the caller.
+        unsafe { core::slice::from_raw_parts(data, len) }
+    };
+    crate::services::reply(token, service, data, err);
+}
+
+/// Whether `node` is this node or a configured peer that membership sees up.
+#[no_mangle]
+extern "C" fn ssi_core_node_up(node: u32) -> bool {
+    node == crate::node_id() || crate::nodes::is_up(node)
 }
 
 /// Unregisters a service; after it returns its handler is never called again.
@@ -439,8 +508,9 @@ unsafe extern "C" fn ssi_service_call(
     resp: *mut u8,
     cap: usize,
     timeout_ms: u32,
+    flags: u32,
 ) -> isize {
-    if (req.is_null() && len != 0) || (resp.is_null() && cap != 0) {
+    if (req.is_null() && len != 0) || (resp.is_null() && cap != 0) || flags & !SSI_CALL_UNINTERRUPTIBLE != 0 {
         return EINVAL.to_errno() as isize;
     }
     let req = if len == 0 {
@@ -455,7 +525,8 @@ unsafe extern "C" fn ssi_service_call(
         // SAFETY: Guaranteed by the caller.
         unsafe { core::slice::from_raw_parts_mut(resp, cap) }
     };
-    match crate::services::call(node, service, req, resp, timeout_ms) {
+    let interruptible = flags & SSI_CALL_UNINTERRUPTIBLE == 0;
+    match crate::services::call(node, service, req, resp, timeout_ms, interruptible) {
         // At most MAX_SERVICE_DATA.
         Ok(n) => n as isize,
         Err(e) => e.to_errno() as isize,

@@ -85,15 +85,19 @@ fn reply(h: &Header, msg: &Message<'_>) {
 
 /// Answers request `h` with the message, or with an `Error` carrying the errno.
 pub(crate) fn answer(h: &Header, result: Result<Message<'_>>) {
-    match result {
-        Ok(msg) => reply(h, &msg),
-        Err(e) => reply(
-            h,
-            &Message::Error {
-                errno: e.to_errno().unsigned_abs(),
-            },
-        ),
-    }
+    answer_to(u32::from(h.src), h.seq, result);
+}
+
+/// Answers request number `seq` of `node` (see [`answer`]).
+pub(crate) fn answer_to(node: u32, seq: u32, result: Result<Message<'_>>) {
+    let msg = match result {
+        Ok(msg) => msg,
+        Err(e) => Message::Error {
+            errno: e.to_errno().unsigned_abs(),
+        },
+    };
+    // A lost answer shows up as a timeout on the other side.
+    let _ = send(node, &msg, FLAG_RESPONSE, seq);
 }
 
 /// Logs the first malformed frames of each node, then only counts them.

@@ -167,6 +167,25 @@ extern "C" fn ssi_core_proc_show_regions(m: *mut bindings::seq_file, _v: *mut c_
     0
 }
 
+/// Show callback of `/proc/ssi/ps`: the migration engine's text.
+#[no_mangle]
+extern "C" fn ssi_core_proc_show_ps(m: *mut bindings::seq_file, _v: *mut c_void) -> c_int {
+    // SAFETY: As in `ssi_core_proc_show_status`.
+    let m = unsafe { SeqFile::from_raw(m) };
+    let Some(engine) = registry::migrate_use() else {
+        seq_print!(m, "ssi_migrate is not loaded\n");
+        return 0;
+    };
+    let Ok(mut buf) = KVec::from_elem(0u8, 16384, GFP_KERNEL) else {
+        return ENOMEM.to_errno();
+    };
+    match engine.show_ps(&mut buf) {
+        Ok(n) => seq_print!(m, "{}", core::str::from_utf8(&buf[..n]).unwrap_or("<not UTF-8>\n")),
+        Err(e) => return e.to_errno(),
+    }
+    0
+}
+
 #[no_mangle]
 extern "C" fn ssi_core_proc_show_status(m: *mut bindings::seq_file, _v: *mut c_void) -> c_int {
     // SAFETY: seq_file calls show callbacks with a valid `seq_file` that no other thread

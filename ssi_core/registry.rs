@@ -27,7 +27,7 @@ pub(crate) type TransportUse = Use<TransportOpsRef>;
 /// Everything registered with core.
 pub(crate) struct Registry {
     transports: TransportTable<Arc<Counted<TransportOpsRef>>, SSI_MAX_TRANSPORTS>,
-    migrate: Option<MigrateOpsRef>,
+    migrate: Option<Arc<Counted<MigrateOpsRef>>>,
 }
 
 impl Registry {
@@ -163,23 +163,34 @@ pub(crate) fn register_migrate(ops: MigrateOpsRef) -> Result {
         );
         return Err(errno::eprotonosupport());
     }
+    let entry = Counted::new(ops)?;
     let mut reg = REGISTRY.lock();
     if reg.migrate.is_some() {
         pr_err!("a migration engine is registered already\n");
         return Err(EBUSY);
     }
-    reg.migrate = Some(ops);
+    reg.migrate = Some(entry);
     pr_info!("migration engine registered\n");
     Ok(())
 }
 
-/// Unregisters the migration engine.
+/// Unregisters the migration engine and waits until none of its ioctls or other calls
+/// runs.
 pub(crate) fn unregister_migrate() {
-    if REGISTRY.lock().migrate.take().is_some() {
-        pr_info!("migration engine unregistered\n");
-    } else {
+    let Some(m) = REGISTRY.lock().migrate.take() else {
         pr_warn!("unregister of a migration engine that was not registered\n");
-    }
+        return;
+    };
+    m.wait_unused("migration engine", 0);
+    pr_info!("migration engine unregistered\n");
+}
+
+/// A counted use of the migration engine, if one is registered: its ops stay valid
+/// while this exists.
+pub(crate) fn migrate_use() -> Option<Use<MigrateOpsRef>> {
+    let reg = REGISTRY.lock();
+    let found = reg.migrate.as_ref().map(Counted::start_use);
+    found
 }
 
 /// Fills `st` (zeroed by the caller) with the node's status as `SSI_IOC_STATUS` reports
@@ -194,7 +205,7 @@ pub(crate) fn status(node_id: u32, st: &mut SsiStatus) {
     match &reg.migrate {
         Some(m) => fill_str(
             &mut st.migrate_state,
-            describe_into(&mut buf, |b| m.describe(b)),
+            describe_into(&mut buf, |b| m.item().describe(b)),
         ),
         None => fill_str(&mut st.migrate_state, ""),
     }
@@ -234,7 +245,7 @@ pub(crate) fn for_each_transport(
 pub(crate) fn with_migrate(buf: &mut [u8], f: impl FnOnce(Option<&str>)) {
     let reg = REGISTRY.lock();
     match &reg.migrate {
-        Some(m) => f(Some(describe_into(buf, |b| m.describe(b)))),
+        Some(m) => f(Some(describe_into(buf, |b| m.item().describe(b)))),
         None => f(None),
     }
 }

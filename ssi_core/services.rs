@@ -74,17 +74,23 @@ fn use_of(id: u16) -> Option<Use<ServiceOpsRef>> {
     found
 }
 
-/// A `Service` request from `node`: run the handler, send back its answer.
+/// A `Service` request from `node`: run the handler, send back its answer (unless the
+/// handler deferred it: then it answers with [`reply`]).
 pub(crate) fn on_request(h: &Header, service: u16, data: &[u8]) {
     let node = u32::from(h.src);
+    let token = (u64::from(node) << 32) | u64::from(h.seq);
     let answer = match use_of(service) {
         None => Err(errno::eopnotsupp()),
         Some(s) => match KVec::from_elem(0u8, MAX_SERVICE_DATA, GFP_KERNEL) {
             Err(e) => Err(Error::from(e)),
-            Ok(mut resp) => s.handle(node, data, &mut resp).map(|n| {
-                resp.truncate(n);
-                resp
-            }),
+            Ok(mut resp) => match s.handle(node, token, data, &mut resp) {
+                Ok(None) => return,
+                Ok(Some(n)) => {
+                    resp.truncate(n);
+                    Ok(resp)
+                }
+                Err(e) => Err(e),
+            },
         },
     };
     let msg = match &answer {
@@ -92,6 +98,21 @@ pub(crate) fn on_request(h: &Header, service: u16, data: &[u8]) {
         Err(e) => Err(*e),
     };
     messaging::answer(h, msg);
+}
+
+/// Sends the deferred answer for `token` (from [`on_request`]): `data`, or the errno
+/// `err` when it is negative.
+pub(crate) fn reply(token: u64, service: u16, data: &[u8], err: i32) {
+    // The token is (node << 32) | sequence number, both from a request header.
+    let (node, seq) = ((token >> 32) as u32, token as u32);
+    let msg = if err < 0 {
+        Err(Error::from_errno(err))
+    } else if data.len() > MAX_SERVICE_DATA {
+        Err(EMSGSIZE)
+    } else {
+        Ok(Message::Service { service, data })
+    };
+    messaging::answer_to(node, seq, msg);
 }
 
 /// Calls `service` on `node` with `req`; copies the answer into `resp` and returns its
@@ -102,11 +123,17 @@ pub(crate) fn call(
     req: &[u8],
     resp: &mut [u8],
     timeout_ms: u32,
+    interruptible: bool,
 ) -> Result<usize> {
     if service == 0 || req.len() > MAX_SERVICE_DATA || timeout_ms == 0 || timeout_ms > 60_000 {
         return Err(EINVAL);
     }
-    let answer = calls::call(node, &Message::Service { service, data: req }, timeout_ms)?;
+    let msg = Message::Service { service, data: req };
+    let answer = if interruptible {
+        calls::call(node, &msg, timeout_ms)?
+    } else {
+        calls::call_uninterruptible(node, &msg, timeout_ms)?
+    };
     match wire::decode(&answer) {
         Ok((_, Message::Service { service: s, data })) if s == service => {
             if data.len() > resp.len() {

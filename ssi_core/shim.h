@@ -17,8 +17,10 @@ struct ssi_service_ops;
 int ssi_core_chardev_register(void);
 void ssi_core_chardev_unregister(void);
 
-/* device.rs: ioctl handler of /dev/ssi */
-long ssi_core_ioctl(unsigned int cmd, unsigned long arg);
+/* device.rs: ioctl and release handlers of /dev/ssi */
+struct file;
+long ssi_core_ioctl(struct file *file, unsigned int cmd, unsigned long arg);
+void ssi_core_file_release(struct file *file);
 
 /* procfs.c, called from procfs.rs */
 int ssi_core_proc_create(void);
@@ -49,8 +51,10 @@ void ssi_core_deliver(const struct ssi_transport_ops *ops, u32 node, const u8 *f
 void ssi_core_link_event(const struct ssi_transport_ops *ops, u32 node, bool up);
 int ssi_service_register(const struct ssi_service_ops *ops);
 void ssi_service_unregister(u16 service);
+void ssi_service_reply(u64 token, u16 service, const u8 *data, size_t len, int err);
+bool ssi_core_node_up(u32 node);
 ssize_t ssi_service_call(u32 node, u16 service, const u8 *req, size_t len, u8 *resp,
-			 size_t cap, u32 timeout_ms);
+			 size_t cap, u32 timeout_ms, u32 flags);
 
 /* region_shim.c, called from region_vm.rs */
 struct file;
@@ -80,5 +84,6 @@ unsigned int ssi_region_mkwrite(void *region, struct vm_fault *vmf, unsigned lon
 
 /* procfs.rs */
 int ssi_core_proc_show_regions(struct seq_file *m, void *v);
+int ssi_core_proc_show_ps(struct seq_file *m, void *v);
 
 #endif

@@ -1,14 +1,25 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! ssi_migrate: process migration for ssi. Snapshots a task's registers, rebuilds its
-//! address space on the destination node and faults its pages in from the origin.
+//! ssi_migrate: process migration for ssi. `ssictl migrate PID NODE` snapshots a task's
+//! registers and memory layout, a fresh process on the destination takes them over, and
+//! its memory faults in page by page from the node it came from; the process keeps its
+//! PID, parent, terminal and exit status at home through a stand-in.
 //!
-//! Today it registers with `ssi_core` as the node's migration engine and keeps the
-//! count of migrations; the migrate ioctl comes with the migration issue.
+//! - `leave.rs`: the source side (the migrate ioctl, the snapshot, the stand-in);
+//! - `arrive.rs`: the destination side (the daemon's ioctls, faults, standard streams);
+//! - `link.rs`: requests to other nodes' engines (core's services) and to this node;
+//! - `ffi.rs` + `task_shim.c`: task, register, memory and file operations in C.
 
 use core::fmt::{self, Write};
+use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
-use kernel::{prelude::*, sync::Arc};
+use kernel::{
+    new_condvar, new_mutex,
+    prelude::*,
+    sync::{Arc, CondVar, Mutex},
+    transmute::{AsBytes, FromBytes},
+    uaccess::UserSlice,
+};
 
 #[path = "../rust/kmod/core_client.rs"]
 #[allow(dead_code)]
@@ -16,63 +27,342 @@ mod core_client;
 #[path = "../rust/kmod/errno.rs"]
 #[allow(dead_code)]
 mod errno;
+mod arrive;
+mod ffi;
+mod leave;
+mod link;
 mod shared;
 
 use core_client::{Describe, MigrateRegistration, Service, ServiceRegistration, SliceWriter};
+use link::Reply;
+use shared::ioctl::{
+    name_str, proc_role_label, SsiMigrate, SsiMigrateExit, SsiMigrateJob, SsiProcInfo,
+    SsiProcList, SSI_IOC_MIGRATE, SSI_IOC_MIGRATE_ACCEPT, SSI_IOC_MIGRATE_EXITED,
+    SSI_IOC_MIGRATE_PS, SSI_IOC_MIGRATE_RESTORE, SSI_PROC_LIST_LEN,
+};
+use shared::migrate_wire::MigMsg;
 
 module! {
-    type: SsiMigrate,
+    type: SsiMigrateModule,
     name: "ssi_migrate",
     authors: ["ssi developers"],
     description: "ssi single-system-image cluster: process migration",
     license: "GPL",
 }
 
-/// The migration engine.
-struct MigrateEngine {
-    node: u32,
+/// The migration engine of this node.
+#[pin_data]
+pub(crate) struct Engine {
+    pub(crate) node: u32,
+    /// Processes leaving or gone from here (with their stand-ins).
+    #[pin]
+    pub(crate) leaving: Mutex<KVec<Arc<leave::Leaving>>>,
+    /// Processes arriving or running here, and the daemons.
+    #[pin]
+    pub(crate) arrivals: Mutex<arrive::Table>,
+    /// Signalled when an offer comes or the module goes.
+    #[pin]
+    pub(crate) offered: CondVar,
+    next_id: AtomicU64,
+    hops_out: AtomicU64,
 }
 
-impl Describe for MigrateEngine {
-    fn describe(&self, out: &mut SliceWriter<'_>) -> fmt::Result {
-        write!(out, "engine on node {}", self.node)
+/// The engine, for the C callbacks (faults, task_work, streams), which get no context
+/// of it. Set before anything can call back, cleared after the last can.
+static ENGINE: AtomicPtr<Engine> = AtomicPtr::new(core::ptr::null_mut());
+
+/// The engine. Only called from paths that run while the module is registered.
+pub(crate) fn engine() -> &'static Engine {
+    let p = ENGINE.load(Ordering::Acquire);
+    // SAFETY: `ENGINE` points into the module's `Arc<Engine>` from init until exit; the
+    // callers (ioctls, service handlers, faults and streams of files and tasks that pin
+    // the module) cannot run outside that window.
+    unsafe { &*p }
+}
+
+impl Engine {
+    /// A new id for a hop or a job: unique on this node, also across reloads.
+    pub(crate) fn new_id(&self) -> u64 {
+        (ffi::now_ns() << 8) ^ self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Forgets a finished hop.
+    pub(crate) fn forget(&self, l: &leave::Leaving) {
+        self.leaving.lock().retain(|x| !core::ptr::eq(&**x, l));
+    }
+
+    /// Forgets a finished arrival.
+    pub(crate) fn drop_arrival(&self, job: u64) {
+        let mut t = self.arrivals.lock();
+        t.arrivals.retain(|a| {
+            a.job != job || a.inner.lock().state == arrive::State::Moved
+        });
+    }
+
+    fn procs(&self) -> Result<KVec<SsiProcInfo>> {
+        let mut v = KVec::new();
+        leave::list(&mut v)?;
+        arrive::list(&mut v)?;
+        Ok(v)
     }
 }
 
-/// The engine's service: other nodes ask it what it is before they migrate to it.
-impl Service for MigrateEngine {
+impl Describe for Engine {
+    fn describe(&self, out: &mut SliceWriter<'_>) -> fmt::Result {
+        let away = self.leaving.lock().len();
+        let here = self.arrivals.lock();
+        write!(
+            out,
+            "engine on node {}, {} out, {} in, {} daemon(s)",
+            self.node,
+            away,
+            here.arrivals.len(),
+            here.daemons.len()
+        )
+    }
+}
+
+/// Handles a message from the engine of `node` (or of this node); `None` when it is
+/// answered later through `reply`.
+pub(crate) fn handle_request(node: u32, reply: Reply, req: &[u8], resp: &mut [u8]) -> Result<Option<usize>> {
+    let e = engine();
+    if req == b"probe" {
+        let mut w = SliceWriter::new(resp);
+        write!(w, "engine on node {}, ABI v{}", e.node, shared::ioctl::SSI_ABI_VERSION)
+            .map_err(|_| EMSGSIZE)?;
+        return Ok(Some(w.len()));
+    }
+    let msg = MigMsg::decode(req).map_err(|_| EINVAL)?;
+    let answer = match msg {
+        MigMsg::Offer {
+            hop,
+            home_node,
+            home_pid,
+            home_hop,
+            hops,
+            snapshot_len,
+        } => {
+            let home = leave::HomeRef {
+                node: home_node,
+                pid: home_pid,
+                hop: home_hop,
+            };
+            arrive::on_offer(node, hop, home, hops, snapshot_len, resp)?
+        }
+        MigMsg::Chunk { hop, offset } => leave::on_chunk(node, hop, offset, resp)?,
+        MigMsg::Commit { hop } => leave::on_commit(node, hop)?,
+        MigMsg::Started { hop, job, .. } => leave::on_started(node, hop, job)?,
+        MigMsg::Failed { hop, errno, text } => leave::on_failed(node, hop, errno, text)?,
+        MigMsg::Page { hop, addr } => return leave::on_page(node, hop, addr, reply),
+        MigMsg::Output { home_hop, fd, data } => return leave::on_output(node, home_hop, fd, data, reply),
+        MigMsg::Input { home_hop, id, max } => return leave::on_input(node, home_hop, id, max, reply),
+        MigMsg::Exited { home_hop, status } => leave::on_exited(node, home_hop, status)?,
+        MigMsg::Signal { job, signo } => arrive::on_signal(node, job, signo)?,
+        MigMsg::Moved {
+            home_hop,
+            node: to,
+            job,
+            from_node,
+            from_hop,
+        } => leave::on_moved(to, home_hop, job, from_node, from_hop)?,
+        MigMsg::Finished { hop } => leave::on_finished(node, hop)?,
+        MigMsg::Ps => {
+            let procs = e.procs()?;
+            let mut n = 0;
+            for p in procs.iter() {
+                let b = p.as_bytes();
+                if n + b.len() > resp.len() {
+                    break;
+                }
+                resp[n..n + b.len()].copy_from_slice(b);
+                n += b.len();
+            }
+            n
+        }
+    };
+    Ok(Some(answer))
+}
+
+/// The engine's service: how the engines of other nodes reach this one.
+impl Service for Engine {
     const ID: u16 = shared::service::ids::MIGRATE;
     const NAME: &'static str = "migrate";
 
-    fn handle(&self, _node: u32, req: &[u8], resp: &mut [u8]) -> Result<usize> {
-        match req {
-            b"probe" => {
-                let mut w = SliceWriter::new(resp);
-                self.describe(&mut w).map_err(|_| EMSGSIZE)?;
-                write!(w, ", ABI v{}", shared::ioctl::SSI_ABI_VERSION).map_err(|_| EMSGSIZE)?;
-                Ok(w.len())
-            }
-            _ => Err(EINVAL),
-        }
+    fn handle(&self, node: u32, token: u64, req: &[u8], resp: &mut [u8]) -> Result<Option<usize>> {
+        handle_request(node, Reply::Remote(token), req, resp)
     }
 }
 
-struct SsiMigrate {
-    // Dropped in declaration order: the service goes before the engine registration.
-    _service: ServiceRegistration<MigrateEngine>,
-    _registration: MigrateRegistration<MigrateEngine>,
+// SAFETY: `#[repr(C)]` integers and byte arrays without padding (sizes asserted in
+// rust/src/ioctl.rs): every bit pattern is valid and every byte initialised.
+unsafe impl FromBytes for SsiMigrate {}
+// SAFETY: As above.
+unsafe impl AsBytes for SsiMigrate {}
+// SAFETY: As above.
+unsafe impl AsBytes for SsiProcInfo {}
+// SAFETY: As above.
+unsafe impl FromBytes for SsiProcInfo {}
+// SAFETY: As above.
+unsafe impl AsBytes for SsiProcList {}
+// SAFETY: As above.
+unsafe impl FromBytes for SsiProcList {}
+// SAFETY: As above.
+unsafe impl FromBytes for SsiMigrateExit {}
+
+fn user(arg: usize, len: usize) -> UserSlice {
+    UserSlice::new(kernel::uaccess::UserPtr::from_addr(arg), len)
 }
 
-impl kernel::Module for SsiMigrate {
+fn may_administer() -> bool {
+    // SAFETY: `capable` only reads the current task's credentials.
+    unsafe { kernel::bindings::capable(kernel::bindings::CAP_SYS_ADMIN as i32) }
+}
+
+impl core_client::Engine for Engine {
+    fn ioctl(&self, file: usize, cmd: u32, arg: usize) -> Result<isize> {
+        match cmd {
+            SSI_IOC_MIGRATE => {
+                let slice = user(arg, size_of::<SsiMigrate>());
+                let (mut reader, mut writer) = slice.reader_writer();
+                let mut req: SsiMigrate = reader.read()?;
+                req.message = [0; 128];
+                let r = leave::migrate(&mut req);
+                if r.is_ok() {
+                    self.hops_out.fetch_add(1, Ordering::Relaxed);
+                }
+                writer.write(&req)?;
+                r.map(|_| 0)
+            }
+            SSI_IOC_MIGRATE_ACCEPT => {
+                if !may_administer() {
+                    return Err(EPERM);
+                }
+                let slice = user(arg, size_of::<SsiMigrateJob>());
+                let (mut reader, mut writer) = slice.reader_writer();
+                let mut job: SsiMigrateJob = reader.read()?;
+                arrive::accept(file, &mut job)?;
+                writer.write(&job)?;
+                Ok(0)
+            }
+            SSI_IOC_MIGRATE_RESTORE => {
+                let job: u64 = user(arg, 8).reader().read()?;
+                arrive::restore(file, job)
+            }
+            SSI_IOC_MIGRATE_EXITED => {
+                let req: SsiMigrateExit = user(arg, size_of::<SsiMigrateExit>()).reader().read()?;
+                if req.reserved != 0 {
+                    return Err(EINVAL);
+                }
+                arrive::exited(file, &req)?;
+                Ok(0)
+            }
+            SSI_IOC_MIGRATE_PS => {
+                let slice = user(arg, size_of::<SsiProcList>());
+                let (mut reader, mut writer) = slice.reader_writer();
+                let mut list = KBox::<SsiProcList>::new(reader.read()?, GFP_KERNEL)?;
+                list.count = 0;
+                if list.node == self.node {
+                    for (i, p) in self.procs()?.iter().take(SSI_PROC_LIST_LEN).enumerate() {
+                        list.procs[i] = *p;
+                        list.count += 1;
+                    }
+                } else {
+                    let mut resp = KVec::from_elem(0u8, shared::wire::MAX_SERVICE_DATA, GFP_KERNEL)?;
+                    let n = link::call(list.node, &MigMsg::Ps, &mut resp, 2000, link::Wait::Interruptible)?;
+                    for (i, c) in resp[..n]
+                        .chunks_exact(size_of::<SsiProcInfo>())
+                        .take(SSI_PROC_LIST_LEN)
+                        .enumerate()
+                    {
+                        list.procs[i] = SsiProcInfo::from_bytes_copy(c).ok_or(EINVAL)?;
+                        list.count += 1;
+                    }
+                }
+                writer.write(&*list)?;
+                Ok(0)
+            }
+            _ => Err(ENOTTY),
+        }
+    }
+
+    fn release(&self, file: usize) {
+        arrive::daemon_gone(file);
+    }
+
+    fn show_ps(&self, out: &mut SliceWriter<'_>) -> fmt::Result {
+        writeln!(out, "{:<12} {:>4} {:>7} {:<8} {:>4} {:>8} command", "id", "node", "pid", "role", "hops", "pages")?;
+        let Ok(procs) = self.procs() else {
+            return Ok(());
+        };
+        for p in procs.iter() {
+            writeln!(
+                out,
+                "{:<12} {:>4} {:>7} {:<8} {:>4} {:>8} {}",
+                Id(p.home_node, p.home_pid),
+                p.node,
+                p.pid,
+                proc_role_label(p.role),
+                p.hops,
+                p.pages,
+                name_str(&p.comm).unwrap_or("?")
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// A cluster-wide process id, `node:pid`.
+struct Id(u32, u32);
+
+impl fmt::Display for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut buf = [0u8; 24];
+        let mut w = SliceWriter::new(&mut buf);
+        write!(w, "{}:{}", self.0, self.1)?;
+        let n = w.len();
+        f.pad(core::str::from_utf8(&buf[..n]).unwrap_or("?"))
+    }
+}
+
+struct SsiMigrateModule {
+    // Dropped in declaration order: the service goes, then the engine registration
+    // (which waits for running ioctls), then the engine.
+    _service: ServiceRegistration<Engine>,
+    _registration: MigrateRegistration<Engine>,
+    engine: Arc<Engine>,
+}
+
+impl kernel::Module for SsiMigrateModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
         let node = core_client::node_id();
-        let engine = Arc::new(MigrateEngine { node }, GFP_KERNEL)?;
+        let engine = Arc::pin_init(
+            try_pin_init!(Engine {
+                node,
+                leaving <- new_mutex!(KVec::new()),
+                arrivals <- new_mutex!(arrive::Table::new()),
+                offered <- new_condvar!(),
+                next_id: AtomicU64::new(1),
+                hops_out: AtomicU64::new(0),
+            }),
+            GFP_KERNEL,
+        )?;
+        ENGINE.store(Arc::as_ptr(&engine).cast_mut(), Ordering::Release);
         let registration = MigrateRegistration::new(module, engine.clone())?;
-        let service = ServiceRegistration::new(module, engine)?;
+        let service = ServiceRegistration::new(module, engine.clone())?;
         pr_info!("migration engine up on node {}\n", node);
         Ok(Self {
             _service: service,
             _registration: registration,
+            engine,
         })
+    }
+}
+
+impl Drop for SsiMigrateModule {
+    fn drop(&mut self) {
+        // Daemons waiting in ACCEPT return, so that unregistering (which waits for
+        // running ioctls) does not wait for them.
+        self.engine.arrivals.lock().closing = true;
+        self.engine.offered.notify_all();
     }
 }

@@ -9,9 +9,13 @@
 pub(crate) mod ioctl;
 #[path = "../rust/src/migrate_abi.rs"]
 pub(crate) mod migrate_abi;
+#[path = "../rust/src/migrate_wire.rs"]
+pub(crate) mod migrate_wire;
 #[path = "../rust/src/service.rs"]
 pub(crate) mod service;
 #[path = "../rust/src/text.rs"]
 pub(crate) mod text;
 #[path = "../rust/src/transport.rs"]
 pub(crate) mod transport;
+#[path = "../rust/src/wire.rs"]
+pub(crate) mod wire;

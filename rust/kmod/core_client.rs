@@ -32,6 +32,8 @@ extern "C" {
     fn ssi_core_link_event(ops: *const SsiTransportOps, node: u32, up: bool);
     fn ssi_service_register(ops: *const SsiServiceOps) -> c_int;
     fn ssi_service_unregister(service: u16);
+    fn ssi_service_reply(token: u64, service: u16, data: *const u8, len: usize, err: c_int);
+    fn ssi_core_node_up(node: u32) -> bool;
     fn ssi_service_call(
         node: u32,
         service: u16,
@@ -40,6 +42,7 @@ extern "C" {
         resp: *mut u8,
         cap: usize,
         timeout_ms: u32,
+        flags: u32,
     ) -> isize;
 }
 
@@ -334,6 +337,51 @@ impl<T: Transport> Drop for TransportRegistration<T> {
     }
 }
 
+/// The migration engine's side of core's `/dev/ssi` and `/proc/ssi/ps`.
+pub(crate) trait Engine: Describe {
+    /// A migration ioctl of the open file identified by `file`.
+    fn ioctl(&self, file: usize, cmd: u32, arg: usize) -> Result<isize>;
+    /// The open file identified by `file` is released.
+    fn release(&self, file: usize);
+    /// The text of `/proc/ssi/ps`.
+    fn show_ps(&self, out: &mut SliceWriter<'_>) -> fmt::Result;
+}
+
+unsafe extern "C" fn ioctl_trampoline<T: Engine>(
+    ctx: *mut c_void,
+    file: *const c_void,
+    cmd: u32,
+    arg: usize,
+) -> isize {
+    // SAFETY: `ctx` is the registration's `Arc<T>`, alive while registered; core calls
+    // through a counted use that unregistering waits for.
+    let this = unsafe { &*ctx.cast::<T>() };
+    match this.ioctl(file as usize, cmd, arg) {
+        Ok(v) => v,
+        Err(e) => e.to_errno() as isize,
+    }
+}
+
+unsafe extern "C" fn release_trampoline<T: Engine>(ctx: *mut c_void, file: *const c_void) {
+    // SAFETY: As in `ioctl_trampoline`.
+    let this = unsafe { &*ctx.cast::<T>() };
+    this.release(file as usize);
+}
+
+unsafe extern "C" fn ps_trampoline<T: Engine>(ctx: *mut c_void, buf: *mut u8, len: usize) -> isize {
+    if buf.is_null() {
+        return EINVAL.to_errno() as isize;
+    }
+    // SAFETY: As in `ioctl_trampoline`.
+    let this = unsafe { &*ctx.cast::<T>() };
+    // SAFETY: Core passes a buffer valid for `len` bytes, unaliased during the call.
+    let buf = unsafe { core::slice::from_raw_parts_mut(buf, len) };
+    let mut w = SliceWriter::new(buf);
+    // Truncated text is still shown.
+    let _ = this.show_ps(&mut w);
+    w.len() as isize
+}
+
 /// The migration engine registered with core; unregisters when dropped.
 pub(crate) struct MigrateRegistration<T: Describe> {
     // As in `TransportRegistration`.
@@ -346,7 +394,7 @@ unsafe impl<T: Describe> Send for MigrateRegistration<T> {}
 // SAFETY: As for `TransportRegistration`.
 unsafe impl<T: Describe> Sync for MigrateRegistration<T> {}
 
-impl<T: Describe> MigrateRegistration<T> {
+impl<T: Engine> MigrateRegistration<T> {
     /// Registers `ctx` as the node's migration engine.
     pub(crate) fn new(module: &'static ThisModule, ctx: Arc<T>) -> Result<Self> {
         let ops = KBox::new(
@@ -356,6 +404,9 @@ impl<T: Describe> MigrateRegistration<T> {
                 owner: module.as_ptr().cast(),
                 ctx: Arc::as_ptr(&ctx).cast_mut().cast(),
                 describe: Some(describe_trampoline::<T>),
+                ioctl: Some(ioctl_trampoline::<T>),
+                release: Some(release_trampoline::<T>),
+                show_ps: Some(ps_trampoline::<T>),
             },
             GFP_KERNEL,
         )?;
@@ -386,14 +437,17 @@ pub(crate) trait Service: Send + Sync {
     const ID: u16;
     /// Its name (1 to 15 characters of `[a-z0-9_-]`).
     const NAME: &'static str;
-    /// Answers a request from `node` into `resp`; returns the answer's length. Runs in
-    /// the transport's receive context: must not wait for other nodes.
-    fn handle(&self, node: u32, req: &[u8], resp: &mut [u8]) -> Result<usize>;
+    /// Answers a request from `node` into `resp`; returns the answer's length, or `None`
+    /// when it answers later with [`service_reply`] and `token`. Runs in the transport's
+    /// receive context: must not wait for other nodes.
+    fn handle(&self, node: u32, token: u64, req: &[u8], resp: &mut [u8])
+        -> Result<Option<usize>>;
 }
 
 unsafe extern "C" fn service_trampoline<T: Service>(
     ctx: *mut c_void,
     node: u32,
+    token: u64,
     req: *const u8,
     len: usize,
     resp: *mut u8,
@@ -413,9 +467,10 @@ unsafe extern "C" fn service_trampoline<T: Service>(
             core::slice::from_raw_parts_mut(resp, cap),
         )
     };
-    match this.handle(node, req, resp) {
+    match this.handle(node, token, req, resp) {
         // At most `cap`, which is a slice length.
-        Ok(n) => n.min(cap) as isize,
+        Ok(Some(n)) => n.min(cap) as isize,
+        Ok(None) => crate::shared::service::SSI_SERVICE_DEFERRED,
         Err(e) => e.to_errno() as isize,
     }
 }
@@ -467,6 +522,23 @@ impl<T: Service> Drop for ServiceRegistration<T> {
     }
 }
 
+/// Sends the answer to a request whose handler returned `None` (deferred): `data`, or
+/// the error.
+pub(crate) fn service_reply(token: u64, service: u16, answer: Result<&[u8]>) {
+    let (data, err) = match answer {
+        Ok(d) => (d, 0),
+        Err(e) => (&[][..], e.to_errno()),
+    };
+    // SAFETY: `data` is valid for reads of its length during the call.
+    unsafe { ssi_service_reply(token, service, data.as_ptr(), data.len(), err) };
+}
+
+/// Whether `node` is this node or a peer that core's membership sees up.
+pub(crate) fn node_up(node: u32) -> bool {
+    // SAFETY: No pointer arguments.
+    unsafe { ssi_core_node_up(node) }
+}
+
 /// Calls `service` on `node` and waits at most `timeout_ms` for the answer, which goes
 /// to `resp`; returns its length. Sleeps: never call it from a service handler.
 pub(crate) fn call_service(
@@ -475,6 +547,7 @@ pub(crate) fn call_service(
     req: &[u8],
     resp: &mut [u8],
     timeout_ms: u32,
+    flags: u32,
 ) -> Result<usize> {
     // SAFETY: Both slices are valid for their lengths during the call.
     let n = unsafe {
@@ -486,6 +559,7 @@ pub(crate) fn call_service(
             resp.as_mut_ptr(),
             resp.len(),
             timeout_ms,
+            flags,
         )
     };
     if n < 0 {

@@ -56,3 +56,28 @@ pub(crate) fn from_peer(code: u32) -> Error {
 pub(crate) fn eidrm() -> Error {
     from_positive(bindings::EIDRM)
 }
+
+/// `ECONNREFUSED`: nobody takes it on that node (no migration daemon).
+pub(crate) fn econnrefused() -> Error {
+    from_positive(bindings::ECONNREFUSED)
+}
+
+/// `ECONNRESET`: the other side went away mid-way.
+pub(crate) fn econnreset() -> Error {
+    from_positive(bindings::ECONNRESET)
+}
+
+/// `ECANCELED`: the operation was called off.
+pub(crate) fn ecanceled() -> Error {
+    from_positive(bindings::ECANCELED)
+}
+
+/// `EALREADY`: already in progress or done.
+pub(crate) fn ealready() -> Error {
+    from_positive(bindings::EALREADY)
+}
+
+/// `ESHUTDOWN`: the module is going away.
+pub(crate) fn eshutdown() -> Error {
+    from_positive(bindings::ESHUTDOWN)
+}

@@ -8,7 +8,7 @@
 
 /// Version of this ABI. Bumped on any incompatible change; `ssictl` refuses to talk to a
 /// kernel with another version.
-pub const SSI_ABI_VERSION: u32 = 3;
+pub const SSI_ABI_VERSION: u32 = 4;
 
 /// The ioctl "type" byte of ssi (free in Documentation/userspace-api/ioctl/ioctl-number.rst).
 pub const SSI_IOC_MAGIC: u32 = 0xD5;
@@ -435,6 +435,255 @@ const _: () = assert!(core::mem::size_of::<SsiRegion>() == 80);
 const _: () = assert!(core::mem::size_of::<SsiRegionInfo>() == 80 + 72);
 const _: () = assert!(core::mem::size_of::<SsiRegionList>() == 8 + (80 + 72) * SSI_REGION_LIST_LEN);
 
+/// First ioctl number that core hands to the migration engine (`ssi_migrate`).
+pub const SSI_IOC_MIGRATE_FIRST_NR: u32 = 16;
+/// Last ioctl number that core hands to the migration engine.
+pub const SSI_IOC_MIGRATE_LAST_NR: u32 = 31;
+
+/// Moves a process to another node ([`SsiMigrate`]). The caller must be allowed to
+/// ptrace the process. On failure `message` says why (the errno alone is often not
+/// enough: "pinned to node 0 by /dev/gpiomem").
+pub const SSI_IOC_MIGRATE: u32 = iowr::<SsiMigrate>(16);
+/// The node's migration daemon waits for an incoming process ([`SsiMigrateJob`]);
+/// `CAP_SYS_ADMIN`. The job is bound to the daemon's open file.
+pub const SSI_IOC_MIGRATE_ACCEPT: u32 = iowr::<SsiMigrateJob>(17);
+/// A child of the daemon becomes the incoming process of job `*arg` (a `u64`): its
+/// address space and registers are replaced, so on success it does not return to the
+/// caller's code. Same open file as the `ACCEPT` that got the job.
+pub const SSI_IOC_MIGRATE_RESTORE: u32 = iow::<u64>(18);
+/// The daemon reports how a restored process ended ([`SsiMigrateExit`]).
+pub const SSI_IOC_MIGRATE_EXITED: u32 = iow::<SsiMigrateExit>(19);
+/// Lists the processes the migration engine of a node knows ([`SsiProcList`]).
+pub const SSI_IOC_MIGRATE_PS: u32 = iowr::<SsiProcList>(20);
+
+/// Length of [`SsiMigrate::message`].
+pub const SSI_MESSAGE_LEN: usize = 128;
+/// Length of a command name (`TASK_COMM_LEN`).
+pub const SSI_COMM_LEN: usize = 16;
+/// Most supplementary groups a migrated process keeps.
+pub const SSI_MAX_GROUPS: usize = 32;
+/// Most special mappings (`[vdso]`, `[vvar]`, ...) a job lists.
+pub const SSI_MAX_SPECIAL: usize = 4;
+/// Length of [`SsiMigrateJob::cwd`].
+pub const SSI_CWD_LEN: usize = 256;
+/// Most processes an [`SsiProcList`] reports.
+pub const SSI_PROC_LIST_LEN: usize = 64;
+
+/// Argument of `SSI_IOC_MIGRATE`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SsiMigrate {
+    /// The process, as seen from the caller's PID namespace.
+    pub pid: u32,
+    /// Destination node.
+    pub node: u32,
+    /// Zero.
+    pub flags: u32,
+    /// Zero.
+    pub reserved: u32,
+    /// Out: the id of this hop on this node.
+    pub migration: u64,
+    /// Out: nanoseconds from stopping the process here to the destination's
+    /// confirmation that it is about to run it.
+    pub freeze_ns: u64,
+    /// Out: bytes of the register and memory-layout snapshot that were sent.
+    pub snapshot_bytes: u64,
+    /// Out: why it failed (NUL-terminated), or empty.
+    pub message: [u8; SSI_MESSAGE_LEN],
+}
+
+impl Default for SsiMigrate {
+    fn default() -> Self {
+        Self {
+            pid: 0,
+            node: 0,
+            flags: 0,
+            reserved: 0,
+            migration: 0,
+            freeze_ns: 0,
+            snapshot_bytes: 0,
+            message: [0; SSI_MESSAGE_LEN],
+        }
+    }
+}
+
+/// A special mapping (`[vdso]`, `[vvar]`, ...) that the restoring child must move to
+/// `start` with `mremap` before `SSI_IOC_MIGRATE_RESTORE`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SsiSpecialMapping {
+    /// Where the process had it.
+    pub start: u64,
+    /// End (exclusive).
+    pub end: u64,
+    /// Its name, NUL-padded.
+    pub name: [u8; 16],
+}
+
+/// Argument of `SSI_IOC_MIGRATE_ACCEPT`: what the daemon needs to prepare the child
+/// that becomes the process.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SsiMigrateJob {
+    /// In: give up after this many milliseconds (`ETIMEDOUT`); 0 waits until a job
+    /// comes or a signal.
+    pub timeout_ms: u32,
+    /// Zero.
+    pub reserved: u32,
+    /// Out: the job, for `RESTORE` and `EXITED`.
+    pub job: u64,
+    /// Out: the node and PID the process started on (its home).
+    pub home_node: u32,
+    /// Out: see `home_node`.
+    pub home_pid: u32,
+    /// Out: the node it comes from.
+    pub source_node: u32,
+    /// Out: credentials: real, effective, saved and filesystem user and group ids.
+    pub uid: u32,
+    pub euid: u32,
+    pub suid: u32,
+    pub fsuid: u32,
+    pub gid: u32,
+    pub egid: u32,
+    pub sgid: u32,
+    pub fsgid: u32,
+    /// Out: the file mode creation mask.
+    pub umask: u32,
+    /// Out: supplementary groups used.
+    pub ngroups: u32,
+    /// Zero.
+    pub reserved3: u32,
+    /// Out: supplementary groups.
+    pub groups: [u32; SSI_MAX_GROUPS],
+    /// Out: command name.
+    pub comm: [u8; SSI_COMM_LEN],
+    /// Out: special mappings used.
+    pub nspecial: u32,
+    /// Zero.
+    pub reserved2: u32,
+    /// Out: the special mappings to move into place.
+    pub special: [SsiSpecialMapping; SSI_MAX_SPECIAL],
+    /// Out: the working directory (NUL-terminated; "/" when it did not fit).
+    pub cwd: [u8; SSI_CWD_LEN],
+}
+
+impl Default for SsiMigrateJob {
+    fn default() -> Self {
+        Self {
+            timeout_ms: 0,
+            reserved: 0,
+            job: 0,
+            home_node: 0,
+            home_pid: 0,
+            source_node: 0,
+            uid: 0,
+            euid: 0,
+            suid: 0,
+            fsuid: 0,
+            gid: 0,
+            egid: 0,
+            sgid: 0,
+            fsgid: 0,
+            umask: 0,
+            ngroups: 0,
+            reserved3: 0,
+            groups: [0; SSI_MAX_GROUPS],
+            comm: [0; SSI_COMM_LEN],
+            nspecial: 0,
+            reserved2: 0,
+            special: [SsiSpecialMapping::default(); SSI_MAX_SPECIAL],
+            cwd: [0; SSI_CWD_LEN],
+        }
+    }
+}
+
+/// Argument of `SSI_IOC_MIGRATE_EXITED`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SsiMigrateExit {
+    /// The job.
+    pub job: u64,
+    /// The wait status as `waitpid` gave it.
+    pub status: i32,
+    /// Zero.
+    pub reserved: u32,
+}
+
+/// `SsiProcInfo::role`: the process started here and runs elsewhere; this is its
+/// stand-in (same PID, parent, terminal), which forwards signals and exits with it.
+pub const SSI_PROC_HOME: u32 = 1;
+/// `SsiProcInfo::role`: the process passed through here; this stand-in serves the
+/// pages it left behind.
+pub const SSI_PROC_RELAY: u32 = 2;
+/// `SsiProcInfo::role`: the process runs here, away from its home.
+pub const SSI_PROC_RUNNING: u32 = 3;
+/// `SsiProcInfo::role`: being moved away from this node right now.
+pub const SSI_PROC_LEAVING: u32 = 4;
+
+/// One process in an [`SsiProcList`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SsiProcInfo {
+    /// Cluster-wide id: the home node and the PID there.
+    pub home_node: u32,
+    pub home_pid: u32,
+    /// The node it runs on now (as far as this node knows).
+    pub node: u32,
+    /// The local PID of this entry (stand-in or running process).
+    pub pid: u32,
+    /// `SSI_PROC_*`.
+    pub role: u32,
+    /// Migrations so far.
+    pub hops: u32,
+    /// Pages fetched from other nodes (running) or served to them (stand-ins).
+    pub pages: u64,
+    /// Command name.
+    pub comm: [u8; SSI_COMM_LEN],
+}
+
+/// Argument of `SSI_IOC_MIGRATE_PS`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SsiProcList {
+    /// In: the node to ask.
+    pub node: u32,
+    /// Out: entries used.
+    pub count: u32,
+    /// Out: the processes.
+    pub procs: [SsiProcInfo; SSI_PROC_LIST_LEN],
+}
+
+impl Default for SsiProcList {
+    fn default() -> Self {
+        Self {
+            node: 0,
+            count: 0,
+            procs: [SsiProcInfo::default(); SSI_PROC_LIST_LEN],
+        }
+    }
+}
+
+const _: () = assert!(core::mem::size_of::<SsiMigrate>() == 40 + SSI_MESSAGE_LEN);
+const _: () = assert!(core::mem::size_of::<SsiSpecialMapping>() == 32);
+const _: () = assert!(
+    core::mem::size_of::<SsiMigrateJob>()
+        == 16 + 4 * 14 + 4 * SSI_MAX_GROUPS + SSI_COMM_LEN + 8 + 32 * SSI_MAX_SPECIAL + SSI_CWD_LEN
+);
+const _: () = assert!(core::mem::size_of::<SsiMigrateExit>() == 16);
+const _: () = assert!(core::mem::size_of::<SsiProcInfo>() == 32 + SSI_COMM_LEN);
+const _: () = assert!(core::mem::size_of::<SsiProcList>() == 8 + 48 * SSI_PROC_LIST_LEN);
+
+/// Label of an `SSI_PROC_*` role.
+pub fn proc_role_label(role: u32) -> &'static str {
+    match role {
+        SSI_PROC_HOME => "home",
+        SSI_PROC_RELAY => "relay",
+        SSI_PROC_RUNNING => "running",
+        SSI_PROC_LEAVING => "leaving",
+        _ => "unknown",
+    }
+}
+
 /// Label of an `SSI_REGION_STATE_*`.
 pub fn region_state_label(state: u32) -> &'static str {
     match state {
@@ -572,6 +821,19 @@ mod tests {
         assert_eq!(SSI_IOC_REGION_REMOVE, 0x4050_D50E);
         // sizeof(struct ssi_region_list) == 9736 == 0x2608.
         assert_eq!(SSI_IOC_REGIONS, 0xA608_D50F);
+        // sizeof(struct ssi_migrate) == 168 == 0xA8.
+        assert_eq!(SSI_IOC_MIGRATE, 0xC0A8_D510);
+        assert_eq!(SSI_IOC_MIGRATE_RESTORE, 0x4008_D512);
+        for cmd in [
+            SSI_IOC_MIGRATE,
+            SSI_IOC_MIGRATE_ACCEPT,
+            SSI_IOC_MIGRATE_RESTORE,
+            SSI_IOC_MIGRATE_EXITED,
+            SSI_IOC_MIGRATE_PS,
+        ] {
+            let nr = cmd & 0xff;
+            assert!((SSI_IOC_MIGRATE_FIRST_NR..=SSI_IOC_MIGRATE_LAST_NR).contains(&nr));
+        }
     }
 
     #[test]

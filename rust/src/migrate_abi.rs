@@ -3,13 +3,14 @@
 //! The registration ABI between `ssi_core` and `ssi_migrate`.
 //!
 //! `ssi_migrate` registers one [`SsiMigrateOps`] table through the exported C symbol
-//! `ssi_migrate_register()`; core then reports it in `/proc/ssi` and `SSI_IOC_STATUS`
-//! and, in later versions, forwards migration requests to it.
+//! `ssi_migrate_register()`; core reports it in `/proc/ssi` and `SSI_IOC_STATUS`,
+//! hands it the migration ioctls of `/dev/ssi` (numbers `SSI_IOC_MIGRATE_FIRST_NR` to
+//! `_LAST_NR`) and the release of each open file, and shows its `/proc/ssi/ps` text.
 
 use core::ffi::c_void;
 
 /// Version of [`SsiMigrateOps`]; another version is refused.
-pub const SSI_MIGRATE_OPS_VERSION: u32 = 1;
+pub const SSI_MIGRATE_OPS_VERSION: u32 = 2;
 
 /// The ops table `ssi_migrate` registers with core (C ABI). Valid until
 /// `ssi_migrate_unregister()` returns.
@@ -25,4 +26,14 @@ pub struct SsiMigrateOps {
     pub ctx: *mut c_void,
     /// Like `SsiTransportOps::describe`: one line of state into `buf`.
     pub describe: Option<unsafe extern "C" fn(ctx: *mut c_void, buf: *mut u8, len: usize) -> isize>,
+    /// A migration ioctl on the open file `file` of `/dev/ssi` (an opaque identity:
+    /// jobs are bound to the daemon's file). Process context; may sleep. Returns what
+    /// the ioctl returns.
+    pub ioctl: Option<
+        unsafe extern "C" fn(ctx: *mut c_void, file: *const c_void, cmd: u32, arg: usize) -> isize,
+    >,
+    /// The open file `file` of `/dev/ssi` is being released.
+    pub release: Option<unsafe extern "C" fn(ctx: *mut c_void, file: *const c_void)>,
+    /// Writes the text of `/proc/ssi/ps` (at most `len` bytes) and returns its length.
+    pub show_ps: Option<unsafe extern "C" fn(ctx: *mut c_void, buf: *mut u8, len: usize) -> isize>,
 }

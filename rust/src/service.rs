@@ -13,7 +13,16 @@ use core::ffi::c_void;
 use super::ioctl::SSI_NAME_LEN;
 
 /// Version of [`SsiServiceOps`].
-pub const SSI_SERVICE_OPS_VERSION: u32 = 1;
+pub const SSI_SERVICE_OPS_VERSION: u32 = 2;
+
+/// What `handle` returns when it answers later, with `ssi_service_reply()` and the
+/// `token` it was given (`-EIOCBQUEUED`). The caller waits as for any answer, up to its
+/// timeout; a handler that defers must eventually reply (or the caller times out).
+pub const SSI_SERVICE_DEFERRED: isize = -529;
+
+/// `ssi_service_call()` flag: signals do not end the wait (only its timeout does), for
+/// calls made while handling a page fault.
+pub const SSI_CALL_UNINTERRUPTIBLE: u32 = 1;
 
 /// Most services registered at once.
 pub const SSI_MAX_SERVICES: usize = 16;
@@ -42,12 +51,14 @@ pub struct SsiServiceOps {
     pub ctx: *mut c_void,
     /// Handles a request of `len` bytes from `node`: writes the answer (at most `cap`
     /// bytes) to `resp` and returns its length, or returns a negative errno, which goes
-    /// back to the caller. Runs in the transport's receive context (process context):
-    /// it may take mutexes but must not wait for other nodes.
+    /// back to the caller, or [`SSI_SERVICE_DEFERRED`] to answer later with
+    /// `ssi_service_reply(token, ...)`. Runs in the transport's receive context (process
+    /// context): it may take mutexes but must not wait for other nodes.
     pub handle: Option<
         unsafe extern "C" fn(
             ctx: *mut c_void,
             node: u32,
+            token: u64,
             req: *const u8,
             len: usize,
             resp: *mut u8,

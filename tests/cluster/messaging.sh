@@ -77,7 +77,7 @@ t_err "node1: oversized ping payload refused" $? "$out"
 
 # --- services registered by other modules (ssi_migrate's) --------------------------------
 out=$(cluster_run 0 "$SSICTL service call 2 1 probe --json")
-t_eq "node1: node 2's migration engine answers its service" '"engine on node 2, ABI v3"' \
+t_eq "node1: node 2's migration engine answers its service" '"engine on node 2, ABI v4"' \
     "$(json_get "$out" 'json.dumps(d["answer"])')"
 out=$(cluster_run 0 "grep services: /proc/ssi/status")
 t_eq "node1: /proc/ssi/status lists the migrate service" "services: 1:migrate" "$out"
@@ -92,7 +92,7 @@ out=$(cluster_run 0 "$SSICTL service call 2 1 probe 2>&1")
 t_match "node1: its service is gone from node 2" 'no service 1' "$out"
 out=$(cluster_run 1 "insmod $MIGRATE")
 out=$(cluster_run 0 "$SSICTL service call 2 1 probe")
-t_eq "node1: ... and back after reloading it" "engine on node 2, ABI v3" "$out"
+t_eq "node1: ... and back after reloading it" "engine on node 2, ABI v4" "$out"
 
 # --- the bookkeeping store -----------------------------------------------------------
 out=$(cluster_run 2 "$SSICTL kv put region/alpha home=3 && $SSICTL kv put region/beta home=2")

@@ -8,7 +8,9 @@ use ssi_shared::ioctl::{
     SsiKv, SsiNodeAddr, SsiNodeList, SsiPageExpose, SsiPageRead, SsiPing, SsiServiceCall,
     SsiStatus, SSI_ABI_VERSION, SSI_IOC_KV_GET, SSI_IOC_KV_PUT, SSI_IOC_NODES, SSI_IOC_NODE_ADD,
     SSI_IOC_NODE_REMOVE, SSI_IOC_PAGE_EXPOSE, SSI_IOC_PAGE_READ, SSI_IOC_PAGE_UNEXPOSE,
-    SSI_IOC_PING, SSI_IOC_SERVICE_CALL, SSI_IOC_STATUS, SSI_PAGE_SIZE,
+    SSI_IOC_PING, SSI_IOC_SERVICE_CALL, SSI_IOC_STATUS, SSI_PAGE_SIZE, SsiMigrate, SsiMigrateExit,
+    SsiMigrateJob, SsiProcList, SSI_IOC_MIGRATE, SSI_IOC_MIGRATE_ACCEPT, SSI_IOC_MIGRATE_EXITED,
+    SSI_IOC_MIGRATE_PS, SSI_IOC_MIGRATE_RESTORE,
 };
 
 /// Where `ssi_core` creates its control device.
@@ -199,6 +201,51 @@ impl Device {
         // borrowed for the duration of the call.
         unsafe { self.ioctl_raw(SSI_IOC_PAGE_READ, &mut req) }?;
         Ok(req)
+    }
+}
+
+impl Device {
+    /// `SSI_IOC_MIGRATE`: the request comes back with the result or the kernel's
+    /// explanation in `message`.
+    pub fn migrate(&self, req: &mut SsiMigrate) -> io::Result<()> {
+        // SAFETY: SsiMigrate holds no user pointers; SSI_IOC_MIGRATE is _IOWR(SsiMigrate).
+        unsafe { self.ioctl_raw(SSI_IOC_MIGRATE, req) }
+    }
+
+    /// `SSI_IOC_MIGRATE_PS` for `node`.
+    pub fn procs(&self, node: u32) -> io::Result<Box<SsiProcList>> {
+        let mut list = Box::new(SsiProcList {
+            node,
+            ..Default::default()
+        });
+        // SAFETY: SsiProcList holds no user pointers; the request is _IOWR(SsiProcList).
+        unsafe { self.ioctl_raw(SSI_IOC_MIGRATE_PS, &mut *list) }?;
+        Ok(list)
+    }
+
+    /// `SSI_IOC_MIGRATE_ACCEPT`.
+    pub fn accept(&self, job: &mut SsiMigrateJob) -> io::Result<()> {
+        // SAFETY: SsiMigrateJob holds no user pointers; the request is _IOWR of it.
+        unsafe { self.ioctl_raw(SSI_IOC_MIGRATE_ACCEPT, job) }
+    }
+
+    /// `SSI_IOC_MIGRATE_RESTORE`: on success the caller is the migrated process and this
+    /// does not return to the caller's code.
+    pub fn restore(&self, job: u64) -> io::Result<()> {
+        let mut job = job;
+        // SAFETY: the argument is a plain u64; the request is _IOW(u64).
+        unsafe { self.ioctl_raw(SSI_IOC_MIGRATE_RESTORE, &mut job) }
+    }
+
+    /// `SSI_IOC_MIGRATE_EXITED`.
+    pub fn exited(&self, job: u64, status: i32) -> io::Result<()> {
+        let mut req = SsiMigrateExit {
+            job,
+            status,
+            reserved: 0,
+        };
+        // SAFETY: plain integers; the request is _IOW(SsiMigrateExit).
+        unsafe { self.ioctl_raw(SSI_IOC_MIGRATE_EXITED, &mut req) }
     }
 }
 

@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 mod device;
 mod kv;
+mod migrate;
 mod nodes;
 mod page;
 mod ping;
@@ -84,6 +85,25 @@ enum Command {
     Service {
         #[command(subcommand)]
         action: ServiceAction,
+    },
+    /// Move a running process to another node: it keeps running there, its memory
+    /// follows page by page on demand, and it keeps its PID, parent, terminal and exit
+    /// status here (ptrace rights over the process are needed).
+    Migrate {
+        /// The process (a PID of this node).
+        pid: u32,
+        /// The destination node (it must run `ssictl daemon`).
+        node: u32,
+    },
+    /// List the processes ssi knows cluster-wide: migrated ones where they run, their
+    /// home stand-ins and relays, with their cluster-wide id HOME_NODE:HOME_PID.
+    Ps,
+    /// Run this node's migration daemon: it turns a forked child into each process that
+    /// migrates here and reports its exit. Needs root.
+    Daemon {
+        /// Exit after the first migrated process has ended.
+        #[arg(long)]
+        once: bool,
     },
     /// Regions: named memory every node can map (with libssi, e.g. ssi-memtest).
     Region {
@@ -294,6 +314,9 @@ fn main() -> ExitCode {
             },
             json,
         ),
+        Command::Migrate { pid, node } => ok(migrate::migrate(dev, pid, node, json)),
+        Command::Ps => ok(migrate::ps(dev, json)),
+        Command::Daemon { once } => ok(migrate::daemon(dev, once)),
         Command::Region {
             action: RegionAction::Create { name, size, mode },
         } => ok(region::create(dev, &name, size, mode, json)),

@@ -1,0 +1,644 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! What `ssi_migrate` instances say to each other (inside core's `Service` messages), and
+//! the snapshot a migrating process is sent as.
+//!
+//! A hop of a process from node S to node D: S freezes it and keeps the snapshot; it
+//! `Offer`s it to D, whose daemon `Chunk`s the snapshot in and forks a child that asks S
+//! to `Commit` (S answers only while the hop is not cancelled: the process runs in one
+//! place at most), rebuilds itself as the process and says `Started`. From then on D's
+//! page faults are `Page` requests to S (whose frozen process, the stand-in, serves its
+//! memory), and the process's standard streams, exit status and signals go to and come
+//! from its home (the node it started on): `Output`, `Input`, `Exited`, `Signal`. `Moved`
+//! tells the home where the process went; `Finished` releases relay stand-ins when the
+//! process has exited. Decoding validates everything and never panics.
+
+use super::ioctl::SsiMigrateJob;
+
+/// First byte of every message (service data that is not `probe`).
+pub const MAGIC: u8 = 0xA5;
+/// Version of this protocol and the snapshot layout.
+pub const VERSION: u8 = 1;
+/// Largest data in one `Output`/`Input` exchange or snapshot chunk.
+pub const MAX_DATA: usize = 3968;
+/// Largest message text in `Failed`.
+pub const MAX_TEXT: usize = 128;
+/// Most VMAs a snapshot may carry.
+pub const MAX_VMAS: usize = 2048;
+/// Largest arch state (registers, signal actions, FPU/XSAVE image).
+pub const MAX_STATE: usize = 64 * 1024;
+/// Page-answer kinds (first byte of the answer to `Page`).
+pub const PAGE_ZERO: u8 = 0;
+/// The answer carries 4096 bytes after the 4-byte head.
+pub const PAGE_DATA: u8 = 1;
+/// Bytes before the page data in a page answer.
+pub const PAGE_HEAD: usize = 4;
+
+/// A message between migration engines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MigMsg<'a> {
+    /// S → D: take process `hop` (snapshot of `snapshot_len` bytes). Answer: the job id.
+    Offer {
+        hop: u64,
+        home_node: u32,
+        home_pid: u32,
+        home_hop: u64,
+        hops: u32,
+        snapshot_len: u32,
+    },
+    /// D → S: bytes of the snapshot of `hop` from `offset`.
+    Chunk { hop: u64, offset: u32 },
+    /// D → S: about to replace the daemon's child with the process; S answers only if
+    /// the hop is still on (then it is final).
+    Commit { hop: u64 },
+    /// D → S: the process runs on D as `pid`, job `job`.
+    Started { hop: u64, pid: u32, job: u64 },
+    /// D → S: the hop failed (before the process ran on D): S resumes it.
+    Failed { hop: u64, errno: u32, text: &'a [u8] },
+    /// D → S: contents of the page at `addr` of `hop`'s process.
+    Page { hop: u64, addr: u64 },
+    /// Running node → home: write `data` to descriptor `fd` (1 or 2) of the stand-in.
+    Output { home_hop: u64, fd: u8, data: &'a [u8] },
+    /// Running node → home: read at most `max` bytes of the stand-in's standard input.
+    /// `id` tells a retry from a new read.
+    Input { home_hop: u64, id: u64, max: u32 },
+    /// Running node → home: the process ended with wait status `status`.
+    Exited { home_hop: u64, status: i32 },
+    /// Home → running node: deliver `signo` to job `job`.
+    Signal { job: u64, signo: u32 },
+    /// New running node → home: the process now runs on `node` as job `job`; it came
+    /// from hop `from_hop` of `from_node` (a relay, unless that is the home itself).
+    Moved {
+        home_hop: u64,
+        node: u32,
+        job: u64,
+        from_node: u32,
+        from_hop: u64,
+    },
+    /// Home → relay: the process has exited, the relay stand-in of `hop` may go.
+    Finished { hop: u64 },
+    /// The engine's process list (answer: [`super::ioctl::SsiProcInfo`] entries).
+    Ps,
+}
+
+/// Why a message or snapshot does not decode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MigWireError {
+    /// Too short, too long or a field out of range.
+    Malformed,
+    /// Another magic, version or type.
+    Unknown,
+    /// The output buffer is too small.
+    NoSpace,
+}
+
+struct Out<'b> {
+    buf: &'b mut [u8],
+    len: usize,
+}
+
+impl Out<'_> {
+    fn put(&mut self, b: &[u8]) -> Result<(), MigWireError> {
+        let end = self.len.checked_add(b.len()).ok_or(MigWireError::NoSpace)?;
+        self.buf
+            .get_mut(self.len..end)
+            .ok_or(MigWireError::NoSpace)?
+            .copy_from_slice(b);
+        self.len = end;
+        Ok(())
+    }
+    fn u32(&mut self, v: u32) -> Result<(), MigWireError> {
+        self.put(&v.to_le_bytes())
+    }
+    fn u64(&mut self, v: u64) -> Result<(), MigWireError> {
+        self.put(&v.to_le_bytes())
+    }
+    fn blob(&mut self, b: &[u8], max: usize) -> Result<(), MigWireError> {
+        if b.len() > max {
+            return Err(MigWireError::Malformed);
+        }
+        // At most MAX_DATA.
+        self.u32(b.len() as u32)?;
+        self.put(b)
+    }
+}
+
+struct In<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> In<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], MigWireError> {
+        if self.buf.len() < n {
+            return Err(MigWireError::Malformed);
+        }
+        let (head, rest) = self.buf.split_at(n);
+        self.buf = rest;
+        Ok(head)
+    }
+    fn u32(&mut self) -> Result<u32, MigWireError> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn u64(&mut self) -> Result<u64, MigWireError> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_le_bytes(a))
+    }
+    fn blob(&mut self, max: usize) -> Result<&'a [u8], MigWireError> {
+        let n = self.u32()? as usize;
+        if n > max {
+            return Err(MigWireError::Malformed);
+        }
+        self.take(n)
+    }
+}
+
+impl<'a> MigMsg<'a> {
+    fn kind(&self) -> u8 {
+        match self {
+            MigMsg::Offer { .. } => 1,
+            MigMsg::Chunk { .. } => 2,
+            MigMsg::Commit { .. } => 3,
+            MigMsg::Started { .. } => 4,
+            MigMsg::Failed { .. } => 5,
+            MigMsg::Page { .. } => 6,
+            MigMsg::Output { .. } => 7,
+            MigMsg::Input { .. } => 8,
+            MigMsg::Exited { .. } => 9,
+            MigMsg::Signal { .. } => 10,
+            MigMsg::Moved { .. } => 11,
+            MigMsg::Finished { .. } => 12,
+            MigMsg::Ps => 13,
+        }
+    }
+
+    /// Encodes into `buf`; returns the length.
+    pub fn encode(&self, buf: &mut [u8]) -> Result<usize, MigWireError> {
+        let mut o = Out { buf, len: 0 };
+        o.put(&[MAGIC, VERSION, self.kind(), 0])?;
+        match *self {
+            MigMsg::Offer {
+                hop,
+                home_node,
+                home_pid,
+                home_hop,
+                hops,
+                snapshot_len,
+            } => {
+                o.u64(hop)?;
+                o.u32(home_node)?;
+                o.u32(home_pid)?;
+                o.u64(home_hop)?;
+                o.u32(hops)?;
+                o.u32(snapshot_len)?;
+            }
+            MigMsg::Chunk { hop, offset } => {
+                o.u64(hop)?;
+                o.u32(offset)?;
+            }
+            MigMsg::Commit { hop } | MigMsg::Finished { hop } => o.u64(hop)?,
+            MigMsg::Started { hop, pid, job } => {
+                o.u64(hop)?;
+                o.u32(pid)?;
+                o.u64(job)?;
+            }
+            MigMsg::Failed { hop, errno, text } => {
+                o.u64(hop)?;
+                o.u32(errno)?;
+                o.blob(text, MAX_TEXT)?;
+            }
+            MigMsg::Page { hop, addr } => {
+                o.u64(hop)?;
+                o.u64(addr)?;
+            }
+            MigMsg::Output { home_hop, fd, data } => {
+                o.u64(home_hop)?;
+                o.u32(u32::from(fd))?;
+                o.blob(data, MAX_DATA)?;
+            }
+            MigMsg::Input { home_hop, id, max } => {
+                o.u64(home_hop)?;
+                o.u64(id)?;
+                o.u32(max)?;
+            }
+            MigMsg::Exited { home_hop, status } => {
+                o.u64(home_hop)?;
+                o.put(&status.to_le_bytes())?;
+            }
+            MigMsg::Signal { job, signo } => {
+                o.u64(job)?;
+                o.u32(signo)?;
+            }
+            MigMsg::Moved {
+                home_hop,
+                node,
+                job,
+                from_node,
+                from_hop,
+            } => {
+                o.u64(home_hop)?;
+                o.u32(node)?;
+                o.u64(job)?;
+                o.u32(from_node)?;
+                o.u64(from_hop)?;
+            }
+            MigMsg::Ps => {}
+        }
+        Ok(o.len)
+    }
+
+    /// Decodes a whole message (trailing bytes are an error).
+    pub fn decode(buf: &'a [u8]) -> Result<Self, MigWireError> {
+        let mut i = In { buf };
+        let head = i.take(4)?;
+        if head[0] != MAGIC || head[1] != VERSION || head[3] != 0 {
+            return Err(MigWireError::Unknown);
+        }
+        let msg = match head[2] {
+            1 => MigMsg::Offer {
+                hop: i.u64()?,
+                home_node: i.u32()?,
+                home_pid: i.u32()?,
+                home_hop: i.u64()?,
+                hops: i.u32()?,
+                snapshot_len: i.u32()?,
+            },
+            2 => MigMsg::Chunk {
+                hop: i.u64()?,
+                offset: i.u32()?,
+            },
+            3 => MigMsg::Commit { hop: i.u64()? },
+            4 => MigMsg::Started {
+                hop: i.u64()?,
+                pid: i.u32()?,
+                job: i.u64()?,
+            },
+            5 => MigMsg::Failed {
+                hop: i.u64()?,
+                errno: i.u32()?,
+                text: i.blob(MAX_TEXT)?,
+            },
+            6 => MigMsg::Page {
+                hop: i.u64()?,
+                addr: i.u64()?,
+            },
+            7 => {
+                let home_hop = i.u64()?;
+                let fd = i.u32()?;
+                if fd != 1 && fd != 2 {
+                    return Err(MigWireError::Malformed);
+                }
+                MigMsg::Output {
+                    home_hop,
+                    fd: fd as u8,
+                    data: i.blob(MAX_DATA)?,
+                }
+            }
+            8 => MigMsg::Input {
+                home_hop: i.u64()?,
+                id: i.u64()?,
+                max: i.u32()?,
+            },
+            9 => {
+                let home_hop = i.u64()?;
+                let s = i.take(4)?;
+                MigMsg::Exited {
+                    home_hop,
+                    status: i32::from_le_bytes([s[0], s[1], s[2], s[3]]),
+                }
+            }
+            10 => MigMsg::Signal {
+                job: i.u64()?,
+                signo: i.u32()?,
+            },
+            11 => MigMsg::Moved {
+                home_hop: i.u64()?,
+                node: i.u32()?,
+                job: i.u64()?,
+                from_node: i.u32()?,
+                from_hop: i.u64()?,
+            },
+            12 => MigMsg::Finished { hop: i.u64()? },
+            13 => MigMsg::Ps,
+            _ => return Err(MigWireError::Unknown),
+        };
+        if !i.buf.is_empty() {
+            return Err(MigWireError::Malformed);
+        }
+        Ok(msg)
+    }
+}
+
+/// Memory-layout facts of a process (mirror of `struct ssi_mm_info` in
+/// `ssi_migrate/shim.h`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MmInfo {
+    pub start_code: u64,
+    pub end_code: u64,
+    pub start_data: u64,
+    pub end_data: u64,
+    pub start_brk: u64,
+    pub brk: u64,
+    pub start_stack: u64,
+    pub arg_start: u64,
+    pub arg_end: u64,
+    pub env_start: u64,
+    pub env_end: u64,
+    pub auxv_words: u64,
+    pub auxv: [u64; 64],
+}
+
+/// One VMA (mirror of `struct ssi_vma_info`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VmaInfo {
+    pub start: u64,
+    pub end: u64,
+    pub pgoff: u64,
+    pub flags: u64,
+    pub name: [u8; 32],
+}
+
+/// `VmaInfo::flags`: see `ssi_migrate/shim.h`.
+pub const VMA_READ: u64 = 0x1;
+pub const VMA_WRITE: u64 = 0x2;
+pub const VMA_EXEC: u64 = 0x4;
+pub const VMA_GROWSDOWN: u64 = 0x8;
+pub const VMA_SPECIAL: u64 = 0x10;
+pub const VMA_FILE: u64 = 0x20;
+
+const _: () = assert!(core::mem::size_of::<MmInfo>() == 96 + 8 * 64);
+const _: () = assert!(core::mem::size_of::<VmaInfo>() == 64);
+
+/// Head of a snapshot: `[SnapshotHead][SsiMigrateJob][MmInfo][VmaInfo; nr_vmas][state]`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SnapshotHead {
+    pub magic: u32,
+    pub version: u32,
+    pub nr_vmas: u32,
+    pub state_len: u32,
+}
+
+/// `SnapshotHead::magic`.
+pub const SNAPSHOT_MAGIC: u32 = 0x5353_4d31;
+
+/// Where the parts of a snapshot are (byte offsets).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SnapshotLayout {
+    pub job: usize,
+    pub mm: usize,
+    pub vmas: usize,
+    pub nr_vmas: usize,
+    pub state: usize,
+    pub state_len: usize,
+    pub total: usize,
+}
+
+const HEAD_LEN: usize = core::mem::size_of::<SnapshotHead>();
+const JOB_LEN: usize = core::mem::size_of::<SsiMigrateJob>();
+const MM_LEN: usize = core::mem::size_of::<MmInfo>();
+const VMA_LEN: usize = core::mem::size_of::<VmaInfo>();
+
+impl SnapshotLayout {
+    /// The layout for `nr_vmas` VMAs and `state_len` bytes of arch state.
+    pub fn new(nr_vmas: usize, state_len: usize) -> Result<Self, MigWireError> {
+        if nr_vmas > MAX_VMAS || state_len > MAX_STATE {
+            return Err(MigWireError::Malformed);
+        }
+        let job = HEAD_LEN;
+        let mm = job + JOB_LEN;
+        let vmas = mm + MM_LEN;
+        let state = vmas + nr_vmas * VMA_LEN;
+        Ok(Self {
+            job,
+            mm,
+            vmas,
+            nr_vmas,
+            state,
+            state_len,
+            total: state + state_len,
+        })
+    }
+
+    /// The head for this layout, as bytes.
+    pub fn head(&self) -> [u8; HEAD_LEN] {
+        let mut h = [0u8; HEAD_LEN];
+        h[0..4].copy_from_slice(&SNAPSHOT_MAGIC.to_le_bytes());
+        h[4..8].copy_from_slice(&u32::from(VERSION).to_le_bytes());
+        // Both bounded by MAX_VMAS and MAX_STATE.
+        h[8..12].copy_from_slice(&(self.nr_vmas as u32).to_le_bytes());
+        h[12..16].copy_from_slice(&(self.state_len as u32).to_le_bytes());
+        h
+    }
+
+    /// Checks a received snapshot and returns its layout.
+    pub fn parse(snapshot: &[u8]) -> Result<Self, MigWireError> {
+        let mut i = In { buf: snapshot };
+        let (magic, version, nr, state) = (i.u32()?, i.u32()?, i.u32()?, i.u32()?);
+        if magic != SNAPSHOT_MAGIC || version != u32::from(VERSION) {
+            return Err(MigWireError::Unknown);
+        }
+        let l = Self::new(nr as usize, state as usize)?;
+        if l.total != snapshot.len() {
+            return Err(MigWireError::Malformed);
+        }
+        Ok(l)
+    }
+}
+
+/// Whether the VMAs (sorted, from a snapshot) are well-formed: page-aligned, non-empty,
+/// ascending and non-overlapping, below `limit`.
+pub fn vmas_valid(vmas: &[VmaInfo], limit: u64) -> bool {
+    let mut prev_end = 0u64;
+    vmas.iter().all(|v| {
+        let ok = v.start < v.end
+            && v.end <= limit
+            && (v.start | v.end) & 0xfff == 0
+            && v.start >= prev_end
+            && v.flags & !0x3f == 0;
+        prev_end = v.end;
+        ok
+    })
+}
+
+/// The VMA containing `addr`, if any.
+pub fn vma_of(vmas: &[VmaInfo], addr: u64) -> Option<&VmaInfo> {
+    // Sorted and disjoint: binary search by start.
+    let i = vmas.partition_point(|v| v.start <= addr);
+    let v = vmas.get(i.checked_sub(1)?)?;
+    (addr < v.end).then_some(v)
+}
+
+/// Whether a destination fault at source address `addr` of a mapping anchored at
+/// `anchor` (another source address of that mapping) takes its contents from the source:
+/// both lie in the same source VMA. Otherwise the page starts zeroed (memory the process
+/// added after it arrived, by `mremap` or stack growth).
+pub fn page_from_source(vmas: &[VmaInfo], addr: u64, anchor: u64) -> bool {
+    match (vma_of(vmas, addr), vma_of(vmas, anchor)) {
+        (Some(a), Some(b)) => a.start == b.start && a.flags & VMA_SPECIAL == 0,
+        _ => false,
+    }
+}
+
+#[cfg_attr(ssi_kunit, kernel::prelude::kunit_tests(ssi_migrate_wire))]
+#[cfg(any(test, ssi_kunit))]
+mod tests {
+    use super::*;
+
+    fn vma(start: u64, end: u64, flags: u64) -> VmaInfo {
+        VmaInfo {
+            start,
+            end,
+            pgoff: 0,
+            flags,
+            name: [0; 32],
+        }
+    }
+
+    #[test]
+    fn messages_round_trip() {
+        let text = b"no daemon";
+        let data = [7u8; 100];
+        let msgs = [
+            MigMsg::Offer {
+                hop: 1,
+                home_node: 2,
+                home_pid: 3,
+                home_hop: 4,
+                hops: 5,
+                snapshot_len: 6,
+            },
+            MigMsg::Chunk { hop: 9, offset: 4096 },
+            MigMsg::Commit { hop: u64::MAX },
+            MigMsg::Started {
+                hop: 1,
+                pid: 77,
+                job: 8,
+            },
+            MigMsg::Failed {
+                hop: 1,
+                errno: 111,
+                text,
+            },
+            MigMsg::Page {
+                hop: 3,
+                addr: 0x7fff_0000_1000,
+            },
+            MigMsg::Output {
+                home_hop: 5,
+                fd: 2,
+                data: &data,
+            },
+            MigMsg::Input {
+                home_hop: 5,
+                id: 6,
+                max: 4000,
+            },
+            MigMsg::Exited {
+                home_hop: 5,
+                status: -1,
+            },
+            MigMsg::Signal { job: 4, signo: 15 },
+            MigMsg::Moved {
+                home_hop: 1,
+                node: 2,
+                job: 3,
+                from_node: 4,
+                from_hop: 5,
+            },
+            MigMsg::Finished { hop: 12 },
+            MigMsg::Ps,
+        ];
+        let mut buf = [0u8; 512];
+        for m in msgs {
+            let n = m.encode(&mut buf).unwrap();
+            assert_eq!(MigMsg::decode(&buf[..n]), Ok(m));
+            // Every truncation is refused, never a panic.
+            for cut in 0..n {
+                assert!(MigMsg::decode(&buf[..cut]).is_err());
+            }
+            // Trailing garbage too.
+            buf[n] = 0;
+            assert_eq!(
+                MigMsg::decode(&buf[..n + 1]),
+                Err(MigWireError::Malformed)
+            );
+        }
+    }
+
+    #[test]
+    fn bad_fields_are_refused() {
+        let mut buf = [0u8; 64];
+        let n = MigMsg::Output {
+            home_hop: 1,
+            fd: 1,
+            data: b"x",
+        }
+        .encode(&mut buf)
+        .unwrap();
+        // fd 0 is not an output.
+        buf[12] = 0;
+        assert_eq!(MigMsg::decode(&buf[..n]), Err(MigWireError::Malformed));
+        buf[0] = 0;
+        assert_eq!(MigMsg::decode(&buf[..n]), Err(MigWireError::Unknown));
+        let big = [0u8; MAX_DATA + 1];
+        let mut out = [0u8; MAX_DATA + 64];
+        assert!(MigMsg::Output {
+            home_hop: 1,
+            fd: 1,
+            data: &big
+        }
+        .encode(&mut out)
+        .is_err());
+        assert_eq!(
+            MigMsg::Ps.encode(&mut [0u8; 3]),
+            Err(MigWireError::NoSpace)
+        );
+    }
+
+    #[test]
+    fn snapshot_layout_checks_lengths() {
+        let l = SnapshotLayout::new(3, 100).unwrap();
+        let mut snap = [0u8; 4096];
+        snap[..16].copy_from_slice(&l.head());
+        assert_eq!(SnapshotLayout::parse(&snap[..l.total]), Ok(l));
+        assert!(SnapshotLayout::parse(&snap[..l.total - 1]).is_err());
+        assert!(SnapshotLayout::parse(&snap[..8]).is_err());
+        assert!(SnapshotLayout::new(MAX_VMAS + 1, 0).is_err());
+        assert!(SnapshotLayout::new(0, MAX_STATE + 1).is_err());
+        snap[0] ^= 1;
+        assert_eq!(
+            SnapshotLayout::parse(&snap[..l.total]),
+            Err(MigWireError::Unknown)
+        );
+    }
+
+    #[test]
+    fn vma_lookup_and_anchors() {
+        let v = [
+            vma(0x1000, 0x3000, VMA_READ),
+            vma(0x3000, 0x5000, VMA_READ | VMA_WRITE),
+            vma(0x9000, 0xa000, VMA_SPECIAL),
+        ];
+        assert!(vmas_valid(&v, 1 << 47));
+        assert_eq!(vma_of(&v, 0x0fff), None);
+        assert_eq!(vma_of(&v, 0x1000).map(|x| x.start), Some(0x1000));
+        assert_eq!(vma_of(&v, 0x2fff).map(|x| x.start), Some(0x1000));
+        assert_eq!(vma_of(&v, 0x3000).map(|x| x.start), Some(0x3000));
+        assert_eq!(vma_of(&v, 0x5000), None);
+        assert!(page_from_source(&v, 0x2000, 0x1000));
+        // Grown by mremap past its source VMA: zero, not the neighbour's contents.
+        assert!(!page_from_source(&v, 0x3000, 0x1000));
+        assert!(!page_from_source(&v, 0x6000, 0x1000));
+        // Special mappings never come from the source.
+        assert!(!page_from_source(&v, 0x9000, 0x9000));
+        let overlapping = [vma(0x1000, 0x3000, 0), vma(0x2000, 0x4000, 0)];
+        assert!(!vmas_valid(&overlapping, 1 << 47));
+        assert!(!vmas_valid(&[vma(0x1000, 0x1800, 0)], 1 << 47));
+        assert!(!vmas_valid(&[vma(0x1000, 0x2000, 0x40)], 1 << 47));
+    }
+}

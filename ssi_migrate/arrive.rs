@@ -1,0 +1,671 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The destination side of a hop: offers, the node's migration daemon
+//! (`SSI_IOC_MIGRATE_ACCEPT`/`_RESTORE`/`_EXITED`), migrated memory that faults in from
+//! the source, and the forwarded standard streams.
+//!
+//! The daemon (`ssictl daemon`, a root process) waits in `ACCEPT` for an offer; the
+//! kernel pulls the snapshot in and hands the daemon what it needs to prepare a child:
+//! credentials, command name, working directory and where the special mappings
+//! (`[vdso]`, `[vvar]`) must be. The child moves those with `mremap`, takes the
+//! credentials and calls `RESTORE`, which commits the hop with the source, replaces the
+//! child's address space, descriptors 0-2 and registers, and returns into the process.
+//! The daemon reaps the child and reports its wait status with `EXITED`, which goes to
+//! the process's home.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use kernel::{
+    alloc::KVVec,
+    new_mutex,
+    prelude::*,
+    sync::{Arc, CondVarTimeoutResult, Mutex},
+    time::msecs_to_jiffies,
+    transmute::FromBytes,
+    uaccess::{UserPtr, UserSlice},
+};
+
+use crate::ffi::{self, PagesFile, Task, Why};
+use crate::leave::HomeRef;
+use crate::link::{self, Wait};
+use crate::shared::ioctl::{
+    SsiMigrateExit, SsiMigrateJob, SsiProcInfo, SsiSpecialMapping, SSI_MAX_SPECIAL,
+    SSI_PROC_RUNNING,
+};
+use crate::shared::migrate_wire::{
+    page_from_source, vmas_valid, MigMsg, MmInfo, SnapshotLayout, VmaInfo, MAX_DATA,
+    PAGE_DATA, PAGE_HEAD, PAGE_ZERO, VMA_SPECIAL,
+};
+use crate::{engine, errno};
+
+/// How long a page fault may wait for the source.
+const FAULT_TIMEOUT_MS: u32 = 5000;
+/// Highest user address (x86_64 and 32-bit ARM both fit).
+const USER_LIMIT: u64 = 1 << 47;
+/// `SIGKILL`.
+const SIGKILL: u32 = 9;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum State {
+    /// Offered, no daemon has it yet.
+    Offered,
+    /// A daemon took it (snapshot fetched), its child will restore it.
+    Claimed,
+    /// The child is turning into the process.
+    Restoring,
+    /// The process runs here.
+    Running,
+    /// It moved on; this node's copy is a relay stand-in.
+    Moved,
+    /// Over (exited or failed).
+    Ended,
+}
+
+pub(crate) struct Inner {
+    pub(crate) state: State,
+    /// The daemon's open file (identity).
+    daemon: usize,
+    snapshot: KVVec<u8>,
+    layout: Option<SnapshotLayout>,
+    /// The process's VMAs on the source (for faults).
+    vmas: KVVec<VmaInfo>,
+    task: Option<Task>,
+    pid: u32,
+    comm: [u8; 16],
+    /// The next standard-input read's id (`Input`).
+    input_id: u64,
+}
+
+/// A process arriving at (or running on) this node.
+#[pin_data]
+pub(crate) struct Arrival {
+    pub(crate) job: u64,
+    pub(crate) source: u32,
+    pub(crate) source_hop: u64,
+    pub(crate) home: HomeRef,
+    pub(crate) hops: u32,
+    snapshot_len: usize,
+    #[pin]
+    pub(crate) inner: Mutex<Inner>,
+    pub(crate) fetched: AtomicU64,
+}
+
+// SAFETY: `#[repr(C)]` integers and byte arrays, no padding (asserted in rust/src):
+// every bit pattern is valid.
+unsafe impl FromBytes for SsiMigrateJob {}
+// SAFETY: As above.
+unsafe impl FromBytes for MmInfo {}
+// SAFETY: As above.
+unsafe impl FromBytes for VmaInfo {}
+
+/// Arrivals and the daemons waiting for them.
+pub(crate) struct Table {
+    pub(crate) arrivals: KVec<Arc<Arrival>>,
+    pub(crate) daemons: KVec<usize>,
+    pub(crate) closing: bool,
+}
+
+impl Table {
+    pub(crate) const fn new() -> Self {
+        Self {
+            arrivals: KVec::new(),
+            daemons: KVec::new(),
+            closing: false,
+        }
+    }
+}
+
+impl Arrival {
+    /// The process left this node again: its task here is now a relay stand-in.
+    pub(crate) fn moved_away(&self) {
+        let mut g = self.inner.lock();
+        if g.state == State::Running {
+            g.state = State::Moved;
+        }
+    }
+
+    fn fail(&self, err: Error, text: &[u8]) {
+        {
+            let mut g = self.inner.lock();
+            g.state = State::Ended;
+            g.snapshot = KVVec::new();
+        }
+        let msg = MigMsg::Failed {
+            hop: self.source_hop,
+            errno: err.to_errno().unsigned_abs(),
+            text: &text[..text.len().min(128)],
+        };
+        let _ = link::tell(self.source, &msg, 2000);
+        engine().drop_arrival(self.job);
+    }
+}
+
+fn find(job: u64) -> Option<Arc<Arrival>> {
+    engine().arrivals.lock().arrivals.iter().find(|a| a.job == job).cloned()
+}
+
+/// The arrival record of a process running here, if `task` is one.
+pub(crate) fn running_as(task: &Task) -> Option<Arc<Arrival>> {
+    let t = engine().arrivals.lock();
+    let found = t.arrivals.iter().find(|a| {
+        let g = a.inner.lock();
+        g.state == State::Running && g.task.as_ref().is_some_and(|x| x.as_ptr() == task.as_ptr())
+    });
+    found.cloned()
+}
+
+/// `Offer` from `node`: records the arrival for a daemon; answers its job id.
+pub(crate) fn on_offer(
+    node: u32,
+    hop: u64,
+    home: HomeRef,
+    hops: u32,
+    snapshot_len: u32,
+    resp: &mut [u8],
+) -> Result<usize> {
+    let e = engine();
+    if snapshot_len as usize > 1 << 20 || resp.len() < 8 {
+        return Err(EINVAL);
+    }
+    let job = e.new_id();
+    let a = Arc::pin_init(
+        try_pin_init!(Arrival {
+            job,
+            source: node,
+            source_hop: hop,
+            home,
+            hops,
+            snapshot_len: snapshot_len as usize,
+            inner <- new_mutex!(Inner {
+                state: State::Offered,
+                daemon: 0,
+                snapshot: KVVec::new(),
+                layout: None,
+                vmas: KVVec::new(),
+                task: None,
+                pid: 0,
+                comm: [0; 16],
+                input_id: 1,
+            }),
+            fetched: AtomicU64::new(0),
+        }),
+        GFP_KERNEL,
+    )?;
+    let mut t = e.arrivals.lock();
+    if t.daemons.is_empty() || t.closing {
+        return Err(errno::econnrefused());
+    }
+    t.arrivals.push(a, GFP_KERNEL)?;
+    drop(t);
+    e.offered.notify_all();
+    resp[..8].copy_from_slice(&job.to_le_bytes());
+    Ok(8)
+}
+
+/// `SSI_IOC_MIGRATE_ACCEPT`: waits for an offer, pulls its snapshot in, fills `job`.
+pub(crate) fn accept(file: usize, job: &mut SsiMigrateJob) -> Result {
+    let e = engine();
+    let deadline = (job.timeout_ms != 0).then(|| ffi::now_ns() + u64::from(job.timeout_ms) * 1_000_000);
+    let a = {
+        let mut t = e.arrivals.lock();
+        if !t.daemons.contains(&file) {
+            t.daemons.push(file, GFP_KERNEL)?;
+        }
+        loop {
+            if t.closing {
+                return Err(errno::eshutdown());
+            }
+            let found = t.arrivals.iter().find(|a| a.inner.lock().state == State::Offered).cloned();
+            if let Some(a) = found {
+                let mut g = a.inner.lock();
+                g.state = State::Claimed;
+                g.daemon = file;
+                drop(g);
+                break a;
+            }
+            let wait_ms = match deadline {
+                Some(d) => {
+                    let now = ffi::now_ns();
+                    if now >= d {
+                        return Err(ETIMEDOUT);
+                    }
+                    ((d - now) / 1_000_000).clamp(1, 1000) as u32
+                }
+                None => 1000,
+            };
+            if let CondVarTimeoutResult::Signal { .. } =
+                e.offered.wait_interruptible_timeout(&mut t, msecs_to_jiffies(wait_ms))
+            {
+                return Err(ERESTARTSYS);
+            }
+        }
+    };
+    match fetch_snapshot(&a, job) {
+        Ok(()) => Ok(()),
+        Err(err) => {
+            a.fail(err, b"fetching the snapshot failed");
+            Err(err)
+        }
+    }
+}
+
+fn fetch_snapshot(a: &Arrival, job: &mut SsiMigrateJob) -> Result {
+    let mut snap = KVVec::from_elem(0u8, a.snapshot_len, GFP_KERNEL)?;
+    let mut off = 0;
+    while off < snap.len() {
+        let want = (snap.len() - off).min(MAX_DATA);
+        // Below 1 MiB: fits.
+        let msg = MigMsg::Chunk {
+            hop: a.source_hop,
+            offset: off as u32,
+        };
+        let n = link::call(a.source, &msg, &mut snap[off..off + want], 5000, Wait::Interruptible)?;
+        if n != want {
+            return Err(errno::eproto());
+        }
+        off += n;
+    }
+    let layout = SnapshotLayout::parse(&snap).map_err(|_| errno::eproto())?;
+    let mut vmas = KVVec::with_capacity(layout.nr_vmas, GFP_KERNEL)?;
+    for i in 0..layout.nr_vmas {
+        let at = layout.vmas + i * core::mem::size_of::<VmaInfo>();
+        let v = VmaInfo::from_bytes_copy(&snap[at..at + core::mem::size_of::<VmaInfo>()])
+            .ok_or(errno::eproto())?;
+        vmas.push(v, GFP_KERNEL)?;
+    }
+    if !vmas_valid(&vmas, USER_LIMIT) {
+        return Err(errno::eproto());
+    }
+    let mut j = SsiMigrateJob::from_bytes_copy(&snap[layout.job..layout.mm]).ok_or(errno::eproto())?;
+    j.timeout_ms = 0;
+    j.reserved = 0;
+    j.job = a.job;
+    j.home_node = a.home.node;
+    j.home_pid = a.home.pid;
+    j.source_node = a.source;
+    j.nspecial = 0;
+    j.special = [SsiSpecialMapping::default(); SSI_MAX_SPECIAL];
+    for v in vmas.iter().filter(|v| v.flags & VMA_SPECIAL != 0) {
+        let k = j.nspecial as usize;
+        if k == SSI_MAX_SPECIAL {
+            return Err(E2BIG);
+        }
+        j.special[k].start = v.start;
+        j.special[k].end = v.end;
+        j.special[k].name[..15].copy_from_slice(&v.name[..15]);
+        j.nspecial += 1;
+    }
+    // NUL-terminated fields.
+    j.comm[15] = 0;
+    j.cwd[255] = 0;
+    let mut g = a.inner.lock();
+    g.comm = j.comm;
+    g.snapshot = snap;
+    g.layout = Some(layout);
+    g.vmas = vmas;
+    *job = j;
+    Ok(())
+}
+
+/// `SSI_IOC_MIGRATE_RESTORE`: the calling child becomes the process of `job`.
+pub(crate) fn restore(file: usize, job: u64) -> Result<isize> {
+    let a = find(job).ok_or(ENOENT)?;
+    {
+        let mut g = a.inner.lock();
+        if g.daemon != file {
+            return Err(EPERM);
+        }
+        if g.state != State::Claimed {
+            return Err(EINVAL);
+        }
+        g.state = State::Restoring;
+    }
+    // The process runs in one place at most: the source answers only while the hop is
+    // still on, and then never resumes it.
+    if let Err(err) = link::tell(a.source, &MigMsg::Commit { hop: a.source_hop }, 5000) {
+        a.fail(err, b"the source gave the process up");
+        return Err(errno::ecanceled());
+    }
+    let mut why = Why::new();
+    match become_process(&a, &mut why) {
+        Ok(()) => {}
+        Err(err) => {
+            let text = why.text();
+            pr_err!(
+                "job {:x}: restore failed ({:?}): {}\n",
+                job,
+                err,
+                core::str::from_utf8(text).unwrap_or("?")
+            );
+            a.fail(err, text);
+            // The child's own memory and descriptors may be gone: it cannot go back.
+            let _ = Task::current().signal(SIGKILL);
+            return Err(err);
+        }
+    }
+    let me = Task::current();
+    let pid = me.pid();
+    {
+        let mut g = a.inner.lock();
+        g.state = State::Running;
+        g.task = Some(me);
+        g.pid = pid;
+        g.snapshot = KVVec::new();
+    }
+    let here = engine().node;
+    let _ = link::tell(
+        a.source,
+        &MigMsg::Started {
+            hop: a.source_hop,
+            pid,
+            job,
+        },
+        5000,
+    );
+    let moved = MigMsg::Moved {
+        home_hop: a.home.hop,
+        node: here,
+        job,
+        from_node: a.source,
+        from_hop: a.source_hop,
+    };
+    if let Err(e) = link::tell(a.home.node, &moved, 5000) {
+        pr_warn!("job {:x}: home node {} not told of the move: {:?}\n", job, a.home.node, e);
+    }
+    pr_info!(
+        "pid {} of node {} runs here as pid {} (from node {}, hop {})\n",
+        a.home.pid,
+        a.home.node,
+        pid,
+        a.source,
+        a.hops
+    );
+    Ok(0)
+}
+
+fn become_process(a: &Arc<Arrival>, why: &mut Why) -> Result {
+    let (snap, layout) = {
+        let mut g = a.inner.lock();
+        (core::mem::take(&mut g.snapshot), g.layout.ok_or(EINVAL)?)
+    };
+    let mm = MmInfo::from_bytes_copy(&snap[layout.mm..layout.vmas]).ok_or(EINVAL)?;
+    let vmas: &[u8] = &snap[layout.vmas..layout.state];
+    let mut list = KVVec::with_capacity(layout.nr_vmas, GFP_KERNEL)?;
+    for c in vmas.chunks_exact(core::mem::size_of::<VmaInfo>()) {
+        list.push(VmaInfo::from_bytes_copy(c).ok_or(EINVAL)?, GFP_KERNEL)?;
+    }
+    let ctx = Arc::into_raw(a.clone()).cast_mut().cast();
+    // SAFETY: `ctx` is a reference that `ssi_migrate_ctx_put` releases.
+    let pages = unsafe { PagesFile::new(ctx) }?;
+    let mut ends = [core::ptr::null_mut(); 3];
+    for (fd, end) in ends.iter_mut().enumerate() {
+        let b = KBox::new(
+            StdioEnd {
+                arrival: a.clone(),
+                // 0, 1 or 2.
+                fd: fd as u8,
+            },
+            GFP_KERNEL,
+        )?;
+        *end = KBox::into_raw(b).cast::<core::ffi::c_void>();
+    }
+    // SAFETY: Each end is a `KBox<StdioEnd>` that `ssi_migrate_stdio_put` frees.
+    unsafe { ffi::stdio_install(ends[0], ends[1], ends[2]) }?;
+    pages.restore(&mm, &list, &snap[layout.state..], why)
+}
+
+/// `SSI_IOC_MIGRATE_EXITED`: the daemon's child of `job` ended with `status`.
+pub(crate) fn exited(file: usize, req: &SsiMigrateExit) -> Result {
+    let a = find(req.job).ok_or(ENOENT)?;
+    let state = {
+        let mut g = a.inner.lock();
+        if g.daemon != file {
+            return Err(EPERM);
+        }
+        let s = g.state;
+        g.state = State::Ended;
+        g.task = None;
+        s
+    };
+    engine().drop_arrival(req.job);
+    if state == State::Running {
+        let msg = MigMsg::Exited {
+            home_hop: a.home.hop,
+            status: req.status,
+        };
+        if let Err(e) = link::tell(a.home.node, &msg, 5000) {
+            pr_warn!("exit of job {:x} not delivered to node {}: {:?}\n", req.job, a.home.node, e);
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// The daemon's file is closed: offers it had claimed fail.
+pub(crate) fn daemon_gone(file: usize) {
+    let e = engine();
+    let claimed: KVec<Arc<Arrival>> = {
+        let mut t = e.arrivals.lock();
+        t.daemons.retain(|d| *d != file);
+        let mut v = KVec::new();
+        for a in t.arrivals.iter() {
+            let g = a.inner.lock();
+            if g.daemon == file && g.state == State::Claimed {
+                let _ = v.push(a.clone(), GFP_KERNEL);
+            }
+        }
+        v
+    };
+    for a in claimed.iter() {
+        a.fail(errno::econnreset(), b"the migration daemon exited");
+    }
+}
+
+/// `Signal` from the home: deliver it to the process.
+pub(crate) fn on_signal(node: u32, job: u64, signo: u32) -> Result<usize> {
+    let a = find(job).ok_or(ESRCH)?;
+    if node != a.home.node || signo == 0 || signo > 64 {
+        return Err(EPERM);
+    }
+    let g = a.inner.lock();
+    match (&g.task, g.state) {
+        (Some(t), State::Running) => t.signal(signo).map(|_| 0),
+        _ => Err(ESRCH),
+    }
+}
+
+/// The entries of this node's process list.
+pub(crate) fn list(out: &mut KVec<SsiProcInfo>) -> Result {
+    let here = engine().node;
+    for a in engine().arrivals.lock().arrivals.iter() {
+        let g = a.inner.lock();
+        if g.state != State::Running {
+            continue;
+        }
+        out.push(
+            SsiProcInfo {
+                home_node: a.home.node,
+                home_pid: a.home.pid,
+                node: here,
+                pid: g.pid,
+                role: SSI_PROC_RUNNING,
+                hops: a.hops,
+                pages: a.fetched.load(Ordering::Relaxed),
+                comm: g.comm,
+            },
+            GFP_KERNEL,
+        )?;
+    }
+    Ok(())
+}
+
+/// Contents of the page at source address `addr` (see `ssi_mig_fault`).
+///
+/// # Safety
+///
+/// `ctx` is the pages file's `Arc<Arrival>` reference; `dst` is a writable page.
+#[no_mangle]
+unsafe extern "C" fn ssi_migrate_fetch(
+    ctx: *mut core::ffi::c_void,
+    addr: u64,
+    anchor: u64,
+    dst: *mut core::ffi::c_void,
+) -> core::ffi::c_int {
+    // SAFETY: Guaranteed by the caller: the file holds the reference during the fault.
+    let a = unsafe { &*ctx.cast::<Arrival>() };
+    // SAFETY: Guaranteed by the caller: a page of our own.
+    let dst = unsafe { &mut *dst.cast::<[u8; 4096]>() };
+    match fetch(a, addr, anchor, dst) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+fn fetch(a: &Arrival, addr: u64, anchor: u64, dst: &mut [u8; 4096]) -> Result {
+    if !page_from_source(&a.inner.lock().vmas, addr, anchor) {
+        dst.fill(0);
+        return Ok(());
+    }
+    let mut resp = KBox::new([0u8; PAGE_HEAD + 4096], GFP_KERNEL)?;
+    let msg = MigMsg::Page {
+        hop: a.source_hop,
+        addr,
+    };
+    let n = link::call(a.source, &msg, &mut resp[..], FAULT_TIMEOUT_MS, Wait::Uninterruptible)
+        .inspect_err(|e| pr_warn!("page {:#x} from node {}: {:?}: SIGBUS\n", addr, a.source, e))?;
+    a.fetched.fetch_add(1, Ordering::Relaxed);
+    match (resp[0], n) {
+        (PAGE_ZERO, _) => dst.fill(0),
+        (PAGE_DATA, len) if len == PAGE_HEAD + 4096 => dst.copy_from_slice(&resp[PAGE_HEAD..]),
+        _ => return Err(errno::eproto()),
+    }
+    Ok(())
+}
+
+/// Releases the pages file's reference.
+///
+/// # Safety
+///
+/// `ctx` is an `Arc<Arrival>` reference from `Arc::into_raw`.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn ssi_migrate_ctx_put(ctx: *mut core::ffi::c_void) {
+    // SAFETY: Guaranteed by the caller.
+    drop(unsafe { Arc::from_raw(ctx.cast::<Arrival>()) });
+}
+
+/// One of the process's forwarded standard streams.
+struct StdioEnd {
+    arrival: Arc<Arrival>,
+    fd: u8,
+}
+
+/// # Safety
+///
+/// `ctx` is a `KBox<StdioEnd>` from `KBox::into_raw`.
+#[no_mangle]
+unsafe extern "C" fn ssi_migrate_stdio_put(ctx: *mut core::ffi::c_void) {
+    // SAFETY: Guaranteed by the caller.
+    drop(unsafe { KBox::from_raw(ctx.cast::<StdioEnd>()) });
+}
+
+/// `write()` on descriptor 1 or 2: the home stand-in writes it.
+///
+/// # Safety
+///
+/// `ctx` is a live `StdioEnd` (the file holds it); `buf` is a user pointer.
+#[no_mangle]
+unsafe extern "C" fn ssi_migrate_stdio_write(
+    ctx: *mut core::ffi::c_void,
+    buf: *const u8,
+    len: usize,
+) -> isize {
+    // SAFETY: Guaranteed by the caller.
+    let end = unsafe { &*ctx.cast::<StdioEnd>() };
+    match write(end, buf as usize, len) {
+        Ok(n) => n as isize,
+        Err(e) => e.to_errno() as isize,
+    }
+}
+
+fn write(end: &StdioEnd, buf: usize, len: usize) -> Result<usize> {
+    let a = &end.arrival;
+    let mut chunk = KVec::from_elem(0u8, MAX_DATA, GFP_KERNEL)?;
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(MAX_DATA);
+        UserSlice::new(UserPtr::from_addr(buf + done), n)
+            .reader()
+            .read_slice(&mut chunk[..n])?;
+        let msg = MigMsg::Output {
+            home_hop: a.home.hop,
+            fd: end.fd,
+            data: &chunk[..n],
+        };
+        let mut resp = [0u8; 8];
+        match link::call(a.home.node, &msg, &mut resp, 60_000, Wait::Interruptible) {
+            Ok(4) => {
+                let wrote = u32::from_le_bytes([resp[0], resp[1], resp[2], resp[3]]) as usize;
+                done += wrote.min(n);
+                if wrote < n {
+                    break;
+                }
+            }
+            Ok(_) => return Err(errno::eproto()),
+            Err(e) if done > 0 => {
+                let _ = e;
+                break;
+            }
+            Err(e) if e.to_errno() == ERESTARTSYS.to_errno() => return Err(e),
+            Err(e) if e.to_errno() == EPIPE.to_errno() => return Err(e),
+            Err(_) => return Err(EIO),
+        }
+    }
+    Ok(done)
+}
+
+/// `read()` on descriptor 0: the home stand-in reads its standard input.
+///
+/// # Safety
+///
+/// `ctx` is a live `StdioEnd` (the file holds it); `buf` is a user pointer.
+#[no_mangle]
+unsafe extern "C" fn ssi_migrate_stdio_read(ctx: *mut core::ffi::c_void, buf: *mut u8, len: usize) -> isize {
+    // SAFETY: Guaranteed by the caller.
+    let end = unsafe { &*ctx.cast::<StdioEnd>() };
+    match read(end, buf as usize, len) {
+        Ok(n) => n as isize,
+        Err(e) => e.to_errno() as isize,
+    }
+}
+
+fn read(end: &StdioEnd, buf: usize, len: usize) -> Result<usize> {
+    let a = &end.arrival;
+    if len == 0 {
+        return Ok(0);
+    }
+    let mut data = KVec::from_elem(0u8, MAX_DATA, GFP_KERNEL)?;
+    loop {
+        // The id stays until a read succeeds: a read interrupted here and tried again
+        // picks up what the home read for the first attempt.
+        let id = a.inner.lock().input_id;
+        let msg = MigMsg::Input {
+            home_hop: a.home.hop,
+            id,
+            // At most MAX_DATA.
+            max: len.min(MAX_DATA) as u32,
+        };
+        match link::call(a.home.node, &msg, &mut data, 30_000, Wait::Interruptible) {
+            Ok(n) => {
+                a.inner.lock().input_id = id + 1;
+                let n = n.min(len);
+                UserSlice::new(UserPtr::from_addr(buf), n)
+                    .writer()
+                    .write_slice(&data[..n])?;
+                return Ok(n);
+            }
+            Err(e) if e.to_errno() == ETIMEDOUT.to_errno() => continue,
+            Err(e) if e.to_errno() == ERESTARTSYS.to_errno() => return Err(e),
+            Err(_) => return Err(EIO),
+        }
+    }
+}

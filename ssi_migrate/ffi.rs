@@ -1,0 +1,377 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Safe wrappers around `task_shim.c` (see `shim.h` for what each function does).
+
+use core::ffi::{c_char, c_int, c_void};
+use core::ptr::NonNull;
+
+use kernel::prelude::*;
+
+use crate::shared::ioctl::SSI_COMM_LEN;
+use crate::shared::migrate_wire::{MmInfo, VmaInfo};
+
+/// A `struct task_struct` (only handled by pointer).
+#[repr(C)]
+pub(crate) struct RawTask {
+    _opaque: [u8; 0],
+}
+
+/// A `struct file` (only handled by pointer).
+#[repr(C)]
+pub(crate) struct RawFile {
+    _opaque: [u8; 0],
+}
+
+/// Length of a failure text from the shim (`SSI_WHY_LEN`).
+pub(crate) const WHY_LEN: usize = 128;
+
+extern "C" {
+    fn ssi_mig_get_task(pid: c_int) -> *mut RawTask;
+    fn ssi_mig_put_task(t: *mut RawTask);
+    fn ssi_mig_module_put();
+    fn ssi_mig_current() -> *mut RawTask;
+    fn ssi_mig_task_pid(t: *mut RawTask) -> c_int;
+    fn ssi_mig_task_comm(t: *mut RawTask, buf: *mut c_char);
+    fn ssi_mig_check_target(t: *mut RawTask, why: *mut c_char) -> c_int;
+    fn ssi_mig_queue_work(t: *mut RawTask, ctx: *mut c_void) -> c_int;
+    fn ssi_mig_capture(
+        state: *mut c_void,
+        cap: usize,
+        mm: *mut MmInfo,
+        vmas: *mut VmaInfo,
+        max_vmas: u32,
+        nr_vmas: *mut u32,
+        node: u32,
+        why: *mut c_char,
+    ) -> isize;
+    fn ssi_mig_hold_module() -> c_int;
+    fn ssi_mig_install_standin_fd() -> c_int;
+    fn ssi_mig_fd_readable(fd: c_int) -> c_int;
+    fn ssi_mig_identity(
+        ids: *mut u32,
+        umask: *mut u32,
+        groups: *mut u32,
+        max_groups: u32,
+        ngroups: *mut u32,
+        comm: *mut c_char,
+        cwd: *mut c_char,
+        cwd_len: usize,
+    );
+    fn ssi_mig_restore(
+        pages: *mut RawFile,
+        mm: *const MmInfo,
+        vmas: *const VmaInfo,
+        nr_vmas: u32,
+        state: *const c_void,
+        len: usize,
+        why: *mut c_char,
+    ) -> c_int;
+    fn ssi_mig_pages_file(ctx: *mut c_void) -> *mut RawFile;
+    fn ssi_mig_stdio_install(i: *mut c_void, o: *mut c_void, e: *mut c_void) -> c_int;
+    fn ssi_mig_fput(file: *mut RawFile);
+    fn ssi_mig_fatal_pending() -> c_int;
+    fn ssi_mig_signal_pending() -> c_int;
+    fn ssi_mig_dequeue_signal() -> c_int;
+    fn ssi_mig_clear_notify();
+    fn ssi_mig_fd_write(fd: c_int, buf: *const c_void, len: usize) -> isize;
+    fn ssi_mig_fd_read(fd: c_int, buf: *mut c_void, len: usize) -> isize;
+    fn ssi_mig_read_memory(t: *mut RawTask, addr: u64, buf: *mut c_void) -> isize;
+    fn ssi_mig_signal_task(t: *mut RawTask, sig: c_int) -> c_int;
+    fn ssi_mig_exit(status: c_int) -> !;
+    fn ssi_mig_now_ns() -> u64;
+}
+
+fn result(ret: isize) -> Result<usize> {
+    if ret < 0 {
+        // A negative errno from the shim.
+        Err(Error::from_errno(ret as i32))
+    } else {
+        Ok(ret as usize)
+    }
+}
+
+/// A failure text written by the shim.
+pub(crate) struct Why(pub(crate) [u8; WHY_LEN]);
+
+impl Why {
+    pub(crate) fn new() -> Self {
+        Self([0; WHY_LEN])
+    }
+
+    fn ptr(&mut self) -> *mut c_char {
+        self.0.as_mut_ptr().cast()
+    }
+
+    /// The text (up to its NUL).
+    pub(crate) fn text(&self) -> &[u8] {
+        let n = self.0.iter().position(|&b| b == 0).unwrap_or(WHY_LEN);
+        &self.0[..n]
+    }
+}
+
+/// A reference to a task.
+pub(crate) struct Task(NonNull<RawTask>);
+
+// SAFETY: A counted reference to a task may be used and dropped from any thread.
+unsafe impl Send for Task {}
+// SAFETY: The shim functions taking a task are safe to call concurrently.
+unsafe impl Sync for Task {}
+
+impl Task {
+    /// The task with this PID in the caller's PID namespace.
+    pub(crate) fn by_pid(pid: u32) -> Option<Self> {
+        let pid = c_int::try_from(pid).ok()?;
+        // SAFETY: No preconditions; returns a counted reference or null.
+        NonNull::new(unsafe { ssi_mig_get_task(pid) }).map(Self)
+    }
+
+    /// The calling task.
+    pub(crate) fn current() -> Self {
+        // SAFETY: No preconditions; returns a counted reference to current.
+        Self(unsafe { NonNull::new_unchecked(ssi_mig_current()) })
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut RawTask {
+        self.0.as_ptr()
+    }
+
+    /// Its PID in the caller's namespace.
+    pub(crate) fn pid(&self) -> u32 {
+        // SAFETY: We hold a reference.
+        let pid = unsafe { ssi_mig_task_pid(self.as_ptr()) };
+        pid.max(0) as u32
+    }
+
+    pub(crate) fn comm(&self) -> [u8; SSI_COMM_LEN] {
+        let mut buf = [0u8; SSI_COMM_LEN];
+        // SAFETY: We hold a reference; `buf` has TASK_COMM_LEN bytes.
+        unsafe { ssi_mig_task_comm(self.as_ptr(), buf.as_mut_ptr().cast()) };
+        buf
+    }
+
+    /// Whether the caller may migrate it (see `ssi_mig_check_target`).
+    pub(crate) fn check_target(&self, why: &mut Why) -> Result {
+        // SAFETY: We hold a reference; `why` has SSI_WHY_LEN bytes.
+        kernel::error::to_result(unsafe { ssi_mig_check_target(self.as_ptr(), why.ptr()) })
+    }
+
+    /// Runs `ssi_migrate_task_work(ctx)` in the task's context (see the shim).
+    ///
+    /// # Safety
+    ///
+    /// `ctx` must be what `ssi_migrate_task_work` expects, and stay valid until it runs.
+    pub(crate) unsafe fn queue_work(&self, ctx: *mut c_void) -> Result {
+        // SAFETY: We hold a reference; `ctx` is guaranteed by the caller.
+        kernel::error::to_result(unsafe { ssi_mig_queue_work(self.as_ptr(), ctx) })
+    }
+
+    /// One page of its memory at `addr`; returns the bytes read (fewer when unmapped).
+    pub(crate) fn read_page(&self, addr: u64, buf: &mut [u8; 4096]) -> Result<usize> {
+        // SAFETY: We hold a reference; `buf` has a page.
+        result(unsafe { ssi_mig_read_memory(self.as_ptr(), addr, buf.as_mut_ptr().cast()) })
+    }
+
+    pub(crate) fn signal(&self, sig: u32) -> Result {
+        let sig = c_int::try_from(sig).map_err(|_| EINVAL)?;
+        // SAFETY: We hold a reference.
+        kernel::error::to_result(unsafe { ssi_mig_signal_task(self.as_ptr(), sig) })
+    }
+}
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        // SAFETY: We own one reference.
+        unsafe { ssi_mig_put_task(self.as_ptr()) };
+    }
+}
+
+/// Pins this module while a task_work is queued; [`module_put`] drops it.
+pub(crate) fn hold_module() -> Result {
+    // SAFETY: No preconditions.
+    kernel::error::to_result(unsafe { ssi_mig_hold_module() })
+}
+
+/// Drops [`hold_module`]'s reference; the last thing a task_work does.
+pub(crate) fn module_put() {
+    // SAFETY: Paired with a successful `hold_module`.
+    unsafe { ssi_mig_module_put() }
+}
+
+/// Snapshot of current (in its own context): arch state into `state`, returns its
+/// length; mm facts and VMAs.
+pub(crate) fn capture(
+    state: &mut [u8],
+    mm: &mut MmInfo,
+    vmas: &mut [VmaInfo],
+    node: u32,
+    why: &mut Why,
+) -> Result<(usize, usize)> {
+    let mut nr = 0u32;
+    // SAFETY: All buffers are valid for their lengths; the shim writes at most that.
+    let n = result(unsafe {
+        ssi_mig_capture(
+            state.as_mut_ptr().cast(),
+            state.len(),
+            mm,
+            vmas.as_mut_ptr(),
+            vmas.len().try_into().unwrap_or(u32::MAX),
+            &mut nr,
+            node,
+            why.ptr(),
+        )
+    })?;
+    Ok((n, nr as usize))
+}
+
+/// Credentials and the rest of the identity of current (see `SsiMigrateJob`).
+pub(crate) struct Identity {
+    pub(crate) ids: [u32; 8],
+    pub(crate) umask: u32,
+    pub(crate) groups: [u32; 32],
+    pub(crate) ngroups: u32,
+    pub(crate) comm: [u8; SSI_COMM_LEN],
+    pub(crate) cwd: [u8; 256],
+}
+
+pub(crate) fn identity() -> Identity {
+    let mut id = Identity {
+        ids: [0; 8],
+        umask: 0,
+        groups: [0; 32],
+        ngroups: 0,
+        comm: [0; SSI_COMM_LEN],
+        cwd: [0; 256],
+    };
+    // SAFETY: All pointers are to fields of the right sizes.
+    unsafe {
+        ssi_mig_identity(
+            id.ids.as_mut_ptr(),
+            &mut id.umask,
+            id.groups.as_mut_ptr(),
+            32,
+            &mut id.ngroups,
+            id.comm.as_mut_ptr().cast(),
+            id.cwd.as_mut_ptr().cast(),
+            256,
+        )
+    };
+    id
+}
+
+/// The file that migrated memory maps; owns one reference of `ctx`.
+pub(crate) struct PagesFile(NonNull<RawFile>);
+
+impl PagesFile {
+    /// # Safety
+    ///
+    /// `ctx` is a reference that `ssi_migrate_ctx_put` releases; it passes to the file
+    /// (released with it), also on failure.
+    pub(crate) unsafe fn new(ctx: *mut c_void) -> Result<Self> {
+        // SAFETY: Guaranteed by the caller.
+        let f = unsafe { ssi_mig_pages_file(ctx) };
+        if f.is_null() {
+            // SAFETY: The file was not created: the reference is still ours.
+            unsafe { crate::arrive::ssi_migrate_ctx_put(ctx) };
+            return Err(ENOMEM);
+        }
+        // Not null: checked above.
+        Ok(Self(NonNull::new(f).ok_or(ENOMEM)?))
+    }
+
+    /// Replaces current's address space and registers (see `ssi_mig_restore`).
+    pub(crate) fn restore(
+        &self,
+        mm: &MmInfo,
+        vmas: &[VmaInfo],
+        state: &[u8],
+        why: &mut Why,
+    ) -> Result {
+        // SAFETY: The file is ours; the buffers are valid for their lengths.
+        kernel::error::to_result(unsafe {
+            ssi_mig_restore(
+                self.0.as_ptr(),
+                mm,
+                vmas.as_ptr(),
+                vmas.len().try_into().map_err(|_| EINVAL)?,
+                state.as_ptr().cast(),
+                state.len(),
+                why.ptr(),
+            )
+        })
+    }
+}
+
+impl Drop for PagesFile {
+    fn drop(&mut self) {
+        // SAFETY: We own the file reference; VMAs hold their own.
+        unsafe { ssi_mig_fput(self.0.as_ptr()) };
+    }
+}
+
+/// Replaces current's descriptors 0-2 with forwarded streams.
+///
+/// # Safety
+///
+/// Each context is a reference that `ssi_migrate_stdio_put` releases; they pass to the
+/// files (or are released on failure).
+pub(crate) unsafe fn stdio_install(i: *mut c_void, o: *mut c_void, e: *mut c_void) -> Result {
+    // SAFETY: Guaranteed by the caller.
+    kernel::error::to_result(unsafe { ssi_mig_stdio_install(i, o, e) })
+}
+
+pub(crate) fn install_standin_fd() -> Result {
+    // SAFETY: No preconditions: installs a descriptor in current's table.
+    kernel::error::to_result(unsafe { ssi_mig_install_standin_fd() }.min(0))
+}
+
+pub(crate) fn fatal_signal_pending() -> bool {
+    // SAFETY: No preconditions.
+    unsafe { ssi_mig_fatal_pending() != 0 }
+}
+
+pub(crate) fn signal_pending() -> bool {
+    // SAFETY: No preconditions.
+    unsafe { ssi_mig_signal_pending() != 0 }
+}
+
+/// Dequeues one signal of current; `None` when none is pending.
+pub(crate) fn dequeue_signal() -> Option<u32> {
+    // SAFETY: No preconditions.
+    let sig = unsafe { ssi_mig_dequeue_signal() };
+    (sig > 0).then_some(sig as u32)
+}
+
+pub(crate) fn clear_notify() {
+    // SAFETY: No preconditions.
+    unsafe { ssi_mig_clear_notify() }
+}
+
+/// Writes to current's descriptor `fd`.
+pub(crate) fn fd_write(fd: i32, data: &[u8]) -> Result<usize> {
+    // SAFETY: `data` is valid for its length.
+    result(unsafe { ssi_mig_fd_write(fd, data.as_ptr().cast(), data.len()) })
+}
+
+/// Reads from current's descriptor `fd`.
+pub(crate) fn fd_read(fd: i32, buf: &mut [u8]) -> Result<usize> {
+    // SAFETY: `buf` is valid for its length.
+    result(unsafe { ssi_mig_fd_read(fd, buf.as_mut_ptr().cast(), buf.len()) })
+}
+
+/// Whether reading current's descriptor `fd` would not block.
+pub(crate) fn fd_readable(fd: i32) -> Result<bool> {
+    // SAFETY: No pointer arguments.
+    result(unsafe { ssi_mig_fd_readable(fd) } as isize).map(|r| r != 0)
+}
+
+/// Ends current with wait status `status` (its parent sees it).
+pub(crate) fn exit(status: i32) -> ! {
+    // SAFETY: Called by the stand-in in its own context, holding no locks.
+    unsafe { ssi_mig_exit(status) }
+}
+
+/// Monotonic nanoseconds.
+pub(crate) fn now_ns() -> u64 {
+    // SAFETY: No preconditions.
+    unsafe { ssi_mig_now_ns() }
+}

@@ -1,0 +1,898 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The source side of a hop: `SSI_IOC_MIGRATE`, the snapshot taken in the process's own
+//! context, and the stand-in that the process becomes here.
+//!
+//! The process is frozen in a task_work (it runs on the process's way back to user
+//! mode), which snapshots it and then stays there as the stand-in: the same task, PID,
+//! parent, descriptors and terminal, asleep in the kernel. Until the destination runs
+//! the process, the hop can fail or be cancelled, and the stand-in then simply returns:
+//! the process continues here as if nothing happened. Once it runs elsewhere, the
+//! stand-in serves its memory (page requests), and, at the process's home, writes its
+//! output, reads its input, forwards the signals it receives and finally exits with the
+//! process's status, so that the parent's `wait()` sees it. A stand-in on a node the
+//! process only passed through (a relay) serves pages until the process has exited.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use kernel::{
+    alloc::KVVec,
+    new_condvar, new_mutex,
+    prelude::*,
+    sync::{Arc, CondVar, CondVarTimeoutResult, Mutex},
+    time::{delay::fsleep, msecs_to_jiffies, Delta},
+    transmute::AsBytes,
+};
+
+use crate::arrive::Arrival;
+use crate::ffi::{self, Task, Why};
+use crate::link::{self, Reply, Wait};
+use crate::shared::ioctl::{
+    SsiMigrate, SsiMigrateJob, SsiProcInfo, SSI_MAX_GROUPS, SSI_PROC_HOME,
+    SSI_PROC_LEAVING, SSI_PROC_RELAY,
+};
+use crate::shared::migrate_wire::{
+    MigMsg, MmInfo, SnapshotLayout, VmaInfo, MAX_DATA, MAX_STATE, MAX_VMAS, PAGE_DATA,
+    PAGE_HEAD, PAGE_ZERO,
+};
+use crate::{engine, errno};
+
+/// How long the process may take to reach a point where it can be frozen.
+const FREEZE_TIMEOUT_MS: u32 = 10_000;
+/// How long the destination may take from the offer to running the process.
+const ARRIVE_TIMEOUT_MS: u32 = 30_000;
+/// `SIGKILL`.
+const SIGKILL: i32 = 9;
+
+/// Where a process's home stand-in is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct HomeRef {
+    pub(crate) node: u32,
+    pub(crate) pid: u32,
+    pub(crate) hop: u64,
+}
+
+/// How far a hop has got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// The task_work is queued.
+    Capturing,
+    /// Snapshot taken; about to be offered.
+    Captured,
+    /// The destination has the offer.
+    Offered,
+    /// The destination is replacing its child with the process: no way back.
+    Committed,
+    /// The process runs on the destination; this is its stand-in.
+    Started,
+    /// It failed (before running elsewhere): the process continues here.
+    Failed,
+    /// Given up by the ioctl (timeout or signal): the process continues here.
+    Cancelled,
+}
+
+/// Work for the stand-in, which does it in its own context.
+enum Request {
+    Page { addr: u64, reply: Reply },
+    Output { fd: u8, data: KVec<u8>, reply: Reply },
+}
+
+pub(crate) struct Inner {
+    pub(crate) phase: Phase,
+    errno: i32,
+    why: [u8; ffi::WHY_LEN],
+    snapshot: KVVec<u8>,
+    snapshot_len: usize,
+    frozen_ns: u64,
+    started_ns: u64,
+    /// Where the process runs now and its job there.
+    pub(crate) node: u32,
+    job: u64,
+    /// Home: relay stand-ins to release when the process exits.
+    relays: KVec<(u32, u64)>,
+    requests: KVec<Request>,
+    input: Option<(u64, u32, Reply)>,
+    exit_status: Option<i32>,
+    finished: bool,
+}
+
+/// A process leaving (or gone from) this node.
+#[pin_data]
+pub(crate) struct Leaving {
+    pub(crate) hop: u64,
+    pub(crate) dest: u32,
+    pub(crate) task: Task,
+    pub(crate) pid: u32,
+    pub(crate) home: HomeRef,
+    pub(crate) is_home: bool,
+    pub(crate) hops: u32,
+    pub(crate) comm: [u8; 16],
+    /// When the process had arrived here from elsewhere.
+    arrival: Option<Arc<Arrival>>,
+    #[pin]
+    pub(crate) inner: Mutex<Inner>,
+    #[pin]
+    changed: CondVar,
+    pub(crate) served: AtomicU64,
+}
+
+// SAFETY: `#[repr(C)]` structs of integers and byte arrays without padding (sizes are
+// asserted in rust/src): every byte is initialised.
+unsafe impl AsBytes for MmInfo {}
+// SAFETY: As above.
+unsafe impl AsBytes for VmaInfo {}
+// SAFETY: As above.
+unsafe impl AsBytes for SsiMigrateJob {}
+
+impl Leaving {
+    fn set_phase(&self, phase: Phase) {
+        self.inner.lock().phase = phase;
+        self.changed.notify_all();
+    }
+
+    fn fail(&self, e: Error, text: &[u8]) {
+        let mut g = self.inner.lock();
+        if matches!(g.phase, Phase::Started | Phase::Failed | Phase::Cancelled) {
+            return;
+        }
+        g.phase = Phase::Failed;
+        g.errno = e.to_errno();
+        let n = text.len().min(ffi::WHY_LEN - 1);
+        g.why = [0; ffi::WHY_LEN];
+        g.why[..n].copy_from_slice(&text[..n]);
+        drop(g);
+        self.changed.notify_all();
+    }
+
+    fn queue(&self, r: Request) -> Result {
+        let mut g = self.inner.lock();
+        // Committed: the destination faults in the stack while it writes the registers.
+        if !matches!(g.phase, Phase::Started | Phase::Committed) {
+            return Err(ESRCH);
+        }
+        g.requests.push(r, GFP_KERNEL)?;
+        drop(g);
+        self.changed.notify_all();
+        Ok(())
+    }
+}
+
+fn set_message(req: &mut SsiMigrate, text: &[u8]) {
+    let n = text.len().min(req.message.len() - 1);
+    req.message = [0; 128];
+    req.message[..n].copy_from_slice(&text[..n]);
+}
+
+fn fail_with(req: &mut SsiMigrate, e: Error, args: core::fmt::Arguments<'_>) -> Error {
+    let mut buf = [0u8; 128];
+    let mut w = crate::shared::text::SliceWriter::new(&mut buf);
+    let _ = core::fmt::write(&mut w, args);
+    let n = w.len();
+    set_message(req, &buf[..n]);
+    e
+}
+
+/// `SSI_IOC_MIGRATE`: moves process `req.pid` to node `req.node`. On failure
+/// `req.message` says why.
+pub(crate) fn migrate(req: &mut SsiMigrate) -> Result {
+    let e = engine();
+    let here = e.node;
+    let (pid, dest) = (req.pid, req.node);
+    let dest: u32 = dest;
+    let runs_on = dest;
+    if req.flags != 0 || req.reserved != 0 {
+        return Err(fail_with(req, EINVAL, format_args!("flags must be zero")));
+    }
+    if req.node == here {
+        return Err(fail_with(req, EINVAL, format_args!("pid {} is on node {} already", pid, here)));
+    }
+    if !crate::core_client::node_up(req.node) {
+        return Err(fail_with(
+            req,
+            errno::ehostdown(),
+            format_args!("node {} is not up (unknown or down)", dest),
+        ));
+    }
+    let Some(task) = Task::by_pid(req.pid) else {
+        return Err(fail_with(req, ESRCH, format_args!("no process {}", pid)));
+    };
+    let mut why = Why::new();
+    if let Err(err) = task.check_target(&mut why) {
+        set_message(req, why.text());
+        return Err(err);
+    }
+    for l in e.leaving.lock().iter() {
+        if l.task.as_ptr() == task.as_ptr() {
+            let g = l.inner.lock();
+            if !matches!(g.phase, Phase::Failed | Phase::Cancelled) {
+                return Err(fail_with(
+                    req,
+                    errno::ealready(),
+                    format_args!("pid {} is leaving or stands in for a process on node {}", pid, g.node),
+                ));
+            }
+        }
+    }
+    let arrival = crate::arrive::running_as(&task);
+    let hop = e.new_id();
+    let (home, is_home, hops) = match &arrival {
+        Some(a) => (a.home, false, a.hops + 1),
+        None => (
+            HomeRef {
+                node: here,
+                pid: task.pid(),
+                hop,
+            },
+            true,
+            1,
+        ),
+    };
+    let comm = task.comm();
+    let l = Arc::pin_init(
+        try_pin_init!(Leaving {
+            hop,
+            dest,
+            task,
+            pid,
+            home,
+            is_home,
+            hops,
+            comm,
+            arrival,
+            inner <- new_mutex!(Inner {
+                phase: Phase::Capturing,
+                errno: 0,
+                why: [0; ffi::WHY_LEN],
+                snapshot: KVVec::new(),
+                snapshot_len: 0,
+                frozen_ns: 0,
+                started_ns: 0,
+                node: runs_on,
+                job: 0,
+                relays: KVec::new(),
+                requests: KVec::new(),
+                input: None,
+                exit_status: None,
+                finished: false,
+            }),
+            changed <- new_condvar!(),
+            served: AtomicU64::new(0),
+        }),
+        GFP_KERNEL,
+    )?;
+    e.leaving.lock().push(l.clone(), GFP_KERNEL)?;
+    let result = drive(&l, req);
+    if result.is_err() {
+        let g = l.inner.lock();
+        if g.phase == Phase::Failed {
+            set_message(req, &g.why[..g.why.iter().position(|&b| b == 0).unwrap_or(ffi::WHY_LEN)]);
+        }
+    }
+    result
+}
+
+/// Takes a hop from the queued freeze to the process running on the destination.
+fn drive(l: &Arc<Leaving>, req: &mut SsiMigrate) -> Result {
+    let e = engine();
+    if let Err(err) = ffi::hold_module() {
+        e.forget(l);
+        return Err(err);
+    }
+    let ctx = Arc::into_raw(l.clone()).cast_mut().cast();
+    // SAFETY: `ctx` is a reference to `l` that `ssi_migrate_task_work` takes over.
+    if let Err(err) = unsafe { l.task.queue_work(ctx) } {
+        // SAFETY: Not queued: the reference is still ours.
+        drop(unsafe { Arc::from_raw(ctx.cast::<Leaving>()) });
+        ffi::module_put();
+        e.forget(l);
+        let pid = req.pid;
+        return Err(fail_with(req, err, format_args!("pid {} is exiting", pid)));
+    }
+
+    // 1. The process freezes itself and takes the snapshot.
+    let phase = wait_while(l, Phase::Capturing, FREEZE_TIMEOUT_MS);
+    if phase == Phase::Capturing {
+        l.set_phase(Phase::Cancelled);
+        return Err(fail_with(
+            req,
+            ETIMEDOUT,
+            format_args!("pid {} did not stop within 10 s (stopped or traced?)", l.pid),
+        ));
+    }
+    if phase != Phase::Captured {
+        return Err(Error::from_errno(l.inner.lock().errno));
+    }
+
+    // 2. Offer it.
+    let snapshot_len = l.inner.lock().snapshot.len();
+    let offer = MigMsg::Offer {
+        hop: l.hop,
+        home_node: l.home.node,
+        home_pid: l.home.pid,
+        home_hop: l.home.hop,
+        hops: l.hops,
+        // At most a few hundred KiB (MAX_VMAS, MAX_STATE).
+        snapshot_len: snapshot_len as u32,
+    };
+    let mut resp = [0u8; 16];
+    if let Err(err) = link::call(l.dest, &offer, &mut resp, 5000, Wait::Uninterruptible) {
+        l.fail(err, b"");
+        return Err(if err.to_errno() == errno::econnrefused().to_errno() {
+            fail_with(req, err, format_args!("node {} runs no migration daemon (ssictl daemon)", l.dest))
+        } else {
+            fail_with(req, err, format_args!("node {} refused the process", l.dest))
+        });
+    }
+    {
+        let mut g = l.inner.lock();
+        if g.phase == Phase::Captured {
+            g.phase = Phase::Offered;
+        }
+    }
+
+    // 3. Wait until it runs there (or fails).
+    let mut phase = wait_while(l, Phase::Offered, ARRIVE_TIMEOUT_MS);
+    if phase == Phase::Offered {
+        let mut g = l.inner.lock();
+        if g.phase == Phase::Offered {
+            g.phase = Phase::Cancelled;
+            drop(g);
+            l.changed.notify_all();
+            return Err(fail_with(
+                req,
+                ETIMEDOUT,
+                format_args!("node {} did not take the process within 30 s", l.dest),
+            ));
+        }
+        phase = g.phase;
+    }
+    if phase == Phase::Committed {
+        phase = wait_while(l, Phase::Committed, ARRIVE_TIMEOUT_MS);
+    }
+    let g = l.inner.lock();
+    match phase {
+        Phase::Started => {
+            req.migration = l.hop;
+            req.freeze_ns = g.started_ns.saturating_sub(g.frozen_ns);
+            req.snapshot_bytes = g.snapshot_len as u64;
+            Ok(())
+        }
+        Phase::Committed => Err(fail_with(
+            req,
+            ETIMEDOUT,
+            format_args!("node {} is still restoring the process", l.dest),
+        )),
+        _ => Err(Error::from_errno(g.errno.min(-1))),
+    }
+}
+
+/// Waits (at most `timeout_ms`, signals ignored: the hop must settle) while the phase
+/// is `phase`; returns the phase then.
+fn wait_while(l: &Leaving, phase: Phase, timeout_ms: u32) -> Phase {
+    let deadline = ffi::now_ns() + u64::from(timeout_ms) * 1_000_000;
+    let mut g = l.inner.lock();
+    while g.phase == phase {
+        let now = ffi::now_ns();
+        if now >= deadline {
+            break;
+        }
+        if ffi::signal_pending() {
+            // A signal for the caller (ssictl) must not make this spin.
+            drop(g);
+            fsleep(Delta::from_millis(5));
+            g = l.inner.lock();
+            continue;
+        }
+        let _ = l.changed.wait_interruptible_timeout(&mut g, msecs_to_jiffies(100));
+    }
+    g.phase
+}
+
+/// The task_work: runs in the migrating process's own context.
+///
+/// # Safety
+///
+/// `ctx` is a reference to a `Leaving` from `drive` (passed to us).
+#[no_mangle]
+unsafe extern "C" fn ssi_migrate_task_work(ctx: *mut core::ffi::c_void) {
+    // SAFETY: Guaranteed by the caller: we own this reference now.
+    let l = unsafe { Arc::from_raw(ctx.cast::<Leaving>()) };
+    if l.inner.lock().phase == Phase::Cancelled {
+        engine().forget(&l);
+        drop(l);
+        ffi::module_put();
+        return;
+    }
+    match snapshot(&l) {
+        Ok(()) => stand_in(l),
+        Err(err) => {
+            let _ = err;
+            engine().forget(&l);
+            drop(l);
+            ffi::module_put();
+        }
+    }
+}
+
+/// Takes the snapshot (in the process's context) and publishes it.
+fn snapshot(l: &Leaving) -> Result {
+    let frozen = ffi::now_ns();
+    let mut why = Why::new();
+    let mut fill = || -> Result<KVVec<u8>> {
+        let mut state = KVVec::from_elem(0u8, MAX_STATE, GFP_KERNEL)?;
+        let empty = VmaInfo {
+            start: 0,
+            end: 0,
+            pgoff: 0,
+            flags: 0,
+            name: [0; 32],
+        };
+        let mut vmas = KVVec::from_elem(empty, MAX_VMAS, GFP_KERNEL)?;
+        let mut mm = MmInfo {
+            start_code: 0,
+            end_code: 0,
+            start_data: 0,
+            end_data: 0,
+            start_brk: 0,
+            brk: 0,
+            start_stack: 0,
+            arg_start: 0,
+            arg_end: 0,
+            env_start: 0,
+            env_end: 0,
+            auxv_words: 0,
+            auxv: [0; 64],
+        };
+        let (state_len, nr) = ffi::capture(&mut state, &mut mm, &mut vmas, engine().node, &mut why)?;
+        let id = ffi::identity();
+        let mut job = SsiMigrateJob::default();
+        job.home_node = l.home.node;
+        job.home_pid = l.home.pid;
+        job.source_node = engine().node;
+        [job.uid, job.euid, job.suid, job.fsuid, job.gid, job.egid, job.sgid, job.fsgid] = id.ids;
+        job.umask = id.umask;
+        job.ngroups = id.ngroups.min(SSI_MAX_GROUPS as u32);
+        job.groups = id.groups;
+        job.comm = id.comm;
+        job.cwd = id.cwd;
+        let layout = SnapshotLayout::new(nr, state_len).map_err(|_| E2BIG)?;
+        let mut snap = KVVec::with_capacity(layout.total, GFP_KERNEL)?;
+        snap.extend_from_slice(&layout.head(), GFP_KERNEL)?;
+        snap.extend_from_slice(job.as_bytes(), GFP_KERNEL)?;
+        snap.extend_from_slice(mm.as_bytes(), GFP_KERNEL)?;
+        for v in &vmas[..nr] {
+            snap.extend_from_slice(v.as_bytes(), GFP_KERNEL)?;
+        }
+        snap.extend_from_slice(&state[..state_len], GFP_KERNEL)?;
+        Ok(snap)
+    };
+    match fill() {
+        Ok(snap) => {
+            let mut g = l.inner.lock();
+            if g.phase != Phase::Capturing {
+                return Err(errno::ecanceled());
+            }
+            g.snapshot_len = snap.len();
+            g.snapshot = snap;
+            g.frozen_ns = frozen;
+            g.phase = Phase::Captured;
+            drop(g);
+            l.changed.notify_all();
+            Ok(())
+        }
+        Err(err) => {
+            let text = why.text();
+            l.fail(err, if text.is_empty() { b"taking the snapshot failed" } else { text });
+            Err(err)
+        }
+    }
+}
+
+/// The stand-in: waits until the process runs elsewhere (or returns if the hop failed),
+/// then serves it until it exits.
+fn stand_in(l: Arc<Leaving>) {
+    // Until the hop is decided, signals stay pending (they are forwarded afterwards, or
+    // delivered here if the process stays).
+    let mut committed_since = 0;
+    let mut page = match KBox::new([0u8; PAGE_HEAD + 4096], GFP_KERNEL) {
+        Ok(p) => p,
+        Err(_) => {
+            l.fail(ENOMEM, b"out of memory");
+            engine().forget(&l);
+            drop(l);
+            ffi::module_put();
+            return;
+        }
+    };
+    loop {
+        let g = l.inner.lock();
+        match g.phase {
+            Phase::Started => break,
+            Phase::Failed | Phase::Cancelled => {
+                drop(g);
+                engine().forget(&l);
+                drop(l);
+                ffi::module_put();
+                return;
+            }
+            Phase::Committed => {
+                let mut g = g;
+                if !g.requests.is_empty() {
+                    if let Ok(Request::Page { addr, reply }) = g.requests.remove(0) {
+                        drop(g);
+                        serve_page(&l, addr, &mut page, reply);
+                    }
+                    continue;
+                }
+                drop(g);
+                // Past the point of no return: if the destination dies now (or never
+                // says it runs the process), the process is lost.
+                let now = ffi::now_ns();
+                if committed_since == 0 {
+                    committed_since = now;
+                }
+                if !crate::core_client::node_up(l.dest) || now - committed_since > 60_000_000_000 {
+                    pr_err!("pid {}: node {} died while taking it over; the process is lost\n", l.pid, l.dest);
+                    let _ = ffi::fd_write(2, b"ssi: the destination node died during migration\n");
+                    l.fail(errno::ehostdown(), b"the destination died while taking the process over");
+                    engine().forget(&l);
+                    drop(l);
+                    // Pinned by the descriptor until do_exit() has left this module.
+                    if ffi::install_standin_fd().is_ok() {
+                        ffi::module_put();
+                    }
+                    ffi::exit(SIGKILL);
+                }
+                fsleep(Delta::from_millis(5));
+            }
+            _ => {
+                drop(g);
+                fsleep(Delta::from_millis(2));
+            }
+        }
+    }
+    // The descriptor pins the module until do_exit() has closed it; the task_work's
+    // reference is not needed any more.
+    let pinned = ffi::install_standin_fd().is_ok();
+    if pinned {
+        ffi::module_put();
+    }
+    if let Some(a) = &l.arrival {
+        a.moved_away();
+    }
+    pr_info!(
+        "pid {} now runs on node {}; {} stand-in here\n",
+        l.pid,
+        l.dest,
+        if l.is_home { "home" } else { "relay" }
+    );
+    let status = serve(&l);
+    if l.is_home {
+        let relays = core::mem::take(&mut l.inner.lock().relays);
+        for (node, hop) in relays.iter() {
+            let _ = link::tell(*node, &MigMsg::Finished { hop: *hop }, 2000);
+        }
+    }
+    engine().forget(&l);
+    drop(l);
+    if !pinned {
+        ffi::module_put();
+    }
+    ffi::exit(status)
+}
+
+/// Serves the process until it ends; returns the wait status to exit with.
+fn serve(l: &Leaving) -> i32 {
+    let mut page = match KBox::new([0u8; PAGE_HEAD + 4096], GFP_KERNEL) {
+        Ok(p) => p,
+        Err(_) => return SIGKILL,
+    };
+    let mut last_check = ffi::now_ns();
+    loop {
+        let mut g = l.inner.lock();
+        if let Some(status) = g.exit_status {
+            return status;
+        }
+        if g.finished {
+            return 0;
+        }
+        if !g.requests.is_empty() {
+            let r = g.requests.remove(0);
+            drop(g);
+            match r {
+                Ok(Request::Page { addr, reply }) => serve_page(l, addr, &mut page, reply),
+                Ok(Request::Output { fd, data, reply }) => {
+                    let mut done = 0;
+                    let mut err = None;
+                    while done < data.len() {
+                        match ffi::fd_write(i32::from(fd), &data[done..]) {
+                            Ok(0) => break,
+                            Ok(n) => done += n,
+                            Err(e) => {
+                                err = Some(e);
+                                break;
+                            }
+                        }
+                    }
+                    match err {
+                        Some(e) if done == 0 => reply.send(Err(e)),
+                        // At most MAX_DATA.
+                        _ => reply.send(Ok(&(done as u32).to_le_bytes())),
+                    }
+                }
+                Err(_) => {}
+            }
+            continue;
+        }
+        let node = g.node;
+        let input_pending = g.input.is_some();
+        drop(g);
+
+        if input_pending {
+            match ffi::fd_readable(0) {
+                Ok(false) => {}
+                readable => {
+                    let taken = l.inner.lock().input.take();
+                    if let Some((_, max, reply)) = taken {
+                        let buf = &mut page[..];
+                        let want = (max as usize).min(MAX_DATA);
+                        match readable.and_then(|_| ffi::fd_read(0, &mut buf[..want])) {
+                            Ok(n) => reply.send(Ok(&buf[..n])),
+                            Err(e) => reply.send(Err(e)),
+                        }
+                    }
+                    continue;
+                }
+            }
+        }
+
+        if ffi::fatal_signal_pending() {
+            if l.is_home {
+                let job = l.inner.lock().job;
+                let _ = link::tell(node, &MigMsg::Signal { job, signo: 9 }, 2000);
+            }
+            return SIGKILL;
+        }
+        ffi::clear_notify();
+        while let Some(sig) = ffi::dequeue_signal() {
+            if l.is_home {
+                let job = l.inner.lock().job;
+                if let Err(e) = link::tell(node, &MigMsg::Signal { job, signo: sig }, 2000) {
+                    pr_warn!("pid {}: signal {} not forwarded to node {}: {:?}\n", l.pid, sig, node, e);
+                }
+            }
+        }
+
+        let now = ffi::now_ns();
+        if now - last_check > 200_000_000 {
+            last_check = now;
+            if !crate::core_client::node_up(node) {
+                if l.is_home {
+                    pr_err!("pid {}: node {} that ran it went down; the process is lost\n", l.pid, node);
+                    let _ = ffi::fd_write(2, b"ssi: the node running this process went down; it is lost\n");
+                    return SIGKILL;
+                }
+                return 0;
+            }
+        }
+
+        let mut g = l.inner.lock();
+        if g.requests.is_empty() && g.exit_status.is_none() && !g.finished {
+            let wait: u32 = if g.input.is_some() { 5 } else { 100 };
+            if ffi::signal_pending() {
+                drop(g);
+                fsleep(Delta::from_millis(i64::from(wait)));
+            } else {
+                let r = l.changed.wait_interruptible_timeout(&mut g, msecs_to_jiffies(wait as u32));
+                let _: CondVarTimeoutResult = r;
+            }
+        }
+    }
+}
+
+fn serve_page(l: &Leaving, addr: u64, page: &mut [u8; PAGE_HEAD + 4096], reply: Reply) {
+    let mut data = [0u8; 4096];
+    let n = l.task.read_page(addr, &mut data).unwrap_or(0);
+    l.served.fetch_add(1, Ordering::Relaxed);
+    if n < data.len() || data.iter().all(|&b| b == 0) {
+        // Unmapped here, or zero: the destination zero-fills.
+        reply.send(Ok(&[PAGE_ZERO, 0, 0, 0]));
+        return;
+    }
+    page[..PAGE_HEAD].copy_from_slice(&[PAGE_DATA, 0, 0, 0]);
+    page[PAGE_HEAD..].copy_from_slice(&data);
+    reply.send(Ok(&page[..]));
+}
+
+fn find(hop: u64) -> Option<Arc<Leaving>> {
+    engine().leaving.lock().iter().find(|l| l.hop == hop).cloned()
+}
+
+fn find_home(home_hop: u64) -> Option<Arc<Leaving>> {
+    engine()
+        .leaving
+        .lock()
+        .iter()
+        .find(|l| l.is_home && l.hop == home_hop)
+        .cloned()
+}
+
+/// `Chunk`: bytes of the snapshot for the destination.
+pub(crate) fn on_chunk(node: u32, hop: u64, offset: u32, resp: &mut [u8]) -> Result<usize> {
+    let l = find(hop).ok_or(ESRCH)?;
+    if node != l.dest {
+        return Err(EPERM);
+    }
+    let g = l.inner.lock();
+    if !matches!(g.phase, Phase::Offered | Phase::Captured) {
+        return Err(ESRCH);
+    }
+    let start = (offset as usize).min(g.snapshot.len());
+    let n = (g.snapshot.len() - start).min(MAX_DATA).min(resp.len());
+    resp[..n].copy_from_slice(&g.snapshot[start..start + n]);
+    Ok(n)
+}
+
+/// `Commit`: the destination is about to replace its child with the process.
+pub(crate) fn on_commit(node: u32, hop: u64) -> Result<usize> {
+    let l = find(hop).ok_or(ESRCH)?;
+    if node != l.dest {
+        return Err(EPERM);
+    }
+    let mut g = l.inner.lock();
+    match g.phase {
+        Phase::Offered | Phase::Captured => {
+            g.phase = Phase::Committed;
+            Ok(0)
+        }
+        _ => Err(errno::ecanceled()),
+    }
+}
+
+/// `Started`: the process runs on the destination.
+pub(crate) fn on_started(node: u32, hop: u64, job: u64) -> Result<usize> {
+    let l = find(hop).ok_or(ESRCH)?;
+    if node != l.dest {
+        return Err(EPERM);
+    }
+    let mut g = l.inner.lock();
+    if g.phase != Phase::Committed {
+        return Err(errno::eproto());
+    }
+    g.phase = Phase::Started;
+    g.started_ns = ffi::now_ns();
+    g.node = node;
+    g.job = job;
+    // The snapshot is not needed any more.
+    g.snapshot = KVVec::new();
+    drop(g);
+    l.changed.notify_all();
+    Ok(0)
+}
+
+/// `Failed`: the destination could not take the process; it continues here.
+pub(crate) fn on_failed(node: u32, hop: u64, errno: u32, text: &[u8]) -> Result<usize> {
+    let l = find(hop).ok_or(ESRCH)?;
+    if node != l.dest {
+        return Err(EPERM);
+    }
+    let err = Error::from_errno(-(errno.clamp(1, 4095) as i32));
+    let mut msg = [0u8; 128];
+    let mut w = crate::shared::text::SliceWriter::new(&mut msg);
+    let _ = core::fmt::write(
+        &mut w,
+        format_args!("node {}: {}", node, core::str::from_utf8(text).unwrap_or("failed")),
+    );
+    let n = w.len();
+    l.fail(err, &msg[..n]);
+    Ok(0)
+}
+
+/// `Page`: a page of the process for the node it went to (answered by the stand-in).
+pub(crate) fn on_page(node: u32, hop: u64, addr: u64, reply: Reply) -> Result<Option<usize>> {
+    let l = find(hop).ok_or(ESRCH)?;
+    if node != l.dest {
+        return Err(EPERM);
+    }
+    l.queue(Request::Page { addr, reply })?;
+    Ok(None)
+}
+
+/// `Output`: the process wrote to its standard output or error.
+pub(crate) fn on_output(node: u32, home_hop: u64, fd: u8, data: &[u8], reply: Reply) -> Result<Option<usize>> {
+    let l = find_home(home_hop).ok_or(ESRCH)?;
+    if node != l.inner.lock().node {
+        return Err(EPERM);
+    }
+    let mut copy = KVec::with_capacity(data.len(), GFP_KERNEL)?;
+    copy.extend_from_slice(data, GFP_KERNEL)?;
+    l.queue(Request::Output {
+        fd,
+        data: copy,
+        reply,
+    })?;
+    Ok(None)
+}
+
+/// `Input`: the process reads its standard input.
+pub(crate) fn on_input(node: u32, home_hop: u64, id: u64, max: u32, reply: Reply) -> Result<Option<usize>> {
+    let l = find_home(home_hop).ok_or(ESRCH)?;
+    let mut g = l.inner.lock();
+    if node != g.node || g.phase != Phase::Started {
+        return Err(EPERM);
+    }
+    if let Some((old_id, _, old)) = g.input.take() {
+        if old_id != id {
+            old.send(Err(EAGAIN));
+        }
+    }
+    g.input = Some((id, max, reply));
+    drop(g);
+    l.changed.notify_all();
+    Ok(None)
+}
+
+/// `Exited`: the process ended; the home stand-in ends with the same status.
+pub(crate) fn on_exited(node: u32, home_hop: u64, status: i32) -> Result<usize> {
+    let l = find_home(home_hop).ok_or(ESRCH)?;
+    let mut g = l.inner.lock();
+    if node != g.node {
+        return Err(EPERM);
+    }
+    g.exit_status = Some(status);
+    drop(g);
+    l.changed.notify_all();
+    Ok(0)
+}
+
+/// `Moved`: the process now runs on `node`.
+pub(crate) fn on_moved(node: u32, home_hop: u64, job: u64, from_node: u32, from_hop: u64) -> Result<usize> {
+    let l = find_home(home_hop).ok_or(ESRCH)?;
+    let mut g = l.inner.lock();
+    if g.phase != Phase::Started && !(g.phase == Phase::Committed && node == l.dest) {
+        return Err(ESRCH);
+    }
+    if from_hop != l.hop {
+        g.relays.push((from_node, from_hop), GFP_KERNEL)?;
+    }
+    g.node = node;
+    g.job = job;
+    Ok(0)
+}
+
+/// `Finished`: the process has exited; a relay stand-in may go.
+pub(crate) fn on_finished(node: u32, hop: u64) -> Result<usize> {
+    let l = find(hop).ok_or(ESRCH)?;
+    if l.is_home || node != l.home.node {
+        return Err(EPERM);
+    }
+    l.inner.lock().finished = true;
+    l.changed.notify_all();
+    Ok(0)
+}
+
+/// The entries of this node's process list.
+pub(crate) fn list(out: &mut KVec<SsiProcInfo>) -> Result {
+    for l in engine().leaving.lock().iter() {
+        let g = l.inner.lock();
+        let role = match g.phase {
+            Phase::Started if l.is_home => SSI_PROC_HOME,
+            Phase::Started => SSI_PROC_RELAY,
+            Phase::Failed | Phase::Cancelled => continue,
+            _ => SSI_PROC_LEAVING,
+        };
+        let mut p = SsiProcInfo {
+            home_node: l.home.node,
+            home_pid: l.home.pid,
+            node: g.node,
+            pid: l.pid,
+            role,
+            hops: l.hops,
+            pages: l.served.load(Ordering::Relaxed),
+            comm: [0; 16],
+        };
+        p.comm = l.comm;
+        out.push(p, GFP_KERNEL)?;
+    }
+    Ok(())
+}

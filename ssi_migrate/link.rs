@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Talking to the migration engines of other nodes (and of this node: a process that
+//! comes home talks to its own node the same way).
+//!
+//! A request is a `rust/src/migrate_wire.rs` message carried by core's service calls. A
+//! handler answers at once or later (`Reply`); a request to this node runs the handler
+//! directly and waits for a later answer on a local waiter.
+
+use kernel::{
+    new_condvar, new_mutex,
+    prelude::*,
+    sync::{Arc, CondVar, CondVarTimeoutResult, Mutex},
+    time::msecs_to_jiffies,
+};
+
+use crate::core_client;
+use crate::shared::migrate_wire::MigMsg;
+use crate::shared::service::{ids, SSI_CALL_UNINTERRUPTIBLE};
+use crate::shared::wire::MAX_SERVICE_DATA;
+
+/// A local request's answer.
+#[pin_data]
+pub(crate) struct LocalCall {
+    #[pin]
+    answer: Mutex<Option<Result<KVec<u8>>>>,
+    #[pin]
+    answered: CondVar,
+}
+
+/// Where a deferred answer goes.
+pub(crate) enum Reply {
+    /// A remote caller: core's token.
+    Remote(u64),
+    /// A caller on this node.
+    Local(Arc<LocalCall>),
+}
+
+impl Reply {
+    /// Answers the request.
+    pub(crate) fn send(self, answer: Result<&[u8]>) {
+        match self {
+            Reply::Remote(token) => core_client::service_reply(token, ids::MIGRATE, answer),
+            Reply::Local(call) => {
+                let copy = answer.and_then(|d| {
+                    let mut v = KVec::with_capacity(d.len(), GFP_KERNEL)?;
+                    v.extend_from_slice(d, GFP_KERNEL)?;
+                    Ok(v)
+                });
+                *call.answer.lock() = Some(copy);
+                call.answered.notify_all();
+            }
+        }
+    }
+}
+
+/// How a call waits.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// A signal ends the wait (`ERESTARTSYS`).
+    Interruptible,
+    /// Only the timeout ends it (page faults).
+    Uninterruptible,
+}
+
+/// Sends `msg` to the engine of `node` and waits at most `timeout_ms`; the answer goes
+/// to `resp`. Returns its length.
+pub(crate) fn call(
+    node: u32,
+    msg: &MigMsg<'_>,
+    resp: &mut [u8],
+    timeout_ms: u32,
+    wait: Wait,
+) -> Result<usize> {
+    let mut req = KVec::from_elem(0u8, MAX_SERVICE_DATA, GFP_KERNEL)?;
+    let n = msg.encode(&mut req).map_err(|_| EMSGSIZE)?;
+    if node != core_client::node_id() {
+        let flags = if wait == Wait::Uninterruptible {
+            SSI_CALL_UNINTERRUPTIBLE
+        } else {
+            0
+        };
+        return core_client::call_service(node, ids::MIGRATE, &req[..n], resp, timeout_ms, flags);
+    }
+    let call = Arc::pin_init(
+        pin_init!(LocalCall {
+            answer <- new_mutex!(None),
+            answered <- new_condvar!(),
+        }),
+        GFP_KERNEL,
+    )?;
+    if let Some(len) = crate::handle_request(node, Reply::Local(call.clone()), &req[..n], resp)? {
+        return Ok(len);
+    }
+    let deadline = crate::ffi::now_ns() + u64::from(timeout_ms) * 1_000_000;
+    let mut answer = call.answer.lock();
+    loop {
+        if let Some(a) = answer.take() {
+            let data = a?;
+            let len = data.len().min(resp.len());
+            resp[..len].copy_from_slice(&data[..len]);
+            return Ok(len);
+        }
+        let now = crate::ffi::now_ns();
+        if now >= deadline {
+            return Err(ETIMEDOUT);
+        }
+        // The remaining milliseconds: below 2^32 as timeout_ms is.
+        let left = msecs_to_jiffies(((deadline - now) / 1_000_000).max(1) as u32);
+        let r = call.answered.wait_interruptible_timeout(&mut answer, left);
+        if wait == Wait::Interruptible && matches!(r, CondVarTimeoutResult::Signal { .. }) {
+            return Err(ERESTARTSYS);
+        }
+    }
+}
+
+/// Like [`call`] for a message whose answer does not matter beyond success.
+pub(crate) fn tell(node: u32, msg: &MigMsg<'_>, timeout_ms: u32) -> Result {
+    let mut resp = [0u8; 16];
+    call(node, msg, &mut resp, timeout_ms, Wait::Uninterruptible).map(|_| ())
+}

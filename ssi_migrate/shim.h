@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The C side of ssi_migrate's Rust/C boundary. task_shim.c does what has no kernel
+ * crate abstraction: task lookup and permission checks, task_work, register and FPU
+ * snapshots (regsets), the VMA walk, the address-space rebuild (vm_munmap/vm_mmap), the
+ * signal frame that rt_sigreturn restores, the fault handler of migrated memory and the
+ * forwarded standard streams. The layouts below are mirrored in rust/src/migrate_wire.rs
+ * (sizes checked on both sides).
+ */
+#ifndef SSI_MIGRATE_SHIM_H
+#define SSI_MIGRATE_SHIM_H
+
+#include <linux/types.h>
+
+struct task_struct;
+struct file;
+
+/* Memory-layout facts of a process (struct mm_struct fields and the saved auxv). */
+#define SSI_AUXV_WORDS 64
+struct ssi_mm_info {
+	u64 start_code, end_code, start_data, end_data;
+	u64 start_brk, brk, start_stack;
+	u64 arg_start, arg_end, env_start, env_end;
+	u64 auxv_words;
+	u64 auxv[SSI_AUXV_WORDS];
+};
+
+/* One VMA. */
+#define SSI_VMA_READ 0x1
+#define SSI_VMA_WRITE 0x2
+#define SSI_VMA_EXEC 0x4
+#define SSI_VMA_GROWSDOWN 0x8
+/* A special mapping ([vdso], [vvar], ...): moved into place, not copied. */
+#define SSI_VMA_SPECIAL 0x10
+/* Backed by a file on the source (contents still come from the source). */
+#define SSI_VMA_FILE 0x20
+#define SSI_VMA_NAME_LEN 32
+struct ssi_vma_info {
+	u64 start, end, pgoff, flags;
+	char name[SSI_VMA_NAME_LEN];
+};
+
+/* Why something failed, for the caller's message. */
+#define SSI_WHY_LEN 128
+
+/* task_shim.c: called from Rust */
+struct task_struct *ssi_mig_get_task(int pid);
+void ssi_mig_put_task(struct task_struct *t);
+void ssi_mig_module_put(void);
+struct task_struct *ssi_mig_current(void);
+int ssi_mig_task_pid(struct task_struct *t);
+void ssi_mig_task_comm(struct task_struct *t, char *buf);
+int ssi_mig_check_target(struct task_struct *t, char *why);
+int ssi_mig_queue_work(struct task_struct *t, void *ctx);
+ssize_t ssi_mig_capture(void *state, size_t cap, struct ssi_mm_info *mm,
+			struct ssi_vma_info *vmas, u32 max_vmas, u32 *nr_vmas, u32 node, char *why);
+int ssi_mig_hold_module(void);
+int ssi_mig_install_standin_fd(void);
+int ssi_mig_fd_readable(int fd);
+void ssi_mig_identity(u32 *ids, u32 *umask, u32 *groups, u32 max_groups, u32 *ngroups,
+		      char *comm, char *cwd, size_t cwd_len);
+int ssi_mig_restore(struct file *pages, const struct ssi_mm_info *mm,
+		    const struct ssi_vma_info *vmas, u32 nr_vmas, const void *state,
+		    size_t len, char *why);
+struct file *ssi_mig_pages_file(void *ctx);
+int ssi_mig_stdio_install(void *in_ctx, void *out_ctx, void *err_ctx);
+void ssi_mig_fput(struct file *file);
+int ssi_mig_fatal_pending(void);
+int ssi_mig_signal_pending(void);
+int ssi_mig_dequeue_signal(void);
+void ssi_mig_clear_notify(void);
+ssize_t ssi_mig_fd_write(int fd, const void *buf, size_t len);
+ssize_t ssi_mig_fd_read(int fd, void *buf, size_t len);
+ssize_t ssi_mig_read_memory(struct task_struct *t, u64 addr, void *buf);
+int ssi_mig_signal_task(struct task_struct *t, int sig);
+void __noreturn ssi_mig_exit(int status);
+u64 ssi_mig_now_ns(void);
+
+/* Rust (main.rs and friends): called by task_shim.c */
+void ssi_migrate_task_work(void *ctx);
+int ssi_migrate_fetch(void *ctx, u64 addr, u64 anchor, void *dst);
+void ssi_migrate_ctx_put(void *ctx);
+void ssi_migrate_stdio_put(void *ctx);
+ssize_t ssi_migrate_stdio_read(void *ctx, char __user *buf, size_t len);
+ssize_t ssi_migrate_stdio_write(void *ctx, const char __user *buf, size_t len);
+
+#endif

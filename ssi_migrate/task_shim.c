@@ -1,0 +1,1222 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Process state for migration, where the kernel crate has no abstraction: looking up
+ * and checking the task, running code in its own context (task_work), snapshotting
+ * registers, FPU state, signal state and the VMA layout on the source node, and on the
+ * destination rebuilding the address space of a fresh process (a child of the node's
+ * migration daemon) and handing it the registers.
+ *
+ * Registers travel as the ptrace/core-dump regsets (NT_PRSTATUS and NT_X86_XSTATE or
+ * NT_PRFPREG) read with regset_get() in the task's own context. On the destination
+ * they are restored the way CRIU's restorer does it: the ioctl writes an rt_sigframe
+ * (general registers, the XSAVE image, the signal mask and the alternate stack) below
+ * the process's stack pointer and returns to a one-page trampoline that sets the TLS
+ * bases, the rseq area, the robust-futex list and the clear-tid address with their
+ * system calls and then calls rt_sigreturn, so the kernel's own signal-return code
+ * restores every register, FPU/AVX state included, and resumes at the same instruction.
+ * The trampoline page stays mapped (one read+exec anonymous page).
+ *
+ * Memory: every VMA of the process becomes a MAP_PRIVATE mapping of a per-arrival file
+ * whose fault handler (ssi_mig_fault) asks Rust for the page's contents on the source
+ * node (the file offset of a page is its address on the source, which survives mremap
+ * and splits). A write copies the page into an ordinary anonymous page (private
+ * copy-on-write), which then belongs to this node.
+ *
+ * The x86_64 parts are under CONFIG_X86_64; elsewhere migration answers EOPNOTSUPP.
+ */
+#include <linux/anon_inodes.h>
+#include <linux/cred.h>
+#include <linux/elf.h>
+#include <linux/fdtable.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/fs_struct.h>
+#include <linux/hugetlb.h>
+#include <linux/pid_namespace.h>
+#include <linux/sched/exec_state.h>
+#include <linux/futex.h>
+#include <uapi/linux/futex.h>
+#include <linux/mm.h>
+#include <linux/mman.h>
+#include <linux/module.h>
+#include <linux/poll.h>
+#include <linux/regset.h>
+#include <linux/rseq.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/task.h>
+#include <linux/slab.h>
+#include <linux/task_work.h>
+#include <linux/uaccess.h>
+
+#ifdef CONFIG_X86_64
+#include <asm/prctl.h>
+#include <asm/processor.h>
+#include <asm/ptrace.h>
+#include <asm/fpu/types.h>
+#include <asm/sigframe.h>
+#include <asm/sigcontext.h>
+#include <asm/ucontext.h>
+#endif
+
+#include "shim.h"
+
+static_assert(sizeof(struct ssi_mm_info) == 96 + 8 * SSI_AUXV_WORDS);
+static_assert(sizeof(struct ssi_vma_info) == 64);
+
+/* ---- tasks ------------------------------------------------------------------------- */
+
+/* The task with this PID in the caller's PID namespace, with a reference, or NULL. */
+struct task_struct *ssi_mig_get_task(int nr)
+{
+	struct pid *pid = find_get_pid(nr);
+	struct task_struct *t;
+
+	if (!pid)
+		return NULL;
+	t = get_pid_task(pid, PIDTYPE_PID);
+	put_pid(pid);
+	return t;
+}
+
+void ssi_mig_put_task(struct task_struct *t)
+{
+	put_task_struct(t);
+}
+
+/* current, with a reference. */
+struct task_struct *ssi_mig_current(void)
+{
+	get_task_struct(current);
+	return current;
+}
+
+/* The task's PID in the caller's namespace (0 if it has none there). */
+int ssi_mig_task_pid(struct task_struct *t)
+{
+	return task_pid_vnr(t);
+}
+
+void ssi_mig_task_comm(struct task_struct *t, char *buf)
+{
+	strscpy(buf, t->comm, TASK_COMM_LEN);
+}
+
+/*
+ * Whether the caller may migrate t: like ptrace_may_access(PTRACE_MODE_ATTACH_REALCREDS)
+ * (not exported): the caller's real ids match all of the target's, and the target is
+ * dumpable, or the caller has CAP_SYS_PTRACE over it. Also refuses what cannot move.
+ */
+int ssi_mig_check_target(struct task_struct *t, char *why)
+{
+	const struct cred *caller = current_cred(), *tcred;
+	bool same_ids, dumpable, privileged;
+	int nr_threads;
+
+	if (t->flags & PF_KTHREAD) {
+		snprintf(why, SSI_WHY_LEN, "pid %d is a kernel thread", task_pid_vnr(t));
+		return -EINVAL;
+	}
+	if (is_global_init(t) || t == task_active_pid_ns(current)->child_reaper) {
+		snprintf(why, SSI_WHY_LEN, "pid %d is init: it cannot leave its node",
+			 task_pid_vnr(t));
+		return -EPERM;
+	}
+	if (t == current) {
+		snprintf(why, SSI_WHY_LEN, "a process cannot migrate itself with this call");
+		return -EINVAL;
+	}
+	task_lock(t);
+	if (!t->mm || (t->flags & PF_EXITING)) {
+		task_unlock(t);
+		snprintf(why, SSI_WHY_LEN, "pid %d is exiting", task_pid_vnr(t));
+		return -ESRCH;
+	}
+	task_unlock(t);
+
+	rcu_read_lock();
+	/* task_exec_state_rcu() is not exported; this is what it reads. */
+	dumpable = READ_ONCE(rcu_dereference(t->exec_state)->dumpable) == TASK_DUMPABLE_OWNER;
+	tcred = __task_cred(t);
+	same_ids = uid_eq(caller->uid, tcred->euid) && uid_eq(caller->uid, tcred->suid) &&
+		   uid_eq(caller->uid, tcred->uid) && gid_eq(caller->gid, tcred->egid) &&
+		   gid_eq(caller->gid, tcred->sgid) && gid_eq(caller->gid, tcred->gid);
+	privileged = ns_capable(tcred->user_ns, CAP_SYS_PTRACE);
+	rcu_read_unlock();
+	if (!privileged && (!same_ids || !dumpable)) {
+		snprintf(why, SSI_WHY_LEN, "not allowed to trace pid %d (needs its uid or CAP_SYS_PTRACE)",
+			 task_pid_vnr(t));
+		return -EPERM;
+	}
+
+	nr_threads = get_nr_threads(t);
+	if (nr_threads != 1) {
+		snprintf(why, SSI_WHY_LEN,
+			 "pid %d has %d threads: only single-threaded processes migrate",
+			 task_pid_vnr(t), nr_threads);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+struct ssi_mig_work {
+	struct callback_head cb;
+	void *ctx;
+};
+
+static void ssi_mig_work_fn(struct callback_head *cb)
+{
+	struct ssi_mig_work *w = container_of(cb, struct ssi_mig_work, cb);
+	void *ctx = w->ctx;
+
+	kfree(w);
+	ssi_migrate_task_work(ctx);
+}
+
+/*
+ * Runs ssi_migrate_task_work(ctx) in t's own context on its way back to user mode
+ * (TWA_SIGNAL interrupts a blocking system call; the call is restarted afterwards, or
+ * on the destination). The caller holds a module reference for the pending work
+ * (ssi_mig_hold_module) that the work drops.
+ */
+int ssi_mig_queue_work(struct task_struct *t, void *ctx)
+{
+	struct ssi_mig_work *w = kmalloc(sizeof(*w), GFP_KERNEL);
+	int ret;
+
+	if (!w)
+		return -ENOMEM;
+	w->ctx = ctx;
+	init_task_work(&w->cb, ssi_mig_work_fn);
+	ret = task_work_add(t, &w->cb, TWA_SIGNAL);
+	if (ret)
+		kfree(w);
+	return ret;
+}
+
+/* Pins this module while a task_work of it is queued. */
+int ssi_mig_hold_module(void)
+{
+	return try_module_get(THIS_MODULE) ? 0 : -ENODEV;
+}
+
+/*
+ * Drops ssi_mig_hold_module()'s reference. Called as the last thing a task_work does
+ * before returning to task_work_run(): the few instructions of its epilogue are the same
+ * window as module_put_and_kthread_exit() accepts.
+ */
+void ssi_mig_module_put(void)
+{
+	module_put(THIS_MODULE);
+}
+
+static const struct file_operations ssi_mig_standin_fops = {
+	/* Held by the stand-in's descriptor table: exit_files() drops it after do_exit(). */
+	.owner = THIS_MODULE,
+};
+
+/*
+ * Gives the stand-in (current) a descriptor of an "[ssi-stand-in]" file, which pins the
+ * module until the stand-in's files are closed in do_exit(): the module reference is
+ * dropped by core code after the stand-in has left this module for good.
+ */
+int ssi_mig_install_standin_fd(void)
+{
+	struct file *file;
+	int fd = get_unused_fd_flags(O_CLOEXEC);
+
+	if (fd < 0)
+		return fd;
+	file = anon_inode_getfile("[ssi-stand-in]", &ssi_mig_standin_fops, NULL, O_RDONLY);
+	if (IS_ERR(file)) {
+		put_unused_fd(fd);
+		return PTR_ERR(file);
+	}
+	fd_install(fd, file);
+	return fd;
+}
+
+/* ---- the source: snapshot in the task's own context --------------------------------- */
+
+static void ssi_vma_name(struct vm_area_struct *vma, struct mm_struct *mm, char *name)
+{
+	if (vma->vm_ops && vma->vm_ops->name) {
+		strscpy(name, vma->vm_ops->name(vma), SSI_VMA_NAME_LEN);
+	} else if (vma->vm_file) {
+		snprintf(name, SSI_VMA_NAME_LEN, "%pD", vma->vm_file);
+	} else if (vma->vm_start <= mm->brk && vma->vm_end >= mm->start_brk) {
+		strscpy(name, "[heap]", SSI_VMA_NAME_LEN);
+	} else if (vma->vm_start <= mm->start_stack && vma->vm_end >= mm->start_stack) {
+		strscpy(name, "[stack]", SSI_VMA_NAME_LEN);
+	} else {
+		name[0] = 0;
+	}
+}
+
+/* The VMAs and mm fields of current; fails for mappings that cannot move. */
+static int ssi_capture_mm(struct ssi_mm_info *mi, struct ssi_vma_info *vmas, u32 max,
+			  u32 *nr, u32 node, char *why)
+{
+	struct mm_struct *mm = current->mm;
+	struct vm_area_struct *vma;
+	u32 n = 0;
+	int ret = 0;
+	VMA_ITERATOR(vmi, mm, 0);
+
+	mmap_read_lock(mm);
+	for_each_vma(vmi, vma) {
+		struct ssi_vma_info *v = &vmas[n];
+		char name[SSI_VMA_NAME_LEN];
+
+		ssi_vma_name(vma, mm, name);
+		/* [vvar] is VM_PFNMAP too, but every kernel has its own: it is moved, not copied. */
+		if ((vma->vm_flags & (VM_IO | VM_PFNMAP | VM_MIXEDMAP)) &&
+		    !(vma->vm_ops && vma->vm_ops->name)) {
+			snprintf(why, SSI_WHY_LEN, "pinned to node %u by %s (device memory at %#lx)",
+				 node, name[0] ? name : "a device mapping", vma->vm_start);
+			ret = -EBUSY;
+			break;
+		}
+		if (vma->vm_flags & VM_MAYSHARE) {
+			snprintf(why, SSI_WHY_LEN, "shared mapping of %s at %#lx cannot migrate",
+				 name[0] ? name : "anonymous memory", vma->vm_start);
+			ret = -EBUSY;
+			break;
+		}
+		if (is_vm_hugetlb_page(vma)) {
+			snprintf(why, SSI_WHY_LEN, "huge-page mapping at %#lx cannot migrate",
+				 vma->vm_start);
+			ret = -EBUSY;
+			break;
+		}
+		if (n == max) {
+			snprintf(why, SSI_WHY_LEN, "more than %u mappings", max);
+			ret = -E2BIG;
+			break;
+		}
+		v->start = vma->vm_start;
+		v->end = vma->vm_end;
+		v->pgoff = vma->vm_pgoff;
+		v->flags = 0;
+		if (vma->vm_flags & VM_READ)
+			v->flags |= SSI_VMA_READ;
+		if (vma->vm_flags & VM_WRITE)
+			v->flags |= SSI_VMA_WRITE;
+		if (vma->vm_flags & VM_EXEC)
+			v->flags |= SSI_VMA_EXEC;
+		if (vma->vm_flags & VM_GROWSDOWN)
+			v->flags |= SSI_VMA_GROWSDOWN;
+		if (vma->vm_ops && vma->vm_ops->name)
+			v->flags |= SSI_VMA_SPECIAL;
+		else if (vma->vm_file)
+			v->flags |= SSI_VMA_FILE;
+		memcpy(v->name, name, SSI_VMA_NAME_LEN);
+		n++;
+	}
+	mi->start_code = mm->start_code;
+	mi->end_code = mm->end_code;
+	mi->start_data = mm->start_data;
+	mi->end_data = mm->end_data;
+	mi->start_brk = mm->start_brk;
+	mi->brk = mm->brk;
+	mi->start_stack = mm->start_stack;
+	spin_lock(&mm->arg_lock);
+	mi->arg_start = mm->arg_start;
+	mi->arg_end = mm->arg_end;
+	mi->env_start = mm->env_start;
+	mi->env_end = mm->env_end;
+	spin_unlock(&mm->arg_lock);
+	mi->auxv_words = min_t(u64, ARRAY_SIZE(mm->saved_auxv), SSI_AUXV_WORDS);
+	memset(mi->auxv, 0, sizeof(mi->auxv));
+	memcpy(mi->auxv, mm->saved_auxv, mi->auxv_words * sizeof(unsigned long));
+	mmap_read_unlock(mm);
+	*nr = n;
+	return ret;
+}
+
+/* Descriptors other than 0, 1 and 2 do not move: refuse rather than lose them. */
+static int ssi_check_files(char *why)
+{
+	unsigned int fd, max;
+	struct fdtable *fdt;
+
+	rcu_read_lock();
+	fdt = files_fdtable(current->files);
+	max = fdt->max_fds;
+	rcu_read_unlock();
+	for (fd = 3; fd < max; fd++) {
+		struct file *f = fget_raw(fd);
+
+		if (!f)
+			continue;
+		snprintf(why, SSI_WHY_LEN, "open file descriptor %u (%pD) cannot migrate", fd, f);
+		fput(f);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+#ifdef CONFIG_X86_64
+
+#define SSI_STATE_MAGIC 0x53534958 /* "XISS" */
+#define SSI_FP_XSAVE 1
+#define SSI_FP_FXSAVE 2
+
+struct ssi_sigaction_info {
+	u64 handler, flags, restorer, mask;
+};
+
+/* The arch part of a snapshot; only this file interprets it. */
+struct ssi_task_state {
+	u32 magic, fp_kind, fp_size, reserved;
+	struct user_regs_struct regs;
+	u64 blocked;
+	u64 sas_sp, sas_size;
+	u32 sas_flags, rseq_len;
+	u64 rseq_ptr;
+	u32 rseq_sig, reserved2;
+	u64 robust_list, clear_child_tid;
+	struct ssi_sigaction_info act[_NSIG];
+	u8 fp[];
+};
+
+static const struct user_regset *ssi_find_regset(struct task_struct *t, unsigned int note)
+{
+	const struct user_regset_view *view = task_user_regset_view(t);
+	unsigned int i;
+
+	for (i = 0; i < view->n; i++)
+		if (view->regsets[i].core_note_type == note)
+			return &view->regsets[i];
+	return NULL;
+}
+
+/* Which FP regset this CPU has, and its size. */
+static const struct user_regset *ssi_fp_regset(u32 *kind, u32 *size)
+{
+	const struct user_regset *rs;
+
+	if (boot_cpu_has(X86_FEATURE_XSAVE)) {
+		rs = ssi_find_regset(current, NT_X86_XSTATE);
+		*kind = SSI_FP_XSAVE;
+	} else {
+		rs = ssi_find_regset(current, NT_PRFPREG);
+		*kind = SSI_FP_FXSAVE;
+	}
+	if (rs)
+		*size = rs->n * rs->size;
+	return rs;
+}
+
+static ssize_t ssi_capture_task(struct ssi_task_state *st, size_t cap, char *why)
+{
+	const struct user_regset *gen = ssi_find_regset(current, NT_PRSTATUS), *fp;
+	struct user_regs_struct *r = &st->regs;
+	u32 kind = 0, size = 0;
+	int i, ret;
+
+	fp = ssi_fp_regset(&kind, &size);
+	if (!gen || !fp || sizeof(*st) + size + 4 > cap) {
+		snprintf(why, SSI_WHY_LEN, "register state does not fit (%u bytes of FPU state)", size);
+		return -E2BIG;
+	}
+	memset(st, 0, sizeof(*st));
+	st->magic = SSI_STATE_MAGIC;
+	st->fp_kind = kind;
+	st->fp_size = size;
+	ret = regset_get(current, gen, sizeof(*r), r);
+	if (ret < 0)
+		goto fail;
+	ret = regset_get(current, fp, size, st->fp);
+	if (ret < 0)
+		goto fail;
+
+	/*
+	 * This runs from get_signal(), before the restart of an interrupted system call is
+	 * set up: do it here, as arch_do_signal_or_restart() would without a handler. A
+	 * restart block (nanosleep and friends) cannot move: the call returns EINTR.
+	 */
+	if ((long)r->orig_ax >= 0) {
+		switch ((long)r->ax) {
+		case -ERESTARTNOHAND:
+		case -ERESTARTSYS:
+		case -ERESTARTNOINTR:
+			r->ax = r->orig_ax;
+			r->ip -= 2;
+			break;
+		case -ERESTART_RESTARTBLOCK:
+			r->ax = -EINTR;
+			break;
+		}
+	}
+	r->orig_ax = -1;
+
+	spin_lock_irq(&current->sighand->siglock);
+	st->blocked = current->blocked.sig[0];
+	for (i = 0; i < _NSIG; i++) {
+		const struct k_sigaction *k = &current->sighand->action[i];
+
+		st->act[i].handler = (unsigned long)k->sa.sa_handler;
+		st->act[i].flags = k->sa.sa_flags;
+		st->act[i].restorer = (unsigned long)k->sa.sa_restorer;
+		st->act[i].mask = k->sa.sa_mask.sig[0];
+	}
+	spin_unlock_irq(&current->sighand->siglock);
+	st->sas_sp = current->sas_ss_sp;
+	st->sas_size = current->sas_ss_size;
+	st->sas_flags = current->sas_ss_sp ? current->sas_ss_flags : SS_DISABLE;
+#ifdef CONFIG_RSEQ
+	st->rseq_ptr = (unsigned long)current->rseq.usrptr;
+	st->rseq_len = current->rseq.len;
+	st->rseq_sig = current->rseq.sig;
+#endif
+#ifdef CONFIG_FUTEX
+	st->robust_list = (unsigned long)current->futex.robust_list;
+#endif
+	st->clear_child_tid = (unsigned long)current->clear_child_tid;
+	return sizeof(*st) + size;
+fail:
+	snprintf(why, SSI_WHY_LEN, "reading the registers failed (%d)", ret);
+	return ret;
+}
+
+static u8 *ssi_emit32(u8 *p, u32 v)
+{
+	memcpy(p, &v, 4);
+	return p + 4;
+}
+
+static u8 *ssi_emit64(u8 *p, u64 v)
+{
+	memcpy(p, &v, 8);
+	return p + 8;
+}
+
+/* mov $nr,%eax; [mov $a0,%edi | movabs $a0,%rdi]; movabs $a1,%rsi; ...; syscall */
+static u8 *ssi_emit_syscall(u8 *p, u32 nr, u64 a0, u64 a1, bool a1_used, u32 a2, u32 a3,
+			    bool a3_used)
+{
+	*p++ = 0xb8; /* mov $nr,%eax */
+	p = ssi_emit32(p, nr);
+	*p++ = 0x48; /* movabs $a0,%rdi */
+	*p++ = 0xbf;
+	p = ssi_emit64(p, a0);
+	if (a1_used) {
+		*p++ = 0x48; /* movabs $a1,%rsi */
+		*p++ = 0xbe;
+		p = ssi_emit64(p, a1);
+	}
+	if (a3_used) {
+		*p++ = 0xba; /* mov $a2,%edx */
+		p = ssi_emit32(p, a2);
+		*p++ = 0x41; /* mov $a3,%r10d */
+		*p++ = 0xba;
+		p = ssi_emit32(p, a3);
+	}
+	*p++ = 0x0f; /* syscall */
+	*p++ = 0x05;
+	return p;
+}
+
+/*
+ * Maps the trampoline and points current's user registers at it, with the stack
+ * pointer where rt_sigreturn expects the frame.
+ */
+static int ssi_enter_trampoline(const struct ssi_task_state *st, unsigned long frame, char *why)
+{
+	struct pt_regs *regs = task_pt_regs(current);
+	u8 code[160], *p = code;
+	unsigned long addr;
+	int n;
+
+	p = ssi_emit_syscall(p, __NR_arch_prctl, ARCH_SET_FS, st->regs.fs_base, true, 0, 0, false);
+	p = ssi_emit_syscall(p, __NR_arch_prctl, ARCH_SET_GS, st->regs.gs_base, true, 0, 0, false);
+	if (st->rseq_ptr)
+		p = ssi_emit_syscall(p, __NR_rseq, st->rseq_ptr, st->rseq_len, true, 0,
+				     st->rseq_sig, true);
+	p = ssi_emit_syscall(p, __NR_set_robust_list, st->robust_list,
+			     sizeof(struct robust_list_head), true, 0, 0, false);
+	p = ssi_emit_syscall(p, __NR_set_tid_address, st->clear_child_tid, 0, false, 0, 0, false);
+	*p++ = 0xb8; /* mov $__NR_rt_sigreturn,%eax */
+	p = ssi_emit32(p, __NR_rt_sigreturn);
+	*p++ = 0x0f; /* syscall */
+	*p++ = 0x05;
+	*p++ = 0x0f; /* ud2: never reached */
+	*p++ = 0x0b;
+
+	addr = vm_mmap(NULL, 0, PAGE_SIZE, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, 0);
+	if (IS_ERR_VALUE(addr)) {
+		snprintf(why, SSI_WHY_LEN, "mapping the restorer page failed (%ld)", (long)addr);
+		return (int)addr;
+	}
+	/* Written like a debugger writes a breakpoint: into the private copy. */
+	n = access_process_vm(current, addr, code, p - code, FOLL_FORCE | FOLL_WRITE);
+	if (n != p - code) {
+		snprintf(why, SSI_WHY_LEN, "writing the restorer page failed (%d)", n);
+		return -EFAULT;
+	}
+	regs->ip = addr;
+	regs->sp = frame + sizeof(long);
+	regs->cs = __USER_CS;
+	regs->ss = __USER_DS;
+	regs->flags = X86_EFLAGS_IF | X86_EFLAGS_FIXED;
+	return 0;
+}
+
+/* Writes the rt_sigframe that rt_sigreturn turns into the process's registers. */
+static int ssi_write_frame(const struct ssi_task_state *st, unsigned long *framep, char *why)
+{
+	const struct user_regs_struct *r = &st->regs;
+	struct rt_sigframe *f;
+	struct sigcontext *sc;
+	unsigned long sp, fpaddr, frame;
+	u32 magic2 = FP_XSTATE_MAGIC2;
+	struct _fpx_sw_bytes sw = {};
+	int ret = 0;
+
+	/* Below the red zone of the interrupted code. */
+	sp = r->sp - 128;
+	fpaddr = round_down(sp - st->fp_size - FP_XSTATE_MAGIC2_SIZE, 64);
+	frame = round_down(fpaddr - sizeof(struct rt_sigframe), 16) - 8;
+
+	f = kzalloc(sizeof(*f), GFP_KERNEL);
+	if (!f)
+		return -ENOMEM;
+	f->uc.uc_flags = UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS;
+	if (st->fp_kind == SSI_FP_XSAVE)
+		f->uc.uc_flags |= UC_FP_XSTATE;
+	f->uc.uc_stack.ss_sp = (void __user *)st->sas_sp;
+	f->uc.uc_stack.ss_flags = st->sas_flags;
+	f->uc.uc_stack.ss_size = st->sas_size;
+	sc = &f->uc.uc_mcontext;
+	sc->r8 = r->r8;
+	sc->r9 = r->r9;
+	sc->r10 = r->r10;
+	sc->r11 = r->r11;
+	sc->r12 = r->r12;
+	sc->r13 = r->r13;
+	sc->r14 = r->r14;
+	sc->r15 = r->r15;
+	sc->di = r->di;
+	sc->si = r->si;
+	sc->bp = r->bp;
+	sc->bx = r->bx;
+	sc->dx = r->dx;
+	sc->ax = r->ax;
+	sc->cx = r->cx;
+	sc->sp = r->sp;
+	sc->ip = r->ip;
+	sc->flags = r->flags;
+	sc->cs = __USER_CS;
+	sc->ss = __USER_DS;
+	sc->fpstate = fpaddr;
+	f->uc.uc_sigmask.sig[0] = st->blocked;
+
+	/*
+	 * The ptrace XSAVE layout keeps XCR0 in the software-reserved bytes; a signal frame
+	 * keeps struct _fpx_sw_bytes there (magic, sizes, features), which rt_sigreturn
+	 * checks before it restores more than the legacy FXSAVE part.
+	 */
+	if (st->fp_kind == SSI_FP_XSAVE) {
+		u64 xcr0;
+
+		memcpy(&xcr0, st->fp + offsetof(struct fxregs_state, sw_reserved), sizeof(xcr0));
+		sw.magic1 = FP_XSTATE_MAGIC1;
+		sw.extended_size = st->fp_size + FP_XSTATE_MAGIC2_SIZE;
+		sw.xfeatures = xcr0;
+		sw.xstate_size = st->fp_size;
+	}
+
+	/* The stack pages fault in from the source here, like any other. */
+	if (copy_to_user((void __user *)frame, f, sizeof(*f)) ||
+	    copy_to_user((void __user *)fpaddr, st->fp, st->fp_size) ||
+	    (st->fp_kind == SSI_FP_XSAVE &&
+	     (copy_to_user((void __user *)(fpaddr + offsetof(struct fxregs_state, sw_reserved)),
+			   &sw, sizeof(sw)) ||
+	      copy_to_user((void __user *)(fpaddr + st->fp_size), &magic2, sizeof(magic2))))) {
+		snprintf(why, SSI_WHY_LEN, "writing the signal frame at %#lx failed", frame);
+		ret = -EFAULT;
+	}
+	kfree(f);
+	*framep = frame;
+	return ret;
+}
+
+static int ssi_check_state(const struct ssi_task_state *st, size_t len, char *why)
+{
+	u32 kind = 0, size = 0;
+
+	if (len < sizeof(*st) || st->magic != SSI_STATE_MAGIC) {
+		snprintf(why, SSI_WHY_LEN, "the register snapshot is not for x86_64");
+		return -EINVAL;
+	}
+	if (!ssi_fp_regset(&kind, &size) || kind != st->fp_kind || size != st->fp_size ||
+	    len != sizeof(*st) + size) {
+		snprintf(why, SSI_WHY_LEN,
+			 "FPU state formats differ (source %u/%u bytes, here %u/%u): CPUs differ",
+			 st->fp_kind, st->fp_size, kind, size);
+		return -EINVAL;
+	}
+	if (st->regs.sp < 4096 || st->regs.ip >= TASK_SIZE_MAX) {
+		snprintf(why, SSI_WHY_LEN, "implausible registers in the snapshot");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void ssi_restore_sigactions(const struct ssi_task_state *st)
+{
+	int i;
+
+	spin_lock_irq(&current->sighand->siglock);
+	for (i = 0; i < _NSIG; i++) {
+		struct k_sigaction *k = &current->sighand->action[i];
+
+		if (i + 1 == SIGKILL || i + 1 == SIGSTOP)
+			continue;
+		k->sa.sa_handler = (__sighandler_t)(unsigned long)st->act[i].handler;
+		k->sa.sa_flags = st->act[i].flags;
+		k->sa.sa_restorer = (__sigrestore_t)(unsigned long)st->act[i].restorer;
+		k->sa.sa_mask.sig[0] = st->act[i].mask;
+	}
+	spin_unlock_irq(&current->sighand->siglock);
+}
+
+#else /* !CONFIG_X86_64 */
+
+struct ssi_task_state {
+	u32 magic;
+};
+
+static ssize_t ssi_capture_task(struct ssi_task_state *st, size_t cap, char *why)
+{
+	snprintf(why, SSI_WHY_LEN, "migration is implemented for x86_64 only");
+	return -EOPNOTSUPP;
+}
+
+static int ssi_check_state(const struct ssi_task_state *st, size_t len, char *why)
+{
+	snprintf(why, SSI_WHY_LEN, "migration is implemented for x86_64 only");
+	return -EOPNOTSUPP;
+}
+
+#endif
+
+/*
+ * In the migrating task's own context: fails if it cannot move, else fills the arch
+ * state, the mm facts and the VMA list and returns the state's length.
+ */
+ssize_t ssi_mig_capture(void *state, size_t cap, struct ssi_mm_info *mm,
+			struct ssi_vma_info *vmas, u32 max_vmas, u32 *nr_vmas, u32 node, char *why)
+{
+	int ret;
+
+	if (current->flags & PF_EXITING) {
+		snprintf(why, SSI_WHY_LEN, "the process exited");
+		return -ESRCH;
+	}
+	if (get_nr_threads(current) != 1) {
+		snprintf(why, SSI_WHY_LEN, "the process started a thread: it cannot migrate");
+		return -EBUSY;
+	}
+	/* Pinned mappings first: they say most about why a process cannot move. */
+	ret = ssi_capture_mm(mm, vmas, max_vmas, nr_vmas, node, why);
+	if (ret)
+		return ret;
+	ret = ssi_check_files(why);
+	if (ret)
+		return ret;
+	return ssi_capture_task(state, cap, why);
+}
+
+/* Credentials (init user namespace), umask, groups, command and working directory. */
+void ssi_mig_identity(u32 *ids, u32 *umask, u32 *groups, u32 max_groups, u32 *ngroups,
+		      char *comm, char *cwd, size_t cwd_len)
+{
+	const struct cred *c = current_cred();
+	struct path pwd;
+	char *buf, *p;
+	u32 i, n;
+
+	ids[0] = from_kuid_munged(&init_user_ns, c->uid);
+	ids[1] = from_kuid_munged(&init_user_ns, c->euid);
+	ids[2] = from_kuid_munged(&init_user_ns, c->suid);
+	ids[3] = from_kuid_munged(&init_user_ns, c->fsuid);
+	ids[4] = from_kgid_munged(&init_user_ns, c->gid);
+	ids[5] = from_kgid_munged(&init_user_ns, c->egid);
+	ids[6] = from_kgid_munged(&init_user_ns, c->sgid);
+	ids[7] = from_kgid_munged(&init_user_ns, c->fsgid);
+	n = min_t(u32, c->group_info->ngroups, max_groups);
+	for (i = 0; i < n; i++)
+		groups[i] = from_kgid_munged(&init_user_ns, c->group_info->gid[i]);
+	*ngroups = n;
+	*umask = current->fs->umask;
+	strscpy(comm, current->comm, TASK_COMM_LEN);
+
+	strscpy(cwd, "/", cwd_len);
+	buf = kmalloc(PATH_MAX, GFP_KERNEL);
+	if (!buf)
+		return;
+	get_fs_pwd(current->fs, &pwd);
+	p = d_path(&pwd, buf, PATH_MAX);
+	path_put(&pwd);
+	if (!IS_ERR(p) && strlen(p) < cwd_len)
+		strscpy(cwd, p, cwd_len);
+	kfree(buf);
+}
+
+/* ---- the stand-in: signals and standard streams, in the stand-in's context ------------ */
+
+int ssi_mig_fatal_pending(void)
+{
+	return fatal_signal_pending(current);
+}
+
+int ssi_mig_signal_pending(void)
+{
+	return signal_pending(current);
+}
+
+/* Dequeues one pending signal of the stand-in, blocked or not; 0 when none is left. */
+int ssi_mig_dequeue_signal(void)
+{
+	kernel_siginfo_t info;
+	enum pid_type type;
+	sigset_t none;
+	int sig;
+
+	sigemptyset(&none);
+	spin_lock_irq(&current->sighand->siglock);
+	sig = dequeue_signal(&none, &info, &type);
+	spin_unlock_irq(&current->sighand->siglock);
+	return sig;
+}
+
+void ssi_mig_clear_notify(void)
+{
+	clear_notify_signal();
+}
+
+/* Writes to the stand-in's descriptor fd, as the process would have. */
+ssize_t ssi_mig_fd_write(int fd, const void *buf, size_t len)
+{
+	struct file *f = fget(fd);
+	loff_t pos;
+	ssize_t n;
+
+	if (!f)
+		return -EBADF;
+	pos = f->f_pos;
+	n = kernel_write(f, buf, len, (f->f_mode & FMODE_STREAM) ? NULL : &pos);
+	if (n > 0 && !(f->f_mode & FMODE_STREAM))
+		f->f_pos = pos;
+	fput(f);
+	return n;
+}
+
+ssize_t ssi_mig_fd_read(int fd, void *buf, size_t len)
+{
+	struct file *f = fget(fd);
+	loff_t pos;
+	ssize_t n;
+
+	if (!f)
+		return -EBADF;
+	pos = f->f_pos;
+	n = kernel_read(f, buf, len, (f->f_mode & FMODE_STREAM) ? NULL : &pos);
+	if (n > 0 && !(f->f_mode & FMODE_STREAM))
+		f->f_pos = pos;
+	fput(f);
+	return n;
+}
+
+/* 1 when a read of fd would not block (data, end of file or an error), 0 otherwise. */
+int ssi_mig_fd_readable(int fd)
+{
+	struct file *f = fget(fd);
+	__poll_t mask;
+
+	if (!f)
+		return -EBADF;
+	mask = vfs_poll(f, NULL);
+	fput(f);
+	return !!(mask & (EPOLLIN | EPOLLRDNORM | EPOLLHUP | EPOLLERR));
+}
+
+/* One page of t's memory (like ptrace's PEEK), for the node that now runs it. */
+ssize_t ssi_mig_read_memory(struct task_struct *t, u64 addr, void *buf)
+{
+	return access_process_vm(t, addr, buf, PAGE_SIZE, FOLL_FORCE);
+}
+
+int ssi_mig_signal_task(struct task_struct *t, int sig)
+{
+	return send_sig(sig, t, 0);
+}
+
+void __noreturn ssi_mig_exit(int status)
+{
+	do_exit(status);
+}
+
+void ssi_mig_fput(struct file *file)
+{
+	fput(file);
+}
+
+/* ---- the destination: migrated memory and standard streams ---------------------------- */
+
+struct ssi_pages_file {
+	void *ctx;
+	/* Set by ssi_mig_restore() around the vm_mmap() of each VMA. */
+	bool exec_next;
+	bool growsdown_next;
+};
+
+static vm_fault_t ssi_mig_fault(struct vm_fault *vmf)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	struct ssi_pages_file *pf = vma->vm_file->private_data;
+	u64 addr = (u64)vmf->pgoff << PAGE_SHIFT;
+	u64 anchor;
+	struct page *page;
+	int ret;
+
+	/*
+	 * The page's address on the source is its file offset. The anchor is another
+	 * source address of this VMA: a page only comes from the source when both lie in
+	 * the same source VMA, so memory added by mremap or stack growth starts zeroed.
+	 */
+	if (vma->vm_flags & VM_GROWSDOWN)
+		anchor = ((u64)(vma->vm_pgoff + vma_pages(vma)) << PAGE_SHIFT) - 1;
+	else
+		anchor = (u64)vma->vm_pgoff << PAGE_SHIFT;
+	/* Lowmem, so that page_address() is valid on 32-bit too. */
+	page = alloc_page(GFP_USER);
+	if (!page)
+		return VM_FAULT_OOM;
+	ret = ssi_migrate_fetch(pf->ctx, addr, anchor, page_address(page));
+	if (ret) {
+		__free_page(page);
+		return ret == -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
+	}
+	vmf->page = page;
+	return 0;
+}
+
+static const struct vm_operations_struct ssi_mig_vm_ops = {
+	.fault = ssi_mig_fault,
+};
+
+static int ssi_mig_pages_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct ssi_pages_file *pf = file->private_data;
+
+	if (vma->vm_flags & VM_MAYSHARE)
+		return -EINVAL;
+	/*
+	 * Anonymous-inode files are on a noexec mount, so vm_mmap() refuses PROT_EXEC and
+	 * clears VM_MAYEXEC. These mappings hold the process's own code from its source
+	 * node, so executable ones get VM_EXEC here, and all may become executable later
+	 * (mprotect), as the memory they replace could.
+	 */
+	if (pf->exec_next)
+		vm_flags_set(vma, VM_EXEC);
+	/* do_mmap() refuses MAP_GROWSDOWN for files; the stack must still grow. */
+	if (pf->growsdown_next)
+		vm_flags_set(vma, VM_GROWSDOWN);
+	vm_flags_set(vma, VM_MAYEXEC);
+	vma->vm_ops = &ssi_mig_vm_ops;
+	return 0;
+}
+
+static int ssi_mig_pages_release(struct inode *inode, struct file *file)
+{
+	struct ssi_pages_file *pf = file->private_data;
+
+	ssi_migrate_ctx_put(pf->ctx);
+	kfree(pf);
+	return 0;
+}
+
+static const struct file_operations ssi_mig_pages_fops = {
+	/* Every VMA holds the file, so mapped migrated memory pins the module. */
+	.owner = THIS_MODULE,
+	.mmap = ssi_mig_pages_mmap,
+	.release = ssi_mig_pages_release,
+};
+
+/*
+ * The file that migrated memory maps; takes over the reference ctx stands for. NULL on
+ * failure (the reference is then still the caller's).
+ */
+struct file *ssi_mig_pages_file(void *ctx)
+{
+	struct ssi_pages_file *pf = kzalloc(sizeof(*pf), GFP_KERNEL);
+	struct file *file;
+
+	if (!pf)
+		return NULL;
+	pf->ctx = ctx;
+	file = anon_inode_getfile("[ssi-migrated]", &ssi_mig_pages_fops, pf, O_RDWR);
+	if (IS_ERR(file)) {
+		kfree(pf);
+		return NULL;
+	}
+	return file;
+}
+
+static ssize_t ssi_mig_stdio_read(struct file *file, char __user *buf, size_t len,
+				  loff_t *ppos)
+{
+	return ssi_migrate_stdio_read(file->private_data, buf, len);
+}
+
+static ssize_t ssi_mig_stdio_write(struct file *file, const char __user *buf, size_t len,
+				   loff_t *ppos)
+{
+	return ssi_migrate_stdio_write(file->private_data, buf, len);
+}
+
+static int ssi_mig_stdio_release(struct inode *inode, struct file *file)
+{
+	ssi_migrate_stdio_put(file->private_data);
+	return 0;
+}
+
+static const struct file_operations ssi_mig_stdin_fops = {
+	.owner = THIS_MODULE,
+	.read = ssi_mig_stdio_read,
+	.release = ssi_mig_stdio_release,
+	.llseek = noop_llseek,
+};
+
+static const struct file_operations ssi_mig_stdout_fops = {
+	.owner = THIS_MODULE,
+	.write = ssi_mig_stdio_write,
+	.release = ssi_mig_stdio_release,
+	.llseek = noop_llseek,
+};
+
+/*
+ * Replaces current's descriptors 0, 1 and 2 with the forwarded streams (the contexts'
+ * references pass to the files, or are dropped on failure).
+ */
+int ssi_mig_stdio_install(void *in_ctx, void *out_ctx, void *err_ctx)
+{
+	static const char *const names[3] = { "[ssi-stdin]", "[ssi-stdout]", "[ssi-stderr]" };
+	void *ctxs[3] = { in_ctx, out_ctx, err_ctx };
+	struct file *files[3] = { NULL, NULL, NULL };
+	int i, ret = 0;
+
+	for (i = 0; i < 3; i++) {
+		files[i] = anon_inode_getfile(names[i],
+					      i ? &ssi_mig_stdout_fops : &ssi_mig_stdin_fops,
+					      ctxs[i], i ? O_WRONLY : O_RDONLY);
+		if (IS_ERR(files[i])) {
+			ret = PTR_ERR(files[i]);
+			files[i] = NULL;
+			break;
+		}
+		ctxs[i] = NULL;
+		stream_open(file_inode(files[i]), files[i]);
+	}
+	for (i = 0; i < 3 && !ret; i++) {
+		int fd;
+
+		close_fd(i);
+		fd = get_unused_fd_flags(0);
+		if (fd != i) {
+			if (fd >= 0)
+				put_unused_fd(fd);
+			ret = -EBUSY;
+			break;
+		}
+		fd_install(fd, files[i]);
+		files[i] = NULL;
+	}
+	for (i = 0; i < 3; i++) {
+		if (files[i])
+			fput(files[i]);
+		if (ctxs[i])
+			ssi_migrate_stdio_put(ctxs[i]);
+	}
+	return ret;
+}
+
+/*
+ * Closes current's descriptors from `first` on: the process had none (it could not
+ * migrate otherwise), the daemon's child has its device. The running ioctl holds its
+ * own reference to the device file.
+ */
+static void __maybe_unused ssi_close_from(unsigned int first)
+{
+	unsigned int fd, max;
+
+	rcu_read_lock();
+	max = files_fdtable(current->files)->max_fds;
+	rcu_read_unlock();
+	for (fd = first; fd < max; fd++)
+		close_fd(fd);
+}
+
+#ifdef CONFIG_X86_64
+
+/* Whether current's special mapping vma is where the snapshot has it. */
+static bool ssi_special_in_place(struct vm_area_struct *vma, const struct ssi_vma_info *v,
+				 u32 n)
+{
+	const char *name = vma->vm_ops->name(vma);
+	u32 i;
+
+	for (i = 0; i < n; i++)
+		if ((v[i].flags & SSI_VMA_SPECIAL) && v[i].start == vma->vm_start &&
+		    v[i].end == vma->vm_end && !strncmp(v[i].name, name, SSI_VMA_NAME_LEN))
+			return true;
+	return false;
+}
+
+/*
+ * In the daemon's child (current): replaces its address space with the snapshot's
+ * layout (contents fault in through `pages`), its signal actions with the process's,
+ * and its user registers with a return into the restorer trampoline.
+ */
+int ssi_mig_restore(struct file *pages, const struct ssi_mm_info *mi,
+		    const struct ssi_vma_info *vmas, u32 nr, const void *state, size_t len,
+		    char *why)
+{
+	const struct ssi_task_state *st = state;
+	struct ssi_pages_file *pf = pages->private_data;
+	struct mm_struct *mm = current->mm;
+	struct vm_area_struct *vma;
+	unsigned long *ranges, frame;
+	u32 i, nranges = 0, specials = 0, want_specials = 0;
+	int ret;
+
+	ret = ssi_check_state(st, len, why);
+	if (ret)
+		return ret;
+	if (get_nr_threads(current) != 1) {
+		snprintf(why, SSI_WHY_LEN, "the restoring process has threads");
+		return -EINVAL;
+	}
+	for (i = 0; i < nr; i++) {
+		if (vmas[i].start >= vmas[i].end || vmas[i].end > TASK_SIZE ||
+		    (vmas[i].start | vmas[i].end) & ~PAGE_MASK ||
+		    (i && vmas[i].start < vmas[i - 1].end)) {
+			snprintf(why, SSI_WHY_LEN, "bad mapping %u in the snapshot", i);
+			return -EINVAL;
+		}
+		if (vmas[i].flags & SSI_VMA_SPECIAL)
+			want_specials++;
+	}
+
+	/* Everything but the special mappings, which the daemon moved into place. */
+	ranges = kvmalloc_array(2 * (mm->map_count + 1), sizeof(*ranges), GFP_KERNEL);
+	if (!ranges)
+		return -ENOMEM;
+	mmap_read_lock(mm);
+	{
+		VMA_ITERATOR(vmi, mm, 0);
+
+		for_each_vma(vmi, vma) {
+			if (vma->vm_ops && vma->vm_ops->name) {
+				if (!ssi_special_in_place(vma, vmas, nr)) {
+					snprintf(why, SSI_WHY_LEN,
+						 "%s at %#lx is not where the process had it",
+						 vma->vm_ops->name(vma), vma->vm_start);
+					ret = -EINVAL;
+					break;
+				}
+				specials++;
+				continue;
+			}
+			if (nranges == 2 * mm->map_count)
+				break;
+			ranges[nranges++] = vma->vm_start;
+			ranges[nranges++] = vma->vm_end - vma->vm_start;
+		}
+	}
+	mmap_read_unlock(mm);
+	if (!ret && specials != want_specials) {
+		snprintf(why, SSI_WHY_LEN, "%u of %u special mappings are in place", specials,
+			 want_specials);
+		ret = -EINVAL;
+	}
+	if (ret) {
+		kvfree(ranges);
+		return ret;
+	}
+	/* Point of no return: the caller's own memory goes. */
+	for (i = 0; i < nranges; i += 2)
+		vm_munmap(ranges[i], ranges[i + 1]);
+	kvfree(ranges);
+
+	for (i = 0; i < nr; i++) {
+		const struct ssi_vma_info *v = &vmas[i];
+		unsigned long prot = 0, flags = MAP_PRIVATE | MAP_FIXED_NOREPLACE, got;
+
+		if (v->flags & SSI_VMA_SPECIAL)
+			continue;
+		if (v->flags & SSI_VMA_READ)
+			prot |= PROT_READ;
+		if (v->flags & SSI_VMA_WRITE)
+			prot |= PROT_WRITE;
+		pf->exec_next = v->flags & SSI_VMA_EXEC;
+		pf->growsdown_next = v->flags & SSI_VMA_GROWSDOWN;
+		got = vm_mmap(pages, v->start, v->end - v->start, prot, flags, v->start);
+		pf->exec_next = false;
+		pf->growsdown_next = false;
+		if (got != v->start) {
+			snprintf(why, SSI_WHY_LEN, "mapping %#llx-%#llx (%s) failed (%ld)", v->start,
+				 v->end, v->name, IS_ERR_VALUE(got) ? (long)got : -EEXIST);
+			return IS_ERR_VALUE(got) ? (int)got : -EEXIST;
+		}
+	}
+
+	mmap_write_lock(mm);
+	mm->start_code = mi->start_code;
+	mm->end_code = mi->end_code;
+	mm->start_data = mi->start_data;
+	mm->end_data = mi->end_data;
+	mm->start_brk = mi->start_brk;
+	mm->brk = mi->brk;
+	mm->start_stack = mi->start_stack;
+	spin_lock(&mm->arg_lock);
+	mm->arg_start = mi->arg_start;
+	mm->arg_end = mi->arg_end;
+	mm->env_start = mi->env_start;
+	mm->env_end = mi->env_end;
+	spin_unlock(&mm->arg_lock);
+	memcpy(mm->saved_auxv, mi->auxv,
+	       min_t(size_t, sizeof(mm->saved_auxv), mi->auxv_words * sizeof(unsigned long)));
+	mmap_write_unlock(mm);
+
+	ssi_restore_sigactions(st);
+#ifdef CONFIG_RSEQ
+	/* The daemon child's rseq area is gone; the trampoline registers the process's. */
+	rseq_execve(current);
+#endif
+	ret = ssi_write_frame(st, &frame, why);
+	if (!ret)
+		ret = ssi_enter_trampoline(st, frame, why);
+	if (!ret)
+		ssi_close_from(3);
+	return ret;
+}
+
+#else
+
+int ssi_mig_restore(struct file *pages, const struct ssi_mm_info *mi,
+		    const struct ssi_vma_info *vmas, u32 nr, const void *state, size_t len,
+		    char *why)
+{
+	return ssi_check_state(state, len, why);
+}
+
+#endif
+
+u64 ssi_mig_now_ns(void)
+{
+	return ktime_get_ns();
+}
