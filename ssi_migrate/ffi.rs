@@ -70,6 +70,7 @@ extern "C" {
     fn ssi_mig_stdio_install(i: *mut c_void, o: *mut c_void, e: *mut c_void) -> c_int;
     fn ssi_mig_fput(file: *mut RawFile);
     fn ssi_mig_fatal_pending() -> c_int;
+    fn ssi_mig_fatal_signo() -> c_int;
     fn ssi_mig_signal_pending() -> c_int;
     fn ssi_mig_dequeue_signal() -> c_int;
     fn ssi_mig_clear_notify();
@@ -327,6 +328,17 @@ pub(crate) fn install_standin_fd() -> Result {
 pub(crate) fn fatal_signal_pending() -> bool {
     // SAFETY: No preconditions.
     unsafe { ssi_mig_fatal_pending() != 0 }
+}
+
+/// The signal a pending group exit of current comes from (`SIGKILL` if none).
+pub(crate) fn fatal_signo() -> u32 {
+    // SAFETY: No preconditions.
+    let s = unsafe { ssi_mig_fatal_signo() };
+    if (1..=64).contains(&s) {
+        s as u32
+    } else {
+        9
+    }
 }
 
 pub(crate) fn signal_pending() -> bool {

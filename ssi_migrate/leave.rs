@@ -262,7 +262,7 @@ pub(crate) fn migrate(req: &mut SsiMigrate) -> Result {
     )?;
     e.leaving.lock().push(l.clone(), GFP_KERNEL)?;
     let result = drive(&l, req);
-    if result.is_err() {
+    if result.is_err() && req.message[0] == 0 {
         let g = l.inner.lock();
         if g.phase == Phase::Failed {
             set_message(req, &g.why[..g.why.iter().position(|&b| b == 0).unwrap_or(ffi::WHY_LEN)]);
@@ -647,11 +647,14 @@ fn serve(l: &Leaving) -> i32 {
         }
 
         if ffi::fatal_signal_pending() {
+            // A signal whose default action kills (SIGTERM, ...) became a group exit
+            // here at once: the process gets that signal, the stand-in dies of it.
+            let signo = ffi::fatal_signo();
             if l.is_home {
                 let job = l.inner.lock().job;
-                let _ = link::tell(node, &MigMsg::Signal { job, signo: 9 }, 2000);
+                let _ = link::tell(node, &MigMsg::Signal { job, signo }, 2000);
             }
-            return SIGKILL;
+            return signo as i32;
         }
         ffi::clear_notify();
         while let Some(sig) = ffi::dequeue_signal() {

@@ -67,6 +67,7 @@ int ssi_mig_stdio_install(void *in_ctx, void *out_ctx, void *err_ctx);
 void ssi_mig_fput(struct file *file);
 int ssi_mig_fatal_pending(void);
 int ssi_mig_signal_pending(void);
+int ssi_mig_fatal_signo(void);
 int ssi_mig_dequeue_signal(void);
 void ssi_mig_clear_notify(void);
 ssize_t ssi_mig_fd_write(int fd, const void *buf, size_t len);

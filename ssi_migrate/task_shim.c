@@ -277,7 +277,11 @@ static int ssi_capture_mm(struct ssi_mm_info *mi, struct ssi_vma_info *vmas, u32
 			ret = -EBUSY;
 			break;
 		}
-		if (vma->vm_flags & VM_MAYSHARE) {
+		/*
+		 * A shared mapping can only move as a copy: fine for a file the process cannot
+		 * write through it (read-only caches such as gconv-modules.cache), not else.
+		 */
+		if ((vma->vm_flags & VM_MAYSHARE) && (!vma->vm_file || (vma->vm_flags & VM_MAYWRITE))) {
 			snprintf(why, SSI_WHY_LEN, "shared mapping of %s at %#lx cannot migrate",
 				 name[0] ? name : "anonymous memory", vma->vm_start);
 			ret = -EBUSY;
@@ -770,6 +774,14 @@ void ssi_mig_identity(u32 *ids, u32 *umask, u32 *groups, u32 max_groups, u32 *ng
 int ssi_mig_fatal_pending(void)
 {
 	return fatal_signal_pending(current);
+}
+
+/* The signal of current's pending group exit (what killed it), or SIGKILL. */
+int ssi_mig_fatal_signo(void)
+{
+	int code = READ_ONCE(current->signal->group_exit_code) & 0x7f;
+
+	return code ? code : SIGKILL;
 }
 
 int ssi_mig_signal_pending(void)

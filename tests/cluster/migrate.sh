@@ -74,47 +74,46 @@ avx=$(cluster_run 0 "grep -c ' avx ' /proc/cpuinfo")
 # --- bad requests ---------------------------------------------------------------------------
 out=$(cluster_run 0 "$SSICTL migrate 999999 1 2>&1")
 t_err "node0: unknown pid refused" $? "$out"
-t_match "node0: ... ESRCH, no such process" 'No such process: no process 999999' "$out"
+t_match "node0: ... ESRCH, no such process" 'No such process.*: no process 999999' "$out"
 out=$(cluster_run 0 "$SSICTL migrate 1 1 2>&1")
 t_err "node0: pid 1 refused" $? "$out"
-t_match "node0: ... EPERM, it is init" 'Operation not permitted: pid 1 is init' "$out"
+t_match "node0: ... EPERM, it is init" 'Operation not permitted.*: pid 1 is init' "$out"
 out=$(cluster_run 0 "$SSICTL migrate 2 1 2>&1")
 t_err "node0: a kernel thread refused" $? "$out"
-t_match "node0: ... EINVAL, kernel thread" 'Invalid argument: pid 2 is a kernel thread' "$out"
+t_match "node0: ... EINVAL, kernel thread" 'Invalid argument.*: pid 2 is a kernel thread' "$out"
 sleeper=$(start_job 0 "sh -c 'echo ready \$\$; exec sleep 600'" sleeper)
 out=$(cluster_run 0 "$SSICTL migrate $sleeper 7 2>&1")
 t_err "node0: an unknown node refused" $? "$out"
-t_match "node0: ... EHOSTDOWN" 'Host is down: node 7 is not up' "$out"
+t_match "node0: ... EHOSTDOWN" 'Host is down.*: node 7 is not up' "$out"
 out=$(cluster_run 0 "$SSICTL migrate $sleeper 0 2>&1")
 t_err "node0: migrating to its own node refused" $? "$out"
 out=$(cluster_run 0 "setpriv --reuid=1000 --regid=1000 --clear-groups $SSICTL migrate $sleeper 1 2>&1")
 t_err "node0: uid 1000 may not migrate root's process" $? "$out"
-t_match "node0: ... EPERM, not allowed to trace" 'Operation not permitted: not allowed to trace pid' "$out"
+t_match "node0: ... EPERM, not allowed to trace" 'Operation not permitted.*: not allowed to trace pid' "$out"
 out=$(cluster_run 0 "$SSICTL migrate $sleeper 2 2>&1")
 t_err "node0: a node without a migration daemon refuses" $? "$out"
-t_match "node0: ... ECONNREFUSED, says so" 'Connection refused: node 2 runs no migration daemon' "$out"
+t_match "node0: ... ECONNREFUSED, says so" 'Connection refused.*: node 2 runs no migration daemon' "$out"
 out=$(cluster_run 0 "kill -0 $sleeper && grep -c . /proc/ssi/ps")
 t_eq "node0: after the refusals the process still runs here, ps lists nothing" "1" "$out"
 start_daemon 2
 fd=$(start_job 0 "sh -c 'echo ready \$\$; exec sleep 600' 5</dev/null" fdjob)
 out=$(cluster_run 0 "$SSICTL migrate $fd 1 2>&1")
 t_err "node0: a process with an extra descriptor refused" $? "$out"
-t_match "node0: ... EBUSY, naming it" 'Device or resource busy: open file descriptor 5 \(/dev/null\) cannot migrate' "$out"
+t_match "node0: ... EBUSY, naming it" 'Device or resource busy.*: open file descriptor 5 \(null\) cannot migrate' "$out"
 thr=$(start_job 0 "python3 -c 'import os,threading,time; threading.Thread(target=time.sleep,args=(600,),daemon=True).start(); print(\"ready\", os.getpid(), flush=True); time.sleep(600)'" thrjob)
 out=$(cluster_run 0 "$SSICTL migrate $thr 1 2>&1")
 t_err "node0: a multi-threaded process refused" $? "$out"
-t_match "node0: ... EBUSY, single-threaded only" 'Device or resource busy: .*has 2 threads' "$out"
+t_match "node0: ... EBUSY, single-threaded only" 'Device or resource busy.*: pid [0-9]+ has 2 threads' "$out"
 cluster_run 0 "$MT create pinreg 1M >/dev/null"
 pin=$(start_job 0 "sh -c 'echo ready \$\$; exec $MT touch pinreg --pages 0 --loop'" pinjob)
 out=$(cluster_run 0 "$SSICTL migrate $pin 1 2>&1")
 t_err "node0: a process mapping device-like (PFN) memory refused" $? "$out"
-t_match "node0: ... EBUSY, pinned to node 0 by the mapping" 'Device or resource busy: pinned to node 0 by .*ssi' "$out"
+t_match "node0: ... EBUSY, pinned to node 0 by the mapping" 'Device or resource busy.*: pinned to node 0 by \[ssi-region\]' "$out"
 cluster_run 0 "kill $fd $thr $pin $sleeper; $MT remove pinreg" >/dev/null
 
 # --- registers ------------------------------------------------------------------------------
-rt=$(start_job 0 "$RT 8" regs)
+rt=$(start_job 0 "$RT 15" regs)
 t_ok "node0: ssi-regtest holds its registers (pid $rt)" $? "$rt"
-sleep 1
 out=$(cluster_run 0 "$SSICTL migrate $rt 1 --json")
 t_ok "node0: migrates it to node 1 mid-spin" $? "$out"
 freeze=$(json_get "$out" 'd["freeze_ms"]')
@@ -130,15 +129,16 @@ echo "    freeze time (1 hop, small process): ${freeze} ms"
 # --- unmodified programs ----------------------------------------------------------------------
 cluster_run 0 "head -c 6000000 /dev/urandom >/tmp/stream && sha256sum </tmp/stream | cut -c1-64 >/tmp/stream.sum" >/dev/null
 want_sum=$(cluster_run 0 "cat /tmp/stream.sum")
-sha=$(start_job 0 "sh -c 'echo ready \$\$ >&2; exec sh -c \"head -c 3000000 /tmp/stream; sleep 4; tail -c +3000001 /tmp/stream\" | sha256sum'" sha)
-shapid=$(cluster_run 0 "pgrep -x sha256sum | head -1")
+cluster_run 0 "mkfifo /tmp/gate" >/dev/null
+sha=$(start_job 0 "sh -c 'echo ready \$\$ >&2; exec sh -c \"head -c 3000000 /tmp/stream; cat /tmp/gate >/dev/null; tail -c +3000001 /tmp/stream\" | sha256sum'" sha)
+shapid=$(cluster_run 0 "for i in \$(seq 50); do p=\$(pgrep -x sha256sum) && break; sleep 0.1; done; echo \$p")
 out=$(cluster_run 0 "$SSICTL migrate $shapid 1")
 t_ok "node0: sha256sum (pid $shapid) moves to node 1 in the middle of its stdin stream" $? "$out"
-out=$(wait_job 0 sha 120)
+cluster_run 0 "echo go >/tmp/gate" >/dev/null
+out=$(wait_job 0 sha 180)
 t_match "node0: its digest equals the unmigrated one" "^$want_sum " "$out"
 
-loop=$(start_job 0 "sh -c 'echo ready \$\$; i=0; while [ \$i -lt 40 ]; do echo line \$i; i=\$((i+1)); sleep 0.1; done'" loop)
-sleep 1
+loop=$(start_job 0 "sh -c 'echo ready \$\$; i=0; while [ \$i -lt 40 ]; do echo line \$i; i=\$((i+1)); sleep 0.3; done'" loop)
 out=$(cluster_run 0 "$SSICTL migrate $loop 2")
 t_ok "node0: a shell loop moves to node 2" $? "$out"
 out=$(wait_job 0 loop 120)
@@ -147,7 +147,7 @@ t_eq "node0: its output is complete and in order, exit 0" \
 
 py="import os, sys, time
 print('ready', os.getpid(), flush=True)
-time.sleep(2)
+time.sleep(10)
 d = {i: i * i for i in range(200000)}
 s = sum(v % 7919 for v in d.values())
 print('sum', s, sorted(d)[-1], flush=True)"
@@ -159,13 +159,15 @@ out=$(wait_job 0 py 180)
 t_match "node0: python3 computes what it computes unmigrated ($want)" "^$want\$" "$out"
 
 # --- exit codes and signals -----------------------------------------------------------------
-ex=$(start_job 0 "$CT -m 4 -t 6 -i 300 -x 42" exit42)
-cluster_run 0 "$SSICTL migrate $ex 1" >/dev/null
+ex=$(start_job 0 "$CT -m 4 -t 30 -i 300 -x 42" exit42)
+out=$(cluster_run 0 "$SSICTL migrate $ex 1")
+t_ok "node0: a process that will exit with 42 moves to node 1" $? "$out"
 out=$(wait_job 0 exit42 120)
 t_match "node0: exit code 42 of the migrated process reaches its parent" '^rc=42$' "$out"
 t_match "node0: ... after it checked all its memory on node 1" '^final ok ' "$out"
 sig=$(start_job 0 "$CT -m 4 -t 600 -i 200" term)
-cluster_run 0 "$SSICTL migrate $sig 2" >/dev/null
+out=$(cluster_run 0 "$SSICTL migrate $sig 2")
+t_ok "node0: a long-running process moves to node 2" $? "$out"
 sleep 2
 cluster_run 0 "kill -TERM $sig"
 out=$(wait_job 0 term 60)
@@ -199,7 +201,8 @@ t_eq "node1: its relay stand-in is gone after the exit" "0" "$out"
 
 # --- failures ---------------------------------------------------------------------------------
 rmm=$(start_job 0 "$CT -m 4 -t 600 -i 200" held)
-cluster_run 0 "$SSICTL migrate $rmm 1" >/dev/null
+out=$(cluster_run 0 "$SSICTL migrate $rmm 1")
+t_ok "node0: another process moves to node 1" $? "$out"
 out=$(cluster_run 0 "rmmod ssi_migrate 2>&1")
 t_err "node0: rmmod ssi_migrate is refused while a stand-in exists" $? "$out"
 out=$(cluster_run 1 "rmmod ssi_migrate 2>&1")
@@ -211,7 +214,8 @@ t_match "node0: destination killed: the stand-in ends (SIGKILL, 137) instead of 
 echo "    stand-in noticed the dead destination after $((($(date +%s%N) - t0) / 1000000)) ms"
 
 bus=$(start_job 2 "$CT -m 8 -t 600 -i 100" bus)
-cluster_run 2 "$SSICTL migrate $bus 0" >/dev/null
+out=$(cluster_run 2 "$SSICTL migrate $bus 0")
+t_ok "node2: a process moves to node 0" $? "$out"
 sleep 2
 cluster_kill 2
 out=$(cluster_run 0 "for i in \$(seq 100); do grep -q 'killed by signal' /tmp/daemon.log && break; sleep 0.2; done; grep 'killed by signal' /tmp/daemon.log | tail -1")

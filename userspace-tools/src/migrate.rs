@@ -303,9 +303,10 @@ pub fn daemon(device: &str, once: bool) -> Result<(), String> {
                 } else {
                     eprintln!("ssictl daemon: pid {pid} (job {job:x}) exited with {}", libc::WEXITSTATUS(status));
                 }
-                // ENOENT: the hop failed and the kernel forgot the job already.
+                // ENOENT: the hop failed and the kernel forgot the job already; ESRCH: the home
+                // stand-in is gone (killed there).
                 if let Err(e) = dev.exited(job, status).or_else(|e| {
-                    if e.raw_os_error() == Some(libc::ENOENT) { Ok(()) } else { Err(e) }
+                    if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ESRCH)) { Ok(()) } else { Err(e) }
                 }) {
                     eprintln!("ssictl daemon: exit of pid {pid} (job {job:x}) not reported: {e}");
                 }
