@@ -86,6 +86,36 @@ fn call_with(
     timeout_ms: u32,
     interruptible: bool,
 ) -> Result<KVec<u8>> {
+    let (seq, waiter, deadline) = start(node, msg, timeout_ms)?;
+    finish(node, seq, &waiter, deadline, interruptible)
+}
+
+/// Sends every message of `msgs` to `node` before waiting for any answer (they travel
+/// pipelined), then waits for all of them, each by the same deadline. Returns one result
+/// per message, in order.
+pub(crate) fn call_many(
+    node: u32,
+    msgs: &[Message<'_>],
+    timeout_ms: u32,
+    interruptible: bool,
+) -> Result<KVec<Result<KVec<u8>>>> {
+    let mut started = KVec::with_capacity(msgs.len(), GFP_KERNEL)?;
+    for msg in msgs {
+        started.push(start(node, msg, timeout_ms), GFP_KERNEL)?;
+    }
+    let mut results = KVec::with_capacity(msgs.len(), GFP_KERNEL)?;
+    for s in started {
+        let r = s.and_then(|(seq, waiter, deadline)| {
+            finish(node, seq, &waiter, deadline, interruptible)
+        });
+        results.push(r, GFP_KERNEL)?;
+    }
+    Ok(results)
+}
+
+/// Registers a request for `msg` and sends it; returns its sequence number, its waiter
+/// and its deadline (ms).
+fn start(node: u32, msg: &Message<'_>, timeout_ms: u32) -> Result<(u32, Arc<Waiter>, u64)> {
     if !nodes::is_configured(node) {
         return Err(ENOENT);
     }
@@ -110,7 +140,17 @@ fn call_with(
         PENDING.lock().cancel(seq);
         return Err(e);
     }
-    let deadline = now + timeout;
+    Ok((seq, waiter, now + timeout))
+}
+
+/// Waits for the answer to request `seq` (see [`call`]).
+fn finish(
+    node: u32,
+    seq: u32,
+    waiter: &Waiter,
+    deadline: u64,
+    interruptible: bool,
+) -> Result<KVec<u8>> {
     let mut answer = waiter.answer.lock();
     loop {
         if let Some(a) = answer.take() {

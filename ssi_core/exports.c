@@ -20,4 +20,5 @@ EXPORT_SYMBOL_GPL(ssi_service_register);
 EXPORT_SYMBOL_GPL(ssi_service_unregister);
 EXPORT_SYMBOL_GPL(ssi_service_call);
 EXPORT_SYMBOL_GPL(ssi_service_reply);
+EXPORT_SYMBOL_GPL(ssi_service_call_batch);
 EXPORT_SYMBOL_GPL(ssi_core_node_up);

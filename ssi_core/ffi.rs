@@ -14,7 +14,9 @@ use kernel::prelude::*;
 use crate::registry;
 use crate::shared::ioctl::SSI_NAME_LEN;
 use crate::shared::migrate_abi::SsiMigrateOps;
-use crate::shared::service::{SsiServiceOps, SSI_CALL_UNINTERRUPTIBLE, SSI_SERVICE_DEFERRED};
+use crate::shared::service::{
+    SsiServiceBuf, SsiServiceOps, SSI_CALL_UNINTERRUPTIBLE, SSI_MAX_BATCH, SSI_SERVICE_DEFERRED,
+};
 use crate::shared::transport::SsiTransportOps;
 
 /// Calls a `describe` callback of an ops table.
@@ -452,6 +454,78 @@ unsafe extern "C" fn ssi_service_register(ops: *const SsiServiceOps) -> c_int {
         return EINVAL.to_errno();
     };
     to_c(crate::services::register(ServiceOpsRef(ops)))
+}
+
+/// Like `ssi_service_call()` for `n` requests (at most `SSI_MAX_BATCH`), all sent before
+/// any answer is awaited: request `i` is `reqs[i]`, its answer goes to `resps[i]` (the
+/// length or a negative errno in `resps[i].result`). Returns 0, or a negative errno when
+/// nothing was sent.
+///
+/// # Safety
+///
+/// `reqs` and `resps` point to `n` buffers each; every request buffer is valid for reads
+/// and every answer buffer for writes of its length, none overlapping.
+#[no_mangle]
+unsafe extern "C" fn ssi_service_call_batch(
+    node: u32,
+    service: u16,
+    reqs: *const SsiServiceBuf,
+    resps: *mut SsiServiceBuf,
+    n: usize,
+    timeout_ms: u32,
+    flags: u32,
+) -> c_int {
+    if reqs.is_null() || resps.is_null() || n == 0 || n > SSI_MAX_BATCH || flags & !SSI_CALL_UNINTERRUPTIBLE != 0 {
+        return EINVAL.to_errno();
+    }
+    // SAFETY: Guaranteed by the caller.
+    let (reqs, resps) = unsafe {
+        (
+            core::slice::from_raw_parts(reqs, n),
+            core::slice::from_raw_parts_mut(resps, n),
+        )
+    };
+    let mut req_slices: KVec<&[u8]> = KVec::new();
+    let mut resp_slices: KVec<&mut [u8]> = KVec::new();
+    let mut results: KVec<Result<usize>> = KVec::new();
+    for i in 0..n {
+        if reqs[i].ptr.is_null() || resps[i].ptr.is_null() {
+            return EINVAL.to_errno();
+        }
+        // SAFETY: Guaranteed by the caller: valid, non-overlapping buffers.
+        let (q, a) = unsafe {
+            (
+                core::slice::from_raw_parts(reqs[i].ptr, reqs[i].len),
+                core::slice::from_raw_parts_mut(resps[i].ptr, resps[i].len),
+            )
+        };
+        if req_slices.push(q, GFP_KERNEL).is_err()
+            || resp_slices.push(a, GFP_KERNEL).is_err()
+            || results.push(Err(EIO), GFP_KERNEL).is_err()
+        {
+            return ENOMEM.to_errno();
+        }
+    }
+    let interruptible = flags & SSI_CALL_UNINTERRUPTIBLE == 0;
+    if let Err(e) = crate::services::call_batch(
+        node,
+        service,
+        &req_slices,
+        &mut resp_slices,
+        &mut results,
+        timeout_ms,
+        interruptible,
+    ) {
+        return e.to_errno();
+    }
+    for (r, out) in results.iter().zip(resps.iter_mut()) {
+        out.result = match r {
+            // At most MAX_SERVICE_DATA.
+            Ok(len) => *len as isize,
+            Err(e) => e.to_errno() as isize,
+        };
+    }
+    0
 }
 
 /// Answers a request that a service handler deferred (it returned

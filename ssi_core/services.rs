@@ -146,6 +146,46 @@ pub(crate) fn call(
     }
 }
 
+/// Calls `service` on `node` once per request of `reqs`, all sent before any answer is
+/// awaited; answer `i` goes to `resps[i]` and its length (or error) to `results[i]`.
+pub(crate) fn call_batch(
+    node: u32,
+    service: u16,
+    reqs: &[&[u8]],
+    resps: &mut [&mut [u8]],
+    results: &mut [Result<usize>],
+    timeout_ms: u32,
+    interruptible: bool,
+) -> Result {
+    if service == 0
+        || reqs.len() != resps.len()
+        || reqs.len() != results.len()
+        || reqs.iter().any(|r| r.len() > MAX_SERVICE_DATA)
+        || timeout_ms == 0
+        || timeout_ms > 60_000
+    {
+        return Err(EINVAL);
+    }
+    let mut msgs = KVec::with_capacity(reqs.len(), GFP_KERNEL)?;
+    for r in reqs {
+        msgs.push(Message::Service { service, data: r }, GFP_KERNEL)?;
+    }
+    let answers = calls::call_many(node, &msgs, timeout_ms, interruptible)?;
+    for ((answer, resp), result) in answers.into_iter().zip(resps.iter_mut()).zip(results.iter_mut()) {
+        *result = answer.and_then(|frame| match wire::decode(&frame) {
+            Ok((_, Message::Service { service: s, data })) if s == service => {
+                if data.len() > resp.len() {
+                    return Err(EMSGSIZE);
+                }
+                resp[..data.len()].copy_from_slice(data);
+                Ok(data.len())
+            }
+            _ => Err(errno::eproto()),
+        });
+    }
+    Ok(())
+}
+
 /// Calls `f(id, name)` for each registered service.
 pub(crate) fn for_each(mut f: impl FnMut(u16, &str)) {
     let table = SERVICES.lock();

@@ -53,6 +53,9 @@ int ssi_service_register(const struct ssi_service_ops *ops);
 void ssi_service_unregister(u16 service);
 void ssi_service_reply(u64 token, u16 service, const u8 *data, size_t len, int err);
 bool ssi_core_node_up(u32 node);
+struct ssi_service_buf;
+int ssi_service_call_batch(u32 node, u16 service, const struct ssi_service_buf *reqs,
+			   struct ssi_service_buf *resps, size_t n, u32 timeout_ms, u32 flags);
 ssize_t ssi_service_call(u32 node, u16 service, const u8 *req, size_t len, u8 *resp,
 			 size_t cap, u32 timeout_ms, u32 flags);
 

@@ -33,13 +33,18 @@ use crate::shared::ioctl::{
     SSI_PROC_RUNNING,
 };
 use crate::shared::migrate_wire::{
-    page_from_source, vmas_valid, MigMsg, MmInfo, SnapshotLayout, VmaInfo, MAX_DATA,
+    page_from_source, vmas_valid, MigMsg, MmInfo, Redirect, SnapshotLayout, VmaInfo, MAX_DATA,
     PAGE_DATA, PAGE_HEAD, PAGE_ZERO, VMA_SPECIAL,
 };
 use crate::{engine, errno};
 
 /// How long a page fault may wait for the source.
 const FAULT_TIMEOUT_MS: u32 = 5000;
+/// Pages one fault asks the source for: the faulting one and those after it in the same
+/// mapping that were not fetched yet (read-ahead), all requests in flight at once.
+const FETCH_BATCH: usize = 16;
+/// Read-ahead pages kept until they are faulted on (oldest dropped first).
+const CACHE_PAGES: usize = 128;
 /// Highest user address (x86_64 and 32-bit ARM both fit).
 const USER_LIMIT: u64 = 1 << 47;
 /// `SIGKILL`.
@@ -69,6 +74,14 @@ pub(crate) struct Inner {
     layout: Option<SnapshotLayout>,
     /// The process's VMAs on the source (for faults).
     vmas: KVVec<VmaInfo>,
+    /// First bit of each VMA in `fetched`.
+    first_bit: KVVec<usize>,
+    /// One bit per page of the VMAs: fetched already (so read-ahead skips it).
+    fetched: KVVec<u64>,
+    /// One bit per page: faulted in here (its contents may differ from the source's).
+    faulted: KVVec<u64>,
+    /// Read-ahead pages not faulted on yet: (source address, contents).
+    cache: KVec<(u64, KBox<[u8; 4096]>)>,
     task: Option<Task>,
     pid: u32,
     comm: [u8; 16],
@@ -182,6 +195,10 @@ pub(crate) fn on_offer(
                 snapshot: KVVec::new(),
                 layout: None,
                 vmas: KVVec::new(),
+                first_bit: KVVec::new(),
+                fetched: KVVec::new(),
+                faulted: KVVec::new(),
+                cache: KVec::new(),
                 task: None,
                 pid: 0,
                 comm: [0; 16],
@@ -298,11 +315,23 @@ fn fetch_snapshot(a: &Arrival, job: &mut SsiMigrateJob) -> Result {
     // NUL-terminated fields.
     j.comm[15] = 0;
     j.cwd[255] = 0;
+    let mut first_bit = KVVec::with_capacity(vmas.len(), GFP_KERNEL)?;
+    let mut bits = 0usize;
+    for v in vmas.iter() {
+        first_bit.push(bits, GFP_KERNEL)?;
+        // Below 2^47 / 4096 pages in all.
+        bits += ((v.end - v.start) >> 12) as usize;
+    }
+    let fetched = KVVec::from_elem(0u64, bits.div_ceil(64), GFP_KERNEL)?;
+    let faulted = KVVec::from_elem(0u64, bits.div_ceil(64), GFP_KERNEL)?;
     let mut g = a.inner.lock();
     g.comm = j.comm;
     g.snapshot = snap;
     g.layout = Some(layout);
     g.vmas = vmas;
+    g.first_bit = first_bit;
+    g.fetched = fetched;
+    g.faulted = faulted;
     *job = j;
     Ok(())
 }
@@ -521,25 +550,168 @@ unsafe extern "C" fn ssi_migrate_fetch(
     }
 }
 
-fn fetch(a: &Arrival, addr: u64, anchor: u64, dst: &mut [u8; 4096]) -> Result {
-    if !page_from_source(&a.inner.lock().vmas, addr, anchor) {
-        dst.fill(0);
-        return Ok(());
+impl Inner {
+    /// The bit of the page at source address `addr` in `fetched`.
+    fn bit(&self, addr: u64) -> Option<usize> {
+        let i = self.vmas.partition_point(|v| v.start <= addr).checked_sub(1)?;
+        let v = &self.vmas[i];
+        // Within the VMA: the page index fits.
+        (addr < v.end).then(|| self.first_bit[i] + ((addr - v.start) >> 12) as usize)
     }
-    let mut resp = KBox::new([0u8; PAGE_HEAD + 4096], GFP_KERNEL)?;
-    let msg = MigMsg::Page {
-        hop: a.source_hop,
-        addr,
-    };
-    let n = link::call(a.source, &msg, &mut resp[..], FAULT_TIMEOUT_MS, Wait::Uninterruptible)
+
+    fn is_fetched(&self, addr: u64) -> bool {
+        self.bit(addr)
+            .is_some_and(|b| self.fetched[b / 64] & (1 << (b % 64)) != 0)
+    }
+
+    fn mark_fetched(&mut self, addr: u64) {
+        if let Some(b) = self.bit(addr) {
+            self.fetched[b / 64] |= 1 << (b % 64);
+        }
+    }
+
+    fn mark_faulted(&mut self, addr: u64) {
+        if let Some(b) = self.bit(addr) {
+            self.faulted[b / 64] |= 1 << (b % 64);
+        }
+    }
+}
+
+impl Arrival {
+    /// Where the page at source address `src` (of a mapping anchored at `anchor`) is
+    /// still exactly what the process left behind: never faulted in here, so the node
+    /// it came from has it (asked there, not here).
+    pub(crate) fn redirect(&self, src: u64, anchor: u64) -> Option<Redirect> {
+        let g = self.inner.lock();
+        if !page_from_source(&g.vmas, src, anchor) {
+            return None;
+        }
+        let b = g.bit(src)?;
+        (g.faulted[b / 64] & (1 << (b % 64)) == 0).then_some(Redirect {
+            node: self.source,
+            hop: self.source_hop,
+            addr: src,
+        })
+    }
+}
+
+fn fetch(a: &Arrival, addr: u64, anchor: u64, dst: &mut [u8; 4096]) -> Result {
+    // Which pages to ask for: this one, unless read-ahead brought it already, and the
+    // following ones of its source VMA not fetched yet.
+    let mut addrs: KVec<u64> = KVec::with_capacity(FETCH_BATCH, GFP_KERNEL)?;
+    {
+        let mut g = a.inner.lock();
+        if !page_from_source(&g.vmas, addr, anchor) {
+            dst.fill(0);
+            return Ok(());
+        }
+        g.mark_faulted(addr);
+        if let Some(i) = g.cache.iter().position(|(x, _)| *x == addr) {
+            let (_, page) = g.cache.remove(i).map_err(|_| EINVAL)?;
+            drop(g);
+            dst.copy_from_slice(&page[..]);
+            return Ok(());
+        }
+        let end = crate::shared::migrate_wire::vma_of(&g.vmas, addr).map_or(addr, |v| v.end);
+        addrs.push(addr, GFP_KERNEL)?;
+        let mut next = addr + 4096;
+        while addrs.len() < FETCH_BATCH && next < end {
+            if !g.is_fetched(next) {
+                addrs.push(next, GFP_KERNEL)?;
+            }
+            next += 4096;
+        }
+        for x in addrs.iter() {
+            g.mark_fetched(*x);
+        }
+    }
+    let mut msgs = KVec::with_capacity(addrs.len(), GFP_KERNEL)?;
+    let mut bufs: KVec<KBox<[u8; PAGE_HEAD + 4096]>> = KVec::with_capacity(addrs.len(), GFP_KERNEL)?;
+    for x in addrs.iter() {
+        msgs.push(
+            MigMsg::Page {
+                hop: a.source_hop,
+                addr: *x,
+            },
+            GFP_KERNEL,
+        )?;
+        bufs.push(KBox::new([0u8; PAGE_HEAD + 4096], GFP_KERNEL)?, GFP_KERNEL)?;
+    }
+    let mut resps: KVec<&mut [u8]> = KVec::with_capacity(bufs.len(), GFP_KERNEL)?;
+    for b in bufs.iter_mut() {
+        resps.push(&mut b[..], GFP_KERNEL)?;
+    }
+    let results = link::call_batch(a.source, &msgs, &mut resps, FAULT_TIMEOUT_MS, Wait::Uninterruptible)
         .inspect_err(|e| pr_warn!("page {:#x} from node {}: {:?}: SIGBUS\n", addr, a.source, e))?;
-    a.fetched.fetch_add(1, Ordering::Relaxed);
-    match (resp[0], n) {
-        (PAGE_ZERO, _) => dst.fill(0),
-        (PAGE_DATA, len) if len == PAGE_HEAD + 4096 => dst.copy_from_slice(&resp[PAGE_HEAD..]),
-        _ => return Err(errno::eproto()),
+    drop(resps);
+    for (i, (x, r)) in addrs.iter().zip(results.iter()).enumerate() {
+        let page = &mut bufs[i];
+        let mut len = match *r {
+            Ok(n) => n,
+            Err(e) if i == 0 => {
+                pr_warn!("page {:#x} from node {}: {:?}: SIGBUS\n", addr, a.source, e);
+                return Err(e);
+            }
+            Err(_) => continue,
+        };
+        // Untouched where we asked: its contents are further back, maybe on this very
+        // node (a process that came home reads what it left here in place).
+        if let Some(redirect) = Redirect::decode(&page[..len]) {
+            match follow(redirect, page) {
+                Ok(n) => len = n,
+                Err(e) if i == 0 => {
+                    pr_warn!("page {:#x} via node {}: {:?}: SIGBUS\n", addr, redirect.node, e);
+                    return Err(e);
+                }
+                Err(_) => continue,
+            }
+        }
+        let contents = match page[0] {
+            PAGE_ZERO => None,
+            PAGE_DATA if len == PAGE_HEAD + 4096 => Some(&page[PAGE_HEAD..]),
+            _ if i == 0 => return Err(errno::eproto()),
+            _ => continue,
+        };
+        a.fetched.fetch_add(1, Ordering::Relaxed);
+        if i == 0 {
+            match contents {
+                Some(c) => dst.copy_from_slice(c),
+                None => dst.fill(0),
+            }
+            continue;
+        }
+        let mut copy = KBox::new([0u8; 4096], GFP_KERNEL)?;
+        if let Some(c) = contents {
+            copy.copy_from_slice(c);
+        }
+        let mut g = a.inner.lock();
+        if g.cache.len() == CACHE_PAGES {
+            let _ = g.cache.remove(0);
+        }
+        g.cache.push((*x, copy), GFP_KERNEL)?;
     }
     Ok(())
+}
+
+/// Gets a page from where a redirect points (at most a few hops back); the answer goes
+/// to `page` like a direct one. Returns its length.
+fn follow(mut r: Redirect, page: &mut [u8; PAGE_HEAD + 4096]) -> Result<usize> {
+    for _ in 0..8 {
+        let len = if r.node == engine().node {
+            crate::leave::read_left_page(r.hop, r.addr, page)?
+        } else {
+            let msg = MigMsg::Page {
+                hop: r.hop,
+                addr: r.addr,
+            };
+            link::call(r.node, &msg, &mut page[..], FAULT_TIMEOUT_MS, Wait::Uninterruptible)?
+        };
+        match Redirect::decode(&page[..len]) {
+            Some(next) => r = next,
+            None => return Ok(len),
+        }
+    }
+    Err(errno::eproto())
 }
 
 /// Releases the pages file's reference.

@@ -67,6 +67,7 @@ extern "C" {
         why: *mut c_char,
     ) -> c_int;
     fn ssi_mig_pages_file(ctx: *mut c_void) -> *mut RawFile;
+    fn ssi_mig_source_addr(t: *mut RawTask, addr: u64, src: *mut u64, anchor: *mut u64) -> c_int;
     fn ssi_mig_stdio_install(i: *mut c_void, o: *mut c_void, e: *mut c_void) -> c_int;
     fn ssi_mig_fput(file: *mut RawFile);
     fn ssi_mig_fatal_pending() -> c_int;
@@ -170,6 +171,15 @@ impl Task {
     pub(crate) fn read_page(&self, addr: u64, buf: &mut [u8; 4096]) -> Result<usize> {
         // SAFETY: We hold a reference; `buf` has a page.
         result(unsafe { ssi_mig_read_memory(self.as_ptr(), addr, buf.as_mut_ptr().cast()) })
+    }
+
+    /// For an address of this process in memory that migrated here: its address on the
+    /// node the process came from, and its mapping's anchor (see `task_shim.c`).
+    pub(crate) fn source_addr(&self, addr: u64) -> Option<(u64, u64)> {
+        let (mut src, mut anchor) = (0u64, 0u64);
+        // SAFETY: We hold a reference; the out pointers are valid locals.
+        let hit = unsafe { ssi_mig_source_addr(self.as_ptr(), addr, &mut src, &mut anchor) };
+        (hit == 1).then_some((src, anchor))
     }
 
     pub(crate) fn signal(&self, sig: u32) -> Result {
@@ -381,6 +391,7 @@ pub(crate) fn exit(status: i32) -> ! {
     // SAFETY: Called by the stand-in in its own context, holding no locks.
     unsafe { ssi_mig_exit(status) }
 }
+
 
 /// Monotonic nanoseconds.
 pub(crate) fn now_ns() -> u64 {

@@ -33,7 +33,7 @@ use crate::shared::ioctl::{
 };
 use crate::shared::migrate_wire::{
     MigMsg, MmInfo, SnapshotLayout, VmaInfo, MAX_DATA, MAX_STATE, MAX_VMAS, PAGE_DATA,
-    PAGE_HEAD, PAGE_ZERO,
+    PAGE_HEAD, PAGE_ZERO, REDIRECT_LEN,
 };
 use crate::{engine, errno};
 
@@ -694,17 +694,42 @@ fn serve(l: &Leaving) -> i32 {
 }
 
 fn serve_page(l: &Leaving, addr: u64, page: &mut [u8; PAGE_HEAD + 4096], reply: Reply) {
+    match answer_page(l, addr, page) {
+        Ok(n) => reply.send(Ok(&page[..n])),
+        Err(e) => reply.send(Err(e)),
+    }
+}
+
+/// The answer to a request for the page at `addr` of the process that left: its
+/// contents, "zero", or, on a relay, where to ask when the process never touched the
+/// page here. Runs in the stand-in's context (`current` is the process).
+fn answer_page(l: &Leaving, addr: u64, page: &mut [u8; PAGE_HEAD + 4096]) -> Result<usize> {
+    l.served.fetch_add(1, Ordering::Relaxed);
+    if let Some(a) = &l.arrival {
+        if let Some((src, anchor)) = l.task.source_addr(addr) {
+            if let Some(r) = a.redirect(src, anchor) {
+                page[..REDIRECT_LEN].copy_from_slice(&r.encode());
+                return Ok(REDIRECT_LEN);
+            }
+        }
+    }
     let mut data = [0u8; 4096];
     let n = l.task.read_page(addr, &mut data).unwrap_or(0);
-    l.served.fetch_add(1, Ordering::Relaxed);
     if n < data.len() || data.iter().all(|&b| b == 0) {
         // Unmapped here, or zero: the destination zero-fills.
-        reply.send(Ok(&[PAGE_ZERO, 0, 0, 0]));
-        return;
+        page[..PAGE_HEAD].copy_from_slice(&[PAGE_ZERO, 0, 0, 0]);
+        return Ok(PAGE_HEAD);
     }
     page[..PAGE_HEAD].copy_from_slice(&[PAGE_DATA, 0, 0, 0]);
     page[PAGE_HEAD..].copy_from_slice(&data);
-    reply.send(Ok(&page[..]));
+    Ok(PAGE_HEAD + 4096)
+}
+
+/// A page of the process that left this node by hop `hop`, read here directly (for a
+/// process that came back and faults on what it left behind).
+pub(crate) fn read_left_page(hop: u64, addr: u64, page: &mut [u8; PAGE_HEAD + 4096]) -> Result<usize> {
+    let l = find(hop).ok_or(ESRCH)?;
+    answer_page(&l, addr, page)
 }
 
 fn find(hop: u64) -> Option<Arc<Leaving>> {

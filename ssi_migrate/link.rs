@@ -114,6 +114,34 @@ pub(crate) fn call(
     }
 }
 
+/// Sends all `msgs` to the engine of (another) `node` before waiting for any answer;
+/// answer `i` goes to `resps[i]`. Returns each answer's length or error.
+pub(crate) fn call_batch(
+    node: u32,
+    msgs: &[MigMsg<'_>],
+    resps: &mut [&mut [u8]],
+    timeout_ms: u32,
+    wait: Wait,
+) -> Result<KVec<Result<usize>>> {
+    let mut reqs: KVec<KVec<u8>> = KVec::with_capacity(msgs.len(), GFP_KERNEL)?;
+    for m in msgs {
+        let mut r = KVec::from_elem(0u8, 64, GFP_KERNEL)?;
+        let n = m.encode(&mut r).map_err(|_| EMSGSIZE)?;
+        r.truncate(n);
+        reqs.push(r, GFP_KERNEL)?;
+    }
+    let mut slices: KVec<&[u8]> = KVec::with_capacity(reqs.len(), GFP_KERNEL)?;
+    for r in reqs.iter() {
+        slices.push(&r[..], GFP_KERNEL)?;
+    }
+    let flags = if wait == Wait::Uninterruptible {
+        SSI_CALL_UNINTERRUPTIBLE
+    } else {
+        0
+    };
+    core_client::call_service_batch(node, ids::MIGRATE, &slices, resps, timeout_ms, flags)
+}
+
 /// Like [`call`] for a message whose answer does not matter beyond success.
 pub(crate) fn tell(node: u32, msg: &MigMsg<'_>, timeout_ms: u32) -> Result {
     let mut resp = [0u8; 16];

@@ -1011,6 +1011,35 @@ static const struct file_operations ssi_mig_stdout_fops = {
 };
 
 /*
+ * If addr lies in one of t's migrated mappings, its address on the node the process
+ * came from (*src) and the anchor of that mapping (see ssi_mig_fault); 1 then, 0 if
+ * addr is in other memory (made or changed here).
+ */
+int ssi_mig_source_addr(struct task_struct *t, u64 addr, u64 *src, u64 *anchor)
+{
+	struct mm_struct *mm = get_task_mm(t);
+	struct vm_area_struct *vma;
+	int ret = 0;
+
+	if (!mm)
+		return 0;
+	mmap_read_lock(mm);
+	vma = find_vma(mm, addr);
+	if (vma && vma->vm_start <= addr && vma->vm_file &&
+	    vma->vm_file->f_op == &ssi_mig_pages_fops) {
+		*src = (((addr - vma->vm_start) >> PAGE_SHIFT) + vma->vm_pgoff) << PAGE_SHIFT;
+		if (vma->vm_flags & VM_GROWSDOWN)
+			*anchor = ((u64)(vma->vm_pgoff + vma_pages(vma)) << PAGE_SHIFT) - 1;
+		else
+			*anchor = (u64)vma->vm_pgoff << PAGE_SHIFT;
+		ret = 1;
+	}
+	mmap_read_unlock(mm);
+	mmput(mm);
+	return ret;
+}
+
+/*
  * Replaces current's descriptors 0, 1 and 2 with the forwarded streams (the contexts'
  * references pass to the files, or are dropped on failure).
  */

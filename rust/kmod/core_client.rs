@@ -34,6 +34,15 @@ extern "C" {
     fn ssi_service_unregister(service: u16);
     fn ssi_service_reply(token: u64, service: u16, data: *const u8, len: usize, err: c_int);
     fn ssi_core_node_up(node: u32) -> bool;
+    fn ssi_service_call_batch(
+        node: u32,
+        service: u16,
+        reqs: *const crate::shared::service::SsiServiceBuf,
+        resps: *mut crate::shared::service::SsiServiceBuf,
+        n: usize,
+        timeout_ms: u32,
+        flags: u32,
+    ) -> c_int;
     fn ssi_service_call(
         node: u32,
         service: u16,
@@ -531,6 +540,63 @@ pub(crate) fn service_reply(token: u64, service: u16, answer: Result<&[u8]>) {
     };
     // SAFETY: `data` is valid for reads of its length during the call.
     unsafe { ssi_service_reply(token, service, data.as_ptr(), data.len(), err) };
+}
+
+/// Calls `service` on `node` once per request, all sent before any answer is awaited
+/// (pipelined); answer `i` goes to `resps[i]`, its length or error to the result.
+pub(crate) fn call_service_batch(
+    node: u32,
+    service: u16,
+    reqs: &[&[u8]],
+    resps: &mut [&mut [u8]],
+    timeout_ms: u32,
+    flags: u32,
+) -> Result<KVec<Result<usize>>> {
+    use crate::shared::service::{SsiServiceBuf, SSI_MAX_BATCH};
+    if reqs.len() != resps.len() || reqs.is_empty() || reqs.len() > SSI_MAX_BATCH {
+        return Err(EINVAL);
+    }
+    let mut q = KVec::with_capacity(reqs.len(), GFP_KERNEL)?;
+    let mut a = KVec::with_capacity(reqs.len(), GFP_KERNEL)?;
+    for (r, s) in reqs.iter().zip(resps.iter_mut()) {
+        q.push(
+            SsiServiceBuf {
+                ptr: r.as_ptr().cast_mut(),
+                len: r.len(),
+                result: 0,
+            },
+            GFP_KERNEL,
+        )?;
+        a.push(
+            SsiServiceBuf {
+                ptr: s.as_mut_ptr(),
+                len: s.len(),
+                result: 0,
+            },
+            GFP_KERNEL,
+        )?;
+    }
+    // SAFETY: The buffers are the caller's slices, valid and unaliased during the call;
+    // core only reads the requests.
+    let ret = unsafe {
+        ssi_service_call_batch(node, service, q.as_ptr(), a.as_mut_ptr(), q.len(), timeout_ms, flags)
+    };
+    if ret < 0 {
+        return Err(Error::from_errno(ret));
+    }
+    let mut out = KVec::with_capacity(a.len(), GFP_KERNEL)?;
+    for b in a.iter() {
+        out.push(
+            if b.result < 0 {
+                // A negative errno from core.
+                Err(Error::from_errno(b.result as i32))
+            } else {
+                Ok(b.result as usize)
+            },
+            GFP_KERNEL,
+        )?;
+    }
+    Ok(out)
 }
 
 /// Whether `node` is this node or a peer that core's membership sees up.

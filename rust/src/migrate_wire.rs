@@ -31,8 +31,47 @@ pub const MAX_STATE: usize = 64 * 1024;
 pub const PAGE_ZERO: u8 = 0;
 /// The answer carries 4096 bytes after the 4-byte head.
 pub const PAGE_DATA: u8 = 1;
+/// The page was never touched where it was asked for: its contents are those of the
+/// node that process came from; the answer carries where to ask ([`Redirect`]).
+pub const PAGE_REDIRECT: u8 = 2;
 /// Bytes before the page data in a page answer.
 pub const PAGE_HEAD: usize = 4;
+
+/// Where a `PAGE_REDIRECT` answer sends the asker: `Page { hop, addr }` to `node`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Redirect {
+    pub node: u32,
+    pub hop: u64,
+    pub addr: u64,
+}
+
+/// Length of a `PAGE_REDIRECT` answer.
+pub const REDIRECT_LEN: usize = PAGE_HEAD + 20;
+
+impl Redirect {
+    /// The whole answer.
+    pub fn encode(&self) -> [u8; REDIRECT_LEN] {
+        let mut b = [0u8; REDIRECT_LEN];
+        b[0] = PAGE_REDIRECT;
+        b[4..8].copy_from_slice(&self.node.to_le_bytes());
+        b[8..16].copy_from_slice(&self.hop.to_le_bytes());
+        b[16..24].copy_from_slice(&self.addr.to_le_bytes());
+        b
+    }
+
+    /// Decodes a page answer that is a redirect.
+    pub fn decode(answer: &[u8]) -> Option<Self> {
+        if answer.len() != REDIRECT_LEN || answer[0] != PAGE_REDIRECT {
+            return None;
+        }
+        let mut i = In { buf: &answer[4..] };
+        Some(Self {
+            node: i.u32().ok()?,
+            hop: i.u64().ok()?,
+            addr: i.u64().ok()?,
+        })
+    }
+}
 
 /// A message between migration engines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -598,6 +637,21 @@ mod tests {
             MigMsg::Ps.encode(&mut [0u8; 3]),
             Err(MigWireError::NoSpace)
         );
+    }
+
+    #[test]
+    fn redirects_round_trip() {
+        let r = Redirect {
+            node: 3,
+            hop: 0x1234_5678_9abc,
+            addr: 0x7fff_f000,
+        };
+        let b = r.encode();
+        assert_eq!(Redirect::decode(&b), Some(r));
+        assert_eq!(Redirect::decode(&b[..REDIRECT_LEN - 1]), None);
+        let mut other = b;
+        other[0] = PAGE_DATA;
+        assert_eq!(Redirect::decode(&other), None);
     }
 
     #[test]

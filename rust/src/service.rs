@@ -20,6 +20,19 @@ pub const SSI_SERVICE_OPS_VERSION: u32 = 2;
 /// timeout; a handler that defers must eventually reply (or the caller times out).
 pub const SSI_SERVICE_DEFERRED: isize = -529;
 
+/// One buffer of `ssi_service_call_batch()`: a request (`len` bytes at `ptr`), or an
+/// answer buffer (`len` bytes of room; on return, the answer's length or a negative
+/// errno in `result`).
+#[repr(C)]
+pub struct SsiServiceBuf {
+    pub ptr: *mut u8,
+    pub len: usize,
+    pub result: isize,
+}
+
+/// Most requests of one `ssi_service_call_batch()`.
+pub const SSI_MAX_BATCH: usize = 32;
+
 /// `ssi_service_call()` flag: signals do not end the wait (only its timeout does), for
 /// calls made while handling a page fault.
 pub const SSI_CALL_UNINTERRUPTIBLE: u32 = 1;
