@@ -9,7 +9,13 @@
 # the vCPU that runs rxe); ib_send_lat polls, because its event mode (-e) hangs on rxe in
 # this kernel. Output: one line per figure, then ratios (ssi / perftest).
 #
+# Then process migration: the freeze time (process stopped on the source until it runs
+# on the destination) of a 1 MiB and a 1 GiB process (median of 3 each; the goal is
+# that they are nearly equal: only registers and the memory layout move), and CRIU's
+# dump + restore of the 1 MiB process on one node when Debian's criu works in the guest.
+#
 #   SSI_BENCH_ITERS=N   iterations per measurement (default 1000)
+#   SSI_BENCH_BIG_MIB=N size of the big migrated process (default 1024)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$SSI_ROOT/scripts/cluster.sh"
@@ -17,6 +23,11 @@ t_suite=bench
 . "$SSI_ROOT/scripts/testlib.sh"
 
 ITERS=${SSI_BENCH_ITERS:-1000}
+BIG_MIB=${SSI_BENCH_BIG_MIB:-1024}
+# Room for the 1 GiB process.
+export SSI_GUEST_MEM=${SSI_GUEST_MEM:-$((BIG_MIB + 1024))}
+CT=$SSI_ROOT/target/ssi-counter
+MIGRATE=$SSI_ROOT/ssi_migrate/ssi_migrate.ko
 SSICTL=$SSI_ROOT/target/release/ssictl
 MT=$SSI_ROOT/target/release/ssi-memtest
 CORE=$SSI_ROOT/ssi_core/ssi_core.ko
@@ -71,11 +82,51 @@ rfault=$(cluster_run 1 "$MT fault-bench bench --mode read --pages $ITERS" 1200) 
 wfault=$(cluster_run 1 "$MT fault-bench bench --mode write --pages $ITERS" 1200) || ssi_die "write faults failed: $wfault"
 field() { sed -n "s/.*$2=\([0-9.]*\).*/\1/p" <<<"$1"; }
 
+# Migration freeze times: a process of $1 MiB on node 1 moves to node 2, 3 times; prints
+# the median in ms.
+ssi_step "migration freeze time (1 MiB and $BIG_MIB MiB processes)"
+for g in 0 1; do
+    cluster_run $g "insmod $MIGRATE" >/dev/null
+    cluster_spawn $g "exec $SSICTL daemon >>/tmp/daemon.log 2>&1" >/dev/null
+done
+freeze() {
+    local mib=$1 i pid out ms=()
+    for i in 1 2 3; do
+        cluster_run 0 "rm -f /tmp/f.out; ( $CT -m $mib -t 100000 -i 1000 -s 1 >/tmp/f.out 2>&1 ) >/dev/null 2>&1 </dev/null &" >/dev/null
+        pid=$(cluster_run 0 "for i in \$(seq 1200); do p=\$(sed -n 's/^ready \([0-9]*\).*/\1/p' /tmp/f.out); [ -n \"\$p\" ] && { echo \$p; exit 0; }; sleep 0.25; done; exit 1" 400) ||
+            ssi_die "the $mib MiB process did not start"
+        out=$(cluster_run 0 "$SSICTL migrate $pid 2 --json") || ssi_die "migration failed: $out"
+        ms+=("$(json_get "$out" 'd["freeze_ms"]')")
+        cluster_run 0 "kill -9 $pid; for i in \$(seq 100); do kill -0 $pid 2>/dev/null || exit 0; sleep 0.1; done" >/dev/null
+        sleep 1
+    done
+    printf '%s\n' "${ms[@]}" | sort -g | sed -n 2p
+}
+freeze_small=$(freeze 1)
+freeze_big=$(freeze "$BIG_MIB")
+
+# CRIU, if Debian's criu can checkpoint in this guest kernel: dump and restore the same
+# kind of 1 MiB process on node 1.
+criu_ms=
+if command -v criu >/dev/null; then
+    if check=$(cluster_run 0 "criu check 2>&1 | tail -3"); then
+        out=$(cluster_run 0 "rm -rf /tmp/criu && mkdir /tmp/criu && ( setsid $CT -m 1 -t 100000 -i 1000 -s 1 >/tmp/c.out 2>&1 </dev/null & ) ; sleep 2; p=\$(pgrep -x ssi-counter | tail -1); t0=\$(date +%s%N); criu dump -t \$p -D /tmp/criu -j >/tmp/criu/dump.log 2>&1 && criu restore -D /tmp/criu -j -d >/tmp/criu/restore.log 2>&1 && t1=\$(date +%s%N) && echo \$(( (t1 - t0) / 1000000 ))" 120) &&
+            criu_ms=$out || criu_note="criu dump/restore failed in the guest: $(tail -1 <<<"$out")"
+    else
+        criu_note="criu check fails in the guest kernel: $(tail -1 <<<"$check")"
+    fi
+else
+    criu_note="criu is not installed"
+fi
+
 python3 - "$send_lat" "$read_lat" "$read_min" "$ping_median" "$read_median" \
     "$(field "$rfault" median_us)" "$(field "$wfault" median_us)" \
-    "$(field "$rfault" min_us)" "$(field "$wfault" min_us)" <<'EOF'
+    "$(field "$rfault" min_us)" "$(field "$wfault" min_us)" \
+    "$freeze_small" "$freeze_big" "$BIG_MIB" "${criu_ms:-}" "${criu_note:-}" <<'EOF'
 import sys
-send_lat, read_lat, read_min, ping, read, rfault, wfault, rfault_min, wfault_min = map(float, sys.argv[1:])
+send_lat, read_lat, read_min, ping, read, rfault, wfault, rfault_min, wfault_min = map(float, sys.argv[1:10])
+freeze_small, freeze_big, big_mib = float(sys.argv[10]), float(sys.argv[11]), int(sys.argv[12])
+criu_ms, criu_note = sys.argv[13], sys.argv[14]
 # ib_send_lat reports half the round trip; ssictl ping the whole round trip.
 rows = [
     ("message round trip (64 B)", ping, 2 * send_lat, "2 x ib_send_lat -s 64 (polling)"),
@@ -89,6 +140,14 @@ print()
 print(f"{'operation':<28} {'ssi (us)':>10} {'perftest (us)':>14}  {'ratio':>6}  baseline")
 for name, ssi, base, what in rows:
     print(f"{name:<28} {ssi:>10.1f} {base:>14.1f}  {ssi / base:>5.2f}x  {what}")
+print()
+print(f"{'migration':<28} {'ssi (ms)':>10} {'baseline (ms)':>14}  {'ratio':>6}  baseline")
+print(f"{'freeze, 1 MiB process':<28} {freeze_small:>10.1f} {'-':>14}  {'':>6}")
+print(f"{f'freeze, {big_mib} MiB process':<28} {freeze_big:>10.1f} {freeze_small:>14.1f}  {freeze_big / freeze_small:>5.2f}x  the 1 MiB process (goal: nearly equal)")
+if criu_ms:
+    print(f"{'CRIU dump+restore, 1 MiB':<28} {float(criu_ms):>10.1f} {freeze_small:>14.1f}  {float(criu_ms) / freeze_small:>5.2f}x  ssi's freeze, 1 MiB")
+else:
+    print(f"CRIU: not measured ({criu_note})")
 print()
 print("ssi figures are medians (kernel-measured for ping and page read, measured around")
 print("one access by ssi-memtest for faults) or minima ('fastest'); perftest's are")

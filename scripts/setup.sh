@@ -11,12 +11,13 @@ set -euo pipefail
 
 # Debian packages: kernel build, guests (QEMU, busybox), RDMA userspace and perftest
 # (run inside the guests from the shared host root), the verbs/RDMA CM headers of the
-# hostile test client (tests/tools/ssi-hostile.c), python for kunit.py.
+# hostile test client (tests/tools/ssi-hostile.c), python for kunit.py, criu for the
+# migration benchmark's baseline, util-linux's setpriv for the tests' other users.
 SSI_DEB_PACKAGES=(
     build-essential flex bison bc libelf-dev libssl-dev cpio rsync kmod xz-utils
     python3 python3-pip qemu-system-x86 busybox-static
     rdma-core ibverbs-providers ibverbs-utils perftest iproute2 procps iputils-ping
-    librdmacm-dev libibverbs-dev
+    librdmacm-dev libibverbs-dev criu util-linux
 )
 
 step_packages() {

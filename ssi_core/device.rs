@@ -17,11 +17,11 @@ use kernel::{
 
 use crate::shared::ioctl::{
     SsiKv, SsiNodeAddr, SsiNodeList, SsiPageExpose, SsiPageRead, SsiPing, SsiRegion, SsiRegionList,
-    SsiServiceCall, SsiStatus, SSI_IOC_KV_GET, SSI_IOC_KV_PUT, SSI_IOC_NODES, SSI_IOC_NODE_ADD,
+    SsiServiceCall, SsiStatus, SSI_IOC_KV_GET, SSI_IOC_KV_PUT, SSI_IOC_MAGIC,
+    SSI_IOC_MIGRATE_FIRST_NR, SSI_IOC_MIGRATE_LAST_NR, SSI_IOC_NODES, SSI_IOC_NODE_ADD,
     SSI_IOC_NODE_REMOVE, SSI_IOC_PAGE_EXPOSE, SSI_IOC_PAGE_READ, SSI_IOC_PAGE_UNEXPOSE,
     SSI_IOC_PING, SSI_IOC_REGIONS, SSI_IOC_REGION_CREATE, SSI_IOC_REGION_OPEN,
-    SSI_IOC_REGION_REMOVE, SSI_IOC_SERVICE_CALL, SSI_IOC_STATUS, SSI_PAGE_SIZE, SSI_IOC_MAGIC, SSI_IOC_MIGRATE_FIRST_NR,
-    SSI_IOC_MIGRATE_LAST_NR,
+    SSI_IOC_REGION_REMOVE, SSI_IOC_SERVICE_CALL, SSI_IOC_STATUS, SSI_PAGE_SIZE,
 };
 use crate::shared::wire::{Message, MAX_PING};
 use crate::{calls, clock, kvstore, messaging, nodes, pages, regions, registry, services};

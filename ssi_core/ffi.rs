@@ -475,7 +475,12 @@ unsafe extern "C" fn ssi_service_call_batch(
     timeout_ms: u32,
     flags: u32,
 ) -> c_int {
-    if reqs.is_null() || resps.is_null() || n == 0 || n > SSI_MAX_BATCH || flags & !SSI_CALL_UNINTERRUPTIBLE != 0 {
+    if reqs.is_null()
+        || resps.is_null()
+        || n == 0
+        || n > SSI_MAX_BATCH
+        || flags & !SSI_CALL_UNINTERRUPTIBLE != 0
+    {
         return EINVAL.to_errno();
     }
     // SAFETY: Guaranteed by the caller.
@@ -584,7 +589,10 @@ unsafe extern "C" fn ssi_service_call(
     timeout_ms: u32,
     flags: u32,
 ) -> isize {
-    if (req.is_null() && len != 0) || (resp.is_null() && cap != 0) || flags & !SSI_CALL_UNINTERRUPTIBLE != 0 {
+    if (req.is_null() && len != 0)
+        || (resp.is_null() && cap != 0)
+        || flags & !SSI_CALL_UNINTERRUPTIBLE != 0
+    {
         return EINVAL.to_errno() as isize;
     }
     let req = if len == 0 {

@@ -180,7 +180,11 @@ extern "C" fn ssi_core_proc_show_ps(m: *mut bindings::seq_file, _v: *mut c_void)
         return ENOMEM.to_errno();
     };
     match engine.show_ps(&mut buf) {
-        Ok(n) => seq_print!(m, "{}", core::str::from_utf8(&buf[..n]).unwrap_or("<not UTF-8>\n")),
+        Ok(n) => seq_print!(
+            m,
+            "{}",
+            core::str::from_utf8(&buf[..n]).unwrap_or("<not UTF-8>\n")
+        ),
         Err(e) => return e.to_errno(),
     }
     0

@@ -171,7 +171,11 @@ pub(crate) fn call_batch(
         msgs.push(Message::Service { service, data: r }, GFP_KERNEL)?;
     }
     let answers = calls::call_many(node, &msgs, timeout_ms, interruptible)?;
-    for ((answer, resp), result) in answers.into_iter().zip(resps.iter_mut()).zip(results.iter_mut()) {
+    for ((answer, resp), result) in answers
+        .into_iter()
+        .zip(resps.iter_mut())
+        .zip(results.iter_mut())
+    {
         *result = answer.and_then(|frame| match wire::decode(&frame) {
             Ok((_, Message::Service { service: s, data })) if s == service => {
                 if data.len() > resp.len() {

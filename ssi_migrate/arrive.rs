@@ -101,6 +101,8 @@ pub(crate) struct Arrival {
     #[pin]
     pub(crate) inner: Mutex<Inner>,
     pub(crate) fetched: AtomicU64,
+    /// Home again and every page pulled in (`SSI_IOC_MIGRATE_DRAIN`).
+    pub(crate) drained: core::sync::atomic::AtomicBool,
 }
 
 // SAFETY: `#[repr(C)]` integers and byte arrays, no padding (asserted in rust/src):
@@ -154,7 +156,13 @@ impl Arrival {
 }
 
 fn find(job: u64) -> Option<Arc<Arrival>> {
-    engine().arrivals.lock().arrivals.iter().find(|a| a.job == job).cloned()
+    engine()
+        .arrivals
+        .lock()
+        .arrivals
+        .iter()
+        .find(|a| a.job == job)
+        .cloned()
 }
 
 /// The arrival record of a process running here, if `task` is one.
@@ -205,6 +213,7 @@ pub(crate) fn on_offer(
                 input_id: 1,
             }),
             fetched: AtomicU64::new(0),
+            drained: core::sync::atomic::AtomicBool::new(false),
         }),
         GFP_KERNEL,
     )?;
@@ -222,7 +231,8 @@ pub(crate) fn on_offer(
 /// `SSI_IOC_MIGRATE_ACCEPT`: waits for an offer, pulls its snapshot in, fills `job`.
 pub(crate) fn accept(file: usize, job: &mut SsiMigrateJob) -> Result {
     let e = engine();
-    let deadline = (job.timeout_ms != 0).then(|| ffi::now_ns() + u64::from(job.timeout_ms) * 1_000_000);
+    let deadline =
+        (job.timeout_ms != 0).then(|| ffi::now_ns() + u64::from(job.timeout_ms) * 1_000_000);
     let a = {
         let mut t = e.arrivals.lock();
         if !t.daemons.contains(&file) {
@@ -232,7 +242,11 @@ pub(crate) fn accept(file: usize, job: &mut SsiMigrateJob) -> Result {
             if t.closing {
                 return Err(errno::eshutdown());
             }
-            let found = t.arrivals.iter().find(|a| a.inner.lock().state == State::Offered).cloned();
+            let found = t
+                .arrivals
+                .iter()
+                .find(|a| a.inner.lock().state == State::Offered)
+                .cloned();
             if let Some(a) = found {
                 let mut g = a.inner.lock();
                 g.state = State::Claimed;
@@ -250,8 +264,9 @@ pub(crate) fn accept(file: usize, job: &mut SsiMigrateJob) -> Result {
                 }
                 None => 1000,
             };
-            if let CondVarTimeoutResult::Signal { .. } =
-                e.offered.wait_interruptible_timeout(&mut t, msecs_to_jiffies(wait_ms))
+            if let CondVarTimeoutResult::Signal { .. } = e
+                .offered
+                .wait_interruptible_timeout(&mut t, msecs_to_jiffies(wait_ms))
             {
                 return Err(ERESTARTSYS);
             }
@@ -276,7 +291,13 @@ fn fetch_snapshot(a: &Arrival, job: &mut SsiMigrateJob) -> Result {
             hop: a.source_hop,
             offset: off as u32,
         };
-        let n = link::call(a.source, &msg, &mut snap[off..off + want], 5000, Wait::Interruptible)?;
+        let n = link::call(
+            a.source,
+            &msg,
+            &mut snap[off..off + want],
+            5000,
+            Wait::Interruptible,
+        )?;
         if n != want {
             return Err(errno::eproto());
         }
@@ -293,7 +314,8 @@ fn fetch_snapshot(a: &Arrival, job: &mut SsiMigrateJob) -> Result {
     if !vmas_valid(&vmas, USER_LIMIT) {
         return Err(errno::eproto());
     }
-    let mut j = SsiMigrateJob::from_bytes_copy(&snap[layout.job..layout.mm]).ok_or(errno::eproto())?;
+    let mut j =
+        SsiMigrateJob::from_bytes_copy(&snap[layout.job..layout.mm]).ok_or(errno::eproto())?;
     j.timeout_ms = 0;
     j.reserved = 0;
     j.job = a.job;
@@ -399,7 +421,12 @@ pub(crate) fn restore(file: usize, job: u64) -> Result<isize> {
         from_hop: a.source_hop,
     };
     if let Err(e) = link::tell(a.home.node, &moved, 5000) {
-        pr_warn!("job {:x}: home node {} not told of the move: {:?}\n", job, a.home.node, e);
+        pr_warn!(
+            "job {:x}: home node {} not told of the move: {:?}\n",
+            job,
+            a.home.node,
+            e
+        );
     }
     pr_info!(
         "pid {} of node {} runs here as pid {} (from node {}, hop {})\n",
@@ -443,6 +470,56 @@ fn become_process(a: &Arc<Arrival>, why: &mut Why) -> Result {
     pages.restore(&mm, &list, &snap[layout.state..], why)
 }
 
+/// `SSI_IOC_MIGRATE_DRAIN`: pulls every page of a process that came back to its home
+/// node (by reading each one through its address space, which faults it in: read-ahead
+/// and redirects apply), so that it no longer needs another node. The relays stay
+/// until the process exits: children it forks after coming home fault their own copies
+/// of untouched pages in from the same source. Returns the pages read; stops early
+/// (`ERESTARTSYS`) on a signal, or when the process ends or moves.
+pub(crate) fn drain(file: usize, job: u64) -> Result<usize> {
+    let a = find(job).ok_or(ENOENT)?;
+    let (task, ranges) = {
+        let g = a.inner.lock();
+        if g.daemon != file {
+            return Err(EPERM);
+        }
+        if g.state != State::Running || a.home.node != engine().node {
+            return Err(EINVAL);
+        }
+        let task = Task::by_pid(g.pid).ok_or(ESRCH)?;
+        let mut ranges = KVec::with_capacity(g.vmas.len(), GFP_KERNEL)?;
+        for v in g.vmas.iter().filter(|v| v.flags & VMA_SPECIAL == 0) {
+            ranges.push((v.start, v.end), GFP_KERNEL)?;
+        }
+        (task, ranges)
+    };
+    let mut page = KBox::new([0u8; 4096], GFP_KERNEL)?;
+    let mut pages = 0;
+    for (start, end) in ranges.iter() {
+        let mut addr = *start;
+        while addr < *end {
+            if ffi::signal_pending() {
+                return Err(ERESTARTSYS);
+            }
+            if a.inner.lock().state != State::Running {
+                return Err(ESRCH);
+            }
+            // A page the process unmapped or moved since it came is simply not there.
+            let _ = task.read_page(addr, &mut page);
+            pages += 1;
+            addr += 4096;
+        }
+    }
+    a.drained.store(true, Ordering::Relaxed);
+    pr_info!(
+        "pid {} of node {} is home again: all {} pages local\n",
+        a.home.pid,
+        a.home.node,
+        pages
+    );
+    Ok(pages)
+}
+
 /// `SSI_IOC_MIGRATE_EXITED`: the daemon's child of `job` ended with `status`.
 pub(crate) fn exited(file: usize, req: &SsiMigrateExit) -> Result {
     let a = find(req.job).ok_or(ENOENT)?;
@@ -463,7 +540,12 @@ pub(crate) fn exited(file: usize, req: &SsiMigrateExit) -> Result {
             status: req.status,
         };
         if let Err(e) = link::tell(a.home.node, &msg, 5000) {
-            pr_warn!("exit of job {:x} not delivered to node {}: {:?}\n", req.job, a.home.node, e);
+            pr_warn!(
+                "exit of job {:x} not delivered to node {}: {:?}\n",
+                req.job,
+                a.home.node,
+                e
+            );
             return Err(e);
         }
     }
@@ -553,7 +635,10 @@ unsafe extern "C" fn ssi_migrate_fetch(
 impl Inner {
     /// The bit of the page at source address `addr` in `fetched`.
     fn bit(&self, addr: u64) -> Option<usize> {
-        let i = self.vmas.partition_point(|v| v.start <= addr).checked_sub(1)?;
+        let i = self
+            .vmas
+            .partition_point(|v| v.start <= addr)
+            .checked_sub(1)?;
         let v = &self.vmas[i];
         // Within the VMA: the page index fits.
         (addr < v.end).then(|| self.first_bit[i] + ((addr - v.start) >> 12) as usize)
@@ -626,7 +711,8 @@ fn fetch(a: &Arrival, addr: u64, anchor: u64, dst: &mut [u8; 4096]) -> Result {
         }
     }
     let mut msgs = KVec::with_capacity(addrs.len(), GFP_KERNEL)?;
-    let mut bufs: KVec<KBox<[u8; PAGE_HEAD + 4096]>> = KVec::with_capacity(addrs.len(), GFP_KERNEL)?;
+    let mut bufs: KVec<KBox<[u8; PAGE_HEAD + 4096]>> =
+        KVec::with_capacity(addrs.len(), GFP_KERNEL)?;
     for x in addrs.iter() {
         msgs.push(
             MigMsg::Page {
@@ -641,8 +727,14 @@ fn fetch(a: &Arrival, addr: u64, anchor: u64, dst: &mut [u8; 4096]) -> Result {
     for b in bufs.iter_mut() {
         resps.push(&mut b[..], GFP_KERNEL)?;
     }
-    let results = link::call_batch(a.source, &msgs, &mut resps, FAULT_TIMEOUT_MS, Wait::Uninterruptible)
-        .inspect_err(|e| pr_warn!("page {:#x} from node {}: {:?}: SIGBUS\n", addr, a.source, e))?;
+    let results = link::call_batch(
+        a.source,
+        &msgs,
+        &mut resps,
+        FAULT_TIMEOUT_MS,
+        Wait::Uninterruptible,
+    )
+    .inspect_err(|e| pr_warn!("page {:#x} from node {}: {:?}: SIGBUS\n", addr, a.source, e))?;
     drop(resps);
     for (i, (x, r)) in addrs.iter().zip(results.iter()).enumerate() {
         let page = &mut bufs[i];
@@ -660,7 +752,12 @@ fn fetch(a: &Arrival, addr: u64, anchor: u64, dst: &mut [u8; 4096]) -> Result {
             match follow(redirect, page) {
                 Ok(n) => len = n,
                 Err(e) if i == 0 => {
-                    pr_warn!("page {:#x} via node {}: {:?}: SIGBUS\n", addr, redirect.node, e);
+                    pr_warn!(
+                        "page {:#x} via node {}: {:?}: SIGBUS\n",
+                        addr,
+                        redirect.node,
+                        e
+                    );
                     return Err(e);
                 }
                 Err(_) => continue,
@@ -704,7 +801,13 @@ fn follow(mut r: Redirect, page: &mut [u8; PAGE_HEAD + 4096]) -> Result<usize> {
                 hop: r.hop,
                 addr: r.addr,
             };
-            link::call(r.node, &msg, &mut page[..], FAULT_TIMEOUT_MS, Wait::Uninterruptible)?
+            link::call(
+                r.node,
+                &msg,
+                &mut page[..],
+                FAULT_TIMEOUT_MS,
+                Wait::Uninterruptible,
+            )?
         };
         match Redirect::decode(&page[..len]) {
             Some(next) => r = next,
@@ -801,7 +904,11 @@ fn write(end: &StdioEnd, buf: usize, len: usize) -> Result<usize> {
 ///
 /// `ctx` is a live `StdioEnd` (the file holds it); `buf` is a user pointer.
 #[no_mangle]
-unsafe extern "C" fn ssi_migrate_stdio_read(ctx: *mut core::ffi::c_void, buf: *mut u8, len: usize) -> isize {
+unsafe extern "C" fn ssi_migrate_stdio_read(
+    ctx: *mut core::ffi::c_void,
+    buf: *mut u8,
+    len: usize,
+) -> isize {
     // SAFETY: Guaranteed by the caller.
     let end = unsafe { &*ctx.cast::<StdioEnd>() };
     match read(end, buf as usize, len) {

@@ -392,7 +392,6 @@ pub(crate) fn exit(status: i32) -> ! {
     unsafe { ssi_mig_exit(status) }
 }
 
-
 /// Monotonic nanoseconds.
 pub(crate) fn now_ns() -> u64 {
     // SAFETY: No preconditions.

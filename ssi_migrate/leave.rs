@@ -28,12 +28,12 @@ use crate::arrive::Arrival;
 use crate::ffi::{self, Task, Why};
 use crate::link::{self, Reply, Wait};
 use crate::shared::ioctl::{
-    SsiMigrate, SsiMigrateJob, SsiProcInfo, SSI_MAX_GROUPS, SSI_PROC_HOME,
-    SSI_PROC_LEAVING, SSI_PROC_RELAY,
+    SsiMigrate, SsiMigrateJob, SsiProcInfo, SSI_MAX_GROUPS, SSI_PROC_HOME, SSI_PROC_LEAVING,
+    SSI_PROC_RELAY,
 };
 use crate::shared::migrate_wire::{
-    MigMsg, MmInfo, SnapshotLayout, VmaInfo, MAX_DATA, MAX_STATE, MAX_VMAS, PAGE_DATA,
-    PAGE_HEAD, PAGE_ZERO, REDIRECT_LEN,
+    MigMsg, MmInfo, SnapshotLayout, VmaInfo, MAX_DATA, MAX_STATE, MAX_VMAS, PAGE_DATA, PAGE_HEAD,
+    PAGE_ZERO, REDIRECT_LEN,
 };
 use crate::{engine, errno};
 
@@ -73,8 +73,15 @@ pub(crate) enum Phase {
 
 /// Work for the stand-in, which does it in its own context.
 enum Request {
-    Page { addr: u64, reply: Reply },
-    Output { fd: u8, data: KVec<u8>, reply: Reply },
+    Page {
+        addr: u64,
+        reply: Reply,
+    },
+    Output {
+        fd: u8,
+        data: KVec<u8>,
+        reply: Reply,
+    },
 }
 
 pub(crate) struct Inner {
@@ -184,7 +191,11 @@ pub(crate) fn migrate(req: &mut SsiMigrate) -> Result {
         return Err(fail_with(req, EINVAL, format_args!("flags must be zero")));
     }
     if req.node == here {
-        return Err(fail_with(req, EINVAL, format_args!("pid {} is on node {} already", pid, here)));
+        return Err(fail_with(
+            req,
+            EINVAL,
+            format_args!("pid {} is on node {} already", pid, here),
+        ));
     }
     if !crate::core_client::node_up(req.node) {
         return Err(fail_with(
@@ -208,7 +219,10 @@ pub(crate) fn migrate(req: &mut SsiMigrate) -> Result {
                 return Err(fail_with(
                     req,
                     errno::ealready(),
-                    format_args!("pid {} is leaving or stands in for a process on node {}", pid, g.node),
+                    format_args!(
+                        "pid {} is leaving or stands in for a process on node {}",
+                        pid, g.node
+                    ),
                 ));
             }
         }
@@ -265,7 +279,10 @@ pub(crate) fn migrate(req: &mut SsiMigrate) -> Result {
     if result.is_err() && req.message[0] == 0 {
         let g = l.inner.lock();
         if g.phase == Phase::Failed {
-            set_message(req, &g.why[..g.why.iter().position(|&b| b == 0).unwrap_or(ffi::WHY_LEN)]);
+            set_message(
+                req,
+                &g.why[..g.why.iter().position(|&b| b == 0).unwrap_or(ffi::WHY_LEN)],
+            );
         }
     }
     result
@@ -296,7 +313,10 @@ fn drive(l: &Arc<Leaving>, req: &mut SsiMigrate) -> Result {
         return Err(fail_with(
             req,
             ETIMEDOUT,
-            format_args!("pid {} did not stop within 10 s (stopped or traced?)", l.pid),
+            format_args!(
+                "pid {} did not stop within 10 s (stopped or traced?)",
+                l.pid
+            ),
         ));
     }
     if phase != Phase::Captured {
@@ -318,9 +338,17 @@ fn drive(l: &Arc<Leaving>, req: &mut SsiMigrate) -> Result {
     if let Err(err) = link::call(l.dest, &offer, &mut resp, 5000, Wait::Uninterruptible) {
         l.fail(err, b"");
         return Err(if err.to_errno() == errno::econnrefused().to_errno() {
-            fail_with(req, err, format_args!("node {} runs no migration daemon (ssictl daemon)", l.dest))
+            fail_with(
+                req,
+                err,
+                format_args!("node {} runs no migration daemon (ssictl daemon)", l.dest),
+            )
         } else {
-            fail_with(req, err, format_args!("node {} refused the process", l.dest))
+            fail_with(
+                req,
+                err,
+                format_args!("node {} refused the process", l.dest),
+            )
         });
     }
     {
@@ -383,7 +411,9 @@ fn wait_while(l: &Leaving, phase: Phase, timeout_ms: u32) -> Phase {
             g = l.inner.lock();
             continue;
         }
-        let _ = l.changed.wait_interruptible_timeout(&mut g, msecs_to_jiffies(100));
+        let _ = l
+            .changed
+            .wait_interruptible_timeout(&mut g, msecs_to_jiffies(100));
     }
     g.phase
 }
@@ -443,13 +473,16 @@ fn snapshot(l: &Leaving) -> Result {
             auxv_words: 0,
             auxv: [0; 64],
         };
-        let (state_len, nr) = ffi::capture(&mut state, &mut mm, &mut vmas, engine().node, &mut why)?;
+        let (state_len, nr) =
+            ffi::capture(&mut state, &mut mm, &mut vmas, engine().node, &mut why)?;
         let id = ffi::identity();
         let mut job = SsiMigrateJob::default();
         job.home_node = l.home.node;
         job.home_pid = l.home.pid;
         job.source_node = engine().node;
-        [job.uid, job.euid, job.suid, job.fsuid, job.gid, job.egid, job.sgid, job.fsgid] = id.ids;
+        [
+            job.uid, job.euid, job.suid, job.fsuid, job.gid, job.egid, job.sgid, job.fsgid,
+        ] = id.ids;
         job.umask = id.umask;
         job.ngroups = id.ngroups.min(SSI_MAX_GROUPS as u32);
         job.groups = id.groups;
@@ -482,7 +515,14 @@ fn snapshot(l: &Leaving) -> Result {
         }
         Err(err) => {
             let text = why.text();
-            l.fail(err, if text.is_empty() { b"taking the snapshot failed" } else { text });
+            l.fail(
+                err,
+                if text.is_empty() {
+                    b"taking the snapshot failed"
+                } else {
+                    text
+                },
+            );
             Err(err)
         }
     }
@@ -532,9 +572,16 @@ fn stand_in(l: Arc<Leaving>) {
                     committed_since = now;
                 }
                 if !crate::core_client::node_up(l.dest) || now - committed_since > 60_000_000_000 {
-                    pr_err!("pid {}: node {} died while taking it over; the process is lost\n", l.pid, l.dest);
+                    pr_err!(
+                        "pid {}: node {} died while taking it over; the process is lost\n",
+                        l.pid,
+                        l.dest
+                    );
                     let _ = ffi::fd_write(2, b"ssi: the destination node died during migration\n");
-                    l.fail(errno::ehostdown(), b"the destination died while taking the process over");
+                    l.fail(
+                        errno::ehostdown(),
+                        b"the destination died while taking the process over",
+                    );
                     engine().forget(&l);
                     drop(l);
                     // Pinned by the descriptor until do_exit() has left this module.
@@ -568,10 +615,7 @@ fn stand_in(l: Arc<Leaving>) {
     );
     let status = serve(&l);
     if l.is_home {
-        let relays = core::mem::take(&mut l.inner.lock().relays);
-        for (node, hop) in relays.iter() {
-            let _ = link::tell(*node, &MigMsg::Finished { hop: *hop }, 2000);
-        }
+        release_relays(l.hop);
     }
     engine().forget(&l);
     drop(l);
@@ -661,7 +705,13 @@ fn serve(l: &Leaving) -> i32 {
             if l.is_home {
                 let job = l.inner.lock().job;
                 if let Err(e) = link::tell(node, &MigMsg::Signal { job, signo: sig }, 2000) {
-                    pr_warn!("pid {}: signal {} not forwarded to node {}: {:?}\n", l.pid, sig, node, e);
+                    pr_warn!(
+                        "pid {}: signal {} not forwarded to node {}: {:?}\n",
+                        l.pid,
+                        sig,
+                        node,
+                        e
+                    );
                 }
             }
         }
@@ -671,8 +721,15 @@ fn serve(l: &Leaving) -> i32 {
             last_check = now;
             if !crate::core_client::node_up(node) {
                 if l.is_home {
-                    pr_err!("pid {}: node {} that ran it went down; the process is lost\n", l.pid, node);
-                    let _ = ffi::fd_write(2, b"ssi: the node running this process went down; it is lost\n");
+                    pr_err!(
+                        "pid {}: node {} that ran it went down; the process is lost\n",
+                        l.pid,
+                        node
+                    );
+                    let _ = ffi::fd_write(
+                        2,
+                        b"ssi: the node running this process went down; it is lost\n",
+                    );
                     return SIGKILL;
                 }
                 return 0;
@@ -686,7 +743,9 @@ fn serve(l: &Leaving) -> i32 {
                 drop(g);
                 fsleep(Delta::from_millis(i64::from(wait)));
             } else {
-                let r = l.changed.wait_interruptible_timeout(&mut g, msecs_to_jiffies(wait as u32));
+                let r = l
+                    .changed
+                    .wait_interruptible_timeout(&mut g, msecs_to_jiffies(wait as u32));
                 let _: CondVarTimeoutResult = r;
             }
         }
@@ -727,13 +786,22 @@ fn answer_page(l: &Leaving, addr: u64, page: &mut [u8; PAGE_HEAD + 4096]) -> Res
 
 /// A page of the process that left this node by hop `hop`, read here directly (for a
 /// process that came back and faults on what it left behind).
-pub(crate) fn read_left_page(hop: u64, addr: u64, page: &mut [u8; PAGE_HEAD + 4096]) -> Result<usize> {
+pub(crate) fn read_left_page(
+    hop: u64,
+    addr: u64,
+    page: &mut [u8; PAGE_HEAD + 4096],
+) -> Result<usize> {
     let l = find(hop).ok_or(ESRCH)?;
     answer_page(&l, addr, page)
 }
 
 fn find(hop: u64) -> Option<Arc<Leaving>> {
-    engine().leaving.lock().iter().find(|l| l.hop == hop).cloned()
+    engine()
+        .leaving
+        .lock()
+        .iter()
+        .find(|l| l.hop == hop)
+        .cloned()
 }
 
 fn find_home(home_hop: u64) -> Option<Arc<Leaving>> {
@@ -809,7 +877,11 @@ pub(crate) fn on_failed(node: u32, hop: u64, errno: u32, text: &[u8]) -> Result<
     let mut w = crate::shared::text::SliceWriter::new(&mut msg);
     let _ = core::fmt::write(
         &mut w,
-        format_args!("node {}: {}", node, core::str::from_utf8(text).unwrap_or("failed")),
+        format_args!(
+            "node {}: {}",
+            node,
+            core::str::from_utf8(text).unwrap_or("failed")
+        ),
     );
     let n = w.len();
     l.fail(err, &msg[..n]);
@@ -827,7 +899,13 @@ pub(crate) fn on_page(node: u32, hop: u64, addr: u64, reply: Reply) -> Result<Op
 }
 
 /// `Output`: the process wrote to its standard output or error.
-pub(crate) fn on_output(node: u32, home_hop: u64, fd: u8, data: &[u8], reply: Reply) -> Result<Option<usize>> {
+pub(crate) fn on_output(
+    node: u32,
+    home_hop: u64,
+    fd: u8,
+    data: &[u8],
+    reply: Reply,
+) -> Result<Option<usize>> {
     let l = find_home(home_hop).ok_or(ESRCH)?;
     if node != l.inner.lock().node {
         return Err(EPERM);
@@ -843,7 +921,13 @@ pub(crate) fn on_output(node: u32, home_hop: u64, fd: u8, data: &[u8], reply: Re
 }
 
 /// `Input`: the process reads its standard input.
-pub(crate) fn on_input(node: u32, home_hop: u64, id: u64, max: u32, reply: Reply) -> Result<Option<usize>> {
+pub(crate) fn on_input(
+    node: u32,
+    home_hop: u64,
+    id: u64,
+    max: u32,
+    reply: Reply,
+) -> Result<Option<usize>> {
     let l = find_home(home_hop).ok_or(ESRCH)?;
     let mut g = l.inner.lock();
     if node != g.node || g.phase != Phase::Started {
@@ -874,7 +958,13 @@ pub(crate) fn on_exited(node: u32, home_hop: u64, status: i32) -> Result<usize> 
 }
 
 /// `Moved`: the process now runs on `node`.
-pub(crate) fn on_moved(node: u32, home_hop: u64, job: u64, from_node: u32, from_hop: u64) -> Result<usize> {
+pub(crate) fn on_moved(
+    node: u32,
+    home_hop: u64,
+    job: u64,
+    from_node: u32,
+    from_hop: u64,
+) -> Result<usize> {
     let l = find_home(home_hop).ok_or(ESRCH)?;
     let mut g = l.inner.lock();
     if g.phase != Phase::Started && !(g.phase == Phase::Committed && node == l.dest) {
@@ -886,6 +976,18 @@ pub(crate) fn on_moved(node: u32, home_hop: u64, job: u64, from_node: u32, from_
     g.node = node;
     g.job = job;
     Ok(0)
+}
+
+/// Releases the relays of the process whose home hop is `home_hop` (it needs them no
+/// more: it exited, or it came home and pulled every page in).
+pub(crate) fn release_relays(home_hop: u64) {
+    let Some(l) = find_home(home_hop) else {
+        return;
+    };
+    let relays = core::mem::take(&mut l.inner.lock().relays);
+    for (node, hop) in relays.iter() {
+        let _ = link::tell(*node, &MigMsg::Finished { hop: *hop }, 2000);
+    }
 }
 
 /// `Finished`: the process has exited; a relay stand-in may go.

@@ -21,13 +21,13 @@ use kernel::{
     uaccess::UserSlice,
 };
 
+mod arrive;
 #[path = "../rust/kmod/core_client.rs"]
 #[allow(dead_code)]
 mod core_client;
 #[path = "../rust/kmod/errno.rs"]
 #[allow(dead_code)]
 mod errno;
-mod arrive;
 mod ffi;
 mod leave;
 mod link;
@@ -36,8 +36,8 @@ mod shared;
 use core_client::{Describe, MigrateRegistration, Service, ServiceRegistration, SliceWriter};
 use link::Reply;
 use shared::ioctl::{
-    name_str, proc_role_label, SsiMigrate, SsiMigrateExit, SsiMigrateJob, SsiProcInfo,
-    SsiProcList, SSI_IOC_MIGRATE, SSI_IOC_MIGRATE_ACCEPT, SSI_IOC_MIGRATE_EXITED,
+    name_str, proc_role_label, SsiMigrate, SsiMigrateExit, SsiMigrateJob, SsiProcInfo, SsiProcList,
+    SSI_IOC_MIGRATE, SSI_IOC_MIGRATE_ACCEPT, SSI_IOC_MIGRATE_DRAIN, SSI_IOC_MIGRATE_EXITED,
     SSI_IOC_MIGRATE_PS, SSI_IOC_MIGRATE_RESTORE, SSI_PROC_LIST_LEN,
 };
 use shared::migrate_wire::MigMsg;
@@ -94,9 +94,8 @@ impl Engine {
     /// Forgets a finished arrival.
     pub(crate) fn drop_arrival(&self, job: u64) {
         let mut t = self.arrivals.lock();
-        t.arrivals.retain(|a| {
-            a.job != job || a.inner.lock().state == arrive::State::Moved
-        });
+        t.arrivals
+            .retain(|a| a.job != job || a.inner.lock().state == arrive::State::Moved);
     }
 
     fn procs(&self) -> Result<KVec<SsiProcInfo>> {
@@ -124,12 +123,22 @@ impl Describe for Engine {
 
 /// Handles a message from the engine of `node` (or of this node); `None` when it is
 /// answered later through `reply`.
-pub(crate) fn handle_request(node: u32, reply: Reply, req: &[u8], resp: &mut [u8]) -> Result<Option<usize>> {
+pub(crate) fn handle_request(
+    node: u32,
+    reply: Reply,
+    req: &[u8],
+    resp: &mut [u8],
+) -> Result<Option<usize>> {
     let e = engine();
     if req == b"probe" {
         let mut w = SliceWriter::new(resp);
-        write!(w, "engine on node {}, ABI v{}", e.node, shared::ioctl::SSI_ABI_VERSION)
-            .map_err(|_| EMSGSIZE)?;
+        write!(
+            w,
+            "engine on node {}, ABI v{}",
+            e.node,
+            shared::ioctl::SSI_ABI_VERSION
+        )
+        .map_err(|_| EMSGSIZE)?;
         return Ok(Some(w.len()));
     }
     let msg = MigMsg::decode(req).map_err(|_| EINVAL)?;
@@ -154,8 +163,12 @@ pub(crate) fn handle_request(node: u32, reply: Reply, req: &[u8], resp: &mut [u8
         MigMsg::Started { hop, job, .. } => leave::on_started(node, hop, job)?,
         MigMsg::Failed { hop, errno, text } => leave::on_failed(node, hop, errno, text)?,
         MigMsg::Page { hop, addr } => return leave::on_page(node, hop, addr, reply),
-        MigMsg::Output { home_hop, fd, data } => return leave::on_output(node, home_hop, fd, data, reply),
-        MigMsg::Input { home_hop, id, max } => return leave::on_input(node, home_hop, id, max, reply),
+        MigMsg::Output { home_hop, fd, data } => {
+            return leave::on_output(node, home_hop, fd, data, reply)
+        }
+        MigMsg::Input { home_hop, id, max } => {
+            return leave::on_input(node, home_hop, id, max, reply)
+        }
         MigMsg::Exited { home_hop, status } => leave::on_exited(node, home_hop, status)?,
         MigMsg::Signal { job, signo } => arrive::on_signal(node, job, signo)?,
         MigMsg::Moved {
@@ -248,6 +261,13 @@ impl core_client::Engine for Engine {
                 let job: u64 = user(arg, 8).reader().read()?;
                 arrive::restore(file, job)
             }
+            SSI_IOC_MIGRATE_DRAIN => {
+                if !may_administer() {
+                    return Err(EPERM);
+                }
+                let job: u64 = user(arg, 8).reader().read()?;
+                arrive::drain(file, job).map(|pages| pages as isize)
+            }
             SSI_IOC_MIGRATE_EXITED => {
                 let req: SsiMigrateExit = user(arg, size_of::<SsiMigrateExit>()).reader().read()?;
                 if req.reserved != 0 {
@@ -267,8 +287,15 @@ impl core_client::Engine for Engine {
                         list.count += 1;
                     }
                 } else {
-                    let mut resp = KVec::from_elem(0u8, shared::wire::MAX_SERVICE_DATA, GFP_KERNEL)?;
-                    let n = link::call(list.node, &MigMsg::Ps, &mut resp, 2000, link::Wait::Interruptible)?;
+                    let mut resp =
+                        KVec::from_elem(0u8, shared::wire::MAX_SERVICE_DATA, GFP_KERNEL)?;
+                    let n = link::call(
+                        list.node,
+                        &MigMsg::Ps,
+                        &mut resp,
+                        2000,
+                        link::Wait::Interruptible,
+                    )?;
                     for (i, c) in resp[..n]
                         .chunks_exact(size_of::<SsiProcInfo>())
                         .take(SSI_PROC_LIST_LEN)
@@ -290,7 +317,11 @@ impl core_client::Engine for Engine {
     }
 
     fn show_ps(&self, out: &mut SliceWriter<'_>) -> fmt::Result {
-        writeln!(out, "{:<12} {:>4} {:>7} {:<8} {:>4} {:>8} command", "id", "node", "pid", "role", "hops", "pages")?;
+        writeln!(
+            out,
+            "{:<12} {:>4} {:>7} {:<8} {:>4} {:>8} command",
+            "id", "node", "pid", "role", "hops", "pages"
+        )?;
         let Ok(procs) = self.procs() else {
             return Ok(());
         };

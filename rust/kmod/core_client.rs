@@ -449,8 +449,7 @@ pub(crate) trait Service: Send + Sync {
     /// Answers a request from `node` into `resp`; returns the answer's length, or `None`
     /// when it answers later with [`service_reply`] and `token`. Runs in the transport's
     /// receive context: must not wait for other nodes.
-    fn handle(&self, node: u32, token: u64, req: &[u8], resp: &mut [u8])
-        -> Result<Option<usize>>;
+    fn handle(&self, node: u32, token: u64, req: &[u8], resp: &mut [u8]) -> Result<Option<usize>>;
 }
 
 unsafe extern "C" fn service_trampoline<T: Service>(
@@ -579,7 +578,15 @@ pub(crate) fn call_service_batch(
     // SAFETY: The buffers are the caller's slices, valid and unaliased during the call;
     // core only reads the requests.
     let ret = unsafe {
-        ssi_service_call_batch(node, service, q.as_ptr(), a.as_mut_ptr(), q.len(), timeout_ms, flags)
+        ssi_service_call_batch(
+            node,
+            service,
+            q.as_ptr(),
+            a.as_mut_ptr(),
+            q.len(),
+            timeout_ms,
+            flags,
+        )
     };
     if ret < 0 {
         return Err(Error::from_errno(ret));

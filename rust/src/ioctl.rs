@@ -455,6 +455,11 @@ pub const SSI_IOC_MIGRATE_RESTORE: u32 = iow::<u64>(18);
 pub const SSI_IOC_MIGRATE_EXITED: u32 = iow::<SsiMigrateExit>(19);
 /// Lists the processes the migration engine of a node knows ([`SsiProcList`]).
 pub const SSI_IOC_MIGRATE_PS: u32 = iowr::<SsiProcList>(20);
+/// The daemon pulls in every page of job `*arg` (a `u64`), a process that came back to
+/// its home node, so that it depends on no other node any more; then the nodes it
+/// passed through are released. Runs in the caller (a helper the daemon forks) until
+/// done; same open file as the `ACCEPT` of the job.
+pub const SSI_IOC_MIGRATE_DRAIN: u32 = iow::<u64>(21);
 
 /// Length of [`SsiMigrate::message`].
 pub const SSI_MESSAGE_LEN: usize = 128;
@@ -830,6 +835,7 @@ mod tests {
             SSI_IOC_MIGRATE_RESTORE,
             SSI_IOC_MIGRATE_EXITED,
             SSI_IOC_MIGRATE_PS,
+            SSI_IOC_MIGRATE_DRAIN,
         ] {
             let nr = cmd & 0xff;
             assert!((SSI_IOC_MIGRATE_FIRST_NR..=SSI_IOC_MIGRATE_LAST_NR).contains(&nr));

@@ -93,11 +93,19 @@ pub enum MigMsg<'a> {
     /// D → S: the process runs on D as `pid`, job `job`.
     Started { hop: u64, pid: u32, job: u64 },
     /// D → S: the hop failed (before the process ran on D): S resumes it.
-    Failed { hop: u64, errno: u32, text: &'a [u8] },
+    Failed {
+        hop: u64,
+        errno: u32,
+        text: &'a [u8],
+    },
     /// D → S: contents of the page at `addr` of `hop`'s process.
     Page { hop: u64, addr: u64 },
     /// Running node → home: write `data` to descriptor `fd` (1 or 2) of the stand-in.
-    Output { home_hop: u64, fd: u8, data: &'a [u8] },
+    Output {
+        home_hop: u64,
+        fd: u8,
+        data: &'a [u8],
+    },
     /// Running node → home: read at most `max` bytes of the stand-in's standard input.
     /// `id` tells a retry from a new read.
     Input { home_hop: u64, id: u64, max: u32 },
@@ -551,7 +559,10 @@ mod tests {
                 hops: 5,
                 snapshot_len: 6,
             },
-            MigMsg::Chunk { hop: 9, offset: 4096 },
+            MigMsg::Chunk {
+                hop: 9,
+                offset: 4096,
+            },
             MigMsg::Commit { hop: u64::MAX },
             MigMsg::Started {
                 hop: 1,
@@ -602,10 +613,7 @@ mod tests {
             }
             // Trailing garbage too.
             buf[n] = 0;
-            assert_eq!(
-                MigMsg::decode(&buf[..n + 1]),
-                Err(MigWireError::Malformed)
-            );
+            assert_eq!(MigMsg::decode(&buf[..n + 1]), Err(MigWireError::Malformed));
         }
     }
 
@@ -633,10 +641,7 @@ mod tests {
         }
         .encode(&mut out)
         .is_err());
-        assert_eq!(
-            MigMsg::Ps.encode(&mut [0u8; 3]),
-            Err(MigWireError::NoSpace)
-        );
+        assert_eq!(MigMsg::Ps.encode(&mut [0u8; 3]), Err(MigWireError::NoSpace));
     }
 
     #[test]

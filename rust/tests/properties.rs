@@ -298,3 +298,58 @@ mod kv_props {
         }
     }
 }
+
+mod migrate_wire {
+    use proptest::prelude::*;
+    use ssi_shared::migrate_wire::{
+        page_from_source, vma_of, vmas_valid, MigMsg, Redirect, SnapshotLayout, VmaInfo,
+    };
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Hostile bytes from another node never panic the decoder.
+        #[test]
+        fn random_messages_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+            let _ = MigMsg::decode(&bytes);
+            let _ = Redirect::decode(&bytes);
+            let _ = SnapshotLayout::parse(&bytes);
+        }
+
+        /// A decoded message encodes back to the same bytes (one encoding per message).
+        #[test]
+        fn decoded_messages_are_canonical(kind in 1u8..14, body in prop::collection::vec(any::<u8>(), 0..64)) {
+            let mut bytes = vec![0xA5, 1, kind, 0];
+            bytes.extend_from_slice(&body);
+            if let Ok(m) = MigMsg::decode(&bytes) {
+                let mut out = [0u8; 256];
+                let n = m.encode(&mut out).unwrap();
+                prop_assert_eq!(&out[..n], &bytes[..]);
+            }
+        }
+
+        /// VMA lookup agrees with a linear scan, and pages only come from the source VMA
+        /// their mapping came from.
+        #[test]
+        fn vma_lookup_matches_a_scan(
+            gaps in prop::collection::vec((0u64..4, 1u64..6), 1..12),
+            probes in prop::collection::vec((0u64..100, 0u64..100), 1..40),
+        ) {
+            let mut at = 0x10u64;
+            let mut vmas = Vec::new();
+            for (gap, len) in gaps {
+                at += gap;
+                vmas.push(VmaInfo { start: at << 12, end: (at + len) << 12, pgoff: 0, flags: 1, name: [0; 32] });
+                at += len;
+            }
+            prop_assert!(vmas_valid(&vmas, 1 << 47));
+            for (a, b) in probes {
+                let (a, b) = ((0x10 + a) << 12, (0x10 + b) << 12);
+                let scan = vmas.iter().find(|v| v.start <= a && a < v.end);
+                prop_assert_eq!(vma_of(&vmas, a).map(|v| v.start), scan.map(|v| v.start));
+                let same = scan.is_some() && scan == vmas.iter().find(|v| v.start <= b && b < v.end);
+                prop_assert_eq!(page_from_source(&vmas, a, b), same);
+            }
+        }
+    }
+}

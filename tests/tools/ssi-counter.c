@@ -4,9 +4,10 @@
  * keeps its checksum, then prints one line per tick with a running counter while it
  * re-checks a slice of the buffer each tick, and at the end verifies every page.
  *
- *   ssi-counter [-m MIB] [-t TICKS] [-i INTERVAL_MS] [-x EXIT_CODE] [-w]
+ *   ssi-counter [-m MIB] [-t TICKS] [-i INTERVAL_MS] [-s PAGES] [-x EXIT_CODE] [-w]
  *
- * -w rewrites the slice it checked (so pages become dirty wherever it runs). Prints
+ * Each tick checks PAGES pages (default: the buffer spread over the ticks). -w rewrites
+ * the slice it checked (so pages become dirty wherever it runs). Prints
  * "ready PID" after the fill, "tick N ..." per tick, and "final ok SUM" or
  * "final BAD ..." at the end; exits with EXIT_CODE (default 0) when every check passed,
  * 1 otherwise.
@@ -38,19 +39,21 @@ static void sleep_ms(long ms)
 
 int main(int argc, char **argv)
 {
-	long mib = 100, ticks = 20, interval = 1000, code = 0, c;
+	long mib = 100, ticks = 20, interval = 1000, code = 0, per_tick = 0, c;
 	int rewrite = 0, bad = 0;
 	uint64_t *buf, words, pages, slice, t, i, sum = 0, *gen;
 
-	while ((c = getopt(argc, argv, "m:t:i:x:w")) != -1) {
+	while ((c = getopt(argc, argv, "m:t:i:s:x:w")) != -1) {
 		switch (c) {
 		case 'm': mib = atol(optarg); break;
 		case 't': ticks = atol(optarg); break;
 		case 'i': interval = atol(optarg); break;
 		case 'x': code = atol(optarg); break;
+		case 's': per_tick = atol(optarg); break;
 		case 'w': rewrite = 1; break;
 		default:
-			fprintf(stderr, "usage: %s [-m MIB] [-t TICKS] [-i MS] [-x CODE] [-w]\n", argv[0]);
+			fprintf(stderr, "usage: %s [-m MIB] [-t TICKS] [-i MS] [-s PAGES] [-x CODE] [-w]\n",
+				argv[0]);
 			return 2;
 		}
 	}
@@ -67,11 +70,16 @@ int main(int argc, char **argv)
 		buf[i] = word(i, 0);
 	printf("ready %d %ld MiB\n", getpid(), mib);
 	fflush(stdout);
-	slice = pages / (ticks ? ticks : 1);
+	slice = per_tick > 0 ? (uint64_t)per_tick : pages / (ticks ? ticks : 1);
 	if (!slice)
 		slice = 1;
+	if (slice > pages)
+		slice = pages;
 	for (t = 1; t <= (uint64_t)ticks; t++) {
 		uint64_t first = ((t - 1) * slice) % pages, p, w, s = 0;
+
+		if (first + slice > pages)
+			first = 0;
 
 		for (p = first; p < first + slice && p < pages; p++)
 			for (w = p * 512; w < p * 512 + 512; w++) {

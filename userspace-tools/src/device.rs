@@ -5,12 +5,12 @@ use std::io;
 use std::os::fd::AsRawFd;
 
 use ssi_shared::ioctl::{
-    SsiKv, SsiNodeAddr, SsiNodeList, SsiPageExpose, SsiPageRead, SsiPing, SsiServiceCall,
-    SsiStatus, SSI_ABI_VERSION, SSI_IOC_KV_GET, SSI_IOC_KV_PUT, SSI_IOC_NODES, SSI_IOC_NODE_ADD,
-    SSI_IOC_NODE_REMOVE, SSI_IOC_PAGE_EXPOSE, SSI_IOC_PAGE_READ, SSI_IOC_PAGE_UNEXPOSE,
-    SSI_IOC_PING, SSI_IOC_SERVICE_CALL, SSI_IOC_STATUS, SSI_PAGE_SIZE, SsiMigrate, SsiMigrateExit,
-    SsiMigrateJob, SsiProcList, SSI_IOC_MIGRATE, SSI_IOC_MIGRATE_ACCEPT, SSI_IOC_MIGRATE_EXITED,
-    SSI_IOC_MIGRATE_PS, SSI_IOC_MIGRATE_RESTORE,
+    SsiKv, SsiMigrate, SsiMigrateExit, SsiMigrateJob, SsiNodeAddr, SsiNodeList, SsiPageExpose,
+    SsiPageRead, SsiPing, SsiProcList, SsiServiceCall, SsiStatus, SSI_ABI_VERSION, SSI_IOC_KV_GET,
+    SSI_IOC_KV_PUT, SSI_IOC_MIGRATE, SSI_IOC_MIGRATE_ACCEPT, SSI_IOC_MIGRATE_DRAIN,
+    SSI_IOC_MIGRATE_EXITED, SSI_IOC_MIGRATE_PS, SSI_IOC_MIGRATE_RESTORE, SSI_IOC_NODES,
+    SSI_IOC_NODE_ADD, SSI_IOC_NODE_REMOVE, SSI_IOC_PAGE_EXPOSE, SSI_IOC_PAGE_READ,
+    SSI_IOC_PAGE_UNEXPOSE, SSI_IOC_PING, SSI_IOC_SERVICE_CALL, SSI_IOC_STATUS, SSI_PAGE_SIZE,
 };
 
 /// Where `ssi_core` creates its control device.
@@ -235,6 +235,23 @@ impl Device {
         let mut job = job;
         // SAFETY: the argument is a plain u64; the request is _IOW(u64).
         unsafe { self.ioctl_raw(SSI_IOC_MIGRATE_RESTORE, &mut job) }
+    }
+
+    /// `SSI_IOC_MIGRATE_DRAIN`: returns the pages read.
+    pub fn drain(&self, job: u64) -> io::Result<u64> {
+        let mut job = job;
+        // SAFETY: the argument is a plain u64; the request is _IOW(u64).
+        let rc = unsafe {
+            libc::ioctl(
+                self.file.as_raw_fd(),
+                SSI_IOC_MIGRATE_DRAIN as _,
+                &mut job as *mut u64,
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(rc as u64)
     }
 
     /// `SSI_IOC_MIGRATE_EXITED`.

@@ -346,6 +346,24 @@ mod tests {
         Cli::command().debug_assert();
     }
 
+    #[test]
+    fn migration_commands_parse() {
+        match parse(&["migrate", "1234", "2"]).unwrap().command {
+            Command::Migrate { pid, node } => assert_eq!((pid, node), (1234, 2)),
+            _ => panic!(),
+        }
+        assert!(parse(&["migrate", "1234"]).is_err());
+        assert!(parse(&["migrate", "-1", "2"]).is_err());
+        assert!(matches!(
+            parse(&["daemon", "--once"]).unwrap().command,
+            Command::Daemon { once: true }
+        ));
+        assert!(matches!(
+            parse(&["--json", "ps"]).unwrap().command,
+            Command::Ps
+        ));
+    }
+
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("ssictl").chain(args.iter().copied()))
     }

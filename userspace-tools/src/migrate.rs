@@ -6,8 +6,7 @@ use std::io;
 
 use serde_json::json;
 use ssi_shared::ioctl::{
-    name_str, proc_role_label, SsiMigrate, SsiMigrateJob, SsiProcInfo, SSI_NODE_SELF,
-    SSI_NODE_UP,
+    name_str, proc_role_label, SsiMigrate, SsiMigrateJob, SsiProcInfo, SSI_NODE_SELF, SSI_NODE_UP,
 };
 
 use crate::device::{common_hint, Device};
@@ -164,7 +163,10 @@ fn move_special_mappings(job: &SsiMigrateJob) -> Result<(), String> {
             return Err(format!("{name} sizes differ: kernels differ"));
         }
         // The target must not hit what this child still needs until RESTORE.
-        for o in own.iter().filter(|o| !o.name.starts_with('[') || o.name == "[stack]" || o.name == "[heap]") {
+        for o in own
+            .iter()
+            .filter(|o| !o.name.starts_with('[') || o.name == "[stack]" || o.name == "[heap]")
+        {
             if o.start < w.end && w.start < o.end {
                 return Err(format!(
                     "{name} target {:#x} overlaps the daemon's {} (retry)",
@@ -241,7 +243,8 @@ fn become_process(dev: &Device, job: &SsiMigrateJob) -> String {
     let cwd = name_str(&job.cwd).unwrap_or("/");
     let cwd = CString::new(cwd).unwrap_or_else(|_| CString::new("/").unwrap_or_default());
     let comm = CString::new(name_str(&job.comm).unwrap_or("migrated")).unwrap_or_default();
-    let groups: Vec<libc::gid_t> = job.groups[..(job.ngroups as usize).min(job.groups.len())].to_vec();
+    let groups: Vec<libc::gid_t> =
+        job.groups[..(job.ngroups as usize).min(job.groups.len())].to_vec();
     // SAFETY: plain system calls with valid pointers.
     unsafe {
         if libc::chdir(cwd.as_ptr()) != 0 {
@@ -277,6 +280,7 @@ extern "C" fn on_sigchld(_: libc::c_int) {}
 /// `ssictl daemon`: takes processes migrating to this node. Runs until killed.
 pub fn daemon(device: &str, once: bool) -> Result<(), String> {
     let dev = Device::open_checked(device)?;
+    let here = dev.status()?.node_id;
     // SIGCHLD interrupts ACCEPT (no SA_RESTART), so exits are reported at once.
     // SAFETY: installs a handler that does nothing.
     unsafe {
@@ -299,14 +303,24 @@ pub fn daemon(device: &str, once: bool) -> Result<(), String> {
             }
             if let Some(job) = children.remove(&pid) {
                 if libc::WIFSIGNALED(status) {
-                    eprintln!("ssictl daemon: pid {pid} (job {job:x}) killed by signal {}", libc::WTERMSIG(status));
+                    eprintln!(
+                        "ssictl daemon: pid {pid} (job {job:x}) killed by signal {}",
+                        libc::WTERMSIG(status)
+                    );
                 } else {
-                    eprintln!("ssictl daemon: pid {pid} (job {job:x}) exited with {}", libc::WEXITSTATUS(status));
+                    eprintln!(
+                        "ssictl daemon: pid {pid} (job {job:x}) exited with {}",
+                        libc::WEXITSTATUS(status)
+                    );
                 }
                 // ENOENT: the hop failed and the kernel forgot the job already; ESRCH: the home
                 // stand-in is gone (killed there).
                 if let Err(e) = dev.exited(job, status).or_else(|e| {
-                    if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ESRCH)) { Ok(()) } else { Err(e) }
+                    if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ESRCH)) {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    }
                 }) {
                     eprintln!("ssictl daemon: exit of pid {pid} (job {job:x}) not reported: {e}");
                 }
@@ -356,5 +370,39 @@ pub fn daemon(device: &str, once: bool) -> Result<(), String> {
             job.source_node
         );
         children.insert(pid, job.job);
+        if job.home_node == here {
+            // Home again: a helper pulls every page in, so that the process needs no
+            // other node (it runs meanwhile; its own faults go first).
+            // SAFETY: as for the fork above.
+            let helper = unsafe { libc::fork() };
+            if helper == 0 {
+                let mut tries = 0;
+                let code = loop {
+                    match dev.drain(job.job) {
+                        Ok(pages) => {
+                            eprintln!(
+                                "ssictl daemon: job {:x} is home again: {pages} pages pulled in",
+                                job.job
+                            );
+                            break 0;
+                        }
+                        // Not running yet (its restore is under way).
+                        Err(e) if e.raw_os_error() == Some(libc::EINVAL) && tries < 100 => {
+                            tries += 1;
+                            std::thread::sleep(std::time::Duration::from_millis(100));
+                        }
+                        Err(e) => {
+                            eprintln!(
+                                "ssictl daemon: job {:x}: pulling its pages in: {e}",
+                                job.job
+                            );
+                            break 1;
+                        }
+                    }
+                };
+                // SAFETY: leaves the helper without running the parent's exit handlers.
+                unsafe { libc::_exit(code) };
+            }
+        }
     }
 }
