@@ -45,6 +45,8 @@ const FAULT_TIMEOUT_MS: u32 = 5000;
 const FETCH_BATCH: usize = 16;
 /// Read-ahead pages kept until they are faulted on (oldest dropped first).
 const CACHE_PAGES: usize = 128;
+/// Most offers waiting for a daemon at once (a flood of offers is refused, not queued).
+const MAX_OFFERED: usize = 32;
 /// Highest user address (x86_64 and 32-bit ARM both fit).
 const USER_LIMIT: u64 = 1 << 47;
 /// `SIGKILL`.
@@ -81,7 +83,7 @@ pub(crate) struct Inner {
     /// One bit per page: faulted in here (its contents may differ from the source's).
     faulted: KVVec<u64>,
     /// Read-ahead pages not faulted on yet: (source address, contents).
-    cache: KVec<(u64, KBox<[u8; 4096]>)>,
+    cache: KVec<(u64, KVec<u8>)>,
     task: Option<Task>,
     pid: u32,
     comm: [u8; 16],
@@ -220,6 +222,14 @@ pub(crate) fn on_offer(
     let mut t = e.arrivals.lock();
     if t.daemons.is_empty() || t.closing {
         return Err(errno::econnrefused());
+    }
+    let waiting = t
+        .arrivals
+        .iter()
+        .filter(|a| a.inner.lock().state == State::Offered)
+        .count();
+    if waiting >= MAX_OFFERED {
+        return Err(EBUSY);
     }
     t.arrivals.push(a, GFP_KERNEL)?;
     drop(t);
@@ -560,10 +570,16 @@ pub(crate) fn daemon_gone(file: usize) {
         t.daemons.retain(|d| *d != file);
         let mut v = KVec::new();
         for a in t.arrivals.iter() {
-            let g = a.inner.lock();
-            if g.daemon == file && g.state == State::Claimed {
+            let mut g = a.inner.lock();
+            if g.daemon != file {
+                continue;
+            }
+            if g.state == State::Claimed {
                 let _ = v.push(a.clone(), GFP_KERNEL);
             }
+            // The file's address may be reused by another open file: it must not
+            // inherit this daemon's jobs.
+            g.daemon = 0;
         }
         v
     };
@@ -711,8 +727,9 @@ fn fetch(a: &Arrival, addr: u64, anchor: u64, dst: &mut [u8; 4096]) -> Result {
         }
     }
     let mut msgs = KVec::with_capacity(addrs.len(), GFP_KERNEL)?;
-    let mut bufs: KVec<KBox<[u8; PAGE_HEAD + 4096]>> =
-        KVec::with_capacity(addrs.len(), GFP_KERNEL)?;
+    // On the heap: this runs inside page faults, maybe nested ones (a redirect followed
+    // here reads another process's memory), where the kernel stack is short.
+    let mut bufs: KVec<KVec<u8>> = KVec::with_capacity(addrs.len(), GFP_KERNEL)?;
     for x in addrs.iter() {
         msgs.push(
             MigMsg::Page {
@@ -721,7 +738,7 @@ fn fetch(a: &Arrival, addr: u64, anchor: u64, dst: &mut [u8; 4096]) -> Result {
             },
             GFP_KERNEL,
         )?;
-        bufs.push(KBox::new([0u8; PAGE_HEAD + 4096], GFP_KERNEL)?, GFP_KERNEL)?;
+        bufs.push(KVec::from_elem(0u8, PAGE_HEAD + 4096, GFP_KERNEL)?, GFP_KERNEL)?;
     }
     let mut resps: KVec<&mut [u8]> = KVec::with_capacity(bufs.len(), GFP_KERNEL)?;
     for b in bufs.iter_mut() {
@@ -749,7 +766,7 @@ fn fetch(a: &Arrival, addr: u64, anchor: u64, dst: &mut [u8; 4096]) -> Result {
         // Untouched where we asked: its contents are further back, maybe on this very
         // node (a process that came home reads what it left here in place).
         if let Some(redirect) = Redirect::decode(&page[..len]) {
-            match follow(redirect, page) {
+            match follow(redirect, &mut page[..]) {
                 Ok(n) => len = n,
                 Err(e) if i == 0 => {
                     pr_warn!(
@@ -777,7 +794,7 @@ fn fetch(a: &Arrival, addr: u64, anchor: u64, dst: &mut [u8; 4096]) -> Result {
             }
             continue;
         }
-        let mut copy = KBox::new([0u8; 4096], GFP_KERNEL)?;
+        let mut copy = KVec::from_elem(0u8, 4096, GFP_KERNEL)?;
         if let Some(c) = contents {
             copy.copy_from_slice(c);
         }
@@ -792,7 +809,7 @@ fn fetch(a: &Arrival, addr: u64, anchor: u64, dst: &mut [u8; 4096]) -> Result {
 
 /// Gets a page from where a redirect points (at most a few hops back); the answer goes
 /// to `page` like a direct one. Returns its length.
-fn follow(mut r: Redirect, page: &mut [u8; PAGE_HEAD + 4096]) -> Result<usize> {
+fn follow(mut r: Redirect, page: &mut [u8]) -> Result<usize> {
     for _ in 0..8 {
         let len = if r.node == engine().node {
             crate::leave::read_left_page(r.hop, r.addr, page)?

@@ -762,35 +762,35 @@ fn serve_page(l: &Leaving, addr: u64, page: &mut [u8; PAGE_HEAD + 4096], reply: 
 /// The answer to a request for the page at `addr` of the process that left: its
 /// contents, "zero", or, on a relay, where to ask when the process never touched the
 /// page here. Runs in the stand-in's context (`current` is the process).
-fn answer_page(l: &Leaving, addr: u64, page: &mut [u8; PAGE_HEAD + 4096]) -> Result<usize> {
+fn answer_page(l: &Leaving, addr: u64, page: &mut [u8]) -> Result<usize> {
     l.served.fetch_add(1, Ordering::Relaxed);
     if let Some(a) = &l.arrival {
         if let Some((src, anchor)) = l.task.source_addr(addr) {
             if let Some(r) = a.redirect(src, anchor) {
-                page[..REDIRECT_LEN].copy_from_slice(&r.encode());
+                page.get_mut(..REDIRECT_LEN).ok_or(EINVAL)?.copy_from_slice(&r.encode());
                 return Ok(REDIRECT_LEN);
             }
         }
     }
-    let mut data = [0u8; 4096];
-    let n = l.task.read_page(addr, &mut data).unwrap_or(0);
+    // Read in place: this can run deep in a page fault (a redirect followed locally),
+    // where a page-sized buffer on the stack would overflow it.
+    let data: &mut [u8; 4096] = page
+        .get_mut(PAGE_HEAD..PAGE_HEAD + 4096)
+        .and_then(|d| d.try_into().ok())
+        .ok_or(EINVAL)?;
+    let n = l.task.read_page(addr, data).unwrap_or(0);
     if n < data.len() || data.iter().all(|&b| b == 0) {
         // Unmapped here, or zero: the destination zero-fills.
         page[..PAGE_HEAD].copy_from_slice(&[PAGE_ZERO, 0, 0, 0]);
         return Ok(PAGE_HEAD);
     }
     page[..PAGE_HEAD].copy_from_slice(&[PAGE_DATA, 0, 0, 0]);
-    page[PAGE_HEAD..].copy_from_slice(&data);
     Ok(PAGE_HEAD + 4096)
 }
 
 /// A page of the process that left this node by hop `hop`, read here directly (for a
 /// process that came back and faults on what it left behind).
-pub(crate) fn read_left_page(
-    hop: u64,
-    addr: u64,
-    page: &mut [u8; PAGE_HEAD + 4096],
-) -> Result<usize> {
+pub(crate) fn read_left_page(hop: u64, addr: u64, page: &mut [u8]) -> Result<usize> {
     let l = find(hop).ok_or(ESRCH)?;
     answer_page(&l, addr, page)
 }
@@ -888,12 +888,11 @@ pub(crate) fn on_failed(node: u32, hop: u64, errno: u32, text: &[u8]) -> Result<
     Ok(0)
 }
 
-/// `Page`: a page of the process for the node it went to (answered by the stand-in).
-pub(crate) fn on_page(node: u32, hop: u64, addr: u64, reply: Reply) -> Result<Option<usize>> {
+/// `Page`: a page of the process for the node it went to, or for a node a relay sent
+/// here (answered by the stand-in). The nodes of a cluster trust each other with the
+/// memory of the processes they run for each other.
+pub(crate) fn on_page(_node: u32, hop: u64, addr: u64, reply: Reply) -> Result<Option<usize>> {
     let l = find(hop).ok_or(ESRCH)?;
-    if node != l.dest {
-        return Err(EPERM);
-    }
     l.queue(Request::Page { addr, reply })?;
     Ok(None)
 }

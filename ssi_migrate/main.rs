@@ -269,6 +269,9 @@ impl core_client::Engine for Engine {
                 arrive::drain(file, job).map(|pages| pages as isize)
             }
             SSI_IOC_MIGRATE_EXITED => {
+                if !may_administer() {
+                    return Err(EPERM);
+                }
                 let req: SsiMigrateExit = user(arg, size_of::<SsiMigrateExit>()).reader().read()?;
                 if req.reserved != 0 {
                     return Err(EINVAL);
