@@ -176,7 +176,7 @@ out=$(cluster_run 2 "grep -c 'killed by signal 15' /tmp/daemon.log")
 t_eq "node2: its daemon saw the process die of SIGTERM" "1" "$out"
 
 # --- memory: a chain of hops 0 -> 1 -> 2 -> 0 --------------------------------------------------
-ch=$(start_job 0 "$CT -m $CHAIN_MIB -t 40 -i 1000 -w" chain 120)
+ch=$(start_job 0 "$CT -m $CHAIN_MIB -t 90 -i 1000 -w" chain 120)
 t_ok "node0: a ${CHAIN_MIB} MiB process that rewrites its memory starts (pid $ch)" $? "$ch"
 sleep 2
 out=$(cluster_run 0 "$SSICTL migrate $ch 1")
@@ -191,7 +191,7 @@ out=$(cluster_run 0 "$SSICTL ps")
 t_match "node0: ps shows the relay on node 1" "0:$ch +1 +$p1 +relay +2 " "$out"
 out=$(cluster_run 2 "$SSICTL migrate $p2 0")
 t_ok "node2: hop 3: node 2 -> node 0, home (local pid $p2)" $? "$out"
-out=$(cluster_run 0 "for i in \$(seq 600); do grep -q 'is home again' /tmp/daemon.log && break; sleep 0.2; done; grep 'is home again' /tmp/daemon.log")
+out=$(cluster_run 0 "for i in \$(seq 1200); do grep -q 'is home again' /tmp/daemon.log && break; sleep 0.2; done; grep 'is home again' /tmp/daemon.log")
 t_match "node0: home again, its daemon pulls every page in (no page left only elsewhere)" 'home again: [0-9]+ pages pulled in' "$out"
 out=$(wait_job 0 chain 600)
 t_match "node0: after 3 hops every page verifies (dirty pages followed it)" '^final ok ' "$out"
