@@ -61,7 +61,7 @@ printf '\n\033[1mnode0$ %s\033[0m\n' "ssi-counter -m 100 -t 45 -s 16 > counter.o
 cluster_run 0 "( $CT -m 100 -t 45 -s 16 -i 1000 >/run/ssi/counter.out 2>&1; echo \"counter exited with \$?\" >>/run/ssi/counter.out ) >/dev/null 2>&1 </dev/null &" >/dev/null
 pid=$(cluster_run 0 "for i in \$(seq 300); do p=\$(sed -n 's/^ready \([0-9]*\).*/\1/p' /run/ssi/counter.out); [ -n \"\$p\" ] && { echo \$p; exit 0; }; sleep 0.2; done; exit 1") ||
     ssi_die "the counter did not start"
-tail -n +1 -f "$cluster_dir/counter.out" | sed 's/^/    counter | /' &
+tail -n +1 -f "$cluster_dir/counter.out" | sed -u 's/^/    counter | /' &
 tailer=$!
 sleep 8
 show 0 "$SSICTL migrate $pid 1"
