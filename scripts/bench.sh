@@ -17,15 +17,15 @@
 #   SSI_BENCH_ITERS=N   iterations per measurement (default 1000)
 #   SSI_BENCH_BIG_MIB=N size of the big migrated process (default 1024)
 set -euo pipefail
+BIG_MIB=${SSI_BENCH_BIG_MIB:-1024}
+# Room for the big migrated process (set before the harness picks its default).
+export SSI_GUEST_MEM=${SSI_GUEST_MEM:-$((BIG_MIB + 1024))}
 . "$(dirname "$0")/lib.sh"
 . "$SSI_ROOT/scripts/cluster.sh"
 t_suite=bench
 . "$SSI_ROOT/scripts/testlib.sh"
 
 ITERS=${SSI_BENCH_ITERS:-1000}
-BIG_MIB=${SSI_BENCH_BIG_MIB:-1024}
-# Room for the 1 GiB process.
-export SSI_GUEST_MEM=${SSI_GUEST_MEM:-$((BIG_MIB + 1024))}
 CT=$SSI_ROOT/target/ssi-counter
 MIGRATE=$SSI_ROOT/ssi_migrate/ssi_migrate.ko
 SSICTL=$SSI_ROOT/target/release/ssictl
