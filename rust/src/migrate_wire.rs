@@ -632,15 +632,18 @@ mod tests {
         assert_eq!(MigMsg::decode(&buf[..n]), Err(MigWireError::Malformed));
         buf[0] = 0;
         assert_eq!(MigMsg::decode(&buf[..n]), Err(MigWireError::Unknown));
-        let big = [0u8; MAX_DATA + 1];
-        let mut out = [0u8; MAX_DATA + 64];
-        assert!(MigMsg::Output {
-            home_hop: 1,
-            fd: 1,
-            data: &big
-        }
-        .encode(&mut out)
-        .is_err());
+        // Static: the KUnit stack is small.
+        static BIG: [u8; MAX_DATA + 1] = [0; MAX_DATA + 1];
+        let mut out = [0u8; 64];
+        assert_eq!(
+            MigMsg::Output {
+                home_hop: 1,
+                fd: 1,
+                data: &BIG
+            }
+            .encode(&mut out),
+            Err(MigWireError::Malformed)
+        );
         assert_eq!(MigMsg::Ps.encode(&mut [0u8; 3]), Err(MigWireError::NoSpace));
     }
 
@@ -662,7 +665,7 @@ mod tests {
     #[test]
     fn snapshot_layout_checks_lengths() {
         let l = SnapshotLayout::new(3, 100).unwrap();
-        let mut snap = [0u8; 4096];
+        let mut snap = [0u8; 2048];
         snap[..16].copy_from_slice(&l.head());
         assert_eq!(SnapshotLayout::parse(&snap[..l.total]), Ok(l));
         assert!(SnapshotLayout::parse(&snap[..l.total - 1]).is_err());
