@@ -166,7 +166,7 @@ out=$(cluster_run 1 "$HOSTILE $IP1 9 connect 2>/dev/null")
 t_eq "hostile: node 9 claimed from the wrong address rejected (reason 3)" "rejected 3" \
     "$(json_get "$out" '"%s %s" % (d["result"], d["reject_reason"])')"
 out=$(cluster_run 0 "dmesg")
-t_match "node1: the ABI mismatch is explained in dmesg" 'refused node 9 .*speaks ABI v99, this node v3' "$out"
+t_match "node1: the ABI mismatch is explained in dmesg" 'refused node 9 .*speaks ABI v99, this node v4' "$out"
 out=$(cluster_run 2 "python3 -c '
 import os, socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
