@@ -40,6 +40,15 @@ use crate::{engine, errno};
 
 /// How long a page fault may wait for the source.
 const FAULT_TIMEOUT_MS: u32 = 5000;
+/// How long a fault keeps trying while the source's node is down (a flapping link).
+const FAULT_RETRY_MS: u32 = 6000;
+
+/// Errors after which the source may answer again soon.
+fn is_transient(e: Error) -> bool {
+    [errno::ehostdown(), errno::enotconn(), ETIMEDOUT, EBUSY]
+        .iter()
+        .any(|t| t.to_errno() == e.to_errno())
+}
 /// Pages one fault asks the source for: the faulting one and those after it in the same
 /// mapping that were not fetched yet (read-ahead), all requests in flight at once.
 const FETCH_BATCH: usize = 16;
@@ -738,20 +747,39 @@ fn fetch(a: &Arrival, addr: u64, anchor: u64, dst: &mut [u8; 4096]) -> Result {
             },
             GFP_KERNEL,
         )?;
-        bufs.push(KVec::from_elem(0u8, PAGE_HEAD + 4096, GFP_KERNEL)?, GFP_KERNEL)?;
+        bufs.push(
+            KVec::from_elem(0u8, PAGE_HEAD + 4096, GFP_KERNEL)?,
+            GFP_KERNEL,
+        )?;
     }
     let mut resps: KVec<&mut [u8]> = KVec::with_capacity(bufs.len(), GFP_KERNEL)?;
     for b in bufs.iter_mut() {
         resps.push(&mut b[..], GFP_KERNEL)?;
     }
-    let results = link::call_batch(
-        a.source,
-        &msgs,
-        &mut resps,
-        FAULT_TIMEOUT_MS,
-        Wait::Uninterruptible,
-    )
-    .inspect_err(|e| pr_warn!("page {:#x} from node {}: {:?}: SIGBUS\n", addr, a.source, e))?;
+    // A link that flaps under load (the failure detector reset it) comes back within a
+    // second or two; only a source that stays away makes the fault fail.
+    let deadline = ffi::now_ns() + u64::from(FAULT_RETRY_MS) * 1_000_000;
+    let results = loop {
+        let r = link::call_batch(
+            a.source,
+            &msgs,
+            &mut resps,
+            FAULT_TIMEOUT_MS,
+            Wait::Uninterruptible,
+        );
+        let transient = match &r {
+            Err(e) => is_transient(*e),
+            Ok(res) => res
+                .first()
+                .is_some_and(|x| matches!(x, Err(e) if is_transient(*e))),
+        };
+        if !transient || ffi::now_ns() >= deadline {
+            break r.inspect_err(|e| {
+                pr_warn!("page {:#x} from node {}: {:?}: SIGBUS\n", addr, a.source, e)
+            })?;
+        }
+        kernel::time::delay::fsleep(kernel::time::Delta::from_millis(100));
+    };
     drop(resps);
     for (i, (x, r)) in addrs.iter().zip(results.iter()).enumerate() {
         let page = &mut bufs[i];

@@ -767,7 +767,9 @@ fn answer_page(l: &Leaving, addr: u64, page: &mut [u8]) -> Result<usize> {
     if let Some(a) = &l.arrival {
         if let Some((src, anchor)) = l.task.source_addr(addr) {
             if let Some(r) = a.redirect(src, anchor) {
-                page.get_mut(..REDIRECT_LEN).ok_or(EINVAL)?.copy_from_slice(&r.encode());
+                page.get_mut(..REDIRECT_LEN)
+                    .ok_or(EINVAL)?
+                    .copy_from_slice(&r.encode());
                 return Ok(REDIRECT_LEN);
             }
         }
