@@ -134,7 +134,12 @@ pub(crate) fn call(
     } else {
         calls::call_uninterruptible(node, &msg, timeout_ms)?
     };
-    match wire::decode(&answer) {
+    copy_answer(&answer, service, resp)
+}
+
+/// Copies the data of the `Service` answer frame `frame` to `resp`; returns its length.
+fn copy_answer(frame: &[u8], service: u16, resp: &mut [u8]) -> Result<usize> {
+    match wire::decode(frame) {
         Ok((_, Message::Service { service: s, data })) if s == service => {
             if data.len() > resp.len() {
                 return Err(EMSGSIZE);
@@ -176,16 +181,7 @@ pub(crate) fn call_batch(
         .zip(resps.iter_mut())
         .zip(results.iter_mut())
     {
-        *result = answer.and_then(|frame| match wire::decode(&frame) {
-            Ok((_, Message::Service { service: s, data })) if s == service => {
-                if data.len() > resp.len() {
-                    return Err(EMSGSIZE);
-                }
-                resp[..data.len()].copy_from_slice(data);
-                Ok(data.len())
-            }
-            _ => Err(errno::eproto()),
-        });
+        *result = answer.and_then(|frame| copy_answer(&frame, service, resp));
     }
     Ok(())
 }
