@@ -13,7 +13,9 @@
 #   cluster_check_kernel_logs    fails if any console or dmesg shows BUG:/WARNING:/Oops/
 #                                Call Trace (prints the offending lines)
 #   cluster_stop                 power the guests off; kill what does not stop. Installed
-#                                as an EXIT trap by cluster_start: no orphan QEMU.
+#                                as an EXIT trap by cluster_start: no orphan QEMU. After
+#                                a failed assertion (testlib.sh) it first prints each
+#                                node's last $SSI_FAIL_LOG_LINES ssi/rxe kernel messages.
 #
 # Guests share the host's root read-only over 9p (so host binaries, perftest and the
 # repository's build outputs run unchanged) and a writable per-run directory that
@@ -24,6 +26,7 @@
 
 SSI_CMD_TIMEOUT=${SSI_CMD_TIMEOUT:-180}
 SSI_GUEST_MEM=${SSI_GUEST_MEM:-1024}
+SSI_FAIL_LOG_LINES=${SSI_FAIL_LOG_LINES:-25}
 cluster_dir=
 cluster_pids=()
 cluster_hub_pid=
@@ -176,6 +179,15 @@ cluster_stop() {
     # Runs as an EXIT trap, possibly under `set -e`: nothing here may fail.
     local i deadline
     [ -n "$cluster_dir" ] || return 0
+    # A suite with failures shows each node's latest ssi kernel messages: CI keeps only
+    # the output, not the consoles.
+    if [ "${t_failures:-0}" -gt 0 ]; then
+        for ((i = 0; i < cluster_nodes; i++)); do
+            printf '    node%d kernel messages (last %d from ssi, rxe):\n' "$i" "$SSI_FAIL_LOG_LINES"
+            grep -aE 'ssi|rxe|infiniband' "$cluster_dir/node$i.console" 2>/dev/null |
+                tail -n "$SSI_FAIL_LOG_LINES" | sed 's/^/         | /' || true
+        done
+    fi
     for ((i = 0; i < cluster_nodes; i++)); do
         : >"$cluster_dir/node$i/halt" 2>/dev/null || true
     done

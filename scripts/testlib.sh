@@ -11,7 +11,10 @@ t_pass() {
     printf 'PASS %s::%s\n' "$t_suite" "$1" >>"$SSI_RESULTS"
 }
 
+t_failures=0
+
 t_fail() {
+    t_failures=$((t_failures + 1))
     printf '    FAIL %s\n' "$1"
     [ $# -gt 1 ] && printf '%s\n' "${@:2}" | sed 's/^/         | /'
     printf 'FAIL %s::%s\n' "$t_suite" "$1" >>"$SSI_RESULTS"

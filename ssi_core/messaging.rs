@@ -146,8 +146,8 @@ pub(crate) fn deliver(tid: u32, node: u32, frame: &[u8]) {
     if nodes::route(node).is_none() {
         nodes::link_up(node, tid);
     }
-    nodes::count(node, |c| c.received += 1);
     let now = clock::now_ms();
+    nodes::received(node, now);
     // Every hello is answered with ours (the answer is not answered): a side that
     // missed the other's hello on link-up keeps sending hellos until it hears one.
     if let Message::Hello {

@@ -284,6 +284,15 @@ pub(crate) fn count(node: u32, f: impl FnOnce(&mut Counters)) {
     }
 }
 
+/// A frame arrived from `node`: counts it, and an `Up` peer is heard from.
+pub(crate) fn received(node: u32, now_ms: u64) {
+    if let Some(i) = index(node) {
+        let mut t = NODES.lock();
+        t.links[i].counters.received += 1;
+        t.membership.on_traffic(node as u16, now_ms);
+    }
+}
+
 /// Records a measured round trip.
 pub(crate) fn set_rtt(node: u32, rtt_ns: u64) {
     if let Some(i) = index(node) {

@@ -21,6 +21,7 @@
 #include <linux/highmem.h>
 #include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/sched/signal.h>
 
 #include "shim.h"
 
@@ -181,4 +182,9 @@ bool ssi_current_in_group(u32 gid)
 	kgid_t kgid = make_kgid(&init_user_ns, gid);
 
 	return gid_valid(kgid) && in_group_p(kgid);
+}
+
+bool ssi_current_dying(void)
+{
+	return fatal_signal_pending(current);
 }

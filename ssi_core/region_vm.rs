@@ -27,6 +27,7 @@ extern "C" {
     fn ssi_region_insert(vmf: *mut c_void, page: *mut c_void, writable: bool) -> c_uint;
     fn ssi_current_ids(uid: *mut u32, gid: *mut u32);
     fn ssi_current_in_group(gid: u32) -> bool;
+    fn ssi_current_dying() -> bool;
 }
 
 /// The anonymous inode (and its file) whose `address_space` every VMA of a region on
@@ -83,6 +84,12 @@ pub(crate) fn current_ids() -> (u32, u32) {
 pub(crate) fn current_in_group(gid: u32) -> bool {
     // SAFETY: Reads the current task's credentials.
     unsafe { ssi_current_in_group(gid) }
+}
+
+/// True if the caller has a fatal signal pending (it is being killed).
+pub(crate) fn current_dying() -> bool {
+    // SAFETY: Reads the current task's pending signals.
+    unsafe { ssi_current_dying() }
 }
 
 /// A reserved file descriptor and the region file it will refer to: installed with

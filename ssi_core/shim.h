@@ -74,6 +74,7 @@ void ssi_region_zap_all(struct file *backing);
 unsigned int ssi_region_insert(struct vm_fault *vmf, struct page *page, bool writable);
 void ssi_current_ids(u32 *uid, u32 *gid);
 bool ssi_current_in_group(u32 gid);
+bool ssi_current_dying(void);
 
 /* region_vm.rs: called by region_shim.c */
 void ssi_region_put(void *region);

@@ -10,7 +10,12 @@
 //! Rules:
 //! - A configured peer becomes `Up` only through a hello with our ABI version.
 //! - An `Up` peer silent for more than `down_after_ms` becomes `Down`; its heartbeats
-//!   are then ignored until it says hello again (it must reconnect).
+//!   are then ignored until it says hello again (it must reconnect). Any frame from it
+//!   counts as hearing from it, not only heartbeats.
+//! - Time this node itself was stalled does not count as a peer's silence: when a
+//!   tick comes more than `down_after_ms / 2` after the previous one (a virtual machine
+//!   that was not scheduled, a long interrupt storm), every `Up` peer is credited with
+//!   the gap. Otherwise the first tick after the stall would find every peer silent.
 //! - A hello with a new incarnation from a known peer means it restarted.
 //! - The leader is the lowest id among this node and its `Up` peers.
 
@@ -158,6 +163,8 @@ pub struct Membership<const N: usize> {
     down_after_ms: u64,
     peers: [Option<Peer>; N],
     leader: u16,
+    /// The time of the previous tick (`None` before the first).
+    last_tick_ms: Option<u64>,
 }
 
 impl<const N: usize> Membership<N> {
@@ -169,6 +176,7 @@ impl<const N: usize> Membership<N> {
             down_after_ms,
             peers: [None; N],
             leader: self_id,
+            last_tick_ms: None,
         }
     }
 
@@ -177,6 +185,7 @@ impl<const N: usize> Membership<N> {
     pub fn reset(&mut self, self_id: u16) {
         self.self_id = self_id;
         self.leader = self_id;
+        self.last_tick_ms = None;
         self.peers.iter_mut().for_each(|p| *p = None);
     }
 
@@ -311,6 +320,18 @@ impl<const N: usize> Membership<N> {
         }
     }
 
+    /// Some frame arrived from `id`: an `Up` peer is alive. Returns false if ignored
+    /// (the peer is not up: only a hello brings it back).
+    pub fn on_traffic(&mut self, id: u16, now_ms: u64) -> bool {
+        match self.peer_mut(id) {
+            Some(p) if p.state == PeerState::Up => {
+                p.last_heard_ms = p.last_heard_ms.max(now_ms);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// The connection to `id` broke: it is down now.
     pub fn on_disconnect(&mut self, id: u16) -> Events<2> {
         let mut events = Events::new();
@@ -331,7 +352,15 @@ impl<const N: usize> Membership<N> {
     pub fn tick<const E: usize>(&mut self, now_ms: u64) -> Events<E> {
         let mut events = Events::new();
         let down_after = self.down_after_ms;
+        let stalled_ms = match self.last_tick_ms {
+            Some(last) if now_ms.saturating_sub(last) > down_after / 2 => now_ms - last,
+            _ => 0,
+        };
+        self.last_tick_ms = Some(now_ms);
         for p in self.peers.iter_mut().flatten() {
+            if p.state == PeerState::Up && stalled_ms > 0 {
+                p.last_heard_ms = now_ms.min(p.last_heard_ms.saturating_add(stalled_ms));
+            }
             if p.state == PeerState::Up && now_ms.saturating_sub(p.last_heard_ms) > down_after {
                 p.state = PeerState::Down;
                 events.push(Event::Down { id: p.id });
@@ -420,6 +449,48 @@ mod tests {
             }))
         );
         assert_eq!(m.leader(), 0);
+    }
+
+    #[test]
+    fn a_stall_of_this_node_is_not_the_silence_of_its_peers() {
+        let mut m = three();
+        assert!(m.on_hello(2, ABI, 1, 0).is_ok());
+        for t in (200..=600).step_by(200) {
+            assert!(m.on_heartbeat(2, 1, 1, 0, t));
+            let ev: Events<5> = m.tick(t);
+            assert!(ev.is_empty());
+        }
+        // This node was not scheduled for 2 s: node 2's last heartbeat is 2 s old, but
+        // so is our previous tick.
+        let ev: Events<5> = m.tick(2600);
+        assert!(ev.is_empty());
+        assert_eq!(m.peer(2).map(|p| p.state), Some(PeerState::Up));
+        // Regular ticks again: node 2 really is silent now and goes down on time.
+        for t in (2800..=3600).step_by(200) {
+            let ev: Events<5> = m.tick(t);
+            assert!(ev.is_empty());
+        }
+        let ev: Events<5> = m.tick(3800);
+        assert_eq!(ev.iter().copied().next(), Some(Event::Down { id: 2 }));
+    }
+
+    #[test]
+    fn any_frame_keeps_a_peer_up_but_does_not_revive_it() {
+        let mut m = three();
+        assert!(m.on_hello(2, ABI, 1, 0).is_ok());
+        for t in (200..=3000).step_by(200) {
+            assert!(m.on_traffic(2, t));
+            let ev: Events<5> = m.tick(t);
+            assert!(ev.is_empty());
+        }
+        // Older news does not move the time back.
+        assert!(m.on_traffic(2, 100));
+        assert_eq!(m.peer(2).map(|p| p.last_heard_ms), Some(3000));
+        assert!(m.on_disconnect(2).len() > 0);
+        assert!(!m.on_traffic(2, 3200));
+        assert_eq!(m.peer(2).map(|p| p.state), Some(PeerState::Down));
+        // Node 0 never said hello.
+        assert!(!m.on_traffic(0, 3200));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Formatting text into a caller's byte buffer, without allocating: state descriptions
-//! for `/proc/ssi` and `SSI_IOC_STATUS`, padded fields of listings.
+//! for `/proc/ssi` and `SSI_IOC_STATUS`, padded fields of listings; and 64-bit numbers
+//! that format safely on 32-bit kernels ([`U64`], [`I64`]).
 
 use core::fmt;
 
@@ -48,6 +49,65 @@ impl fmt::Write for SliceWriter<'_> {
     }
 }
 
+/// A `u64` that formats (`{}`, with width and fill) using 32-bit arithmetic only.
+///
+/// On 32-bit ARM, core's own `Display` for `u64` divides by 10^4 with a 64-bit
+/// division, which the kernel implements as a BUG (`__aeabi_uldivmod`). Kernel code
+/// prints every `u64`/`i64` through this (or `{:x}`, which only shifts);
+/// `make pizero` refuses modules that still import core's 64-bit `Display`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct U64(pub u64);
+
+/// An `i64` that formats like [`U64`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct I64(pub i64);
+
+/// The decimal digits of `v`, most significant first, in `buf`; returns where they start.
+fn decimal(v: u64, buf: &mut [u8; 20]) -> usize {
+    // Long division of four 16-bit limbs by 10: every step fits in a u32.
+    let mut limbs = [
+        ((v >> 48) & 0xffff) as u32,
+        ((v >> 32) & 0xffff) as u32,
+        ((v >> 16) & 0xffff) as u32,
+        (v & 0xffff) as u32,
+    ];
+    let mut at = buf.len();
+    loop {
+        let mut rem = 0u32;
+        for limb in limbs.iter_mut() {
+            let cur = (rem << 16) | *limb;
+            *limb = cur / 10;
+            rem = cur % 10;
+        }
+        at -= 1;
+        buf[at] = b'0' + rem as u8;
+        if limbs.iter().all(|&l| l == 0) {
+            return at;
+        }
+    }
+}
+
+impl fmt::Display for U64 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut buf = [0u8; 20];
+        let at = decimal(self.0, &mut buf);
+        // Only ASCII digits were written.
+        f.pad_integral(true, "", core::str::from_utf8(&buf[at..]).unwrap_or("?"))
+    }
+}
+
+impl fmt::Display for I64 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut buf = [0u8; 20];
+        let at = decimal(self.0.unsigned_abs(), &mut buf);
+        f.pad_integral(
+            self.0 >= 0,
+            "",
+            core::str::from_utf8(&buf[at..]).unwrap_or("?"),
+        )
+    }
+}
+
 #[cfg_attr(ssi_kunit, kernel::prelude::kunit_tests(ssi_text))]
 #[cfg(any(test, ssi_kunit))]
 mod tests {
@@ -68,5 +128,31 @@ mod tests {
         assert_eq!(w.len(), 7);
         assert!(w.write_str("more").is_ok());
         assert_eq!(w.as_str(), "ab:7xyzm");
+    }
+
+    fn show(args: fmt::Arguments<'_>) -> ([u8; 48], usize) {
+        let mut buf = [0u8; 48];
+        let mut w = SliceWriter::new(&mut buf);
+        let _ = w.write_fmt(args);
+        let n = w.len();
+        (buf, n)
+    }
+
+    #[test]
+    fn sixty_four_bit_numbers_format_like_core() {
+        let (b, n) = show(format_args!("{}", U64(0)));
+        assert_eq!(&b[..n], b"0");
+        let (b, n) = show(format_args!("{}", U64(u64::MAX)));
+        assert_eq!(&b[..n], b"18446744073709551615");
+        let (b, n) = show(format_args!("{}", U64(4_294_967_296)));
+        assert_eq!(&b[..n], b"4294967296");
+        let (b, n) = show(format_args!("[{:>8}]", U64(65_536)));
+        assert_eq!(&b[..n], b"[   65536]");
+        let (b, n) = show(format_args!("[{:<6}]", U64(10_000)));
+        assert_eq!(&b[..n], b"[10000 ]");
+        let (b, n) = show(format_args!("{}", I64(i64::MIN)));
+        assert_eq!(&b[..n], b"-9223372036854775808");
+        let (b, n) = show(format_args!("{:>5}", I64(-42)));
+        assert_eq!(&b[..n], b"  -42");
     }
 }

@@ -353,3 +353,74 @@ mod migrate_wire {
         }
     }
 }
+
+mod membership_props {
+    use proptest::prelude::*;
+    use ssi_shared::membership::{Event, Events, Membership, PeerState, DOWN_AFTER_MS};
+
+    proptest! {
+        /// With ticks at most half the failure timeout apart, a peer whose last frame
+        /// came at `silent_from` is reported down by the first tick after
+        /// `silent_from + DOWN_AFTER_MS`, never earlier, whatever stalls this node had
+        /// before it went silent.
+        #[test]
+        fn down_on_time_after_real_silence(
+            steps in prop::collection::vec((1u64..=DOWN_AFTER_MS / 2, any::<bool>()), 1..40),
+            stall in prop::option::of(DOWN_AFTER_MS..5 * DOWN_AFTER_MS),
+            silent_ticks in prop::collection::vec(1u64..=DOWN_AFTER_MS / 2, 1..20),
+        ) {
+            let mut m: Membership<4> = Membership::new(1, 7, DOWN_AFTER_MS);
+            prop_assert!(m.add_peer(2).is_ok());
+            prop_assert!(m.on_hello(2, 7, 1, 0).is_ok());
+            let mut now = 0u64;
+            let mut last_frame = 0u64;
+            // A live phase, optionally with one stall of this node in it.
+            for (i, (gap, frame)) in steps.iter().enumerate() {
+                now += gap + if i == steps.len() / 2 { stall.unwrap_or(0) } else { 0 };
+                if *frame {
+                    prop_assert!(m.on_traffic(2, now));
+                    last_frame = now;
+                }
+                let ev: Events<5> = m.tick(now);
+                if now - last_frame <= DOWN_AFTER_MS {
+                    prop_assert!(ev.is_empty(), "down at {} after a frame at {}", now, last_frame);
+                }
+                if m.peer(2).map(|p| p.state) != Some(PeerState::Up) {
+                    return Ok(());
+                }
+            }
+            // Then silence, with regular ticks, until well past the timeout.
+            let silent_from = m.peer(2).map(|p| p.last_heard_ms).unwrap_or(0);
+            let mut down_at = None;
+            let mut ticks = silent_ticks.iter().cycle();
+            while now <= silent_from + 2 * DOWN_AFTER_MS {
+                now += ticks.next().copied().unwrap_or(1);
+                let ev: Events<5> = m.tick(now);
+                if ev.iter().any(|e| *e == Event::Down { id: 2 }) {
+                    down_at = Some(now);
+                    break;
+                }
+            }
+            let down_at = down_at.expect("a silent peer goes down");
+            prop_assert!(down_at > silent_from + DOWN_AFTER_MS);
+            prop_assert!(down_at <= silent_from + DOWN_AFTER_MS + DOWN_AFTER_MS / 2);
+        }
+    }
+}
+
+mod text_props {
+    use proptest::prelude::*;
+    use ssi_shared::text::{I64, U64};
+
+    proptest! {
+        /// U64/I64 print exactly what core prints, with any width and alignment.
+        #[test]
+        fn u64_and_i64_print_like_core(v in any::<u64>(), w in 0usize..24, s in any::<i64>()) {
+            prop_assert_eq!(format!("{}", U64(v)), format!("{}", v));
+            prop_assert_eq!(format!("{:>w$}", U64(v), w = w), format!("{:>w$}", v, w = w));
+            prop_assert_eq!(format!("{:<w$}", U64(v), w = w), format!("{:<w$}", v, w = w));
+            prop_assert_eq!(format!("{}", I64(s)), format!("{}", s));
+            prop_assert_eq!(format!("{:>w$}", I64(s), w = w), format!("{:>w$}", s, w = w));
+        }
+    }
+}

@@ -82,7 +82,7 @@ t_eq "node2 and node3 read node 1's checksum, no mismatch" "$sum1 $sum1 0 0" \
     "$(kv "$out2" checksum) $(kv "$out3" checksum) $(kv "$out2" mismatches) $(kv "$out3" mismatches)"
 t_eq "node2: holds all $BIG_PAGES pages, fetched from node 1" "$BIG_PAGES $BIG_PAGES" \
     "$(region_field 1 big resident) $(region_field 1 big read_faults)"
-out=$(cluster_run 2 "$MT fill big --seed 2 --offset $HALF")
+out=$(cluster_run 2 "$MT fill big --seed 2 --offset $HALF" 1200)
 t_ok "node3: rewrites the second half of big" $? "$out"
 j1=$(cluster_spawn 0 "$MT verify big --seed 1 --len $HALF && $MT verify big --seed 2 --offset $HALF")
 j2=$(cluster_spawn 1 "$MT verify big --seed 1 --len $HALF && $MT verify big --seed 2 --offset $HALF")
