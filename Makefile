@@ -3,10 +3,10 @@
 #   make setup    install dependencies, fetch Linux 7.2, build the guest and KUnit kernels
 #   make          build the four modules and ssictl (against the guest kernel, or KDIR=...)
 #   make hostile  build target/ssi-hostile, the hostile RDMA CM client of the tests
-#   make test     host tests + KUnit in UML + 2-node QEMU cluster; ends with "N passed, N failed"
+#   make test     host tests + KUnit in UML + QEMU clusters + raspi0 board; ends with "N passed, N failed"
 #   make demo     boot the 2-node cluster and show it
 #
-# Part of the tests: make test-host | test-kunit | test-cluster [TEST=name]
+# Part of the tests: make test-host | test-kunit | test-cluster [TEST=name] | test-pizero
 # Everything expensive is cached in $(SSI_CACHE) (default ~/.cache/ssi).
 
 SHELL := /bin/bash
@@ -15,7 +15,7 @@ export KDIR
 TEST ?=
 export TEST
 
-.PHONY: all modules ssictl hostile tools setup test test-host test-kunit test-cluster demo bench fmt clean
+.PHONY: all modules ssictl hostile tools pizero setup test test-host test-kunit test-cluster test-pizero demo bench fmt clean
 
 all: modules ssictl tools
 
@@ -30,6 +30,9 @@ hostile:
 
 tools:
 	@scripts/build.sh tools
+
+pizero:
+	@scripts/pizero.sh all
 
 setup:
 	@scripts/setup.sh
@@ -47,6 +50,9 @@ test-kunit:
 
 test-cluster:
 	@scripts/run-tests.sh cluster
+
+test-pizero:
+	@scripts/run-tests.sh pizero
 
 demo: all
 	@scripts/demo.sh

@@ -48,6 +48,38 @@ ssi_kernel_src() {
     printf '%s\n' "$SSI_CACHE/src/linux-$v"
 }
 
+# The system's Debian mirror (deb822 or one-line format, skipping "[options]" and cdrom
+# entries); SSI_DEBIAN_MIRROR overrides; deb.debian.org as a last resort.
+ssi_debian_mirror() {
+    local uri=${SSI_DEBIAN_MIRROR:-}
+    [ -n "$uri" ] || uri=$(awk '/^URIs:/ { for (i = 2; i <= NF; i++) if ($i ~ /^https?:/) { print $i; exit } }' \
+        /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n 1)
+    [ -n "$uri" ] || uri=$(awk '/^deb / { for (i = 2; i <= NF; i++) if ($i ~ /^https?:/) { print $i; exit } }' \
+        /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | head -n 1)
+    printf '%s\n' "${uri:-http://deb.debian.org/debian}"
+}
+
+# ssi_armel_download PKG: downloads PKG for Debian armel (the system's own release)
+# through an isolated apt configuration (own sources, lists, cache, empty dpkg status,
+# one architecture): the system's apt and dpkg are not touched. Prints the .deb path.
+ssi_armel_download() {
+    local a=$SSI_CACHE/apt-armel suite
+    suite=$(. /etc/os-release && printf '%s' "${VERSION_CODENAME:-bookworm}")
+    mkdir -p "$a/lists/partial" "$a/cache/archives/partial" "$SSI_CACHE/dl"
+    printf 'Types: deb\nURIs: %s\nSuites: %s\nComponents: main\nArchitectures: armel\nSigned-By: %s\n' \
+        "$(ssi_debian_mirror)" "$suite" /usr/share/keyrings/debian-archive-keyring.gpg >"$a/armel.sources"
+    local opts=(-o "Dir::Etc::sourcelist=$a/armel.sources"
+        -o Dir::Etc::sourceparts=/nonexistent -o "Dir::State::Lists=$a/lists"
+        -o "Dir::Cache=$a/cache" -o Dir::State::status=/dev/null -o APT::Sandbox::User=root
+        -o APT::Architecture=armel -o APT::Architectures::=armel)
+    if ! ls "$SSI_CACHE/dl/$1"_*_armel.deb >/dev/null 2>&1; then
+        ssi_run_logged "isolated apt-get update (armel)" apt-armel-update apt-get "${opts[@]}" update
+        (cd "$SSI_CACHE/dl" && ssi_run_logged "apt-get download $1:armel" apt-armel-download \
+            apt-get "${opts[@]}" download "$1:armel")
+    fi
+    ls "$SSI_CACHE/dl/$1"_*_armel.deb | head -n 1
+}
+
 # Identity of the toolchain that a kernel build depends on.
 ssi_toolchain_id() {
     printf 'rustc=%s bindgen=%s libclang=%s gcc=%s\n' \

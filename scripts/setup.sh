@@ -5,19 +5,23 @@
 #
 #   scripts/setup.sh            all steps
 #   scripts/setup.sh STEP...    only these: packages rust bindgen libclang source
-#                               guest-kernel kunit-kernel
+#                               guest-kernel kunit-kernel pizero-kernel
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 # Debian packages: kernel build, guests (QEMU, busybox), RDMA userspace and perftest
 # (run inside the guests from the shared host root), the verbs/RDMA CM headers of the
 # hostile test client (tests/tools/ssi-hostile.c), python for kunit.py, criu for the
-# migration benchmark's baseline, util-linux's setpriv for the tests' other users.
+# migration benchmark's baseline, util-linux's setpriv for the tests' other users; the
+# Pi Zero cross toolchains (gnueabihf for the kernel, armel's libc for a static ssictl),
+# dtc/fdtoverlay and qemu-system-arm for the raspi0 board.
 SSI_DEB_PACKAGES=(
     build-essential flex bison bc libelf-dev libssl-dev cpio rsync kmod xz-utils
     python3 python3-pip qemu-system-x86 busybox-static
     rdma-core ibverbs-providers ibverbs-utils perftest iproute2 procps iputils-ping
     librdmacm-dev libibverbs-dev criu util-linux
+    gcc-arm-linux-gnueabihf gcc-arm-linux-gnueabi libc6-dev-armel-cross
+    device-tree-compiler qemu-system-arm file
 )
 
 step_packages() {
@@ -97,14 +101,7 @@ step_source() {
     fi
     local a=$SSI_CACHE/apt uri
     mkdir -p "$a/lists/partial" "$a/cache/archives/partial" "$SSI_CACHE/dl" "$SSI_CACHE/src"
-    # The system's Debian mirror (deb822 or one-line format, skipping "[options]" and
-    # cdrom entries); SSI_DEBIAN_MIRROR overrides; deb.debian.org as a last resort.
-    uri=${SSI_DEBIAN_MIRROR:-}
-    [ -n "$uri" ] || uri=$(awk '/^URIs:/ { for (i = 2; i <= NF; i++) if ($i ~ /^https?:/) { print $i; exit } }' \
-        /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n 1)
-    [ -n "$uri" ] || uri=$(awk '/^deb / { for (i = 2; i <= NF; i++) if ($i ~ /^https?:/) { print $i; exit } }' \
-        /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | head -n 1)
-    [ -n "$uri" ] || uri=http://deb.debian.org/debian
+    uri=$(ssi_debian_mirror)
     ssi_info "mirror $uri"
     cat >"$a/trixie-backports.sources" <<EOF
 Types: deb
@@ -190,6 +187,13 @@ step_kunit_kernel() {
     touch "$b/.ssi-built"
 }
 
+# The Pi Zero kernel (scripts/pizero.sh; 32-bit ARMv6, cross-built, cached like the others).
+step_pizero_kernel() {
+    "$SSI_ROOT/scripts/pizero.sh" kernel
+}
+
+# The Pi Zero kernel is built by `make pizero`/`make test-pizero` (or this script's
+# pizero-kernel step), not by default yet.
 all_steps=(packages rust bindgen libclang source guest_kernel kunit_kernel)
 steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=("${all_steps[@]}")

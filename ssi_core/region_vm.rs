@@ -250,7 +250,8 @@ unsafe fn handle(
 ) -> c_uint {
     // SAFETY: By the function's safety requirements.
     let r = unsafe { borrow(region) };
-    let Ok(page) = u32::try_from(pgoff) else {
+    // `usize` is 32 bits on some architectures: `.ok()` keeps the check on all of them.
+    let Some(page) = u32::try_from(pgoff).ok() else {
         return bindings::vm_fault_reason_VM_FAULT_SIGBUS as c_uint;
     };
     let mut insert = |p: &Page, writable: bool| {

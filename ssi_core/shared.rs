@@ -5,6 +5,8 @@
 // Each module uses only part of the shared code, which is `pub` for the host crate.
 #![allow(dead_code, unreachable_pub)]
 
+#[path = "../rust/src/arith.rs"]
+pub(crate) mod arith;
 #[path = "../rust/src/directory.rs"]
 pub(crate) mod directory;
 #[path = "../rust/src/ioctl.rs"]

@@ -28,6 +28,7 @@ use kernel::{
 use crate::ffi::{self, PagesFile, Task, Why};
 use crate::leave::HomeRef;
 use crate::link::{self, Wait};
+use crate::shared::arith::ns_to_ms;
 use crate::shared::ioctl::{
     SsiMigrateExit, SsiMigrateJob, SsiProcInfo, SsiSpecialMapping, SSI_MAX_SPECIAL,
     SSI_PROC_RUNNING,
@@ -279,7 +280,7 @@ pub(crate) fn accept(file: usize, job: &mut SsiMigrateJob) -> Result {
                     if now >= d {
                         return Err(ETIMEDOUT);
                     }
-                    ((d - now) / 1_000_000).clamp(1, 1000) as u32
+                    ns_to_ms(d - now).clamp(1, 1000) as u32
                 }
                 None => 1000,
             };

@@ -25,6 +25,16 @@ pub(crate) struct RawFile {
 /// Length of a failure text from the shim (`SSI_WHY_LEN`).
 pub(crate) const WHY_LEN: usize = 128;
 
+/// `struct ssi_pinned`: a process that maps device memory.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub(crate) struct Pinned {
+    pub(crate) pid: u32,
+    pub(crate) comm: [u8; SSI_COMM_LEN],
+    /// The mapping, e.g. "/dev/gpiomem at 0xb6f00000".
+    pub(crate) why: [u8; WHY_LEN],
+}
+
 extern "C" {
     fn ssi_mig_get_task(pid: c_int) -> *mut RawTask;
     fn ssi_mig_put_task(t: *mut RawTask);
@@ -46,6 +56,7 @@ extern "C" {
     ) -> isize;
     fn ssi_mig_hold_module() -> c_int;
     fn ssi_mig_install_standin_fd() -> c_int;
+    fn ssi_mig_scan_pinned(out: *mut Pinned, max: u32) -> c_int;
     fn ssi_mig_fd_readable(fd: c_int) -> c_int;
     fn ssi_mig_identity(
         ids: *mut u32,
@@ -333,6 +344,23 @@ pub(crate) unsafe fn stdio_install(i: *mut c_void, o: *mut c_void, e: *mut c_voi
 pub(crate) fn install_standin_fd() -> Result {
     // SAFETY: No preconditions: installs a descriptor in current's table.
     kernel::error::to_result(unsafe { ssi_mig_install_standin_fd() }.min(0))
+}
+
+/// The processes of this node that map device memory (at most `max`, in pid order).
+pub(crate) fn scan_pinned(max: usize) -> Result<KVec<Pinned>> {
+    let blank = Pinned {
+        pid: 0,
+        comm: [0; SSI_COMM_LEN],
+        why: [0; WHY_LEN],
+    };
+    let mut v = KVec::new();
+    v.resize(max, blank, GFP_KERNEL)?;
+    let cap = u32::try_from(v.len()).map_err(|_| EINVAL)?;
+    // SAFETY: `v` holds `cap` initialised entries the shim may overwrite; it writes at
+    // most `cap`.
+    let n = unsafe { ssi_mig_scan_pinned(v.as_mut_ptr(), cap) };
+    v.truncate(usize::try_from(n).unwrap_or(0));
+    Ok(v)
 }
 
 pub(crate) fn fatal_signal_pending() -> bool {

@@ -15,6 +15,7 @@ use kernel::{
 };
 
 use crate::core_client;
+use crate::shared::arith::ns_to_ms;
 use crate::shared::migrate_wire::MigMsg;
 use crate::shared::service::{ids, SSI_CALL_UNINTERRUPTIBLE};
 use crate::shared::wire::MAX_SERVICE_DATA;
@@ -106,7 +107,7 @@ pub(crate) fn call(
             return Err(ETIMEDOUT);
         }
         // The remaining milliseconds: below 2^32 as timeout_ms is.
-        let left = msecs_to_jiffies(((deadline - now) / 1_000_000).max(1) as u32);
+        let left = msecs_to_jiffies(ns_to_ms(deadline - now).max(1) as u32);
         let r = call.answered.wait_interruptible_timeout(&mut answer, left);
         if wait == Wait::Interruptible && matches!(r, CondVarTimeoutResult::Signal { .. }) {
             return Err(ERESTARTSYS);

@@ -38,9 +38,10 @@ use link::Reply;
 use shared::ioctl::{
     name_str, proc_role_label, SsiMigrate, SsiMigrateExit, SsiMigrateJob, SsiProcInfo, SsiProcList,
     SSI_IOC_MIGRATE, SSI_IOC_MIGRATE_ACCEPT, SSI_IOC_MIGRATE_DRAIN, SSI_IOC_MIGRATE_EXITED,
-    SSI_IOC_MIGRATE_PS, SSI_IOC_MIGRATE_RESTORE, SSI_PROC_LIST_LEN,
+    SSI_IOC_MIGRATE_PS, SSI_IOC_MIGRATE_RESTORE, SSI_PROC_LIST_LEN, SSI_PROC_PINNED,
 };
 use shared::migrate_wire::MigMsg;
+use shared::text::U64;
 
 module! {
     type: SsiMigrateModule,
@@ -98,7 +99,29 @@ impl Engine {
             .retain(|a| a.job != job || a.inner.lock().state == arrive::State::Moved);
     }
 
+    /// The processes this node knows of: migrations through it, then the processes
+    /// pinned to it by device memory.
     fn procs(&self) -> Result<KVec<SsiProcInfo>> {
+        let mut v = self.migrations()?;
+        for p in ffi::scan_pinned(SSI_PROC_LIST_LEN)?.iter() {
+            v.push(
+                SsiProcInfo {
+                    home_node: self.node,
+                    home_pid: p.pid,
+                    node: self.node,
+                    pid: p.pid,
+                    role: SSI_PROC_PINNED,
+                    hops: 0,
+                    pages: 0,
+                    comm: p.comm,
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        Ok(v)
+    }
+
+    fn migrations(&self) -> Result<KVec<SsiProcInfo>> {
         let mut v = KVec::new();
         leave::list(&mut v)?;
         arrive::list(&mut v)?;
@@ -219,6 +242,8 @@ unsafe impl FromBytes for SsiProcInfo {}
 unsafe impl AsBytes for SsiProcList {}
 // SAFETY: As above.
 unsafe impl FromBytes for SsiProcList {}
+// SAFETY: All-zero bytes are a valid `SsiProcList` (integers and integer arrays).
+unsafe impl pin_init::Zeroable for SsiProcList {}
 // SAFETY: As above.
 unsafe impl FromBytes for SsiMigrateExit {}
 
@@ -282,8 +307,11 @@ impl core_client::Engine for Engine {
             SSI_IOC_MIGRATE_PS => {
                 let slice = user(arg, size_of::<SsiProcList>());
                 let (mut reader, mut writer) = slice.reader_writer();
-                let mut list = KBox::<SsiProcList>::new(reader.read()?, GFP_KERNEL)?;
-                list.count = 0;
+                // Built in place: 3 KiB must stay off the stack (8 KiB on 32-bit ARM).
+                // Only `node`, the first field, is input.
+                let node: u32 = reader.read()?;
+                let mut list = KBox::init(pin_init::zeroed::<SsiProcList>(), GFP_KERNEL)?;
+                list.node = node;
                 if list.node == self.node {
                     for (i, p) in self.procs()?.iter().take(SSI_PROC_LIST_LEN).enumerate() {
                         list.procs[i] = *p;
@@ -325,7 +353,7 @@ impl core_client::Engine for Engine {
             "{:<12} {:>4} {:>7} {:<8} {:>4} {:>8} command",
             "id", "node", "pid", "role", "hops", "pages"
         )?;
-        let Ok(procs) = self.procs() else {
+        let Ok(procs) = self.migrations() else {
             return Ok(());
         };
         for p in procs.iter() {
@@ -337,8 +365,25 @@ impl core_client::Engine for Engine {
                 p.pid,
                 proc_role_label(p.role),
                 p.hops,
-                p.pages,
+                U64(p.pages),
                 name_str(&p.comm).unwrap_or("?")
+            )?;
+        }
+        let Ok(pinned) = ffi::scan_pinned(SSI_PROC_LIST_LEN) else {
+            return Ok(());
+        };
+        for p in pinned.iter() {
+            writeln!(
+                out,
+                "{:<12} {:>4} {:>7} {:<8} {:>4} {:>8} {} (pinned by {})",
+                Id(self.node, p.pid),
+                self.node,
+                p.pid,
+                proc_role_label(SSI_PROC_PINNED),
+                0,
+                0,
+                name_str(&p.comm).unwrap_or("?"),
+                name_str(&p.why).unwrap_or("?")
             )?;
         }
         Ok(())

@@ -43,6 +43,13 @@ struct ssi_vma_info {
 /* Why something failed, for the caller's message. */
 #define SSI_WHY_LEN 128
 
+/* A process that maps device memory, and the mapping ("/dev/gpiomem at 0x..."). */
+struct ssi_pinned {
+	u32 pid;
+	char comm[16];
+	char why[SSI_WHY_LEN];
+};
+
 /* task_shim.c: called from Rust */
 struct task_struct *ssi_mig_get_task(int pid);
 void ssi_mig_put_task(struct task_struct *t);
@@ -56,6 +63,7 @@ ssize_t ssi_mig_capture(void *state, size_t cap, struct ssi_mm_info *mm,
 			struct ssi_vma_info *vmas, u32 max_vmas, u32 *nr_vmas, u32 node, char *why);
 int ssi_mig_hold_module(void);
 int ssi_mig_install_standin_fd(void);
+int ssi_mig_scan_pinned(struct ssi_pinned *out, u32 max);
 int ssi_mig_fd_readable(int fd);
 void ssi_mig_identity(u32 *ids, u32 *umask, u32 *groups, u32 max_groups, u32 *ngroups,
 		      char *comm, char *cwd, size_t cwd_len);

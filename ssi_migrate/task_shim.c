@@ -26,12 +26,14 @@
  */
 #include <linux/anon_inodes.h>
 #include <linux/cred.h>
+#include <linux/delay.h>
 #include <linux/elf.h>
 #include <linux/fdtable.h>
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/fs_struct.h>
 #include <linux/hugetlb.h>
+#include <linux/pid.h>
 #include <linux/pid_namespace.h>
 #include <linux/sched/exec_state.h>
 #include <linux/futex.h>
@@ -253,6 +255,101 @@ static void ssi_vma_name(struct vm_area_struct *vma, struct mm_struct *mm, char 
 	}
 }
 
+/*
+ * Device memory (/dev/mem, /dev/gpiomem, a device's registers, an ssi region) ties a
+ * process to its node. [vvar] is VM_PFNMAP too, but every kernel has its own: it is
+ * moved, not copied.
+ */
+static bool ssi_vma_pins(struct vm_area_struct *vma)
+{
+	return (vma->vm_flags & (VM_IO | VM_PFNMAP | VM_MIXEDMAP)) &&
+	       !(vma->vm_ops && vma->vm_ops->name);
+}
+
+/* The first mapping of @task that pins it to this node, described in @p. */
+static bool ssi_task_pinned(struct task_struct *task, struct ssi_pinned *p)
+{
+	struct mm_struct *mm = get_task_mm(task);
+	struct vm_area_struct *vma;
+	bool found = false;
+	int tries = 0;
+
+	if (!mm)
+		return false;	/* a kernel thread, or exiting */
+	/*
+	 * Never wait long for the lock: this also serves remote `ssictl ps` from the
+	 * messaging context, which must not stall behind a writer queued on a slow fault.
+	 */
+	while (!mmap_read_trylock(mm)) {
+		if (++tries > 20) {
+			mmput(mm);
+			return false;
+		}
+		usleep_range(500, 1000);
+	}
+	{
+		VMA_ITERATOR(vmi, mm, 0);
+
+		for_each_vma(vmi, vma) {
+			char name[SSI_VMA_NAME_LEN];
+
+			if (!ssi_vma_pins(vma))
+				continue;
+			ssi_vma_name(vma, mm, name);
+			snprintf(p->why, SSI_WHY_LEN, "%s at %#lx",
+				 name[0] ? name : "a device mapping", vma->vm_start);
+			found = true;
+			break;
+		}
+	}
+	mmap_read_unlock(mm);
+	mmput(mm);
+	if (found)
+		get_task_comm(p->comm, task);
+	return found;
+}
+
+/*
+ * The processes of this node (in the caller's pid namespace) that map device memory,
+ * at most @max of them, in pid order. Returns how many were written to @out.
+ */
+int ssi_mig_scan_pinned(struct ssi_pinned *out, u32 max)
+{
+	struct pid_namespace *ns = task_active_pid_ns(current);
+	unsigned int nr = 1;
+	u32 n = 0;
+
+	while (n < max) {
+		struct task_struct *task = NULL;
+		struct pid *pid;
+		unsigned int this_nr = 0;
+
+		rcu_read_lock();
+		pid = find_ge_pid(nr, ns);
+		if (pid) {
+			this_nr = pid_nr_ns(pid, ns);
+			task = pid_task(pid, PIDTYPE_TGID);
+			if (task)
+				get_task_struct(task);
+		}
+		rcu_read_unlock();
+		if (!pid)
+			break;
+		nr = this_nr + 1;
+		if (!task)
+			continue;
+		memset(&out[n], 0, sizeof(out[n]));
+		out[n].pid = this_nr;
+		if (ssi_task_pinned(task, &out[n]))
+			n++;
+		put_task_struct(task);
+		if (fatal_signal_pending(current))
+			break;
+		cond_resched();
+	}
+	return n;
+}
+
 /* The VMAs and mm fields of current; fails for mappings that cannot move. */
 static int ssi_capture_mm(struct ssi_mm_info *mi, struct ssi_vma_info *vmas, u32 max,
 			  u32 *nr, u32 node, char *why)
@@ -269,9 +366,7 @@ static int ssi_capture_mm(struct ssi_mm_info *mi, struct ssi_vma_info *vmas, u32
 		char name[SSI_VMA_NAME_LEN];
 
 		ssi_vma_name(vma, mm, name);
-		/* [vvar] is VM_PFNMAP too, but every kernel has its own: it is moved, not copied. */
-		if ((vma->vm_flags & (VM_IO | VM_PFNMAP | VM_MIXEDMAP)) &&
-		    !(vma->vm_ops && vma->vm_ops->name)) {
+		if (ssi_vma_pins(vma)) {
 			snprintf(why, SSI_WHY_LEN, "pinned to node %u by %s (device memory at %#lx)",
 				 node, name[0] ? name : "a device mapping", vma->vm_start);
 			ret = -EBUSY;

@@ -23,6 +23,7 @@ mod errno;
 mod shared;
 
 use core_client::{Describe, Exposure, RawPage, SliceWriter, Transport, TransportRegistration};
+use shared::text::U64;
 use shared::transport::TransportKind;
 use shared::wire::MAX_FRAME;
 
@@ -189,9 +190,9 @@ impl Describe for RdmaTransport {
             "node {} devices: {} links: {} rejected: {} rx_errors: {}",
             core_client::node_id(),
             devs,
-            st.links_up,
-            st.rejected,
-            st.rx_errors
+            U64(st.links_up),
+            U64(st.rejected),
+            U64(st.rx_errors)
         )
     }
 }

@@ -624,6 +624,8 @@ pub const SSI_PROC_RELAY: u32 = 2;
 pub const SSI_PROC_RUNNING: u32 = 3;
 /// `SsiProcInfo::role`: being moved away from this node right now.
 pub const SSI_PROC_LEAVING: u32 = 4;
+/// `SsiProcInfo::role`: maps device memory, so it cannot leave this node (`pages` is 0).
+pub const SSI_PROC_PINNED: u32 = 5;
 
 /// One process in an [`SsiProcList`].
 #[repr(C)]
@@ -685,6 +687,7 @@ pub fn proc_role_label(role: u32) -> &'static str {
         SSI_PROC_RELAY => "relay",
         SSI_PROC_RUNNING => "running",
         SSI_PROC_LEAVING => "leaving",
+        SSI_PROC_PINNED => "pinned",
         _ => "unknown",
     }
 }

@@ -12,6 +12,7 @@
 
 #![no_std]
 
+pub mod arith;
 pub mod directory;
 pub mod ioctl;
 pub mod kv;

@@ -63,25 +63,14 @@ pub struct U64(pub u64);
 pub struct I64(pub i64);
 
 /// The decimal digits of `v`, most significant first, in `buf`; returns where they start.
-fn decimal(v: u64, buf: &mut [u8; 20]) -> usize {
-    // Long division of four 16-bit limbs by 10: every step fits in a u32.
-    let mut limbs = [
-        ((v >> 48) & 0xffff) as u32,
-        ((v >> 32) & 0xffff) as u32,
-        ((v >> 16) & 0xffff) as u32,
-        (v & 0xffff) as u32,
-    ];
+fn decimal(mut v: u64, buf: &mut [u8; 20]) -> usize {
     let mut at = buf.len();
     loop {
-        let mut rem = 0u32;
-        for limb in limbs.iter_mut() {
-            let cur = (rem << 16) | *limb;
-            *limb = cur / 10;
-            rem = cur % 10;
-        }
+        let (q, digit) = super::arith::div_small(v, 10);
         at -= 1;
-        buf[at] = b'0' + rem as u8;
-        if limbs.iter().all(|&l| l == 0) {
+        buf[at] = b'0' + digit as u8;
+        v = q;
+        if v == 0 {
             return at;
         }
     }

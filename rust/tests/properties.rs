@@ -424,3 +424,16 @@ mod text_props {
         }
     }
 }
+
+mod arith_props {
+    use proptest::prelude::*;
+    use ssi_shared::arith::{div_small, ns_to_ms};
+
+    proptest! {
+        #[test]
+        fn div_small_agrees_with_u64_division(v in any::<u64>(), d in 1u16..) {
+            prop_assert_eq!(div_small(v, d), (v / u64::from(d), (v % u64::from(d)) as u16));
+            prop_assert_eq!(ns_to_ms(v), v / 1_000_000);
+        }
+    }
+}

@@ -144,6 +144,30 @@ t_eq "node0: reloaded in another order, node 5 with 2 transports" "5 2" \
 out=$(cluster_run 0 "rmmod ssi_rdma && rmmod ssi_gpio_bus && rmmod ssi_migrate && rmmod ssi_core && echo clean")
 t_eq "node0: second unload clean" clean "$out"
 
+# --- ssi_gpio_bus without a device tree: ten lines of a gpio-sim chip (gpio_chip=N) ------
+out=$(cluster_run 0 "set -e
+mountpoint -q /sys/kernel/config || mount -t configfs none /sys/kernel/config
+d=/sys/kernel/config/gpio-sim/ssi; mkdir -p \$d/bank0; echo 10 > \$d/bank0/num_lines; echo 1 > \$d/live
+chip=\$(cat \$d/bank0/chip_name); sim=/sys/devices/platform/\$(cat \$d/dev_name)/\$chip
+echo pull-up > \$sim/sim_gpio0/pull; echo pull-up > \$sim/sim_gpio9/pull
+echo chip=\$chip
+insmod $KO/ssi_core/ssi_core.ko node_id=0
+insmod $KO/ssi_gpio_bus/ssi_gpio_bus.ko peer_node=1 gpio_chip=\${chip#gpiochip}
+cat /proc/ssi/transports; dmesg | grep 'cable lines bound' | tail -n 1" 2>&1)
+t_ok "node0: ssi_gpio_bus loads with gpio_chip= (a gpio-sim chip of 10 lines)" $? "$out"
+chip=$(sed -n 's/^chip=gpiochip\([0-9]*\)$/\1/p' <<<"$out")
+t_match "node0: ... took data0-7, ready, valid from lines 0-9 by consumer name" \
+    'gpio-bus +node 0 <-> node 1: gpio-sim[^ ]* data 0,1,2,3,4,5,6,7 ready 8 valid 9$' "$out"
+t_match "node0: ... and reads their levels (data0 and valid pulled up: 0x201)" 'now reading 0x201' "$out"
+out=$(cluster_run 0 "rmmod ssi_gpio_bus; insmod $KO/ssi_gpio_bus/ssi_gpio_bus.ko peer_node=1 gpio_chip=77 2>&1; echo rc=\$?; dmesg | tail -n 3")
+t_match "node0: gpio_chip of a chip that does not exist refused, with a message" \
+    'rc=[1-9][0-9]*(.|\n)*gpio_chip=77: there is no gpiochip77' "$(tr '\n' ' ' <<<"$out")"
+out=$(cluster_run 0 "insmod $KO/ssi_gpio_bus/ssi_gpio_bus.ko peer_node=1 gpio_chip=$chip gpio_line=1 2>&1; echo rc=\$?; dmesg | tail -n 3")
+t_match "node0: lines past the chip's end refused, with a message" \
+    'rc=[1-9][0-9]*.*has 10 lines, lines 1\.\.10 do not fit' "$(tr '\n' ' ' <<<"$out")"
+out=$(cluster_run 0 "rmmod ssi_core && d=/sys/kernel/config/gpio-sim/ssi && echo 0 > \$d/live && rmdir \$d/bank0 \$d && grep -c '^ssi_' /proc/modules")
+t_eq "node0: unloads, the gpio-sim chip goes" "0" "$out"
+
 # --- kernel logs ---------------------------------------------------------------------------
 for n in 0 1; do
     out=$(cluster_run $n "dmesg")
