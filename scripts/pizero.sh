@@ -97,7 +97,6 @@ step_modules() {
         --include='/Kbuild' --include='/ssi_*/Kbuild' --include='/ssi_*/*.rs' \
         --include='/ssi_*/*.c' --include='/ssi_*/*.h' --include='/rust/src/*.rs' \
         --include='/rust/kmod/*.rs' --exclude='*' "$SSI_ROOT/" "$out/"
-    rm -rf "$out/userspace-tools" "$out/target" "$out/kunit-tests"
     make -C "$o" "${ARM_MAKE[@]}" M="$out" -j"$(nproc)" modules
     check_32bit_safe "$out"
 }

@@ -14,7 +14,8 @@ use crate::lines::{self, Lines};
 
 /// A bound bus device.
 pub(crate) struct BusDriver {
-    lines: Lines,
+    // Held while bound: the descriptors are the bus's (issue 7 drives them).
+    _lines: Lines,
 }
 
 kernel::of_device_table!(
@@ -45,14 +46,13 @@ impl platform::Driver for BusDriver {
                 idle
             )
         });
-        Ok(Self { lines })
+        Ok(Self { _lines: lines })
     }
 }
 
 impl Drop for BusDriver {
     fn drop(&mut self) {
+        // The descriptors themselves go with the device's managed resources, after this.
         lines::set_bound(None);
-        // The descriptors go with the device's managed resources, after this.
-        let _ = &self.lines;
     }
 }

@@ -104,19 +104,7 @@ impl Engine {
     fn procs(&self) -> Result<KVec<SsiProcInfo>> {
         let mut v = self.migrations()?;
         for p in ffi::scan_pinned(SSI_PROC_LIST_LEN)?.iter() {
-            v.push(
-                SsiProcInfo {
-                    home_node: self.node,
-                    home_pid: p.pid,
-                    node: self.node,
-                    pid: p.pid,
-                    role: SSI_PROC_PINNED,
-                    hops: 0,
-                    pages: 0,
-                    comm: p.comm,
-                },
-                GFP_KERNEL,
-            )?;
+            v.push(pinned_info(self.node, p), GFP_KERNEL)?;
         }
         Ok(v)
     }
@@ -357,37 +345,47 @@ impl core_client::Engine for Engine {
             return Ok(());
         };
         for p in procs.iter() {
-            writeln!(
-                out,
-                "{:<12} {:>4} {:>7} {:<8} {:>4} {:>8} {}",
-                Id(p.home_node, p.home_pid),
-                p.node,
-                p.pid,
-                proc_role_label(p.role),
-                p.hops,
-                U64(p.pages),
-                name_str(&p.comm).unwrap_or("?")
-            )?;
+            ps_row(out, p)?;
+            writeln!(out)?;
         }
         let Ok(pinned) = ffi::scan_pinned(SSI_PROC_LIST_LEN) else {
             return Ok(());
         };
         for p in pinned.iter() {
-            writeln!(
-                out,
-                "{:<12} {:>4} {:>7} {:<8} {:>4} {:>8} {} (pinned by {})",
-                Id(self.node, p.pid),
-                self.node,
-                p.pid,
-                proc_role_label(SSI_PROC_PINNED),
-                0,
-                0,
-                name_str(&p.comm).unwrap_or("?"),
-                name_str(&p.why).unwrap_or("?")
-            )?;
+            ps_row(out, &pinned_info(self.node, p))?;
+            writeln!(out, " (pinned by {})", name_str(&p.why).unwrap_or("?"))?;
         }
         Ok(())
     }
+}
+
+/// A process of `node` pinned there by device memory, as a process-list entry.
+fn pinned_info(node: u32, p: &ffi::Pinned) -> SsiProcInfo {
+    SsiProcInfo {
+        home_node: node,
+        home_pid: p.pid,
+        node,
+        pid: p.pid,
+        role: SSI_PROC_PINNED,
+        hops: 0,
+        pages: 0,
+        comm: p.comm,
+    }
+}
+
+/// One `/proc/ssi/ps` row, without its line end.
+fn ps_row(out: &mut SliceWriter<'_>, p: &SsiProcInfo) -> fmt::Result {
+    write!(
+        out,
+        "{:<12} {:>4} {:>7} {:<8} {:>4} {:>8} {}",
+        Id(p.home_node, p.home_pid),
+        p.node,
+        p.pid,
+        proc_role_label(p.role),
+        p.hops,
+        U64(p.pages),
+        name_str(&p.comm).unwrap_or("?")
+    )
 }
 
 /// A cluster-wide process id, `node:pid`.
