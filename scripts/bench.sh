@@ -36,7 +36,7 @@ RDMA=$SSI_ROOT/ssi_rdma/ssi_rdma.ko
 ssi_step "booting 2 guests"
 cluster_start 2
 for g in 0 1; do
-    cluster_run $g "insmod $CORE node_id=$((g + 1)) && rdma link add rxe0 type rxe netdev eth0" >/dev/null
+    cluster_run $g "insmod $CORE node_id=$((g + 1)) down_after_ms=$SSI_TCG_DOWN_AFTER_MS && rdma link add rxe0 type rxe netdev eth0" >/dev/null
 done
 
 # perftest: server on guest 1, client on guest 0. Prints the typical latency (us).

@@ -22,7 +22,7 @@ show() { # NODE CMD
 ssi_step "booting 2 guests (Linux $(cat "$SSI_CACHE/src/current-version"), TCG)"
 cluster_start 2
 for n in 0 1; do
-    cluster_run $n "insmod $KO/ssi_core/ssi_core.ko node_id=$n && insmod $KO/ssi_rdma/ssi_rdma.ko &&
+    cluster_run $n "insmod $KO/ssi_core/ssi_core.ko node_id=$n down_after_ms=$SSI_TCG_DOWN_AFTER_MS && insmod $KO/ssi_rdma/ssi_rdma.ko &&
         insmod $KO/ssi_migrate/ssi_migrate.ko && insmod $KO/ssi_gpio_bus/ssi_gpio_bus.ko peer_node=$((1 - n)) &&
         rdma link add rxe0 type rxe netdev eth0 && $SSICTL node add $((1 - n)) $(cluster_ip $((1 - n)))" >/dev/null
 done

@@ -135,10 +135,8 @@ case $what in
 all)
     run_host
     run_kunit
+    run_pizero
     if run_build; then run_cluster; else record FAIL "cluster::skipped (build failed)"; fi
-    # The Pi Zero stage joins `all` once its cold kernel build is timed against CI's
-    # budget; until then: make test-pizero.
-    [ "${SSI_TEST_PIZERO:-0}" = 1 ] && run_pizero
     ;;
 pizero) run_pizero ;;
 host) run_host ;;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make setup: installs everything ssi needs on a Debian 12 x86_64 machine and builds the
-# guest and KUnit kernels. Idempotent: every step checks whether its result is already
-# there (in $SSI_CACHE, default ~/.cache/ssi) and skips itself if so.
+# guest, KUnit and Pi Zero kernels. Idempotent: every step checks whether its result is
+# already there (in $SSI_CACHE, default ~/.cache/ssi) and skips itself if so.
 #
 #   scripts/setup.sh            all steps
 #   scripts/setup.sh STEP...    only these: packages rust bindgen libclang source
@@ -192,9 +192,7 @@ step_pizero_kernel() {
     "$SSI_ROOT/scripts/pizero.sh" kernel
 }
 
-# The Pi Zero kernel is built by `make pizero`/`make test-pizero` (or this script's
-# pizero-kernel step), not by default yet.
-all_steps=(packages rust bindgen libclang source guest_kernel kunit_kernel)
+all_steps=(packages rust bindgen libclang source guest_kernel kunit_kernel pizero_kernel)
 steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=("${all_steps[@]}")
 start=$(date +%s)

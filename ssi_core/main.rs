@@ -32,7 +32,9 @@ mod shared;
 
 use device::ControlDevice;
 use procfs::ProcDir;
+use shared::membership::{MAX_DOWN_AFTER_MS, MIN_DOWN_AFTER_MS};
 use shared::node::NodeId;
+use shared::text::U64;
 
 module! {
     type: SsiCore,
@@ -44,6 +46,10 @@ module! {
         node_id: u32 {
             default: 0,
             description: "This node's id in the cluster (0..63)",
+        },
+        down_after_ms: u32 {
+            default: 1000,
+            description: "Silence (ms) after which a peer is declared down (500..60000; raise it where virtual machines stall)",
         },
     },
 }
@@ -64,6 +70,21 @@ fn checked_node_id() -> Result<NodeId> {
         );
         EINVAL
     })
+}
+
+/// Checks the `down_after_ms` parameter.
+fn checked_down_after_ms() -> Result<u64> {
+    let ms = u64::from(*module_parameters::down_after_ms.value());
+    if !(MIN_DOWN_AFTER_MS..=MAX_DOWN_AFTER_MS).contains(&ms) {
+        pr_err!(
+            "down_after_ms={} is invalid: must be {}..{}\n",
+            U64(ms),
+            U64(MIN_DOWN_AFTER_MS),
+            U64(MAX_DOWN_AFTER_MS)
+        );
+        return Err(EINVAL);
+    }
+    Ok(ms)
 }
 
 /// The cluster state behind messaging: started first, torn down last.
@@ -117,7 +138,7 @@ impl kernel::InPlaceModule for SsiCore {
             node: checked_node_id()?,
             _cluster: {
                 registry::init();
-                nodes::init(checked_node_id()?);
+                nodes::init(checked_node_id()?, checked_down_after_ms()?);
                 ClusterState::start()?
             },
             _proc: ProcDir::create()?,

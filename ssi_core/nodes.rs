@@ -81,12 +81,26 @@ global_lock! {
     };
 }
 
-/// Initialises the table for this node. Called once from module init.
-pub(crate) fn init(self_id: NodeId) {
+/// Initialises the table for this node, which declares peers down after
+/// `down_after_ms` of silence (checked by the caller). Called once from module init.
+pub(crate) fn init(self_id: NodeId, down_after_ms: u64) {
     // SAFETY: Called exactly once, from the module initialiser, before any other use.
     unsafe { NODES.init() };
     // Node ids are below SSI_MAX_NODES (64): they fit in u16.
-    NODES.lock().membership.reset(self_id.get() as u16);
+    NODES
+        .lock()
+        .membership
+        .reset(self_id.get() as u16, down_after_ms);
+}
+
+/// The failure detector's settings and record: the silence after which a peer is down
+/// and the longest stall of this node (ms).
+pub(crate) fn detector() -> (u64, u64) {
+    let t = NODES.lock();
+    (
+        t.membership.down_after_ms(),
+        t.membership.longest_stall_ms(),
+    )
 }
 
 /// Adds a peer; returns its id, address and port. Errors: `EINVAL` (bad id, this node,
@@ -216,6 +230,8 @@ pub(crate) struct NodeRow<'a> {
     pub(crate) leader_seen: u32,
     pub(crate) rtt_ns: u64,
     pub(crate) counters: Counters,
+    /// The longest silence heard from the peer while it was up (ms).
+    pub(crate) longest_gap_ms: u64,
 }
 
 /// Calls `f` for each node, this one first, and returns the leader.
@@ -229,6 +245,7 @@ pub(crate) fn for_each(mut f: impl FnMut(&NodeRow<'_>)) -> u32 {
         leader_seen: u32::from(m.leader()),
         rtt_ns: 0,
         counters: Counters::default(),
+        longest_gap_ms: 0,
     });
     for id in 0..SSI_MAX_NODES as u16 {
         if let (Some(p), Some(a)) = (m.peer(id), t.addresses[usize::from(id)]) {
@@ -240,6 +257,7 @@ pub(crate) fn for_each(mut f: impl FnMut(&NodeRow<'_>)) -> u32 {
                 leader_seen: u32::from(p.leader_seen),
                 rtt_ns: l.rtt_ns,
                 counters: l.counters,
+                longest_gap_ms: p.longest_gap_ms,
             });
         }
     }

@@ -9,7 +9,7 @@ use kernel::{bindings, error::to_result, prelude::*, seq_file::SeqFile, seq_prin
 
 use crate::registry;
 use crate::shared::ioctl::{SSI_ABI_VERSION, SSI_STATE_LEN};
-use crate::shared::text::SliceWriter;
+use crate::shared::text::{SliceWriter, U64};
 
 extern "C" {
     fn ssi_core_proc_create() -> c_int;
@@ -39,6 +39,13 @@ impl Drop for ProcDir {
 fn show_status(m: &SeqFile) {
     seq_print!(m, "node_id: {}\n", crate::node_id());
     seq_print!(m, "abi_version: {}\n", SSI_ABI_VERSION);
+    let (down_after_ms, longest_stall_ms) = crate::nodes::detector();
+    seq_print!(
+        m,
+        "down_after_ms: {}\nlongest_stall_ms: {}\n",
+        U64(down_after_ms),
+        U64(longest_stall_ms)
+    );
     seq_print!(m, "transports: {}\n", registry::transport_count());
     seq_print!(m, "services:");
     crate::services::for_each(|id, name| seq_print!(m, " {}:{}", id, name));
@@ -62,7 +69,7 @@ fn show_nodes(m: &SeqFile) {
     use core::fmt::Write;
     seq_print!(
         m,
-        "{:<4} {:<21} {:<10} {:<6} {:>9} {:>8} {:>8} {:>9} {:>8} {:>8}\n",
+        "{:<4} {:<21} {:<10} {:<6} {:>9} {:>8} {:>8} {:>9} {:>8} {:>8} {:>10}\n",
         "id",
         "address",
         "state",
@@ -72,7 +79,8 @@ fn show_nodes(m: &SeqFile) {
         "received",
         "malformed",
         "timeouts",
-        "send_err"
+        "send_err",
+        "max_gap_ms"
     );
     let leader = crate::nodes::for_each(|row| {
         let mut buf = [0u8; 32];
@@ -87,7 +95,7 @@ fn show_nodes(m: &SeqFile) {
         let rtt_us = u32::try_from(row.rtt_ns).unwrap_or(u32::MAX) / 1000;
         seq_print!(
             m,
-            "{:<4} {:<21} {:<10} {:<6} {:>9} {:>8} {:>8} {:>9} {:>8} {:>8}\n",
+            "{:<4} {:<21} {:<10} {:<6} {:>9} {:>8} {:>8} {:>9} {:>8} {:>8} {:>10}\n",
             row.id,
             addr.as_str(),
             row.state,
@@ -97,7 +105,8 @@ fn show_nodes(m: &SeqFile) {
             c.received,
             c.malformed,
             c.timeouts,
-            c.send_errors
+            c.send_errors,
+            U64(row.longest_gap_ms)
         );
     });
     seq_print!(m, "leader: {}\n", leader);

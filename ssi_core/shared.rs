@@ -31,3 +31,10 @@ pub(crate) mod text;
 pub(crate) mod transport;
 #[path = "../rust/src/wire.rs"]
 pub(crate) mod wire;
+
+/// `seq_print!`/`pr_*!` format through the kernel's own `Display`.
+impl kernel::fmt::Display for text::U64 {
+    fn fmt(&self, f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Result {
+        core::fmt::Display::fmt(self, f)
+    }
+}

@@ -18,12 +18,22 @@
 //!   the gap. Otherwise the first tick after the stall would find every peer silent.
 //! - A hello with a new incarnation from a known peer means it restarted.
 //! - The leader is the lowest id among this node and its `Up` peers.
+//!
+//! The silence that means "down" is a setting: the default keeps the cluster's promise
+//! (down within 2 s), but a node that is only descheduled for longer than that (an
+//! overloaded virtual machine host) is then declared dead, with everything that
+//! follows (its pages lost, regions homed there killed). The longest gap heard from
+//! each peer and the longest stall of this node are recorded to size it.
 
 /// Default heartbeat period.
 pub const HEARTBEAT_INTERVAL_MS: u64 = 200;
 /// Default silence after which a peer is down (detection within this plus one tick,
 /// well inside the 2 s the cluster promises).
 pub const DOWN_AFTER_MS: u64 = 1000;
+/// The shortest silence that may mean "down": two and a half heartbeat periods.
+pub const MIN_DOWN_AFTER_MS: u64 = 500;
+/// The longest: a minute.
+pub const MAX_DOWN_AFTER_MS: u64 = 60_000;
 
 /// A peer's state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +72,19 @@ pub struct Peer {
     pub leader_seen: u16,
     /// The bookkeeping version it last reported.
     pub kv_version: u64,
+    /// The longest silence heard from it while it was up (ms), not counting stalls of
+    /// this node.
+    pub longest_gap_ms: u64,
+}
+
+impl Peer {
+    /// Something arrived from it at `now_ms` (older news does not move time back).
+    fn heard(&mut self, now_ms: u64) {
+        self.longest_gap_ms = self
+            .longest_gap_ms
+            .max(now_ms.saturating_sub(self.last_heard_ms));
+        self.last_heard_ms = self.last_heard_ms.max(now_ms);
+    }
 }
 
 /// What changed.
@@ -165,6 +188,8 @@ pub struct Membership<const N: usize> {
     leader: u16,
     /// The time of the previous tick (`None` before the first).
     last_tick_ms: Option<u64>,
+    /// The longest stall of this node seen between two ticks (ms), 0 if none.
+    longest_stall_ms: u64,
 }
 
 impl<const N: usize> Membership<N> {
@@ -177,16 +202,30 @@ impl<const N: usize> Membership<N> {
             peers: [None; N],
             leader: self_id,
             last_tick_ms: None,
+            longest_stall_ms: 0,
         }
     }
 
-    /// Starts over as `self_id`, alone, in place (the table may be too large for a
-    /// kernel stack).
-    pub fn reset(&mut self, self_id: u16) {
+    /// Starts over as `self_id`, alone, declaring peers down after `down_after_ms` of
+    /// silence (clamped to [`MIN_DOWN_AFTER_MS`]..=[`MAX_DOWN_AFTER_MS`]); in place (the
+    /// table may be too large for a kernel stack).
+    pub fn reset(&mut self, self_id: u16, down_after_ms: u64) {
         self.self_id = self_id;
+        self.down_after_ms = down_after_ms.clamp(MIN_DOWN_AFTER_MS, MAX_DOWN_AFTER_MS);
         self.leader = self_id;
         self.last_tick_ms = None;
+        self.longest_stall_ms = 0;
         self.peers.iter_mut().for_each(|p| *p = None);
+    }
+
+    /// The silence after which a peer is down (ms).
+    pub fn down_after_ms(&self) -> u64 {
+        self.down_after_ms
+    }
+
+    /// The longest stall of this node seen so far (ms): a tick that came that late.
+    pub fn longest_stall_ms(&self) -> u64 {
+        self.longest_stall_ms
     }
 
     /// This node's id.
@@ -238,6 +277,7 @@ impl<const N: usize> Membership<N> {
             last_heard_ms: 0,
             leader_seen: id,
             kv_version: 0,
+            longest_gap_ms: 0,
         });
         Ok(())
     }
@@ -311,7 +351,7 @@ impl<const N: usize> Membership<N> {
     ) -> bool {
         match self.peer_mut(id) {
             Some(p) if p.state == PeerState::Up && p.incarnation == incarnation => {
-                p.last_heard_ms = now_ms;
+                p.heard(now_ms);
                 p.leader_seen = leader;
                 p.kv_version = kv_version;
                 true
@@ -325,7 +365,7 @@ impl<const N: usize> Membership<N> {
     pub fn on_traffic(&mut self, id: u16, now_ms: u64) -> bool {
         match self.peer_mut(id) {
             Some(p) if p.state == PeerState::Up => {
-                p.last_heard_ms = p.last_heard_ms.max(now_ms);
+                p.heard(now_ms);
                 true
             }
             _ => false,
@@ -357,6 +397,7 @@ impl<const N: usize> Membership<N> {
             _ => 0,
         };
         self.last_tick_ms = Some(now_ms);
+        self.longest_stall_ms = self.longest_stall_ms.max(stalled_ms);
         for p in self.peers.iter_mut().flatten() {
             if p.state == PeerState::Up && stalled_ms > 0 {
                 p.last_heard_ms = now_ms.min(p.last_heard_ms.saturating_add(stalled_ms));
@@ -491,6 +532,48 @@ mod tests {
         assert_eq!(m.peer(2).map(|p| p.state), Some(PeerState::Down));
         // Node 0 never said hello.
         assert!(!m.on_traffic(0, 3200));
+    }
+
+    #[test]
+    fn a_longer_timeout_rides_out_a_peer_stall_and_records_it() {
+        let mut m = three();
+        m.reset(1, 4000);
+        assert_eq!(m.add_peer(2), Ok(()));
+        assert_eq!(m.down_after_ms(), 4000);
+        assert!(m.on_hello(2, ABI, 1, 0).is_ok());
+        // Node 2 is descheduled for 2.6 s while this node ticks on time.
+        for t in (200..=2600).step_by(200) {
+            if t == 2600 {
+                assert!(m.on_heartbeat(2, 1, 1, 0, t));
+            }
+            let ev: Events<5> = m.tick(t);
+            assert!(ev.is_empty());
+        }
+        assert_eq!(m.peer(2).map(|p| p.state), Some(PeerState::Up));
+        assert_eq!(m.peer(2).map(|p| p.longest_gap_ms), Some(2600));
+        assert_eq!(m.longest_stall_ms(), 0);
+        // Silence past the timeout is still a death.
+        for t in (2800..=6600).step_by(200) {
+            let ev: Events<5> = m.tick(t);
+            assert!(ev.is_empty());
+        }
+        let ev: Events<5> = m.tick(6700);
+        assert_eq!(ev.iter().copied().next(), Some(Event::Down { id: 2 }));
+    }
+
+    #[test]
+    fn the_timeout_is_clamped_and_stalls_are_recorded() {
+        let mut m = three();
+        m.reset(1, 1);
+        assert_eq!(m.down_after_ms(), MIN_DOWN_AFTER_MS);
+        m.reset(1, u64::MAX);
+        assert_eq!(m.down_after_ms(), MAX_DOWN_AFTER_MS);
+        m.reset(1, DOWN_AFTER_MS);
+        let _: Events<5> = m.tick(200);
+        let _: Events<5> = m.tick(400);
+        assert_eq!(m.longest_stall_ms(), 0);
+        let _: Events<5> = m.tick(3400);
+        assert_eq!(m.longest_stall_ms(), 3000);
     }
 
     #[test]

@@ -131,10 +131,14 @@ t_eq "node0: /dev/ssi and /proc/ssi removed" gone "$out"
 out=$(cluster_run 0 "insmod $KO/ssi_core/ssi_core.ko node_id=99 2>&1")
 t_err "node0: node_id=99 refused" $? "$out"
 t_match "node0: node_id=99 explained in dmesg" 'node_id=99 is invalid' "$(cluster_run 0 dmesg)"
+out=$(cluster_run 0 "insmod $KO/ssi_core/ssi_core.ko node_id=0 down_after_ms=100 2>&1")
+t_err "node0: down_after_ms=100 refused" $? "$out"
+t_match "node0: ... explained in dmesg" 'down_after_ms=100 is invalid: must be 500\.\.60000' "$(cluster_run 0 dmesg)"
 out=$(cluster_run 0 "insmod $KO/ssi_rdma/ssi_rdma.ko 2>&1")
 t_err "node0: ssi_rdma without ssi_core refused" $? "$out"
-out=$(cluster_run 0 "insmod $KO/ssi_core/ssi_core.ko node_id=5 && insmod $KO/ssi_migrate/ssi_migrate.ko")
-t_ok "node0: ssi_core as node 5 and ssi_migrate load" $? "$out"
+out=$(cluster_run 0 "insmod $KO/ssi_core/ssi_core.ko node_id=5 down_after_ms=2500 && insmod $KO/ssi_migrate/ssi_migrate.ko")
+t_ok "node0: ssi_core as node 5 (down_after_ms=2500) and ssi_migrate load" $? "$out"
+t_match "node0: /proc/ssi/status shows the failure timeout" '^down_after_ms: 2500$' "$(cluster_run 0 "cat /proc/ssi/status")"
 out=$(cluster_run 0 "insmod $KO/ssi_gpio_bus/ssi_gpio_bus.ko peer_node=5 2>&1")
 t_err "node0: gpio bus with peer_node == node_id refused" $? "$out"
 t_match "node0: gpio bus refusal explained in dmesg" 'peer_node=5 is invalid \(this node is 5' "$(cluster_run 0 dmesg)"

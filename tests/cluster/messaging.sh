@@ -60,6 +60,10 @@ t_eq "node3: peers report leader 1, RTTs measured, heartbeats flow" "1 1 True Tr
     "$(json_get "$out" '" ".join(str(n["leader_seen"]) for n in d["nodes"] if n["id"] in (1, 2)) + " %s %s" % (all(n["rtt_us"] for n in d["nodes"] if n["state"] == "up"), all(n["counters"]["received"] > 3 for n in d["nodes"] if n["state"] == "up"))')"
 out=$(cluster_run 0 "cat /proc/ssi/nodes")
 t_match "node1: /proc/ssi/nodes shows node 3 up with counters" '^3 +10\.99\.0\.12:7471 +up +1 +[0-9]+ +[1-9][0-9]* +[1-9][0-9]* +0 ' "$out"
+t_match "node1: ... and the longest silence heard from it (ms, last column)" '^3 +10\.99\.0\.12:7471 +up( +[0-9]+){7} +[1-9][0-9]*$' "$out"
+out=$(cluster_run 0 "cat /proc/ssi/status")
+t_match "node1: default failure timeout (down_after_ms: 1000)" '^down_after_ms: 1000$' "$out"
+t_match "node1: ... and this node's longest stall is recorded" '^longest_stall_ms: [0-9]+$' "$out"
 out=$(cluster_run 0 "cat /proc/ssi/transports")
 t_match "node1: rdma transport reports 2 links" 'links: 2 ' "$out"
 

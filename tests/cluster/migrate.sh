@@ -27,7 +27,7 @@ BIG_MIB=${SSI_MIGRATE_BIG_MIB:-64}
 
 bring_up() {
     local g=$1 cmd m
-    cmd="insmod $CORE node_id=$g && rdma link add rxe0 type rxe netdev eth0 && insmod $RDMA && insmod $MIGRATE"
+    cmd="insmod $CORE node_id=$g down_after_ms=$SSI_TCG_DOWN_AFTER_MS && rdma link add rxe0 type rxe netdev eth0 && insmod $RDMA && insmod $MIGRATE"
     for m in 0 1 2; do
         [ "$m" = "$g" ] || cmd="$cmd && $SSICTL node add $m $(cluster_ip "$m")"
     done

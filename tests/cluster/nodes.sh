@@ -26,7 +26,7 @@ out=$(cluster_run 1 "$SSICTL node add 0 $(cluster_ip 0):9000 && $SSICTL nodes --
 t_eq "node1: node 0 added with an explicit port; node 1 leads alone" '1 [0, "10.99.0.10:9000"]' \
     "$(json_get "$out" '"%d %s" % (d["leader"], json.dumps([d["nodes"][1]["id"], d["nodes"][1]["address"]]))')"
 out=$(cluster_run 0 "cat /proc/ssi/nodes")
-t_match "node0: /proc/ssi/nodes lists node 1" "^1 +10\.99\.0\.11:7471 +configured +1 +0 +0 +0 +0 +0 +0$" "$out"
+t_match "node0: /proc/ssi/nodes lists node 1" "^1 +10\.99\.0\.11:7471 +configured +1 +0 +0 +0 +0 +0 +0 +0$" "$out"
 t_match "node0: /proc/ssi/nodes names the leader" "^leader: 0\$" "$out"
 
 # --- bad input ------------------------------------------------------------------------------
