@@ -86,13 +86,18 @@ cluster_boot() {
     mkdir -p "$cluster_dir/node$i"
     # A restarted node appends to its console log.
     # SSI_GUEST_CPU (e.g. max: AVX under TCG) for tests that need more than qemu64.
+    # tsc=reliable: a guest that the host deschedules (or cluster_pause stops) would
+    # otherwise find the TSC "unstable" against the HPET watchdog and switch to the
+    # HPET, whose every read is an emulated MMIO access: the guest then runs at half
+    # speed for the rest of the run. check_pages=1: the page allocator checks every
+    # page it frees and hands out (a page freed while locked or mapped is a BUG).
     qemu-system-x86_64 -accel tcg ${SSI_GUEST_CPU:+-cpu "$SSI_GUEST_CPU"} -m "$SSI_GUEST_MEM" -smp 1 -nographic -no-reboot \
         -kernel "$cluster_kernel" \
         -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
         -virtfs local,path="$cluster_dir",mount_tag=ssirun,security_model=none,multidevs=remap \
         -netdev "dgram,id=n0,local.type=inet,local.host=127.0.0.1,local.port=$((base + 1 + i)),remote.type=inet,remote.host=127.0.0.1,remote.port=$remote" \
         -device "virtio-net-pci,netdev=n0,mac=52:54:00:55:00:$(printf %02x "$i")" \
-        -append "console=ttyS0 root=hostroot rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=262144 ro init=$SSI_ROOT/scripts/guest-init.sh panic=-1 oops=panic ssi.node=$i ssi.ip=$(cluster_ip "$i")/24" \
+        -append "console=ttyS0 root=hostroot rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=262144 ro init=$SSI_ROOT/scripts/guest-init.sh panic=-1 oops=panic check_pages=1 tsc=reliable ssi.node=$i ssi.ip=$(cluster_ip "$i")/24" \
         </dev/null >>"$cluster_dir/node$i.console" 2>&1 &
     cluster_pids[i]=$!
 }

@@ -14,6 +14,7 @@
 
 pub mod arith;
 pub mod directory;
+pub mod gpio_bus;
 pub mod ioctl;
 pub mod kv;
 pub mod membership;

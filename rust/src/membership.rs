@@ -527,7 +527,7 @@ mod tests {
         // Older news does not move the time back.
         assert!(m.on_traffic(2, 100));
         assert_eq!(m.peer(2).map(|p| p.last_heard_ms), Some(3000));
-        assert!(m.on_disconnect(2).len() > 0);
+        assert!(!m.on_disconnect(2).is_empty());
         assert!(!m.on_traffic(2, 3200));
         assert_eq!(m.peer(2).map(|p| p.state), Some(PeerState::Down));
         // Node 0 never said hello.

@@ -108,8 +108,10 @@ t_eq "node2: big is gone everywhere (its pages freed)" "absent" "$(region_field 
 # Nodes 1 (the home) and 2; the third-party paths (contents from a node that is not
 # the home) were exercised above.
 cluster_run 0 "$SSICTL region create pp 4K --mode 0666" >/dev/null
-j1=$(cluster_spawn 0 "$MT pingpong pp --me 0 --rounds $PINGPONG_ROUNDS")
-j2=$(cluster_spawn 1 "$MT pingpong pp --me 1 --rounds $PINGPONG_ROUNDS")
+# A round is about ten message round trips: 40-80 ms on three busy TCG guests, so the
+# run takes up to 15 minutes; the program's own limit is far above that.
+j1=$(cluster_spawn 0 "$MT pingpong pp --me 0 --rounds $PINGPONG_ROUNDS --timeout-s 2200")
+j2=$(cluster_spawn 1 "$MT pingpong pp --me 1 --rounds $PINGPONG_ROUNDS --timeout-s 2200")
 # Midway, the home's virtual machine is descheduled for twice the default failure
 # timeout (an overloaded host): with down_after_ms above the stall, no one is declared
 # down and no page is lost.
