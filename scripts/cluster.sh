@@ -174,7 +174,8 @@ cluster_console() {
 }
 
 # Lines that mean the kernel is unhappy. The guest kernel runs atomic-sleep, list,
-# KFENCE and hung-task checks (scripts/guest-x86_64.config; lockdep with SSI_LOCKDEP=1):
+# KFENCE, page-state (check_pages=1) and hung-task checks (scripts/guest-x86_64.config;
+# lockdep with SSI_LOCKDEP=1):
 # their reports carry "WARNING:", "BUG:" or "INFO: task ... blocked" and a "Call Trace".
 cluster_bad_kernel_lines() {
     grep -E 'BUG:|WARNING:|Oops|Call Trace|Kernel panic|general protection fault|UBSAN:|INFO: task .* blocked|possible (circular|recursive) locking'

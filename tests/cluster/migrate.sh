@@ -118,7 +118,9 @@ t_eq "node1: ssictl ps shows node 0's pinned process (role, node, command)" "pin
 cluster_run 0 "kill $fd $thr $pin $sleeper; $MT remove pinreg" >/dev/null
 
 # --- registers ------------------------------------------------------------------------------
-rt=$(start_job 0 "$RT 15" regs)
+# Spins about 40 s (a busy loop calibrated at start: on a loaded host it may end much
+# sooner), so that it is still running when ps looks.
+rt=$(start_job 0 "$RT 40" regs)
 t_ok "node0: ssi-regtest holds its registers (pid $rt)" $? "$rt"
 out=$(cluster_run 0 "$SSICTL migrate $rt 1 --json")
 t_ok "node0: migrates it to node 1 mid-spin" $? "$out"
@@ -126,7 +128,7 @@ freeze=$(json_get "$out" 'd["freeze_ms"]')
 out=$(cluster_run 0 "$SSICTL ps")
 t_match "node0: ssictl ps shows it running on node 1" "0:$rt +1 +[0-9]+ +running +1 .*ssi-regtest" "$out"
 t_match "node0: ... and its home stand-in on node 0" "0:$rt +0 +$rt +home +1 .*ssi-regtest" "$out"
-out=$(wait_job 0 regs 120)
+out=$(wait_job 0 regs 240)
 if [ "$avx" -gt 0 ]; then want='ok: 9 general, 16 ymm \(256-bit\), mxcsr, tls'; else want='ok: 9 general, 16 xmm, mxcsr, tls'; fi
 t_match "node0: after the migration every register checks out" "$want" "$out"
 t_match "node0: ... exit 0 reaches the parent on node 0" '^rc=0$' "$out"
