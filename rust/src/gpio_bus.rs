@@ -483,6 +483,22 @@ impl<const N: usize> Endpoint<N> {
         self.enter(Phase::Recover, Drive::IDLE, now_us);
     }
 
+    /// The lines show something the protocol does not allow here.
+    fn framing_error(&mut self, now_us: u64) {
+        self.counters.framing_errors += 1;
+        self.recover(now_us);
+    }
+
+    /// The peer's strobe is high while this side is idle or yielded: a start to grant,
+    /// or a frame this side does not know of.
+    fn peer_strobe_unasked(&mut self, l: Levels, now_us: u64) {
+        if self.peer_starts(l) {
+            self.grant(now_us);
+        } else {
+            self.framing_error(now_us);
+        }
+    }
+
     fn frame(&self) -> &[u8] {
         match self.sending {
             Sending::Data => &self.tx[..self.tx_len],
@@ -653,11 +669,7 @@ impl<const N: usize> Endpoint<N> {
         if let Some(t) = self.step_deadline {
             if now_us >= t {
                 self.counters.timeouts += 1;
-                if matches!(
-                    self.phase,
-                    Phase::Connect | Phase::SendWait { .. } | Phase::SendDone { .. }
-                ) && self.sending == Sending::Data
-                {
+                if self.transmitting_data() {
                     self.tx_due = self.tx_busy;
                 }
                 self.recover(now_us);
@@ -668,13 +680,7 @@ impl<const N: usize> Endpoint<N> {
         match self.phase {
             Phase::Idle => {
                 if l.peer_strobe {
-                    if self.peer_starts(l) {
-                        self.grant(now_us);
-                    } else {
-                        // The peer is in a frame this side does not know of.
-                        self.counters.framing_errors += 1;
-                        self.recover(now_us);
-                    }
+                    self.peer_strobe_unasked(l, now_us);
                     return self.answer(None, true);
                 }
                 if self.wants_to_send() {
@@ -688,8 +694,7 @@ impl<const N: usize> Endpoint<N> {
                     let theirs = l.data & side.other().id_line() == 0;
                     if !mine {
                         // Our own pull does not show: a stuck or flipped line.
-                        self.counters.framing_errors += 1;
-                        self.recover(now_us);
+                        self.framing_error(now_us);
                         return self.answer(None, true);
                     }
                     if !theirs {
@@ -719,12 +724,7 @@ impl<const N: usize> Endpoint<N> {
             }
             Phase::Yielded => {
                 if l.peer_strobe {
-                    if self.peer_starts(l) {
-                        self.grant(now_us);
-                    } else {
-                        self.counters.framing_errors += 1;
-                        self.recover(now_us);
-                    }
+                    self.peer_strobe_unasked(l, now_us);
                     return self.answer(None, true);
                 }
             }
@@ -737,15 +737,13 @@ impl<const N: usize> Endpoint<N> {
             Phase::RecvWait { at } => {
                 if l.peer_strobe {
                     if at >= N {
-                        self.counters.framing_errors += 1;
-                        self.recover(now_us);
+                        self.framing_error(now_us);
                         return self.answer(None, true);
                     }
                     self.rx[at] = l.data;
                     self.counters.bytes_on_wire += 1;
                     if at + 1 == HEADER_LEN && !self.header_ok() {
-                        self.counters.framing_errors += 1;
-                        self.recover(now_us);
+                        self.framing_error(now_us);
                         return self.answer(None, true);
                     }
                     self.enter(
