@@ -59,6 +59,7 @@ demo: all
 
 bench: all
 	@scripts/bench.sh
+	@scripts/bench-gpio.sh
 
 fmt:
 	@scripts/build.sh fmt

@@ -11,6 +11,8 @@ pub(crate) mod arith;
 pub(crate) mod directory;
 #[path = "../rust/src/gpio_bus.rs"]
 pub(crate) mod gpio_bus;
+#[path = "../rust/src/gpio_link.rs"]
+pub(crate) mod gpio_link;
 #[path = "../rust/src/ioctl.rs"]
 pub(crate) mod ioctl;
 #[path = "../rust/src/kv.rs"]

@@ -23,7 +23,7 @@ modules)
     ;;
 ssictl)
     ssi_step "ssictl"
-    cargo build --release --quiet --manifest-path "$SSI_ROOT/Cargo.toml" -p ssi-userspace-tools
+    cargo build --release --quiet --manifest-path "$SSI_ROOT/Cargo.toml" -p ssi-userspace-tools -p ssi-gpio-cable
     ;;
 hostile)
     ssi_step "ssi-hostile"

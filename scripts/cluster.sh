@@ -14,6 +14,8 @@
 #   cluster_console NODE         the node's serial console log (kernel messages included)
 #   cluster_check_kernel_logs    fails if any console or dmesg shows BUG:/WARNING:/Oops/
 #                                Call Trace (prints the offending lines)
+#   cable_cmd CMD                with SSI_GPIO_CABLE=1: a command to the cable's control
+#                                socket (stats, flip LINE N [a|b], hold LINE 0|1, ...)
 #   cluster_stop                 power the guests off; kill what does not stop. Installed
 #                                as an EXIT trap by cluster_start: no orphan QEMU. After
 #                                a failed assertion (testlib.sh) it first prints each
@@ -25,6 +27,12 @@
 # `-netdev dgram` sockets on 127.0.0.1 only: a direct pair for 2 nodes, through
 # scripts/nethub.py (a learning switch on loopback UDP) for more. Node N has address
 # 10.99.0.(10+N)/24 on eth0, reachable only from the other guests.
+#
+# SSI_GPIO_CABLE=1 (2 nodes): the guests also get a virtio GPIO controller each
+# (vhost-user-gpio-pci, QEMU 10 from scripts/setup.sh qemu-gpio; guest RAM is a shared
+# memfd, as vhost-user needs) whose ten lines are wired to the other guest's by
+# target/release/ssi-gpio-cable (userspace-tools/gpio-cable): the emulated ribbon
+# cable of ssi_gpio_bus, with its control socket at $cluster_dir/cable.ctl.
 
 SSI_CMD_TIMEOUT=${SSI_CMD_TIMEOUT:-180}
 SSI_GUEST_MEM=${SSI_GUEST_MEM:-1024}
@@ -41,6 +49,9 @@ cluster_hub_pid=
 cluster_nodes=0
 cluster_base=0
 cluster_kernel=
+cluster_cable_pid=
+SSI_GPIO_CABLE=${SSI_GPIO_CABLE:-0}
+SSI_CABLE=$SSI_ROOT/target/release/ssi-gpio-cable
 
 cluster_ip() { printf '10.99.0.%d' $((10 + $1)); }
 
@@ -59,6 +70,18 @@ cluster_start() {
     # Pick a free-looking base port; each node uses base+1+i, the hub base.
     cluster_base=$((20000 + (RANDOM % 2000) * 10))
     cluster_kernel=$kernel
+    if [ "$SSI_GPIO_CABLE" = 1 ]; then
+        [ "$n" -eq 2 ] || ssi_die "the GPIO cable joins exactly 2 nodes"
+        [ -x "$SSI_CABLE" ] || ssi_die "no $SSI_CABLE: run scripts/build.sh ssictl"
+        ssi_qemu_gpio_root >/dev/null || ssi_die "no QEMU with vhost-user-gpio-pci: run make setup"
+        "$SSI_CABLE" --socket-a "$cluster_dir/gpio0.sock" --socket-b "$cluster_dir/gpio1.sock" \
+            --control "$cluster_dir/cable.ctl" >"$cluster_dir/cable.log" 2>&1 &
+        cluster_cable_pid=$!
+        for ((i = 0; i < 50; i++)); do
+            [ -S "$cluster_dir/gpio1.sock" ] && [ -S "$cluster_dir/cable.ctl" ] && break
+            sleep 0.1
+        done
+    fi
     if [ "$n" -gt 2 ]; then
         python3 "$SSI_ROOT/scripts/nethub.py" "$cluster_base" "$n" >"$cluster_dir/hub.log" 2>&1 &
         cluster_hub_pid=$!
@@ -91,7 +114,20 @@ cluster_boot() {
     # HPET, whose every read is an emulated MMIO access: the guest then runs at half
     # speed for the rest of the run. check_pages=1: the page allocator checks every
     # page it frees and hands out (a page freed while locked or mapped is a BUG).
-    qemu-system-x86_64 -accel tcg ${SSI_GUEST_CPU:+-cpu "$SSI_GUEST_CPU"} -m "$SSI_GUEST_MEM" -smp 1 -nographic -no-reboot \
+    local qemu=(qemu-system-x86_64) cable=() r
+    if [ "$SSI_GPIO_CABLE" = 1 ]; then
+        # Its own firmware and module directories (else it loads QEMU 7.2's modules);
+        # env execs QEMU, so $! is QEMU's pid (cluster_kill, cluster_pause).
+        r=$(ssi_qemu_gpio_root)
+        qemu=(env "QEMU_MODULE_DIR=$r/usr/lib/x86_64-linux-gnu/qemu" "$r/usr/bin/qemu-system-x86_64"
+            -L "$r/usr/share/qemu")
+        cable=(-object "memory-backend-memfd,id=mem,size=${SSI_GUEST_MEM}M,share=on"
+            -machine memory-backend=mem
+            -chardev "socket,path=$cluster_dir/gpio$i.sock,id=gpio0"
+            -device vhost-user-gpio-pci,chardev=gpio0,id=gpio0)
+    fi
+    "${qemu[@]}" -accel tcg ${SSI_GUEST_CPU:+-cpu "$SSI_GUEST_CPU"} -m "$SSI_GUEST_MEM" -smp 1 -nographic -no-reboot \
+        "${cable[@]}" \
         -kernel "$cluster_kernel" \
         -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
         -virtfs local,path="$cluster_dir",mount_tag=ssirun,security_model=none,multidevs=remap \
@@ -224,12 +260,34 @@ cluster_stop() {
         kill "$cluster_hub_pid" 2>/dev/null || true
         wait "$cluster_hub_pid" 2>/dev/null || true
     fi
+    if [ -n "$cluster_cable_pid" ]; then
+        kill "$cluster_cable_pid" 2>/dev/null || true
+        wait "$cluster_cable_pid" 2>/dev/null || true
+    fi
     # Keep the logs of the last run for inspection.
     rm -rf /tmp/ssi-cluster-last || true
     mv "$cluster_dir" /tmp/ssi-cluster-last 2>/dev/null || true
     cluster_dir=
     cluster_pids=()
     cluster_hub_pid=
+    cluster_cable_pid=
     cluster_nodes=0
     return 0
+}
+
+cable_cmd() {
+    python3 - "$cluster_dir/cable.ctl" "$*" <<'EOF'
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(10)
+s.connect(sys.argv[1])
+s.sendall(sys.argv[2].encode() + b"\n")
+buf = b""
+while not buf.endswith(b"\n"):
+    chunk = s.recv(4096)
+    if not chunk:
+        break
+    buf += chunk
+print(buf.decode().strip())
+EOF
 }

@@ -117,3 +117,10 @@ ssi_guest_kdir() {
 ssi_kunit_build_dir() {
     printf '%s\n' "$SSI_CACHE/build/$(ssi_build_key kunit-um "$SSI_ROOT/kunit-tests/.kunitconfig")"
 }
+
+# Root of the unpacked QEMU with vhost-user-gpio-pci (scripts/setup.sh qemu-gpio).
+ssi_qemu_gpio_root() {
+    local r
+    r=$(cat "$SSI_CACHE/qemu-gpio-current" 2>/dev/null) && [ -d "$r" ] && printf '%s\n' "$r"
+}
+

@@ -5,7 +5,7 @@
 #
 #   scripts/setup.sh            all steps
 #   scripts/setup.sh STEP...    only these: packages rust bindgen libclang source
-#                               guest-kernel kunit-kernel pizero-kernel
+#                               qemu-gpio guest-kernel kunit-kernel pizero-kernel
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -132,6 +132,51 @@ EOF
     ssi_info "extracted to $dest"
 }
 
+# QEMU 10 from bookworm-backports, for the GPIO cable only: Debian 12's QEMU 7.2 has no
+# vhost-user-gpio-pci. Downloaded through an isolated apt configuration (like the kernel
+# source) and unpacked into $SSI_CACHE/qemu-<version>, never installed: the system's
+# QEMU stays the one the other guests use (scripts/cluster.sh runs it for SSI_GPIO_CABLE=1).
+SSI_QEMU_GPIO_PKGS=(qemu-system-x86 qemu-system-common qemu-system-data)
+step_qemu_gpio() {
+    ssi_step "QEMU with vhost-user-gpio-pci (bookworm-backports, unpacked in $SSI_CACHE)"
+    local cur
+    if cur=$(ssi_qemu_gpio_root) && [ -x "$cur/usr/bin/qemu-system-x86_64" ]; then
+        ssi_info "present: $cur"
+        return
+    fi
+    local a=$SSI_CACHE/apt-bpo
+    mkdir -p "$a/lists/partial" "$a/cache/archives/partial" "$SSI_CACHE/dl-bpo"
+    printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: %s\n' \
+        "$(ssi_debian_mirror)" /usr/share/keyrings/debian-archive-keyring.gpg \
+        >"$a/bookworm-backports.sources"
+    local opts=(-o "Dir::Etc::sourcelist=$a/bookworm-backports.sources"
+        -o Dir::Etc::sourceparts=/nonexistent -o "Dir::State::Lists=$a/lists"
+        -o "Dir::Cache=$a/cache" -o Dir::State::status=/dev/null -o APT::Sandbox::User=root)
+    ssi_run_logged "isolated apt-get update (bookworm-backports)" apt-bpo-update \
+        apt-get "${opts[@]}" update
+    local ver
+    ver=$(apt-cache "${opts[@]}" policy qemu-system-x86 | awk '/Candidate:/ { print $2 }')
+    [ -n "$ver" ] && [ "$ver" != "(none)" ] || ssi_die "qemu-system-x86 not in bookworm-backports"
+    ssi_info "version $ver"
+    local p dl=$SSI_CACHE/dl-bpo
+    rm -f "$dl"/*.deb
+    for p in "${SSI_QEMU_GPIO_PKGS[@]}"; do
+        (cd "$dl" && ssi_run_logged "apt-get download $p" "apt-bpo-$p" \
+            apt-get "${opts[@]}" download "$p=$ver")
+    done
+    local dest=$SSI_CACHE/qemu-${ver//[:~+]/_} tmp=$SSI_CACHE/.qemu-extract deb
+    rm -rf "$tmp" "$dest" && mkdir -p "$tmp"
+    for deb in "$dl"/*.deb; do dpkg-deb -x "$deb" "$tmp"; done
+    if ! QEMU_MODULE_DIR=$tmp/usr/lib/x86_64-linux-gnu/qemu "$tmp/usr/bin/qemu-system-x86_64" \
+        -L "$tmp/usr/share/qemu" -device vhost-user-gpio-pci,help 2>/dev/null | grep -q chardev; then
+        ldd "$tmp/usr/bin/qemu-system-x86_64" | grep 'not found' >&2 || true
+        ssi_die "the unpacked QEMU $ver does not run or has no vhost-user-gpio-pci"
+    fi
+    mv "$tmp" "$dest"
+    printf '%s\n' "$dest" >"$SSI_CACHE/qemu-gpio-current"
+    ssi_info "unpacked in $dest"
+}
+
 check_rust_available() {
     local src=$1
     ssi_run_logged "make rustavailable" rustavailable make -C "$src" LLVM= rustavailable
@@ -192,7 +237,7 @@ step_pizero_kernel() {
     "$SSI_ROOT/scripts/pizero.sh" kernel
 }
 
-all_steps=(packages rust bindgen libclang source guest_kernel kunit_kernel pizero_kernel)
+all_steps=(packages qemu_gpio rust bindgen libclang source guest_kernel kunit_kernel pizero_kernel)
 steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=("${all_steps[@]}")
 start=$(date +%s)

@@ -73,6 +73,11 @@ impl TransportOpsRef {
         self.ops().kind
     }
 
+    /// The transport's `SSI_TRANSPORT_F_*` bits.
+    pub(crate) fn flags(&self) -> u32 {
+        self.ops().flags
+    }
+
     pub(crate) fn name(&self) -> [u8; SSI_NAME_LEN] {
         self.ops().name
     }

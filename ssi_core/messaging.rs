@@ -12,6 +12,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 use kernel::prelude::*;
 
+use crate::shared::arith::div_small;
 use crate::shared::membership::{Event, PeerState, HEARTBEAT_INTERVAL_MS};
 use crate::shared::wire::{self, Header, Message, FLAG_RESPONSE, MAX_FRAME};
 use crate::{calls, clock, coherence, errno, ffi, kvstore, nodes, pages, registry, services};
@@ -315,8 +316,9 @@ pub(crate) fn node_removed(id: u32) {
     coherence::node_lost(id as u16);
 }
 
-/// Every `HEARTBEAT_INTERVAL_MS`: failure detection, heartbeats, hellos to linked
-/// peers that are not up, round-trip probes, request timeouts.
+/// Every `HEARTBEAT_INTERVAL_MS`: failure detection and request timeouts; heartbeats,
+/// hellos to linked peers that are not up and round-trip probes every
+/// `down_after_ms / 5` (at least every tick).
 pub(crate) fn tick() {
     let now = clock::now_ms();
     for e in nodes::tick(now).iter() {
@@ -328,7 +330,19 @@ pub(crate) fn tick() {
     }
     calls::expire(now);
     let (_, leader) = nodes::self_and_leader();
-    let probe = TICKS.fetch_add(1, Ordering::Relaxed) % PROBE_EVERY_TICKS == 0;
+    // Heartbeats every fifth of the failure timeout, at least every tick: a long
+    // timeout (set for a slow link such as a GPIO cable) also means less traffic.
+    let (down_after_ms, _) = nodes::detector();
+    // down_after_ms / 5 / HEARTBEAT_INTERVAL_MS, without a u64 division (32-bit ARM).
+    const _: () = assert!(5 * HEARTBEAT_INTERVAL_MS == 1000);
+    let every = u32::try_from(div_small(down_after_ms, 1000).0)
+        .unwrap_or(u32::MAX)
+        .max(1);
+    let tick = TICKS.fetch_add(1, Ordering::Relaxed);
+    if tick % every != 0 {
+        return;
+    }
+    let probe = (tick / every) % PROBE_EVERY_TICKS == 0;
     for (id, state) in nodes::linked_peers().iter() {
         let msg = if *state == PeerState::Up {
             Message::Heartbeat {

@@ -15,6 +15,7 @@
 use kernel::{page::Page, prelude::*, sync::global_lock};
 
 use crate::shared::ioctl::SSI_PAGE_SIZE;
+use crate::shared::transport::SSI_TRANSPORT_F_EMULATED_READS;
 use crate::shared::wire::{self, Message};
 use crate::{calls, clock, errno, registry};
 
@@ -23,6 +24,8 @@ const MAX_EXPOSED: usize = 64;
 /// How long a peer may take to answer a query, and a read to complete.
 const QUERY_TIMEOUT_MS: u32 = 2000;
 const READ_TIMEOUT_MS: u32 = 2000;
+/// Both, over a transport whose reads are emulated (`SSI_TRANSPORT_F_EMULATED_READS`).
+const EMULATED_TIMEOUT_MS: u32 = 60_000;
 
 /// A registration of an exposed page with one peer's link.
 struct Grant {
@@ -164,7 +167,16 @@ pub(crate) fn read_remote(
     repeat: u32,
     out: &mut [u8; SSI_PAGE_SIZE],
 ) -> Result<ReadStats> {
-    let answer = calls::call(node, &Message::PageQuery { handle }, QUERY_TIMEOUT_MS)?;
+    // Over a transport that emulates reads (a GPIO cable) a page takes seconds.
+    let tid = crate::nodes::route(node).ok_or_else(errno::enotconn)?;
+    let emulated =
+        registry::transport(tid).is_some_and(|t| t.flags() & SSI_TRANSPORT_F_EMULATED_READS != 0);
+    let (query_ms, read_ms) = if emulated {
+        (EMULATED_TIMEOUT_MS, EMULATED_TIMEOUT_MS)
+    } else {
+        (QUERY_TIMEOUT_MS, READ_TIMEOUT_MS)
+    };
+    let answer = calls::call(node, &Message::PageQuery { handle }, query_ms)?;
     let (addr, rkey) = match wire::decode(&answer) {
         Ok((
             _,
@@ -177,21 +189,13 @@ pub(crate) fn read_remote(
         )) if h == handle && len as usize == SSI_PAGE_SIZE => (addr, rkey),
         _ => return Err(errno::eproto()),
     };
-    let tid = crate::nodes::route(node).ok_or_else(errno::enotconn)?;
     let page = Page::alloc_page(GFP_KERNEL)?;
     let mut samples = KVec::with_capacity(repeat as usize, GFP_KERNEL)?;
     for _ in 0..repeat {
         // One use per read: unregistering the transport waits for one read at most.
         let tr = registry::transport(tid).ok_or_else(errno::enotconn)?;
         let t0 = clock::now_ns();
-        tr.read_page(
-            node,
-            addr,
-            rkey,
-            &page,
-            SSI_PAGE_SIZE as u32,
-            READ_TIMEOUT_MS,
-        )?;
+        tr.read_page(node, addr, rkey, &page, SSI_PAGE_SIZE as u32, read_ms)?;
         samples.push(clock::now_ns().saturating_sub(t0), GFP_KERNEL)?;
     }
     // SAFETY: The last read completed (the transport waited for it and unmapped the

@@ -10,6 +10,7 @@ use kernel::{bindings, error::to_result, prelude::*, seq_file::SeqFile, seq_prin
 use crate::registry;
 use crate::shared::ioctl::{SSI_ABI_VERSION, SSI_STATE_LEN};
 use crate::shared::text::{SliceWriter, U64};
+use crate::shared::transport::SSI_TRANSPORT_F_EMULATED_READS;
 
 extern "C" {
     fn ssi_core_proc_create() -> c_int;
@@ -60,8 +61,21 @@ fn show_status(m: &SeqFile) {
 fn show_transports(m: &SeqFile) {
     seq_print!(m, "{:<4} {:<16} {:<9} {}\n", "id", "name", "kind", "state");
     let mut buf = [0u8; SSI_STATE_LEN];
-    registry::for_each_transport(&mut buf, |id, kind, name, desc| {
-        seq_print!(m, "{:<4} {:<16} {:<9} {}\n", id, name, kind.label(), desc);
+    registry::for_each_transport(&mut buf, |id, kind, flags, name, desc| {
+        let emulated = if flags & SSI_TRANSPORT_F_EMULATED_READS != 0 {
+            " (reads emulated)"
+        } else {
+            ""
+        };
+        seq_print!(
+            m,
+            "{:<4} {:<16} {:<9} {}{}\n",
+            id,
+            name,
+            kind.label(),
+            desc,
+            emulated
+        );
     });
 }
 

@@ -213,7 +213,7 @@ pub(crate) fn status(node_id: u32, st: &mut SsiStatus) {
         slot.id = e.id;
         slot.kind = e.kind as u32;
         slot.ops_version = e.ops_version;
-        slot.flags = 0;
+        slot.flags = e.payload.item().flags();
         slot.name = e.name;
         fill_str(
             &mut slot.state,
@@ -232,12 +232,13 @@ pub(crate) fn transport_count() -> usize {
 /// description the transport gives of itself (written into `buf`).
 pub(crate) fn for_each_transport(
     buf: &mut [u8],
-    mut f: impl FnMut(u32, TransportKind, &str, &str),
+    mut f: impl FnMut(u32, TransportKind, u32, &str, &str),
 ) {
     let reg = REGISTRY.lock();
     for e in reg.transports.iter() {
         let desc = describe_into(buf, |b| e.payload.item().describe(b));
-        f(e.id, e.kind, name_str(&e.name).unwrap_or("?"), desc);
+        let flags = e.payload.item().flags();
+        f(e.id, e.kind, flags, name_str(&e.name).unwrap_or("?"), desc);
     }
 }
 

@@ -11,11 +11,11 @@ use kernel::{
 };
 
 use crate::lines::{self, Lines};
+use crate::link::Running;
 
-/// A bound bus device.
+/// A bound bus device: the link running over its lines.
 pub(crate) struct BusDriver {
-    // Held while bound: the descriptors are the bus's (issue 7 drives them).
-    _lines: Lines,
+    _link: Running,
 }
 
 kernel::of_device_table!(
@@ -46,13 +46,15 @@ impl platform::Driver for BusDriver {
                 idle
             )
         });
-        Ok(Self { _lines: lines })
+        let link = Running::start(crate::core_client::node_id(), crate::peer(), lines)?;
+        Ok(Self { _link: link })
     }
 }
 
 impl Drop for BusDriver {
     fn drop(&mut self) {
-        // The descriptors themselves go with the device's managed resources, after this.
+        // The link (thread, interrupt) stops as `_link` drops, after this; the
+        // descriptors go with the device's managed resources after that.
         lines::set_bound(None);
     }
 }

@@ -35,9 +35,22 @@ extern "C" {
     fn ssi_gpio_lines_sample(l: *const RawLines) -> c_int;
     fn ssi_gpio_fallback_new(chip: c_int, first: u32) -> *mut c_void;
     fn ssi_gpio_fallback_free(f: *mut c_void);
+    fn ssi_gpio_lines_setup(l: *const RawLines, side_a: bool) -> c_int;
+    fn ssi_gpio_lines_release(l: *const RawLines, side_a: bool) -> c_int;
+    fn ssi_gpio_drive_data(l: *const RawLines, now: u8, want: u8) -> c_int;
+    fn ssi_gpio_drive_strobe(l: *const RawLines, side_a: bool, high: bool) -> c_int;
+    fn ssi_gpio_read(l: *const RawLines, side_a: bool, with_data: bool) -> c_int;
+    fn ssi_gpio_irq_request(
+        l: *const RawLines,
+        side_a: bool,
+        wake: unsafe extern "C" fn(*mut c_void),
+        ctx: *mut c_void,
+    ) -> *mut c_void;
+    fn ssi_gpio_irq_free(i: *mut c_void);
 }
 
-/// The ten lines of a bound bus device (data0..7, ready, valid), all inputs for now.
+/// The ten lines of a bound bus device (data0..7, ready, valid). `side_a` arguments:
+/// this node drives `valid` and reads `ready` (the lower node id), else the reverse.
 ///
 /// # Invariants
 ///
@@ -88,6 +101,71 @@ impl Lines {
         }
         Ok(v as u16)
     }
+
+    /// Makes this side's strobe an output, low.
+    pub(crate) fn setup(&self, side_a: bool) -> Result {
+        // SAFETY: By the type invariant the descriptors are valid.
+        kernel::error::to_result(unsafe { ssi_gpio_lines_setup(&self.raw, side_a) })
+    }
+
+    /// Releases the data lines and makes this side's strobe an input again.
+    pub(crate) fn release(&self, side_a: bool) -> Result {
+        // SAFETY: By the type invariant the descriptors are valid.
+        kernel::error::to_result(unsafe { ssi_gpio_lines_release(&self.raw, side_a) })
+    }
+
+    /// Changes the data lines whose bits differ between `now` and `want` (a 1 releases
+    /// the line, a 0 pulls it low).
+    pub(crate) fn drive_data(&self, now: u8, want: u8) -> Result {
+        if now == want {
+            return Ok(());
+        }
+        // SAFETY: By the type invariant the descriptors are valid.
+        kernel::error::to_result(unsafe { ssi_gpio_drive_data(&self.raw, now, want) })
+    }
+
+    /// Drives this side's strobe.
+    pub(crate) fn drive_strobe(&self, side_a: bool, high: bool) -> Result {
+        // SAFETY: By the type invariant the descriptors are valid.
+        kernel::error::to_result(unsafe { ssi_gpio_drive_strobe(&self.raw, side_a, high) })
+    }
+
+    /// Reads the peer's strobe (bit 8) and, if `with_data`, the data lines (bits 0-7;
+    /// all ones otherwise).
+    pub(crate) fn read(&self, side_a: bool, with_data: bool) -> Result<u16> {
+        // SAFETY: By the type invariant the descriptors are valid.
+        let v = unsafe { ssi_gpio_read(&self.raw, side_a, with_data) };
+        if v < 0 {
+            return Err(Error::from_errno(v));
+        }
+        Ok(v as u16)
+    }
+
+    /// Requests the peer's strobe interrupt (both edges, threaded): `wake(ctx)` runs
+    /// on every edge until [`irq_free`].
+    ///
+    /// # Safety
+    ///
+    /// `ctx` must stay valid for `wake` until `irq_free` of the returned cookie.
+    pub(crate) unsafe fn request_irq(
+        &self,
+        side_a: bool,
+        wake: unsafe extern "C" fn(*mut c_void),
+        ctx: *mut c_void,
+    ) -> Result<*mut c_void> {
+        // SAFETY: The descriptors are valid (type invariant); `ctx` by the caller.
+        from_err_ptr(unsafe { ssi_gpio_irq_request(&self.raw, side_a, wake, ctx) })
+    }
+}
+
+/// Frees an interrupt of [`Lines::request_irq`]; waits for a running handler.
+///
+/// # Safety
+///
+/// `irq` must come from `request_irq` and not be freed yet.
+pub(crate) unsafe fn irq_free(irq: *mut c_void) {
+    // SAFETY: Guaranteed by the caller.
+    unsafe { ssi_gpio_irq_free(irq) }
 }
 
 /// Without a device tree: the "ssi_gpio_bus" platform device and the lookup table that

@@ -12,16 +12,28 @@
  *   /dev/gpiochip<gpio_chip> from offset <gpio_line>, data0..data7 then ready then
  *   valid (a gpio-sim chip in the tests, or any GPIO controller).
  * Either way the probe takes the lines the same way, so the transport does not know
- * where they came from. Every line starts as an input: nothing is driven until the
- * bus protocol decides which side talks.
+ * where they came from. The data lines are taken open drain (a 1 releases the line, a 0
+ * pulls it low; gpiolib emulates that by switching to input on controllers that cannot
+ * do it) and start released; both strobes start as inputs until ssi_gpio_lines_setup()
+ * makes this side's own strobe an output (low).
+ *
+ * Below the lines: the bus thread (a kthread: gpio-virtio and other sleeping GPIO
+ * controllers can only be driven from process context), the threaded interrupt on the
+ * peer's strobe that wakes it, and page copies for the emulated one-sided reads.
  */
 #include <linux/device.h>
 #include <linux/err.h>
 #include <linux/gpio/consumer.h>
 #include <linux/gpio/driver.h>
 #include <linux/gpio/machine.h>
+#include <linux/highmem.h>
+#include <linux/interrupt.h>
+#include <linux/kthread.h>
+#include <linux/math64.h>
 #include <linux/platform_device.h>
+#include <linux/random.h>
 #include <linux/slab.h>
+#include <linux/timekeeping.h>
 
 #include "shim.h"
 
@@ -32,7 +44,7 @@ int ssi_gpio_lines_get(struct device *dev, struct ssi_gpio_lines *l)
 {
 	struct gpio_descs *data;
 
-	data = devm_gpiod_get_array(dev, "data", GPIOD_IN);
+	data = devm_gpiod_get_array(dev, "data", GPIOD_OUT_HIGH_OPEN_DRAIN);
 	if (IS_ERR(data))
 		return dev_err_probe(dev, PTR_ERR(data), "no \"data\" GPIO lines\n");
 	if (data->ndescs != SSI_GPIO_DATA_LINES)
@@ -165,7 +177,8 @@ struct ssi_gpio_fallback *ssi_gpio_fallback_new(int chip, unsigned int first)
 			e->con_id = i == SSI_GPIO_DATA_LINES ? "ready" : "valid";
 			e->idx = 0;
 		}
-		e->flags = GPIO_ACTIVE_HIGH;
+		/* The data lines are open drain (the bus protocol's wired AND). */
+		e->flags = i < SSI_GPIO_DATA_LINES ? GPIO_OPEN_DRAIN : GPIO_ACTIVE_HIGH;
 	}
 	gpiod_add_lookup_table(f->table);
 	f->pdev = platform_device_register_simple(SSI_GPIO_DEV_NAME, PLATFORM_DEVID_NONE, NULL, 0);
@@ -190,4 +203,162 @@ void ssi_gpio_fallback_free(struct ssi_gpio_fallback *f)
 	gpiod_remove_lookup_table(f->table);
 	kfree(f->table);
 	kfree(f);
+}
+
+/* Bus operation: the side decides which strobe is this node's (A drives valid). */
+static struct gpio_desc *ssi_gpio_own(const struct ssi_gpio_lines *l, bool side_a)
+{
+	return side_a ? l->valid : l->ready;
+}
+
+static struct gpio_desc *ssi_gpio_peer(const struct ssi_gpio_lines *l, bool side_a)
+{
+	return side_a ? l->ready : l->valid;
+}
+
+int ssi_gpio_lines_setup(const struct ssi_gpio_lines *l, bool side_a)
+{
+	return gpiod_direction_output(ssi_gpio_own(l, side_a), 0);
+}
+
+int ssi_gpio_lines_release(const struct ssi_gpio_lines *l, bool side_a)
+{
+	DECLARE_BITMAP(ones, SSI_GPIO_DATA_LINES);
+
+	bitmap_fill(ones, SSI_GPIO_DATA_LINES);
+	gpiod_set_array_value_cansleep(l->data->ndescs, l->data->desc, l->data->info, ones);
+	return gpiod_direction_input(ssi_gpio_own(l, side_a));
+}
+
+int ssi_gpio_drive_data(const struct ssi_gpio_lines *l, u8 now, u8 want)
+{
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < SSI_GPIO_DATA_LINES; i++) {
+		if (((now ^ want) >> i) & 1) {
+			ret = gpiod_set_value_cansleep(l->data->desc[i], (want >> i) & 1);
+			if (ret)
+				return ret;
+		}
+	}
+	return 0;
+}
+
+int ssi_gpio_drive_strobe(const struct ssi_gpio_lines *l, bool side_a, bool high)
+{
+	return gpiod_set_value_cansleep(ssi_gpio_own(l, side_a), high);
+}
+
+int ssi_gpio_read(const struct ssi_gpio_lines *l, bool side_a, bool with_data)
+{
+	DECLARE_BITMAP(values, SSI_GPIO_DATA_LINES);
+	int ret, peer;
+
+	peer = gpiod_get_value_cansleep(ssi_gpio_peer(l, side_a));
+	if (peer < 0)
+		return peer;
+	if (!with_data)
+		return 0xff | peer << 8;
+	ret = gpiod_get_array_value_cansleep(l->data->ndescs, l->data->desc, l->data->info,
+					     values);
+	if (ret)
+		return ret;
+	return (int)(values[0] & 0xff) | peer << 8;
+}
+
+/* The peer's strobe interrupt: both edges, handled in a thread (sleeping controllers). */
+struct ssi_gpio_irq {
+	int irq;
+	void (*wake)(void *ctx);
+	void *ctx;
+};
+
+static irqreturn_t ssi_gpio_irq_thread(int irq, void *data)
+{
+	struct ssi_gpio_irq *i = data;
+
+	i->wake(i->ctx);
+	return IRQ_HANDLED;
+}
+
+struct ssi_gpio_irq *ssi_gpio_irq_request(const struct ssi_gpio_lines *l, bool side_a,
+					  void (*wake)(void *ctx), void *ctx)
+{
+	struct ssi_gpio_irq *i;
+	int ret;
+
+	i = kzalloc(sizeof(*i), GFP_KERNEL);
+	if (!i)
+		return ERR_PTR(-ENOMEM);
+	i->wake = wake;
+	i->ctx = ctx;
+	i->irq = gpiod_to_irq(ssi_gpio_peer(l, side_a));
+	if (i->irq < 0) {
+		ret = i->irq;
+		pr_err("ssi_gpio_bus: the peer's strobe has no interrupt (%d)\n", ret);
+		goto free;
+	}
+	ret = request_threaded_irq(i->irq, NULL, ssi_gpio_irq_thread,
+				   IRQF_TRIGGER_RISING | IRQF_TRIGGER_FALLING | IRQF_ONESHOT,
+				   "ssi_gpio_bus", i);
+	if (ret) {
+		pr_err("ssi_gpio_bus: cannot request interrupt %d (%d)\n", i->irq, ret);
+		goto free;
+	}
+	return i;
+free:
+	kfree(i);
+	return ERR_PTR(ret);
+}
+
+void ssi_gpio_irq_free(struct ssi_gpio_irq *i)
+{
+	free_irq(i->irq, i);
+	kfree(i);
+}
+
+struct task_struct *ssi_gpio_thread_start(int (*fn)(void *), void *ctx)
+{
+	return kthread_run(fn, ctx, "ssi-gpio-bus");
+}
+
+void ssi_gpio_thread_stop(struct task_struct *t)
+{
+	kthread_stop(t);
+}
+
+bool ssi_gpio_thread_should_stop(void)
+{
+	return kthread_should_stop();
+}
+
+void ssi_gpio_page_write(struct page *page, size_t off, const void *src, size_t len)
+{
+	memcpy_to_page(page, off, src, len);
+}
+
+void ssi_gpio_page_read(struct page *page, size_t off, void *dst, size_t len)
+{
+	memcpy_from_page(dst, page, off, len);
+}
+
+u32 ssi_gpio_random(void)
+{
+	return get_random_u32();
+}
+
+u64 ssi_gpio_now_us(void)
+{
+	return div_u64(ktime_get_ns(), NSEC_PER_USEC);
+}
+
+void ssi_gpio_page_get(struct page *page)
+{
+	get_page(page);
+}
+
+void ssi_gpio_page_put(struct page *page)
+{
+	put_page(page);
 }

@@ -7,6 +7,10 @@
 
 #[path = "../rust/src/arith.rs"]
 pub(crate) mod arith;
+#[path = "../rust/src/gpio_bus.rs"]
+pub(crate) mod gpio_bus;
+#[path = "../rust/src/gpio_link.rs"]
+pub(crate) mod gpio_link;
 #[path = "../rust/src/ioctl.rs"]
 pub(crate) mod ioctl;
 #[path = "../rust/src/migrate_abi.rs"]
@@ -19,3 +23,5 @@ pub(crate) mod service;
 pub(crate) mod text;
 #[path = "../rust/src/transport.rs"]
 pub(crate) mod transport;
+#[path = "../rust/src/wire.rs"]
+pub(crate) mod wire;

@@ -27,4 +27,30 @@ int ssi_gpio_lines_sample(const struct ssi_gpio_lines *l);
 struct ssi_gpio_fallback *ssi_gpio_fallback_new(int chip, unsigned int first);
 void ssi_gpio_fallback_free(struct ssi_gpio_fallback *f);
 
+/* Driving the bus (process context: the controller may sleep). side_a: this node's
+ * strobe is valid, the peer's ready; otherwise the reverse. */
+struct page;
+struct task_struct;
+struct ssi_gpio_irq;
+int ssi_gpio_lines_setup(const struct ssi_gpio_lines *l, bool side_a);
+int ssi_gpio_lines_release(const struct ssi_gpio_lines *l, bool side_a);
+/* Sets the data lines whose bit differs between @now and @want (open drain: 1 releases). */
+int ssi_gpio_drive_data(const struct ssi_gpio_lines *l, u8 now, u8 want);
+int ssi_gpio_drive_strobe(const struct ssi_gpio_lines *l, bool side_a, bool high);
+/* Bits 0-7 the data lines (all 1 unless @with_data), bit 8 the peer's strobe; or -errno. */
+int ssi_gpio_read(const struct ssi_gpio_lines *l, bool side_a, bool with_data);
+/* Calls @wake(@ctx) from a thread on every edge of the peer's strobe. */
+struct ssi_gpio_irq *ssi_gpio_irq_request(const struct ssi_gpio_lines *l, bool side_a,
+					  void (*wake)(void *ctx), void *ctx);
+void ssi_gpio_irq_free(struct ssi_gpio_irq *i);
+struct task_struct *ssi_gpio_thread_start(int (*fn)(void *), void *ctx);
+void ssi_gpio_thread_stop(struct task_struct *t);
+bool ssi_gpio_thread_should_stop(void);
+void ssi_gpio_page_write(struct page *page, size_t off, const void *src, size_t len);
+void ssi_gpio_page_read(struct page *page, size_t off, void *dst, size_t len);
+void ssi_gpio_page_get(struct page *page);
+void ssi_gpio_page_put(struct page *page);
+u32 ssi_gpio_random(void);
+u64 ssi_gpio_now_us(void);
+
 #endif

@@ -121,6 +121,8 @@ pub(crate) trait Transport: Describe {
     const KIND: TransportKind;
     /// Its unique name (1 to 15 characters of `[a-z0-9_-]`).
     const NAME: &'static str;
+    /// `SSI_TRANSPORT_F_*` bits.
+    const FLAGS: u32 = 0;
 
     /// Keep node `node` at `ipv4:port` connected (see `SsiTransportOps::connect`).
     fn connect(&self, _node: u32, _ipv4: u32, _port: u16) -> Result {
@@ -303,6 +305,7 @@ impl<T: Transport> TransportRegistration<T> {
             SsiTransportOps {
                 version: SSI_TRANSPORT_OPS_VERSION,
                 kind: T::KIND as u32,
+                flags: T::FLAGS,
                 name: make_name(T::NAME),
                 owner: module.as_ptr().cast(),
                 ctx: Arc::as_ptr(&ctx).cast_mut().cast(),

@@ -23,8 +23,9 @@
 //! line (D0 for A, D1 for B) and raises its strobe. The other side, idle, sees the
 //! strobe high with that id line low and *grants* by raising its strobe without
 //! pulling anything. If both start at once, each sees the other's strobe high with both
-//! id lines low: a collision. The side that did not send the last frame wins (A if
-//! unknown); the loser lowers its strobe, releases its id line, and grants. The winner
+//! id lines low: a collision. The side that did not send the last DATA frame wins (A
+//! if unknown; ACKs do not count, so a side streaming frames cannot starve the side
+//! acknowledging them); the loser lowers its strobe, releases its id line, and grants. The winner
 //! proceeds only on "peer strobe high and peer id line released", a state the loser
 //! shows only once it grants. Then both lower their strobes and the data phase starts.
 //!
@@ -385,6 +386,61 @@ impl<const N: usize> Endpoint<N> {
         }
     }
 
+    /// Builds an idle endpoint in place, for buffers too large for a kernel stack.
+    ///
+    /// # Safety
+    ///
+    /// `slot` must be valid for writes of a `Self` and suitably aligned. Afterwards it
+    /// holds an initialised endpoint (as [`Endpoint::new`] would return).
+    pub unsafe fn init_at(slot: *mut Self, side: Side, epoch: u32, timing: Timing) {
+        // SAFETY: Every field is written once through `slot`, valid for writes by the
+        // caller's guarantee; the arrays are plain bytes, for which zero is valid.
+        unsafe {
+            core::ptr::addr_of_mut!((*slot).tx).write_bytes(0, 1);
+            core::ptr::addr_of_mut!((*slot).rx).write_bytes(0, 1);
+            core::ptr::addr_of_mut!((*slot).ack).write_bytes(0, 1);
+            core::ptr::addr_of_mut!((*slot).side).write(side);
+            core::ptr::addr_of_mut!((*slot).epoch).write(epoch);
+            core::ptr::addr_of_mut!((*slot).timing).write(timing);
+            core::ptr::addr_of_mut!((*slot).phase).write(Phase::Idle);
+            core::ptr::addr_of_mut!((*slot).drive).write(Drive::IDLE);
+            core::ptr::addr_of_mut!((*slot).step_deadline).write(None);
+            core::ptr::addr_of_mut!((*slot).last_sender).write(None);
+            core::ptr::addr_of_mut!((*slot).sending).write(Sending::Data);
+            core::ptr::addr_of_mut!((*slot).tx_len).write(0);
+            core::ptr::addr_of_mut!((*slot).tx_busy).write(false);
+            core::ptr::addr_of_mut!((*slot).tx_due).write(false);
+            core::ptr::addr_of_mut!((*slot).tx_seq).write(0);
+            core::ptr::addr_of_mut!((*slot).tries).write(0);
+            core::ptr::addr_of_mut!((*slot).ack_deadline).write(None);
+            core::ptr::addr_of_mut!((*slot).attempt_deadline).write(None);
+            core::ptr::addr_of_mut!((*slot).ack_due).write(None);
+            core::ptr::addr_of_mut!((*slot).rx_len).write(0);
+            core::ptr::addr_of_mut!((*slot).peer_last).write(None);
+            core::ptr::addr_of_mut!((*slot).counters).write(Counters::default());
+        }
+    }
+
+    /// Whether the next [`Endpoint::poll`] may look at the data lines. It does not
+    /// while it waits for the peer's strobe in a data phase (as sender, or as receiver
+    /// that has read its byte), nor in the last grant step; a sender waiting for the
+    /// receiver's strobe only counts read-back errors. A transport whose line reads are
+    /// slow (a virtio GPIO request each) reads only the peer's strobe then and passes
+    /// anything as `data` (what it drives, to keep the read-back count meaningful).
+    pub fn reads_data(&self) -> bool {
+        match self.phase {
+            Phase::SendWait { .. } | Phase::RecvAck { .. } | Phase::Granted | Phase::Connect => {
+                false
+            }
+            Phase::SendDone { at } => at + 1 == self.frame().len(),
+            Phase::Idle
+            | Phase::Starting
+            | Phase::Yielded
+            | Phase::RecvWait { .. }
+            | Phase::Recover => true,
+        }
+    }
+
     /// This end.
     pub fn side(&self) -> Side {
         self.side
@@ -418,7 +474,7 @@ impl<const N: usize> Endpoint<N> {
 
     /// Queues `payload` as the next DATA frame; poll to send it.
     pub fn submit(&mut self, payload: &[u8]) -> Result<(), SubmitError> {
-        if self.tx_busy {
+        if self.tx_busy || self.transmitting_data() {
             return Err(SubmitError::Busy);
         }
         if payload.len() > Self::MAX_PAYLOAD {
@@ -443,6 +499,12 @@ impl<const N: usize> Endpoint<N> {
 
     /// Gives up the outstanding DATA frame (the transport tears the link down).
     pub fn cancel(&mut self) {
+        if self.transmitting_data()
+            || (self.phase == Phase::Starting && self.sending == Sending::Data)
+        {
+            // Break the transmission off: the receiver drops the partial frame.
+            self.recover(0);
+        }
         self.tx_busy = false;
         self.tx_due = false;
         self.ack_deadline = None;
@@ -584,7 +646,12 @@ impl<const N: usize> Endpoint<N> {
 
     /// The transmission in progress went out completely.
     fn transmitted(&mut self, now_us: u64) {
-        self.last_sender = Some(self.side);
+        // Only DATA frames count for the collision priority: an ACK is the receiver's
+        // duty, and counting it would let a side that streams frames win every
+        // collision against the side that acknowledges them.
+        if self.sending == Sending::Data {
+            self.last_sender = Some(self.side);
+        }
         match self.sending {
             Sending::Ack => self.ack_due = None,
             Sending::Data => {
@@ -598,7 +665,10 @@ impl<const N: usize> Endpoint<N> {
 
     /// The frame in `rx` (all `at + 1` bytes of it) is complete.
     fn received_frame(&mut self, len: usize) -> Option<Event> {
-        self.last_sender = Some(self.side.other());
+        // The kind passed the header check: both sides agree on who sent DATA last.
+        if self.rx[0] == KIND_DATA {
+            self.last_sender = Some(self.side.other());
+        }
         let body = HEADER_LEN + self.rx_len;
         let crc = u32::from_le_bytes([
             self.rx[body],
@@ -887,6 +957,13 @@ mod tests {
         }
 
         fn levels(&mut self, i: usize) -> Levels {
+            if !self.ends[i].reads_data() {
+                // Not looked at: garbage must not matter.
+                return Levels {
+                    data: self.rand() as u8,
+                    peer_strobe: self.ends[1 - i].drive().strobe,
+                };
+            }
             let mut data = self.ends[0].drive().data & self.ends[1].drive().data & !self.stuck_low;
             if let Some((side, bits)) = self.flip {
                 if side == i {
@@ -1145,6 +1222,79 @@ mod tests {
             c.step(&mut on_event);
         }
         assert_eq!(seen, 1);
+    }
+
+    #[test]
+    fn an_endpoint_built_in_place_talks_like_a_new_one() {
+        let mut c = Cable::new(4);
+        let mut slot = core::mem::MaybeUninit::<Endpoint<N>>::uninit();
+        // SAFETY: `slot` is a valid, aligned place for an endpoint.
+        unsafe { Endpoint::init_at(slot.as_mut_ptr(), Side::B, 0x5555_0000, T) };
+        // SAFETY: `init_at` initialised it.
+        c.ends[1] = unsafe { slot.assume_init() };
+        assert_eq!(c.ends[1].drive(), Drive::IDLE);
+        assert!(c.ends[1].quiescent());
+        assert_eq!(c.ends[1].counters(), Counters::default());
+        assert_eq!(exchange(&mut c, 3, 200_000), (3, 3, 0));
+    }
+
+    #[test]
+    fn a_frame_cancelled_mid_transmission_is_broken_off_and_a_new_one_goes_intact() {
+        let mut c = Cable::new(11);
+        let mut big = [0u8; 48];
+        for (k, b) in big.iter_mut().enumerate() {
+            *b = k as u8;
+        }
+        assert_eq!(c.ends[1].submit(&big), Ok(()));
+        // Run until B is half-way through its frame.
+        let mut guard = 0;
+        while c.ends[1].counters().bytes_on_wire < 20 && guard < 100_000 {
+            c.step(&mut |_, _, _| {});
+            guard += 1;
+        }
+        assert!(c.ends[1].counters().bytes_on_wire >= 20);
+        c.ends[1].cancel();
+        assert!(!c.ends[1].busy());
+        assert_eq!(c.ends[1].submit(b"short"), Ok(()));
+        let mut got = 0;
+        for _ in 0..200_000 {
+            c.step(&mut |i, e, data| {
+                if i == 0 {
+                    if let Event::Delivered { .. } = e {
+                        assert_eq!(data, b"short");
+                        got += 1;
+                    }
+                }
+            });
+        }
+        assert_eq!(got, 1);
+    }
+
+    #[test]
+    fn two_busy_sides_take_turns() {
+        let mut c = Cable::new(21);
+        let mut got = [0usize; 2];
+        for _ in 0..400_000 {
+            for i in 0..2 {
+                if !c.ends[i].busy() {
+                    assert_eq!(c.ends[i].submit(&[i as u8; 40]), Ok(()));
+                }
+            }
+            c.step(&mut |i, e, _| {
+                if let Event::Delivered { .. } = e {
+                    got[i] += 1;
+                }
+            });
+            if got[0] + got[1] >= 40 {
+                break;
+            }
+        }
+        assert!(got[0] + got[1] >= 40, "{got:?}");
+        // Neither side starves: each got at least a third of the frames.
+        assert!(
+            got[0] * 3 >= got[0] + got[1] && got[1] * 3 >= got[0] + got[1],
+            "{got:?}"
+        );
     }
 
     #[test]

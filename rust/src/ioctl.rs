@@ -723,7 +723,7 @@ pub struct SsiTransportInfo {
     pub kind: u32,
     /// Version of the ops table the transport registered with.
     pub ops_version: u32,
-    /// Reserved, zero.
+    /// The transport's `super::transport::SSI_TRANSPORT_F_*` bits.
     pub flags: u32,
     /// NUL-padded name, e.g. `rdma`.
     pub name: [u8; SSI_NAME_LEN],

@@ -15,6 +15,7 @@
 pub mod arith;
 pub mod directory;
 pub mod gpio_bus;
+pub mod gpio_link;
 pub mod ioctl;
 pub mod kv;
 pub mod membership;

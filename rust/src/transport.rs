@@ -13,7 +13,12 @@ use core::ffi::c_void;
 use super::ioctl::SSI_NAME_LEN;
 
 /// Version of [`SsiTransportOps`]. A transport built for another version is refused.
-pub const SSI_TRANSPORT_OPS_VERSION: u32 = 2;
+pub const SSI_TRANSPORT_OPS_VERSION: u32 = 3;
+
+/// [`SsiTransportOps::flags`]: `read_page` is not a one-sided hardware read but a
+/// request that the peer's transport answers with the page's bytes (the GPIO bus). Core
+/// reports it in `SsiTransportInfo::flags` and `/proc/ssi/transports`.
+pub const SSI_TRANSPORT_F_EMULATED_READS: u32 = 1;
 
 /// What a transport carries messages over.
 #[repr(u32)]
@@ -54,6 +59,8 @@ pub struct SsiTransportOps {
     pub version: u32,
     /// A [`TransportKind`] as a number.
     pub kind: u32,
+    /// `SSI_TRANSPORT_F_*` bits.
+    pub flags: u32,
     /// NUL-terminated name: 1 to 15 characters of `[a-z0-9_-]`, unique among transports.
     pub name: [u8; SSI_NAME_LEN],
     /// The transport's `struct module *` (its `THIS_MODULE`).

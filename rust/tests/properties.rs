@@ -555,6 +555,10 @@ mod gpio_bus_props {
                     if rng.next() % 1000 < f.flip_permille {
                         data ^= 1 << (rng.next() % 8);
                     }
+                    if !ends[i].reads_data() && rng.next().is_multiple_of(2) {
+                        // The endpoint said it does not look: anything goes.
+                        data = rng.next() as u8;
+                    }
                     let strobe = ends[1 - i].drive().strobe;
                     let seen = if rng.next() % 1000 < f.stale_permille { last_strobe[i] } else { strobe };
                     last_strobe[i] = strobe;
