@@ -318,7 +318,7 @@ pub(crate) fn node_removed(id: u32) {
 
 /// Every `HEARTBEAT_INTERVAL_MS`: failure detection and request timeouts; heartbeats,
 /// hellos to linked peers that are not up and round-trip probes every
-/// `down_after_ms / 5` (at least every tick).
+/// `down_after_ms / 10` (at least every tick).
 pub(crate) fn tick() {
     let now = clock::now_ms();
     for e in nodes::tick(now).iter() {
@@ -330,12 +330,12 @@ pub(crate) fn tick() {
     }
     calls::expire(now);
     let (_, leader) = nodes::self_and_leader();
-    // Heartbeats every fifth of the failure timeout, at least every tick: a long
+    // Heartbeats every tenth of the failure timeout, at least every tick: a long
     // timeout (set for a slow link such as a GPIO cable) also means less traffic.
     let (down_after_ms, _) = nodes::detector();
-    // down_after_ms / 5 / HEARTBEAT_INTERVAL_MS, without a u64 division (32-bit ARM).
-    const _: () = assert!(5 * HEARTBEAT_INTERVAL_MS == 1000);
-    let every = u32::try_from(div_small(down_after_ms, 1000).0)
+    // down_after_ms / 10 / HEARTBEAT_INTERVAL_MS, without a u64 division (32-bit ARM).
+    const _: () = assert!(10 * HEARTBEAT_INTERVAL_MS == 2000);
+    let every = u32::try_from(div_small(down_after_ms, 2000).0)
         .unwrap_or(u32::MAX)
         .max(1);
     let tick = TICKS.fetch_add(1, Ordering::Relaxed);

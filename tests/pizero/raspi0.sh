@@ -79,7 +79,9 @@ for m in ssi_core ssi_rdma ssi_gpio_bus ssi_migrate; do
 done
 t_eq "raspi0: the four ssi modules are loaded together" "4" "$(sed -n 's/^SSI-LSMOD \([0-9]*\).*/\1/p' "$log")"
 t_eq "raspi0: ssictl node add and ssictl status succeed" "0 0" "$(step_rc node-add) $(step_rc status)"
-t_match "raspi0: ssictl status shows node 0 and its peer" 'node 1' "$(sed -n '/^SSI-STEP node-add/,/^SSI-STEP status/p' "$log")"
+t_match "raspi0: ssictl status shows node 0's gpio-bus link to node 1 (linking, reads emulated)" \
+    'gpio-bus +gpio-bus +v3 +node 0 <-> 1: linking .*\(reads emulated\)' \
+    "$(sed -n '/^SSI-STEP node-add/,/^SSI-STEP status/p' "$log")"
 transports=$(sed -n '/^SSI-TRANSPORTS-BEGIN/,/^SSI-TRANSPORTS-END/p' "$log")
 t_match "raspi0: ssi_gpio_bus bound the overlay's ten lines by consumer name" \
     'cable lines bound: pinctrl-bcm2835 data 12,13,16,17,22,23,24,25 ready 26 valid 27' "$(cat "$log")"

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 use ssi_shared::ioctl::{name_str, SsiStatus};
-use ssi_shared::transport::TransportKind;
+use ssi_shared::transport::{TransportKind, SSI_TRANSPORT_F_EMULATED_READS};
 
 use crate::device::Device;
 
@@ -44,6 +44,7 @@ pub fn to_json(st: &SsiStatus) -> serde_json::Value {
             "name": text(&t.name),
             "kind": kind_label(t.kind),
             "ops_version": t.ops_version,
+            "reads_emulated": t.flags & SSI_TRANSPORT_F_EMULATED_READS != 0,
             "state": text(&t.state),
         })).collect::<Vec<_>>(),
     })
@@ -62,13 +63,19 @@ pub fn to_text(st: &SsiStatus) -> String {
     }
     out += &format!("transports:  {}\n", st.transport_count);
     for t in transports(st) {
+        let emulated = if t.flags & SSI_TRANSPORT_F_EMULATED_READS != 0 {
+            " (reads emulated)"
+        } else {
+            ""
+        };
         out += &format!(
-            "  {:<3} {:<10} {:<9} v{}  {}\n",
+            "  {:<3} {:<10} {:<9} v{}  {}{}\n",
             t.id,
             text(&t.name),
             kind_label(t.kind),
             t.ops_version,
-            text(&t.state)
+            text(&t.state),
+            emulated
         );
     }
     out
@@ -105,6 +112,7 @@ mod tests {
         assert_eq!(v["transports"][0]["name"], "rdma");
         assert_eq!(v["transports"][0]["kind"], "rdma");
         assert_eq!(v["transports"][0]["state"], "node 3 devices: rxe0:1:ACTIVE");
+        assert_eq!(v["transports"][0]["reads_emulated"], false);
         assert_eq!(v["transports"].as_array().map(Vec::len), Some(1));
     }
 
@@ -113,9 +121,21 @@ mod tests {
         let t = to_text(&sample());
         assert!(t.contains("node:        3\n"), "{t}");
         assert!(
-            t.contains("rdma       rdma      v1  node 3 devices: rxe0:1:ACTIVE"),
+            t.contains("rdma       rdma      v1  node 3 devices: rxe0:1:ACTIVE\n"),
             "{t}"
         );
+    }
+
+    #[test]
+    fn emulated_reads_are_shown() {
+        let mut st = sample();
+        st.transports[0].kind = TransportKind::GpioBus as u32;
+        st.transports[0].flags = SSI_TRANSPORT_F_EMULATED_READS;
+        fill_str(&mut st.transports[0].name, "gpio-bus");
+        fill_str(&mut st.transports[0].state, "node 3 <-> 4: up");
+        let t = to_text(&st);
+        assert!(t.contains("v1  node 3 <-> 4: up (reads emulated)\n"), "{t}");
+        assert_eq!(to_json(&st)["transports"][0]["reads_emulated"], true);
     }
 
     #[test]
