@@ -18,6 +18,7 @@ use kernel::{
     time::msecs_to_jiffies,
 };
 
+use crate::shared::transport::SSI_TRANSPORT_F_EMULATED_READS;
 use crate::shared::rpc::PendingTable;
 use crate::shared::wire::{Header, Message};
 use crate::{clock, errno, messaging, nodes};
@@ -61,6 +62,24 @@ pub(crate) fn init() {
     // SAFETY: Called exactly once, from the module initialiser, before any other use.
     unsafe { PENDING.init() };
 }
+
+/// Core's own request timeouts are sized for RDMA; over a link whose transport
+/// emulates reads (a byte-serial bus such as the GPIO cable, bytes per second rather
+/// than gigabytes) a request may wait seconds for the bus: such a link gets at least
+/// `SLOW_LINK_TIMEOUT_MS`.
+pub(crate) fn link_timeout(node: u32, timeout_ms: u32) -> u32 {
+    let slow = crate::nodes::route(node)
+        .and_then(crate::registry::transport)
+        .is_some_and(|t| t.flags() & SSI_TRANSPORT_F_EMULATED_READS != 0);
+    if slow {
+        timeout_ms.max(SLOW_LINK_TIMEOUT_MS)
+    } else {
+        timeout_ms
+    }
+}
+
+/// See [`link_timeout`].
+pub(crate) const SLOW_LINK_TIMEOUT_MS: u32 = 60_000;
 
 /// Sends `msg` to `node` and waits at most `timeout_ms` for the answer; returns the
 /// answer frame (decode it with `wire::decode`). An `Error` answer becomes its errno.

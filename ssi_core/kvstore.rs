@@ -97,7 +97,8 @@ fn write(key: &[u8], value: &[u8], create: bool) -> Result<u64> {
     } else {
         Message::KvPut { key, value }
     };
-    let answer = calls::call(u32::from(leader), &msg, PUT_TIMEOUT_MS)?;
+    let leader = u32::from(leader);
+    let answer = calls::call(leader, &msg, calls::link_timeout(leader, PUT_TIMEOUT_MS))?;
     match wire::decode(&answer) {
         Ok((
             _,

@@ -15,7 +15,6 @@
 use kernel::{page::Page, prelude::*, sync::global_lock};
 
 use crate::shared::ioctl::SSI_PAGE_SIZE;
-use crate::shared::transport::SSI_TRANSPORT_F_EMULATED_READS;
 use crate::shared::wire::{self, Message};
 use crate::{calls, clock, errno, registry};
 
@@ -24,8 +23,6 @@ const MAX_EXPOSED: usize = 64;
 /// How long a peer may take to answer a query, and a read to complete.
 const QUERY_TIMEOUT_MS: u32 = 2000;
 const READ_TIMEOUT_MS: u32 = 2000;
-/// Both, over a transport whose reads are emulated (`SSI_TRANSPORT_F_EMULATED_READS`).
-const EMULATED_TIMEOUT_MS: u32 = 60_000;
 
 /// A registration of an exposed page with one peer's link.
 struct Grant {
@@ -169,13 +166,8 @@ pub(crate) fn read_remote(
 ) -> Result<ReadStats> {
     // Over a transport that emulates reads (a GPIO cable) a page takes seconds.
     let tid = crate::nodes::route(node).ok_or_else(errno::enotconn)?;
-    let emulated =
-        registry::transport(tid).is_some_and(|t| t.flags() & SSI_TRANSPORT_F_EMULATED_READS != 0);
-    let (query_ms, read_ms) = if emulated {
-        (EMULATED_TIMEOUT_MS, EMULATED_TIMEOUT_MS)
-    } else {
-        (QUERY_TIMEOUT_MS, READ_TIMEOUT_MS)
-    };
+    let query_ms = calls::link_timeout(node, QUERY_TIMEOUT_MS);
+    let read_ms = calls::link_timeout(node, READ_TIMEOUT_MS);
     let answer = calls::call(node, &Message::PageQuery { handle }, query_ms)?;
     let (addr, rkey) = match wire::decode(&answer) {
         Ok((

@@ -42,6 +42,18 @@ type BusEndpoint = Endpoint<FRAME_LEN>;
 const MAX_QUEUED_MESSAGES: usize = 64;
 /// Hello again after this long without a link.
 const HELLO_EVERY_US: u64 = 1_000_000;
+/// The bus timing: generous, because a step of the peer is a few GPIO accesses and an
+/// interrupt, which on a virtual machine of a busy host (every access a virtio request)
+/// can take a large fraction of a second; a real loss is still noticed within seconds.
+const TIMING: Timing = Timing {
+    byte_timeout_us: 1_000_000,
+    ack_timeout_us: 2_000_000,
+    max_tries: 8,
+};
+/// After the peer acknowledged a frame, this side waits this long (µs) before it
+/// submits the next one, so that a frame the peer has queued gets the bus first (its
+/// start takes a few GPIO accesses).
+const YIELD_AFTER_SENT_US: u64 = 30_000;
 /// The thread looks around at least this often.
 const IDLE_WAKE_MS: u32 = 100;
 /// Bus steps between two looks at the queues and the stop flag.
@@ -504,6 +516,8 @@ struct Bus {
     in_flight: Option<InFlight>,
     /// The endpoint's deadline from its last answer (µs).
     deadline_us: Option<u64>,
+    /// No new frame is submitted before this time (µs): see [`YIELD_AFTER_SENT_US`].
+    hold_until_us: u64,
 }
 
 impl Link {
@@ -666,7 +680,7 @@ impl Link {
         };
         let mut slot = slot;
         // SAFETY: `slot` is a fresh, aligned allocation for an endpoint.
-        unsafe { BusEndpoint::init_at(slot.as_mut_ptr(), self.side, random(), Timing::DEFAULT) };
+        unsafe { BusEndpoint::init_at(slot.as_mut_ptr(), self.side, random(), TIMING) };
         // SAFETY: `init_at` initialised it.
         let ep = unsafe { slot.assume_init() };
         let mut bus = Bus {
@@ -674,13 +688,18 @@ impl Link {
             applied: Drive::IDLE,
             in_flight: None,
             deadline_us: None,
+            hold_until_us: 0,
         };
         // SAFETY: No preconditions.
         while !unsafe { ssi_gpio_thread_should_stop() } {
             let busy = self.round(&mut bus);
             let mut s = self.state.lock();
             if !busy && !s.kicked {
-                let wait = match bus.deadline_us {
+                let deadline = match (bus.deadline_us, bus.hold_until_us) {
+                    (d, h) if h > now_us() => Some(d.map_or(h, |d| d.min(h))),
+                    (d, _) => d,
+                };
+                let wait = match deadline {
                     Some(t) => {
                         let ms = div_small(t.saturating_sub(now_us()), 1000).0;
                         (ms as u32).clamp(1, IDLE_WAKE_MS)
@@ -723,7 +742,7 @@ impl Link {
                 bus.in_flight = None;
                 s.go_down(&mut report, now);
             }
-            if !bus.ep.busy() {
+            if !bus.ep.busy() && now >= bus.hold_until_us {
                 if let Some((payload, kind)) = s.next_outgoing(self.me, self.peer, now) {
                     if bus.ep.submit(&payload).is_ok() {
                         bus.in_flight = Some(kind);
@@ -748,7 +767,14 @@ impl Link {
             }
             match p.event {
                 Some(Event::Delivered { .. }) => self.delivered(bus, &mut report),
-                Some(Event::Sent) => bus.in_flight = None,
+                Some(Event::Sent) => {
+                    bus.in_flight = None;
+                    // The peer has just acknowledged: give it a moment to start a
+                    // frame of its own before this side streams on (else a side
+                    // with page chunks queued keeps the bus and the other's
+                    // heartbeats wait for the whole page).
+                    bus.hold_until_us = now_us().saturating_add(YIELD_AFTER_SENT_US);
+                }
                 Some(Event::Failed) => {
                     let kind = bus.in_flight.take();
                     let mut s = self.state.lock();
@@ -756,7 +782,7 @@ impl Link {
                         pr_warn!(
                             "node {}: no answer on the cable after {} tries: link down\n",
                             self.peer,
-                            Timing::DEFAULT.max_tries
+                            TIMING.max_tries
                         );
                         s.go_down(&mut report, now_us());
                     }
