@@ -37,9 +37,9 @@ toggle_transitions=$(field "$stats" transitions)
 echo "    $out; the cable counted $toggle_transitions transitions"
 [ "$toggle_transitions" -ge "$TOGGLES" ] || ssi_die "the cable saw fewer transitions than toggles"
 
-ssi_step "ssi over the cable ($READS page reads, down_after_ms=20000)"
+ssi_step "ssi over the cable ($READS page reads, down_after_ms=30000)"
 for g in 0 1; do
-    cluster_run "$g" "insmod $CORE node_id=$g down_after_ms=20000 &&
+    cluster_run "$g" "insmod $CORE node_id=$g down_after_ms=30000 &&
         insmod $GPIO gpio_chip=\$($CHIP) peer_node=$((1 - g)) &&
         $SSICTL node add $((1 - g)) $(cluster_ip $((1 - g)))" >/dev/null
 done

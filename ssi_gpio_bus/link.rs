@@ -106,8 +106,6 @@ struct State {
     messages: KVec<KVec<u8>>,
     /// Encoded READ and READ_DATA link messages, oldest first.
     reads: KVec<KVec<u8>>,
-    /// The last message sent came from `reads`.
-    reads_turn: bool,
     exposed: KVec<Exposed>,
     readers: KVec<Reader>,
     next_cookie: u64,
@@ -248,19 +246,13 @@ impl State {
             };
             return encode(&m).ok().map(|b| (b, InFlight::Hello));
         }
-        // Core frames and read traffic take turns: heartbeats keep coming while a
-        // page crawls over the cable, and neither may starve the other.
-        self.reads_turn = !self.reads_turn;
-        let take_read = if self.reads_turn {
-            !self.reads.is_empty()
-        } else {
-            self.messages.is_empty()
-        };
-        if take_read {
-            self.reads.remove(0).ok().map(|b| (b, InFlight::Read))
-        } else {
-            self.messages.remove(0).ok().map(|b| (b, InFlight::Message))
+        // Core frames first: heartbeats are merged (at most one waits), so they cannot
+        // starve the page chunks, while a page crawling over the cable must not keep
+        // the heartbeats back for longer than one chunk.
+        if !self.messages.is_empty() {
+            return self.messages.remove(0).ok().map(|b| (b, InFlight::Message));
         }
+        self.reads.remove(0).ok().map(|b| (b, InFlight::Read))
     }
 }
 
@@ -284,7 +276,6 @@ impl Link {
                 next_hello_us: 0,
                 messages: KVec::new(),
                 reads: KVec::new(),
-                reads_turn: false,
                 exposed: KVec::new(),
                 readers: KVec::new(),
                 next_cookie: 1,

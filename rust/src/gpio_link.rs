@@ -24,7 +24,7 @@ const KIND_READ_DATA: u8 = 4;
 /// Largest page read, and largest data of all READ_DATA chunks of one read.
 pub const MAX_READ: u32 = 4096;
 /// Data bytes per READ_DATA chunk.
-pub const READ_CHUNK: usize = 1024;
+pub const READ_CHUNK: usize = 512;
 /// Bytes before the data of a READ_DATA.
 const READ_DATA_HEADER: usize = 13;
 /// Largest encoded message.
@@ -214,8 +214,8 @@ mod tests {
         round_trip(LinkMessage::ReadData {
             id: 7,
             status: 0,
-            offset: 3072,
-            data: &[0x5a; 1024],
+            offset: 3584,
+            data: &[0x5a; 512],
         });
         round_trip(LinkMessage::ReadData {
             id: 8,

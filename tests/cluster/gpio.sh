@@ -17,7 +17,7 @@ CORE=$SSI_ROOT/ssi_core/ssi_core.ko
 GPIO=$SSI_ROOT/ssi_gpio_bus/ssi_gpio_bus.ko
 # A page over the bus takes seconds under TCG and heartbeats wait behind it: the
 # failure timeout is sized from the readings of /proc/ssi/nodes (max_gap_ms).
-DOWN_AFTER_MS=${SSI_GPIO_DOWN_AFTER_MS:-20000}
+DOWN_AFTER_MS=${SSI_GPIO_DOWN_AFTER_MS:-30000}
 
 # The guest's virtio GPIO chip (its number among /dev/gpiochip*).
 CHIP='for c in /sys/bus/gpio/devices/gpiochip*; do readlink -f $c | grep -q virtio && { n=${c##*gpiochip}; break; }; done; echo ${n:?no virtio gpio chip}'
