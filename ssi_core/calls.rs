@@ -79,7 +79,7 @@ pub(crate) fn link_timeout(node: u32, timeout_ms: u32) -> u32 {
 }
 
 /// See [`link_timeout`].
-pub(crate) const SLOW_LINK_TIMEOUT_MS: u32 = 60_000;
+pub(crate) const SLOW_LINK_TIMEOUT_MS: u32 = 180_000;
 
 /// Sends `msg` to `node` and waits at most `timeout_ms` for the answer; returns the
 /// answer frame (decode it with `wire::decode`). An `Error` answer becomes its errno.
