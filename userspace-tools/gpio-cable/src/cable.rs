@@ -315,9 +315,7 @@ impl<T> Cable<T> {
     ) -> Result<Vec<Completion<T>>> {
         self.check(line)?;
         self.sl(side, line).dir = dir;
-        let mut out = Vec::new();
-        self.update(line, &mut out);
-        Ok(out)
+        Ok(self.updated(line))
     }
 
     /// Sets the output latch; it drives the line only while the direction is output.
@@ -329,9 +327,7 @@ impl<T> Cable<T> {
     ) -> Result<Vec<Completion<T>>> {
         self.check(line)?;
         self.sl(side, line).out = value;
-        let mut out = Vec::new();
-        self.update(line, &mut out);
-        Ok(out)
+        Ok(self.updated(line))
     }
 
     /// A read of `line` by `side`: the level, inverted if a flip is armed for it
@@ -480,17 +476,13 @@ impl<T> Cable<T> {
     pub fn hold(&mut self, line: usize, value: bool) -> Result<Vec<Completion<T>>> {
         self.check(line)?;
         self.hold[line] = Some(value);
-        let mut out = Vec::new();
-        self.update(line, &mut out);
-        Ok(out)
+        Ok(self.updated(line))
     }
 
     pub fn release(&mut self, line: usize) -> Result<Vec<Completion<T>>> {
         self.check(line)?;
         self.hold[line] = None;
-        let mut out = Vec::new();
-        self.update(line, &mut out);
-        Ok(out)
+        Ok(self.updated(line))
     }
 
     /// Arms `count` inverted reads of `line`, by `side` or (None) by either side.
@@ -579,6 +571,13 @@ impl<T> Cable<T> {
             });
         }
         s
+    }
+
+    /// [`Cable::update`] of one line, returning the buffers it completes.
+    fn updated(&mut self, line: usize) -> Vec<Completion<T>> {
+        let mut out = Vec::new();
+        self.update(line, &mut out);
+        out
     }
 
     /// Recomputes `line` after a change of drivers or hold; fires interrupts.

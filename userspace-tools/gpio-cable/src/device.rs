@@ -139,6 +139,16 @@ impl World {
     }
 }
 
+/// Takes every available descriptor chain off `vring`.
+fn pop_chains<'a>(
+    vring: &VringRwLock,
+    mem: &'a GuestMemoryMmap,
+) -> Vec<virtio_queue::DescriptorChain<&'a GuestMemoryMmap>> {
+    let mut st = vring.get_mut();
+    let q = st.get_queue_mut();
+    std::iter::from_fn(|| q.pop_descriptor_chain(mem)).collect()
+}
+
 fn signal(vring: &VringRwLock, side: Side) {
     if vring.needs_notification().unwrap_or(true) {
         if let Err(e) = vring.signal_used_queue() {
@@ -232,15 +242,7 @@ impl SideBackend {
             return Ok(());
         };
         let guard = mem.memory();
-        let chains = {
-            let mut st = vring.get_mut();
-            let q = st.get_queue_mut();
-            let mut v = Vec::new();
-            while let Some(c) = q.pop_descriptor_chain(&*guard) {
-                v.push(c);
-            }
-            v
-        };
+        let chains = pop_chains(vring, &guard);
         if chains.is_empty() {
             return Ok(());
         }
@@ -295,15 +297,7 @@ impl SideBackend {
             return Ok(());
         };
         let guard = mem.memory();
-        let chains = {
-            let mut st = vring.get_mut();
-            let q = st.get_queue_mut();
-            let mut v = Vec::new();
-            while let Some(c) = q.pop_descriptor_chain(&*guard) {
-                v.push(c);
-            }
-            v
-        };
+        let chains = pop_chains(vring, &guard);
         let mut completions = Vec::new();
         let mut rejected = false;
         for chain in chains {
