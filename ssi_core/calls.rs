@@ -18,8 +18,8 @@ use kernel::{
     time::msecs_to_jiffies,
 };
 
-use crate::shared::transport::SSI_TRANSPORT_F_EMULATED_READS;
 use crate::shared::rpc::PendingTable;
+use crate::shared::transport::SSI_TRANSPORT_F_EMULATED_READS;
 use crate::shared::wire::{Header, Message};
 use crate::{clock, errno, messaging, nodes};
 

@@ -112,10 +112,8 @@ struct State {
     next_read: u32,
     /// The endpoint's counters, copied by the thread.
     counters: Counters,
-    links_up: u64,
+    /// Link messages from the peer that did not decode.
     bad_messages: u64,
-    /// Heartbeats that replaced a queued one.
-    heartbeats_merged: u64,
     /// The lines failed (controller error): the first errno seen.
     line_error: i32,
 }
@@ -220,7 +218,6 @@ impl State {
             }
             self.peer_session = Some(session);
             self.up = true;
-            self.links_up += 1;
             report.up = true;
             if !reply {
                 self.hello_due = Some(true);
@@ -281,9 +278,7 @@ impl Link {
                 next_cookie: 1,
                 next_read: 1,
                 counters: Counters::default(),
-                links_up: 0,
                 bad_messages: 0,
-                heartbeats_merged: 0,
                 line_error: 0,
             }),
             changed <- new_condvar!(),
@@ -296,27 +291,16 @@ impl Link {
         self.changed.notify_all();
     }
 
-    /// Core wants the link to `node` (only the peer at the other end of the cable).
-    pub(crate) fn connect(&self, node: u32) -> Result {
-        if node != self.peer {
-            return Err(errno::eopnotsupp());
-        }
-        WANTED.store(true, Ordering::Relaxed);
-        self.state.lock().wanted = true;
-        self.kick();
-        Ok(())
-    }
-
-    /// Core forgets `node`.
-    pub(crate) fn disconnect(&self, node: u32) {
-        if node == self.peer {
-            WANTED.store(false, Ordering::Relaxed);
-            let mut s = self.state.lock();
-            s.wanted = false;
+    /// Core wants (or no longer wants) the peer linked: a link that is no longer
+    /// wanted is dropped.
+    fn set_wanted(&self, wanted: bool) {
+        let mut s = self.state.lock();
+        s.wanted = wanted;
+        if !wanted {
             s.reset = true;
-            drop(s);
-            self.kick();
         }
+        drop(s);
+        self.kick();
     }
 
     /// Core wants the link to `node` dropped and made again.
@@ -341,7 +325,6 @@ impl Link {
             // Only the newest heartbeat matters: one waiting for the bus is replaced.
             if let Some(queued) = s.messages.iter_mut().find(|b| is_heartbeat(&b[1..])) {
                 *queued = buf;
-                s.heartbeats_merged += 1;
                 return Ok(());
             }
         }
@@ -486,16 +469,13 @@ impl Link {
             U64(c.timeouts),
             U64(c.bytes_on_wire),
         )?;
+        if s.bad_messages != 0 {
+            write!(out, " bad {}", U64(s.bad_messages))?;
+        }
         if s.line_error != 0 {
             write!(out, " line error {}", s.line_error)?;
         }
         Ok(())
-    }
-
-    /// Whether the link is up (for the tests' `/proc` view through describe).
-    #[allow(dead_code)]
-    pub(crate) fn is_up(&self) -> bool {
-        self.state.lock().up
     }
 }
 
@@ -664,12 +644,11 @@ impl Link {
 
     /// The bus thread.
     fn run(&self) {
-        let Ok(slot) = KBox::<BusEndpoint>::new_uninit(GFP_KERNEL) else {
+        let Ok(mut slot) = KBox::<BusEndpoint>::new_uninit(GFP_KERNEL) else {
             pr_err!("no memory for the bus endpoint\n");
             self.wait_for_stop();
             return;
         };
-        let mut slot = slot;
         // SAFETY: `slot` is a fresh, aligned allocation for an endpoint.
         unsafe { BusEndpoint::init_at(slot.as_mut_ptr(), self.side, random(), TIMING) };
         // SAFETY: `init_at` initialised it.
@@ -823,12 +802,16 @@ impl Link {
 /// Core asked for a link to the peer: kept across unbinding and binding the cable.
 static WANTED: AtomicBool = AtomicBool::new(false);
 
-/// Core wants (or no longer wants) the peer linked, before any cable is bound.
+/// Core wants (or no longer wants) `node` linked: only the peer at the other end of
+/// the cable can be. Remembered for a cable bound later.
 pub(crate) fn set_wanted(node: u32, peer: u32, wanted: bool) -> Result {
     if node != peer {
         return Err(errno::eopnotsupp());
     }
     WANTED.store(wanted, Ordering::Relaxed);
+    if let Some(l) = current() {
+        l.set_wanted(wanted);
+    }
     Ok(())
 }
 
@@ -888,6 +871,7 @@ impl Running {
             Err(e) => {
                 // SAFETY: Started above and not stopped yet.
                 unsafe { ssi_gpio_thread_stop(thread) };
+                let _ = link.lines.release(side_a);
                 return Err(e);
             }
         };

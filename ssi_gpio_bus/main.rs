@@ -91,19 +91,12 @@ impl Transport for GpioBusTransport {
     const FLAGS: u32 = SSI_TRANSPORT_F_EMULATED_READS;
 
     fn connect(&self, node: u32, _ipv4: u32, _port: u16) -> Result {
-        link::set_wanted(node, self.peer, true)?;
-        match link::current() {
-            Some(l) => l.connect(node),
-            None => Ok(()),
-        }
+        link::set_wanted(node, self.peer, true)
     }
 
     fn disconnect(&self, node: u32) {
-        if link::set_wanted(node, self.peer, false).is_ok() {
-            if let Some(l) = link::current() {
-                l.disconnect(node);
-            }
-        }
+        // Other nodes were never linked over the cable: nothing to forget.
+        let _ = link::set_wanted(node, self.peer, false);
     }
 
     fn reset(&self, node: u32) {
@@ -163,7 +156,6 @@ impl kernel::InPlaceModule for SsiGpioBus {
         lines::init_bound();
         link::init_current();
         let peer_node = *module_parameters::peer_node.value();
-
         let chip = *module_parameters::gpio_chip.value();
         let first = *module_parameters::gpio_line.value();
         try_pin_init!(Self {
