@@ -46,10 +46,10 @@ for n in 0 1; do
     txt=$(cluster_run $n "$SSICTL status")
     t_ok "node$n: ssictl status (text)" $? "$txt"
     t_match "node$n: ssictl status text names the node" "^node: +$n\$" "$txt"
-    t_match "node$n: ssictl status text shows rxe0" "rdma +rdma +v2 +node $n devices: rxe0:1:ACTIVE" "$txt"
+    t_match "node$n: ssictl status text shows rxe0" "rdma +rdma +v3 +node $n devices: rxe0:1:ACTIVE" "$txt"
     txt=$(cluster_run $n "cat /proc/ssi/status /proc/ssi/transports")
     t_match "node$n: /proc/ssi/status names the node" "^node_id: $n\$" "$txt"
-    t_match "node$n: /proc/ssi/transports lists gpio-bus" "^2 +gpio-bus +gpio-bus +node $n <-> node $((1 - n))" "$txt"
+    t_match "node$n: /proc/ssi/transports lists gpio-bus" "^2 +gpio-bus +gpio-bus +node $n <-> $((1 - n)): " "$txt"
     printf '%s\n' "$txt" | sed "s/^/      node$n> /"
 done
 
@@ -161,7 +161,7 @@ cat /proc/ssi/transports; dmesg | grep 'cable lines bound' | tail -n 1" 2>&1)
 t_ok "node0: ssi_gpio_bus loads with gpio_chip= (a gpio-sim chip of 10 lines)" $? "$out"
 chip=$(sed -n 's/^chip=gpiochip\([0-9]*\)$/\1/p' <<<"$out")
 t_match "node0: ... took data0-7, ready, valid from lines 0-9 by consumer name" \
-    'gpio-bus +node 0 <-> node 1: gpio-sim[^ ]* data 0,1,2,3,4,5,6,7 ready 8 valid 9$' "$out"
+    'cable lines bound: gpio-sim[^ ]* data 0,1,2,3,4,5,6,7 ready 8 valid 9 \(now reading' "$out"
 t_match "node0: ... and reads their levels (data0 and valid pulled up: 0x201)" 'now reading 0x201' "$out"
 out=$(cluster_run 0 "rmmod ssi_gpio_bus; insmod $KO/ssi_gpio_bus/ssi_gpio_bus.ko peer_node=1 gpio_chip=77 2>&1; echo rc=\$?; dmesg | tail -n 3")
 t_match "node0: gpio_chip of a chip that does not exist refused, with a message" \
