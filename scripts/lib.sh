@@ -59,23 +59,54 @@ ssi_debian_mirror() {
     printf '%s\n' "${uri:-http://deb.debian.org/debian}"
 }
 
-# ssi_armel_download PKG: downloads PKG for Debian armel (the system's own release)
-# through an isolated apt configuration (own sources, lists, cache, empty dpkg status,
-# one architecture): the system's apt and dpkg are not touched. Prints the .deb path.
+# ssi_isolated_apt NAME SUITE [ARCH]: an apt configuration of its own in
+# $SSI_CACHE/apt-NAME (SUITE of the system's Debian mirror, own lists and cache, an
+# empty dpkg status, only ARCH if given), so the system's apt sources and dpkg are never
+# touched (adding trixie or sid to them would replace the system libc). Sets
+# SSI_APT_OPTS to the options for apt-get/apt-cache and runs apt-get update with them.
+ssi_isolated_apt() {
+    local name=$1 suite=$2 arch=${3:-} a=$SSI_CACHE/apt-$1
+    mkdir -p "$a/lists/partial" "$a/cache/archives/partial"
+    {
+        printf 'Types: deb\nURIs: %s\nSuites: %s\nComponents: main\n' "$(ssi_debian_mirror)" "$suite"
+        [ -z "$arch" ] || printf 'Architectures: %s\n' "$arch"
+        printf 'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n'
+    } >"$a/list.sources" # deb822: apt wants the .sources suffix
+    SSI_APT_OPTS=(-o "Dir::Etc::sourcelist=$a/list.sources" -o Dir::Etc::sourceparts=/nonexistent
+        -o "Dir::State::Lists=$a/lists" -o "Dir::Cache=$a/cache" -o Dir::State::status=/dev/null
+        -o APT::Sandbox::User=root)
+    [ -z "$arch" ] || SSI_APT_OPTS+=(-o "APT::Architecture=$arch" -o "APT::Architectures::=$arch")
+    ssi_run_logged "isolated apt-get update ($suite${arch:+ $arch})" "apt-$name-update" \
+        apt-get "${SSI_APT_OPTS[@]}" update
+}
+
+# ssi_apt_candidate PKG: the version of PKG that the last ssi_isolated_apt would fetch;
+# fails if it has none.
+ssi_apt_candidate() {
+    local ver
+    ver=$(apt-cache "${SSI_APT_OPTS[@]}" policy "$1" | awk '/Candidate:/ { print $2 }')
+    [ -n "$ver" ] && [ "$ver" != "(none)" ] || return 1
+    printf '%s\n' "$ver"
+}
+
+# ssi_apt_download DIR PKG[=VERSION]...: downloads the .deb files into DIR with the last
+# ssi_isolated_apt configuration.
+ssi_apt_download() {
+    local dir=$1 p
+    shift
+    mkdir -p "$dir"
+    for p in "$@"; do
+        (cd "$dir" && ssi_run_logged "apt-get download $p" "apt-download-${p%%=*}" \
+            apt-get "${SSI_APT_OPTS[@]}" download "$p")
+    done
+}
+
+# ssi_armel_download PKG: downloads PKG for Debian armel (the system's own release) and
+# prints the .deb path.
 ssi_armel_download() {
-    local a=$SSI_CACHE/apt-armel suite
-    suite=$(. /etc/os-release && printf '%s' "${VERSION_CODENAME:-bookworm}")
-    mkdir -p "$a/lists/partial" "$a/cache/archives/partial" "$SSI_CACHE/dl"
-    printf 'Types: deb\nURIs: %s\nSuites: %s\nComponents: main\nArchitectures: armel\nSigned-By: %s\n' \
-        "$(ssi_debian_mirror)" "$suite" /usr/share/keyrings/debian-archive-keyring.gpg >"$a/armel.sources"
-    local opts=(-o "Dir::Etc::sourcelist=$a/armel.sources"
-        -o Dir::Etc::sourceparts=/nonexistent -o "Dir::State::Lists=$a/lists"
-        -o "Dir::Cache=$a/cache" -o Dir::State::status=/dev/null -o APT::Sandbox::User=root
-        -o APT::Architecture=armel -o APT::Architectures::=armel)
     if ! ls "$SSI_CACHE/dl/$1"_*_armel.deb >/dev/null 2>&1; then
-        ssi_run_logged "isolated apt-get update (armel)" apt-armel-update apt-get "${opts[@]}" update
-        (cd "$SSI_CACHE/dl" && ssi_run_logged "apt-get download $1:armel" apt-armel-download \
-            apt-get "${opts[@]}" download "$1:armel")
+        ssi_isolated_apt armel "$(. /etc/os-release && printf '%s' "${VERSION_CODENAME:-bookworm}")" armel
+        ssi_apt_download "$SSI_CACHE/dl" "$1:armel"
     fi
     ls "$SSI_CACHE/dl/$1"_*_armel.deb | head -n 1
 }

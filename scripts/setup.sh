@@ -99,27 +99,11 @@ step_source() {
         ssi_info "present: $cur"
         return
     fi
-    local a=$SSI_CACHE/apt uri
-    mkdir -p "$a/lists/partial" "$a/cache/archives/partial" "$SSI_CACHE/dl" "$SSI_CACHE/src"
-    uri=$(ssi_debian_mirror)
-    ssi_info "mirror $uri"
-    cat >"$a/trixie-backports.sources" <<EOF
-Types: deb
-URIs: $uri
-Suites: trixie-backports
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-EOF
-    local opts=(-o "Dir::Etc::sourcelist=$a/trixie-backports.sources"
-        -o Dir::Etc::sourceparts=/nonexistent -o "Dir::State::Lists=$a/lists"
-        -o "Dir::Cache=$a/cache" -o Dir::State::status=/dev/null -o APT::Sandbox::User=root)
-    ssi_run_logged "isolated apt-get update (trixie-backports)" apt-tb-update apt-get "${opts[@]}" update
+    ssi_isolated_apt trixie-backports trixie-backports
     local ver
-    ver=$(apt-cache "${opts[@]}" policy "$SSI_KERNEL_PKG" | awk '/Candidate:/ { print $2 }')
-    [ -n "$ver" ] && [ "$ver" != "(none)" ] || ssi_die "$SSI_KERNEL_PKG not found in trixie-backports"
+    ver=$(ssi_apt_candidate "$SSI_KERNEL_PKG") || ssi_die "$SSI_KERNEL_PKG not found in trixie-backports"
     ssi_info "version $ver"
-    (cd "$SSI_CACHE/dl" && ssi_run_logged "apt-get download $SSI_KERNEL_PKG" apt-tb-download \
-        apt-get "${opts[@]}" download "$SSI_KERNEL_PKG=$ver")
+    ssi_apt_download "$SSI_CACHE/dl" "$SSI_KERNEL_PKG=$ver"
     local deb dest=$SSI_CACHE/src/linux-$ver tmp=$SSI_CACHE/src/.extract
     deb=$(ls "$SSI_CACHE/dl/${SSI_KERNEL_PKG}_${ver//:/%3a}_all.deb")
     rm -rf "$tmp" "$dest" && mkdir -p "$tmp"
@@ -144,26 +128,12 @@ step_qemu_gpio() {
         ssi_info "present: $cur"
         return
     fi
-    local a=$SSI_CACHE/apt-bpo
-    mkdir -p "$a/lists/partial" "$a/cache/archives/partial" "$SSI_CACHE/dl-bpo"
-    printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: %s\n' \
-        "$(ssi_debian_mirror)" /usr/share/keyrings/debian-archive-keyring.gpg \
-        >"$a/bookworm-backports.sources"
-    local opts=(-o "Dir::Etc::sourcelist=$a/bookworm-backports.sources"
-        -o Dir::Etc::sourceparts=/nonexistent -o "Dir::State::Lists=$a/lists"
-        -o "Dir::Cache=$a/cache" -o Dir::State::status=/dev/null -o APT::Sandbox::User=root)
-    ssi_run_logged "isolated apt-get update (bookworm-backports)" apt-bpo-update \
-        apt-get "${opts[@]}" update
-    local ver
-    ver=$(apt-cache "${opts[@]}" policy qemu-system-x86 | awk '/Candidate:/ { print $2 }')
-    [ -n "$ver" ] && [ "$ver" != "(none)" ] || ssi_die "qemu-system-x86 not in bookworm-backports"
+    ssi_isolated_apt bookworm-backports bookworm-backports
+    local ver dl=$SSI_CACHE/dl-bpo
+    ver=$(ssi_apt_candidate qemu-system-x86) || ssi_die "qemu-system-x86 not in bookworm-backports"
     ssi_info "version $ver"
-    local p dl=$SSI_CACHE/dl-bpo
     rm -f "$dl"/*.deb
-    for p in "${SSI_QEMU_GPIO_PKGS[@]}"; do
-        (cd "$dl" && ssi_run_logged "apt-get download $p" "apt-bpo-$p" \
-            apt-get "${opts[@]}" download "$p=$ver")
-    done
+    ssi_apt_download "$dl" "${SSI_QEMU_GPIO_PKGS[@]/%/=$ver}"
     local dest=$SSI_CACHE/qemu-${ver//[:~+]/_} tmp=$SSI_CACHE/.qemu-extract deb
     rm -rf "$tmp" "$dest" && mkdir -p "$tmp"
     for deb in "$dl"/*.deb; do dpkg-deb -x "$deb" "$tmp"; done
