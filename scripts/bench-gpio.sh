@@ -20,16 +20,13 @@ SSI_GPIO_CABLE=1
 READS=${SSI_BENCH_GPIO_READS:-3}
 TOGGLES=2000
 SSICTL=$SSI_ROOT/target/release/ssictl
-CORE=$SSI_ROOT/ssi_core/ssi_core.ko
-GPIO=$SSI_ROOT/ssi_gpio_bus/ssi_gpio_bus.ko
-CHIP='for c in /sys/bus/gpio/devices/gpiochip*; do readlink -f $c | grep -q virtio && { n=${c##*gpiochip}; break; }; done; echo ${n:?no virtio gpio chip}'
 field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 
 cluster_start 2
 
 ssi_step "the cable's raw limit ($TOGGLES toggles of one line from guest 0)"
 cable_cmd reset >/dev/null
-out=$(cluster_run 0 "python3 $SSI_ROOT/tests/tools/gpio-toggle.py \$($CHIP) 0 $TOGGLES") ||
+out=$(cluster_run 0 "python3 $SSI_ROOT/tests/tools/gpio-toggle.py \$($SSI_VIRTIO_GPIO_CHIP) 0 $TOGGLES") ||
     ssi_die "toggling failed: $out"
 stats=$(cable_cmd stats)
 toggle_s=$(field "$out" seconds)
@@ -39,9 +36,7 @@ echo "    $out; the cable counted $toggle_transitions transitions"
 
 ssi_step "ssi over the cable ($READS page reads, down_after_ms=30000)"
 for g in 0 1; do
-    cluster_run "$g" "insmod $CORE node_id=$g down_after_ms=30000 &&
-        insmod $GPIO gpio_chip=\$($CHIP) peer_node=$((1 - g)) &&
-        $SSICTL node add $((1 - g)) $(cluster_ip $((1 - g)))" >/dev/null
+    cable_load_ssi "$g" 30000 >/dev/null || ssi_die "loading ssi on guest $g failed"
 done
 for ((i = 0; i < 120; i++)); do
     cluster_run 0 "grep -q 'gpio-bus.*: up ' /proc/ssi/transports" && break

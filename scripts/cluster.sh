@@ -16,6 +16,11 @@
 #                                Call Trace (prints the offending lines)
 #   cable_cmd CMD                with SSI_GPIO_CABLE=1: a command to the cable's control
 #                                socket (stats, flip LINE N [a|b], hold LINE 0|1, ...)
+#   cable_stat KEY               with SSI_GPIO_CABLE=1: one key=value of the cable's stats
+#   cable_load_ssi NODE DOWN_MS  with SSI_GPIO_CABLE=1: on NODE, insmod ssi_core (node_id
+#                                NODE, down_after_ms DOWN_MS) and ssi_gpio_bus on the
+#                                lines of its virtio GPIO chip, peer the other node, and
+#                                add the other node (no ssi_rdma: the cable is the link)
 #   cluster_stop                 power the guests off; kill what does not stop. Installed
 #                                as an EXIT trap by cluster_start: no orphan QEMU. After
 #                                a failed assertion (testlib.sh) it first prints each
@@ -290,4 +295,20 @@ while not buf.endswith(b"\n"):
     buf += chunk
 print(buf.decode().strip())
 EOF
+}
+
+cable_stat() {
+    cable_cmd stats | tr ' ' '\n' | sed -n "s/^$1=//p"
+}
+
+# A guest shell command that prints the number of the guest's virtio GPIO chip
+# (/dev/gpiochipN).
+SSI_VIRTIO_GPIO_CHIP='for c in /sys/bus/gpio/devices/gpiochip*; do readlink -f $c | grep -q virtio && { n=${c##*gpiochip}; break; }; done; echo ${n:?no virtio gpio chip}'
+
+cable_load_ssi() {
+    local g=$1 down_ms=$2 peer=$((1 - $1))
+    cluster_run "$g" "chip=\$($SSI_VIRTIO_GPIO_CHIP) &&
+        insmod $SSI_ROOT/ssi_core/ssi_core.ko node_id=$g down_after_ms=$down_ms &&
+        insmod $SSI_ROOT/ssi_gpio_bus/ssi_gpio_bus.ko gpio_chip=\$chip peer_node=$peer &&
+        $SSI_ROOT/target/release/ssictl node add $peer $(cluster_ip "$peer")"
 }

@@ -13,20 +13,9 @@ t_suite=gpio
 . "$SSI_ROOT/scripts/testlib.sh"
 
 SSICTL=$SSI_ROOT/target/release/ssictl
-CORE=$SSI_ROOT/ssi_core/ssi_core.ko
-GPIO=$SSI_ROOT/ssi_gpio_bus/ssi_gpio_bus.ko
 # A page over the bus takes seconds under TCG and heartbeats wait behind it: the
 # failure timeout is sized from the readings of /proc/ssi/nodes (max_gap_ms).
 DOWN_AFTER_MS=${SSI_GPIO_DOWN_AFTER_MS:-30000}
-
-# The guest's virtio GPIO chip (its number among /dev/gpiochip*).
-CHIP='for c in /sys/bus/gpio/devices/gpiochip*; do readlink -f $c | grep -q virtio && { n=${c##*gpiochip}; break; }; done; echo ${n:?no virtio gpio chip}'
-
-bring_up() {
-    local g=$1 peer=$((1 - $1))
-    cluster_run "$g" "chip=\$($CHIP) && insmod $CORE node_id=$g down_after_ms=$DOWN_AFTER_MS &&
-        insmod $GPIO gpio_chip=\$chip peer_node=$peer && $SSICTL node add $peer $(cluster_ip "$peer")"
-}
 
 # "up self" as guest $1 sees nodes 0 and 1.
 view() {
@@ -49,15 +38,10 @@ bus_counter() {
     cluster_run "$1" "grep gpio-bus /proc/ssi/transports" | sed -nE "s/.* $2 ([0-9]+).*/\1/p"
 }
 
-# A key=value of the cable's stats.
-cable_stat() {
-    cable_cmd stats | tr ' ' '\n' | sed -n "s/^$1=//p"
-}
-
 cluster_start 2
 t_match "the cable joins both guests" 'connected=1,1|connected_a=1 connected_b=1' "$(cable_cmd stats)"
 for g in 0 1; do
-    out=$(bring_up $g 2>&1)
+    out=$(cable_load_ssi $g "$DOWN_AFTER_MS" 2>&1)
     t_ok "guest$g: ssi_core and ssi_gpio_bus load (lines of the virtio GPIO chip)" $? "$out"
 done
 
