@@ -10,7 +10,7 @@ use kernel::{bindings, error::to_result, prelude::*, seq_file::SeqFile, seq_prin
 use crate::registry;
 use crate::shared::ioctl::{SSI_ABI_VERSION, SSI_STATE_LEN};
 use crate::shared::text::{SliceWriter, U64};
-use crate::shared::transport::SSI_TRANSPORT_F_EMULATED_READS;
+use crate::shared::transport::flags_note;
 
 extern "C" {
     fn ssi_core_proc_create() -> c_int;
@@ -62,11 +62,6 @@ fn show_transports(m: &SeqFile) {
     seq_print!(m, "{:<4} {:<16} {:<9} {}\n", "id", "name", "kind", "state");
     let mut buf = [0u8; SSI_STATE_LEN];
     registry::for_each_transport(&mut buf, |id, kind, flags, name, desc| {
-        let emulated = if flags & SSI_TRANSPORT_F_EMULATED_READS != 0 {
-            " (reads emulated)"
-        } else {
-            ""
-        };
         seq_print!(
             m,
             "{:<4} {:<16} {:<9} {}{}\n",
@@ -74,7 +69,7 @@ fn show_transports(m: &SeqFile) {
             name,
             kind.label(),
             desc,
-            emulated
+            flags_note(flags)
         );
     });
 }

@@ -32,7 +32,7 @@ use crate::lines::{self, Lines};
 use crate::shared::arith::div_small;
 use crate::shared::gpio_bus::{self, Counters, Drive, Endpoint, Event, Levels, Side, Timing};
 use crate::shared::gpio_link::{LinkMessage, MAX_LEN, MAX_READ, READ_CHUNK};
-use crate::shared::wire::MsgType;
+use crate::shared::wire::{self, MsgType};
 
 /// Frame buffers: the largest link message.
 const FRAME_LEN: usize = gpio_bus::frame_len(MAX_LEN);
@@ -171,11 +171,8 @@ fn encode(m: &LinkMessage<'_>) -> Result<KVec<u8>> {
 
 /// Whether `frame` (a core wire frame) is a heartbeat.
 fn is_heartbeat(frame: &[u8]) -> bool {
-    frame.get(MSG_TYPE_OFFSET) == Some(&(MsgType::Heartbeat as u8))
+    wire::frame_type(frame) == Some(MsgType::Heartbeat)
 }
-
-/// Offset of the message type in a wire frame's header (`rust/src/wire.rs`).
-const MSG_TYPE_OFFSET: usize = 5;
 
 /// What the thread reports to core after dropping the state lock.
 #[derive(Default)]

@@ -20,6 +20,16 @@ pub const SSI_TRANSPORT_OPS_VERSION: u32 = 3;
 /// reports it in `SsiTransportInfo::flags` and `/proc/ssi/transports`.
 pub const SSI_TRANSPORT_F_EMULATED_READS: u32 = 1;
 
+/// What `/proc/ssi/transports` and `ssictl status` append to a transport's state for
+/// its `flags`.
+pub fn flags_note(flags: u32) -> &'static str {
+    if flags & SSI_TRANSPORT_F_EMULATED_READS != 0 {
+        " (reads emulated)"
+    } else {
+        ""
+    }
+}
+
 /// What a transport carries messages over.
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

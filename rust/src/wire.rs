@@ -758,6 +758,17 @@ pub fn encode(
     Ok(HEADER_LEN + len)
 }
 
+/// The message type of `frame` from its header alone (no validation of the rest), for
+/// a transport that treats some types specially; `None` if it is not an ssi frame.
+pub fn frame_type(frame: &[u8]) -> Option<MsgType> {
+    let mut r = Reader { buf: frame, pos: 0 };
+    if r.u32().ok()? != WIRE_MAGIC {
+        return None;
+    }
+    let [_version, raw_type] = r.array::<2>().ok()?;
+    MsgType::from_raw(raw_type)
+}
+
 /// Decodes and validates one complete frame.
 pub fn decode(frame: &[u8]) -> Result<(Header, Message<'_>), WireError> {
     let mut r = Reader { buf: frame, pos: 0 };
@@ -1142,5 +1153,28 @@ mod tests {
         let mut bad = buf;
         bad[HEADER_LEN + 6] = 1;
         assert_eq!(decode(&bad[..n]).err(), Some(WireError::BadField));
+    }
+
+    #[test]
+    fn frame_type_reads_the_header_only() {
+        let mut buf = [0u8; MAX_FRAME];
+        let hb = Message::Heartbeat {
+            incarnation: 1,
+            leader: 2,
+            kv_version: 3,
+        };
+        let n = encode(&hb, 0, 1, 2, 9, &mut buf).unwrap_or(0);
+        assert_eq!(frame_type(&buf[..n]), Some(MsgType::Heartbeat));
+        // The header is enough; the payload is not looked at.
+        assert_eq!(frame_type(&buf[..6]), Some(MsgType::Heartbeat));
+        let n = encode(&Message::Ping { data: b"x" }, 0, 1, 2, 9, &mut buf).unwrap_or(0);
+        assert_eq!(frame_type(&buf[..n]), Some(MsgType::Ping));
+        assert_eq!(frame_type(&buf[..5]), None);
+        let mut bad = buf;
+        bad[0] ^= 1;
+        assert_eq!(frame_type(&bad[..n]), None);
+        bad = buf;
+        bad[5] = 0xee;
+        assert_eq!(frame_type(&bad[..n]), None);
     }
 }

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 use ssi_shared::ioctl::{name_str, SsiStatus};
-use ssi_shared::transport::{TransportKind, SSI_TRANSPORT_F_EMULATED_READS};
+use ssi_shared::transport::{flags_note, TransportKind, SSI_TRANSPORT_F_EMULATED_READS};
 
 use crate::device::Device;
 
@@ -63,11 +63,6 @@ pub fn to_text(st: &SsiStatus) -> String {
     }
     out += &format!("transports:  {}\n", st.transport_count);
     for t in transports(st) {
-        let emulated = if t.flags & SSI_TRANSPORT_F_EMULATED_READS != 0 {
-            " (reads emulated)"
-        } else {
-            ""
-        };
         out += &format!(
             "  {:<3} {:<10} {:<9} v{}  {}{}\n",
             t.id,
@@ -75,7 +70,7 @@ pub fn to_text(st: &SsiStatus) -> String {
             kind_label(t.kind),
             t.ops_version,
             text(&t.state),
-            emulated
+            flags_note(t.flags)
         );
     }
     out
