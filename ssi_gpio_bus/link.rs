@@ -854,10 +854,11 @@ impl Running {
         let ctx = Arc::into_raw(link.clone()).cast_mut().cast::<c_void>();
         // SAFETY: `thread_main` takes over the reference `ctx` holds.
         let thread = unsafe { ssi_gpio_thread_start(thread_main, ctx) };
-        if kernel::error::from_err_ptr(thread).is_err() {
+        if let Err(e) = kernel::error::from_err_ptr(thread) {
             // SAFETY: The thread never ran: the reference is still ours.
             drop(unsafe { Arc::from_raw(ctx.cast::<Link>()) });
-            return Err(ENOMEM);
+            let _ = link.lines.release(side_a);
+            return Err(e);
         }
         // SAFETY: The link outlives the interrupt: `drop` frees it first.
         let irq = match unsafe {
