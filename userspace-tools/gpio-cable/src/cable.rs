@@ -149,6 +149,18 @@ pub struct Completion<T> {
     pub status: IrqStatus,
 }
 
+impl<T> Completion<T> {
+    /// A buffer handed back without an interrupt (INVALID).
+    fn returned(side: Side, line: usize, token: T) -> Self {
+        Completion {
+            side,
+            line,
+            token,
+            status: IrqStatus::Invalid,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CableError {
     NoSuchLine(usize),
@@ -365,12 +377,7 @@ impl<T> Cable<T> {
         sl.pending = false;
         if irq == IrqType::None {
             if let Some(token) = sl.held.take() {
-                out.push(Completion {
-                    side,
-                    line,
-                    token,
-                    status: IrqStatus::Invalid,
-                });
+                out.push(Completion::returned(side, line, token));
             }
         } else if !frozen && irq.level_matches(level) {
             self.deliver(side, line, &mut out);
@@ -391,22 +398,12 @@ impl<T> Cable<T> {
         let level = self.level[line];
         let sl = self.sl(side, line);
         if sl.irq == IrqType::None {
-            out.push(Completion {
-                side,
-                line,
-                token,
-                status: IrqStatus::Invalid,
-            });
+            out.push(Completion::returned(side, line, token));
             return Ok(out);
         }
         if let Some(old) = sl.held.replace(token) {
             // The driver never has two buffers out for one line; return the old one.
-            out.push(Completion {
-                side,
-                line,
-                token: old,
-                status: IrqStatus::Invalid,
-            });
+            out.push(Completion::returned(side, line, old));
         }
         if frozen {
             return Ok(out);
