@@ -14,7 +14,7 @@
 //! [`READ_CHUNK`] bytes in order (so the peer's own frames can go between them), or by
 //! one READ_DATA with a negative status and no data.
 
-use super::wire;
+use super::wire::{self, Reader, WireError, Writer};
 
 const KIND_HELLO: u8 = 1;
 const KIND_MESSAGE: u8 = 2;
@@ -25,8 +25,6 @@ const KIND_READ_DATA: u8 = 4;
 pub const MAX_READ: u32 = 4096;
 /// Data bytes per READ_DATA chunk.
 pub const READ_CHUNK: usize = 512;
-/// Bytes before the data of a READ_DATA.
-const READ_DATA_HEADER: usize = 13;
 /// Largest encoded message.
 pub const MAX_LEN: usize = 1 + wire::MAX_FRAME;
 
@@ -72,18 +70,16 @@ pub enum LinkMessage<'a> {
     },
 }
 
-fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
-}
-
 impl<'a> LinkMessage<'a> {
     /// Encodes into `out`; returns the length, or `None` if it does not fit (or a
     /// chunk or message is larger than allowed).
     pub fn encode(&self, out: &mut [u8]) -> Option<usize> {
-        let mut put = |at: usize, bytes: &[u8]| -> Option<()> {
-            out.get_mut(at..at + bytes.len())?.copy_from_slice(bytes);
-            Some(())
-        };
+        let mut w = Writer::new(out);
+        self.write(&mut w).ok()?;
+        Some(w.len())
+    }
+
+    fn write(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
         match *self {
             Self::Hello {
                 node,
@@ -91,20 +87,18 @@ impl<'a> LinkMessage<'a> {
                 session,
                 reply,
             } => {
-                put(0, &[KIND_HELLO])?;
-                put(1, &node.to_le_bytes())?;
-                put(5, &to.to_le_bytes())?;
-                put(9, &session.to_le_bytes())?;
-                put(13, &[u8::from(reply)])?;
-                Some(14)
+                w.u8(KIND_HELLO)?;
+                w.u32(node)?;
+                w.u32(to)?;
+                w.u32(session)?;
+                w.u8(u8::from(reply))
             }
             Self::Message(frame) => {
                 if frame.len() > wire::MAX_FRAME {
-                    return None;
+                    return Err(WireError::TooLong);
                 }
-                put(0, &[KIND_MESSAGE])?;
-                put(1, frame)?;
-                Some(1 + frame.len())
+                w.u8(KIND_MESSAGE)?;
+                w.bytes(frame)
             }
             Self::Read {
                 id,
@@ -112,12 +106,11 @@ impl<'a> LinkMessage<'a> {
                 rkey,
                 len,
             } => {
-                put(0, &[KIND_READ])?;
-                put(1, &id.to_le_bytes())?;
-                put(5, &addr.to_le_bytes())?;
-                put(13, &rkey.to_le_bytes())?;
-                put(17, &len.to_le_bytes())?;
-                Some(21)
+                w.u8(KIND_READ)?;
+                w.u32(id)?;
+                w.u64(addr)?;
+                w.u32(rkey)?;
+                w.u32(len)
             }
             Self::ReadData {
                 id,
@@ -126,14 +119,13 @@ impl<'a> LinkMessage<'a> {
                 data,
             } => {
                 if data.len() > READ_CHUNK || (status != 0 && !data.is_empty()) {
-                    return None;
+                    return Err(WireError::BadField);
                 }
-                put(0, &[KIND_READ_DATA])?;
-                put(1, &id.to_le_bytes())?;
-                put(5, &status.to_le_bytes())?;
-                put(9, &offset.to_le_bytes())?;
-                put(READ_DATA_HEADER, data)?;
-                Some(READ_DATA_HEADER + data.len())
+                w.u8(KIND_READ_DATA)?;
+                w.u32(id)?;
+                w.u32(status as u32)?;
+                w.u32(offset)?;
+                w.bytes(data)
             }
         }
     }
@@ -141,43 +133,59 @@ impl<'a> LinkMessage<'a> {
     /// Decodes one message; `None` for anything malformed (unknown kind, wrong
     /// length, a chunk past a page, data with an error status).
     pub fn decode(b: &'a [u8]) -> Option<Self> {
-        match *b.first()? {
-            KIND_HELLO if b.len() == 14 && b[13] <= 1 => Some(Self::Hello {
-                node: u32_at(b, 1)?,
-                to: u32_at(b, 5)?,
-                session: u32_at(b, 9)?,
-                reply: b[13] == 1,
-            }),
-            KIND_MESSAGE if b.len() > 1 && b.len() - 1 <= wire::MAX_FRAME => {
-                Some(Self::Message(&b[1..]))
+        Self::read(&mut Reader::new(b)).ok()
+    }
+
+    fn read(r: &mut Reader<'a>) -> Result<Self, WireError> {
+        let [kind] = r.array::<1>()?;
+        let m = match kind {
+            KIND_HELLO => Self::Hello {
+                node: r.u32()?,
+                to: r.u32()?,
+                session: r.u32()?,
+                reply: match r.array::<1>()? {
+                    [0] => false,
+                    [1] => true,
+                    _ => return Err(WireError::BadField),
+                },
+            },
+            KIND_MESSAGE => {
+                let frame = r.rest();
+                if frame.is_empty() || frame.len() > wire::MAX_FRAME {
+                    return Err(WireError::BadLength);
+                }
+                Self::Message(frame)
             }
-            KIND_READ if b.len() == 21 => Some(Self::Read {
-                id: u32_at(b, 1)?,
-                addr: u64::from_le_bytes(b.get(5..13)?.try_into().ok()?),
-                rkey: u32_at(b, 13)?,
-                len: u32_at(b, 17)?,
-            }),
-            KIND_READ_DATA if b.len() >= READ_DATA_HEADER => {
-                let status = u32_at(b, 5)? as i32;
-                let offset = u32_at(b, 9)?;
-                let data = &b[READ_DATA_HEADER..];
+            KIND_READ => Self::Read {
+                id: r.u32()?,
+                addr: r.u64()?,
+                rkey: r.u32()?,
+                len: r.u32()?,
+            },
+            KIND_READ_DATA => {
+                let id = r.u32()?;
+                let status = r.u32()? as i32;
+                let offset = r.u32()?;
+                let data = r.rest();
                 let end = u64::from(offset) + data.len() as u64;
                 if data.len() > READ_CHUNK
                     || end > u64::from(MAX_READ)
                     || status > 0
                     || (status != 0 && !data.is_empty())
                 {
-                    return None;
+                    return Err(WireError::BadField);
                 }
-                Some(Self::ReadData {
-                    id: u32_at(b, 1)?,
+                Self::ReadData {
+                    id,
                     status,
                     offset,
                     data,
-                })
+                }
             }
-            _ => None,
-        }
+            _ => return Err(WireError::UnknownType),
+        };
+        r.finish()?;
+        Ok(m)
     }
 }
 

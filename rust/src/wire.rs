@@ -343,14 +343,22 @@ impl Message<'_> {
     }
 }
 
-/// Writes little-endian fields into a buffer, failing instead of overflowing.
-struct Writer<'b> {
+/// Writes little-endian fields into a buffer, failing instead of overflowing (also
+/// used by the other encodings in this crate).
+pub(crate) struct Writer<'b> {
     buf: &'b mut [u8],
     pos: usize,
 }
 
-impl Writer<'_> {
-    fn bytes(&mut self, b: &[u8]) -> Result<(), WireError> {
+impl<'b> Writer<'b> {
+    pub(crate) fn new(buf: &'b mut [u8]) -> Self {
+        Writer { buf, pos: 0 }
+    }
+    /// Bytes written so far.
+    pub(crate) fn len(&self) -> usize {
+        self.pos
+    }
+    pub(crate) fn bytes(&mut self, b: &[u8]) -> Result<(), WireError> {
         let end = self
             .pos
             .checked_add(b.len())
@@ -362,20 +370,20 @@ impl Writer<'_> {
         self.pos = end;
         Ok(())
     }
-    fn u8(&mut self, v: u8) -> Result<(), WireError> {
+    pub(crate) fn u8(&mut self, v: u8) -> Result<(), WireError> {
         self.bytes(&[v])
     }
-    fn u16(&mut self, v: u16) -> Result<(), WireError> {
+    pub(crate) fn u16(&mut self, v: u16) -> Result<(), WireError> {
         self.bytes(&v.to_le_bytes())
     }
-    fn u32(&mut self, v: u32) -> Result<(), WireError> {
+    pub(crate) fn u32(&mut self, v: u32) -> Result<(), WireError> {
         self.bytes(&v.to_le_bytes())
     }
-    fn u64(&mut self, v: u64) -> Result<(), WireError> {
+    pub(crate) fn u64(&mut self, v: u64) -> Result<(), WireError> {
         self.bytes(&v.to_le_bytes())
     }
     /// A length-prefixed (u16) byte string of at most `max` bytes.
-    fn blob(&mut self, b: &[u8], max: usize) -> Result<(), WireError> {
+    pub(crate) fn blob(&mut self, b: &[u8], max: usize) -> Result<(), WireError> {
         if b.len() > max {
             return Err(WireError::TooLong);
         }
@@ -385,41 +393,51 @@ impl Writer<'_> {
     }
 }
 
-/// Reads little-endian fields from a payload; every read is bounds-checked.
-struct Reader<'a> {
+/// Reads little-endian fields from a payload; every read is bounds-checked (also used
+/// by the other encodings in this crate).
+pub(crate) struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn bytes(&mut self, n: usize) -> Result<&'a [u8], WireError> {
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
+        Reader { buf, pos: 0 }
+    }
+    /// Everything not read yet.
+    pub(crate) fn rest(&mut self) -> &'a [u8] {
+        let rest = &self.buf[self.pos..];
+        self.pos = self.buf.len();
+        rest
+    }
+    pub(crate) fn bytes(&mut self, n: usize) -> Result<&'a [u8], WireError> {
         let end = self.pos.checked_add(n).ok_or(WireError::BadLength)?;
         let b = self.buf.get(self.pos..end).ok_or(WireError::BadLength)?;
         self.pos = end;
         Ok(b)
     }
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], WireError> {
+    pub(crate) fn array<const N: usize>(&mut self) -> Result<[u8; N], WireError> {
         let mut a = [0u8; N];
         a.copy_from_slice(self.bytes(N)?);
         Ok(a)
     }
-    fn u16(&mut self) -> Result<u16, WireError> {
+    pub(crate) fn u16(&mut self) -> Result<u16, WireError> {
         Ok(u16::from_le_bytes(self.array()?))
     }
-    fn u32(&mut self) -> Result<u32, WireError> {
+    pub(crate) fn u32(&mut self) -> Result<u32, WireError> {
         Ok(u32::from_le_bytes(self.array()?))
     }
-    fn u64(&mut self) -> Result<u64, WireError> {
+    pub(crate) fn u64(&mut self) -> Result<u64, WireError> {
         Ok(u64::from_le_bytes(self.array()?))
     }
-    fn blob(&mut self, max: usize) -> Result<&'a [u8], WireError> {
+    pub(crate) fn blob(&mut self, max: usize) -> Result<&'a [u8], WireError> {
         let n = usize::from(self.u16()?);
         if n > max {
             return Err(WireError::TooLong);
         }
         self.bytes(n)
     }
-    fn finish(&self) -> Result<(), WireError> {
+    pub(crate) fn finish(&self) -> Result<(), WireError> {
         if self.pos == self.buf.len() {
             Ok(())
         } else {
@@ -583,10 +601,7 @@ fn flag(v: u32) -> Result<bool, WireError> {
 }
 
 fn decode_payload(t: MsgType, payload: &[u8]) -> Result<Message<'_>, WireError> {
-    let mut r = Reader {
-        buf: payload,
-        pos: 0,
-    };
+    let mut r = Reader::new(payload);
     let msg = match t {
         MsgType::Hello => Message::Hello {
             abi_version: r.u32()?,
@@ -738,13 +753,13 @@ pub fn encode(
         return Err(WireError::BufferTooSmall);
     }
     let (head, body) = buf.split_at_mut(HEADER_LEN);
-    let mut w = Writer { buf: body, pos: 0 };
+    let mut w = Writer::new(body);
     encode_payload(msg, &mut w)?;
     let len = w.pos;
     if len > MAX_PAYLOAD {
         return Err(WireError::TooLong);
     }
-    let mut h = Writer { buf: head, pos: 0 };
+    let mut h = Writer::new(head);
     h.u32(WIRE_MAGIC)?;
     h.u8(WIRE_VERSION)?;
     h.u8(msg.msg_type() as u8)?;
@@ -761,7 +776,7 @@ pub fn encode(
 /// The message type of `frame` from its header alone (no validation of the rest), for
 /// a transport that treats some types specially; `None` if it is not an ssi frame.
 pub fn frame_type(frame: &[u8]) -> Option<MsgType> {
-    let mut r = Reader { buf: frame, pos: 0 };
+    let mut r = Reader::new(frame);
     if r.u32().ok()? != WIRE_MAGIC {
         return None;
     }
@@ -771,13 +786,13 @@ pub fn frame_type(frame: &[u8]) -> Option<MsgType> {
 
 /// Decodes and validates one complete frame.
 pub fn decode(frame: &[u8]) -> Result<(Header, Message<'_>), WireError> {
-    let mut r = Reader { buf: frame, pos: 0 };
+    let mut r = Reader::new(frame);
     let magic = r.u32().map_err(|_| WireError::Truncated)?;
     if magic != WIRE_MAGIC {
         return Err(WireError::BadMagic);
     }
     let head = r.bytes(HEADER_LEN - 4).map_err(|_| WireError::Truncated)?;
-    let mut h = Reader { buf: head, pos: 0 };
+    let mut h = Reader::new(head);
     let version = h.array::<1>()?[0];
     let raw_type = h.array::<1>()?[0];
     let flags = h.u16()?;
