@@ -39,7 +39,8 @@ extern "C" {
     fn ssi_gpio_lines_release(l: *const RawLines, side_a: bool) -> c_int;
     fn ssi_gpio_drive_data(l: *const RawLines, now: u8, want: u8) -> c_int;
     fn ssi_gpio_drive_strobe(l: *const RawLines, side_a: bool, high: bool) -> c_int;
-    fn ssi_gpio_read(l: *const RawLines, side_a: bool, with_data: bool) -> c_int;
+    fn ssi_gpio_read_data(l: *const RawLines) -> c_int;
+    fn ssi_gpio_read_peer_strobe(l: *const RawLines, side_a: bool) -> c_int;
     fn ssi_gpio_irq_request(
         l: *const RawLines,
         side_a: bool,
@@ -130,15 +131,20 @@ impl Lines {
         kernel::error::to_result(unsafe { ssi_gpio_drive_strobe(&self.raw, side_a, high) })
     }
 
-    /// Reads the peer's strobe (bit 8) and, if `with_data`, the data lines (bits 0-7;
-    /// all ones otherwise).
-    pub(crate) fn read(&self, side_a: bool, with_data: bool) -> Result<u16> {
+    /// Reads the peer's strobe.
+    pub(crate) fn peer_strobe(&self, side_a: bool) -> Result<bool> {
         // SAFETY: By the type invariant the descriptors are valid.
-        let v = unsafe { ssi_gpio_read(&self.raw, side_a, with_data) };
-        if v < 0 {
-            return Err(Error::from_errno(v));
-        }
-        Ok(v as u16)
+        let v = unsafe { ssi_gpio_read_peer_strobe(&self.raw, side_a) };
+        kernel::error::to_result(v)?;
+        Ok(v != 0)
+    }
+
+    /// Reads the data lines (bit i: data line i).
+    pub(crate) fn read_data(&self) -> Result<u8> {
+        // SAFETY: By the type invariant the descriptors are valid.
+        let v = unsafe { ssi_gpio_read_data(&self.raw) };
+        kernel::error::to_result(v)?;
+        Ok(v as u8)
     }
 
     /// Requests the peer's strobe interrupt (both edges, threaded): `wake(ctx)` runs

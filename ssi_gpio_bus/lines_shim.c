@@ -99,24 +99,34 @@ int ssi_gpio_lines_describe(const struct ssi_gpio_lines *l, char *buf, size_t le
 }
 
 /* Reads the ten lines: bits 0-7 data, bit 8 ready, bit 9 valid (negative: errno). */
-int ssi_gpio_lines_sample(const struct ssi_gpio_lines *l)
+int ssi_gpio_read_data(const struct ssi_gpio_lines *l)
 {
 	DECLARE_BITMAP(values, SSI_GPIO_DATA_LINES);
-	int ret, ready, valid;
+	int ret;
 
-	if (!l->data)
-		return -ENODEV;
 	ret = gpiod_get_array_value_cansleep(l->data->ndescs, l->data->desc, l->data->info,
 					     values);
 	if (ret)
 		return ret;
+	return (int)(values[0] & 0xff);
+}
+
+int ssi_gpio_lines_sample(const struct ssi_gpio_lines *l)
+{
+	int data, ready, valid;
+
+	if (!l->data)
+		return -ENODEV;
+	data = ssi_gpio_read_data(l);
+	if (data < 0)
+		return data;
 	ready = gpiod_get_value_cansleep(l->ready);
 	valid = gpiod_get_value_cansleep(l->valid);
 	if (ready < 0)
 		return ready;
 	if (valid < 0)
 		return valid;
-	return (int)(values[0] & 0xff) | ready << 8 | valid << 9;
+	return data | ready << 8 | valid << 9;
 }
 
 /* The device and lookup table of the gpio_chip/gpio_line parameters. */
@@ -250,21 +260,9 @@ int ssi_gpio_drive_strobe(const struct ssi_gpio_lines *l, bool side_a, bool high
 	return gpiod_set_value_cansleep(ssi_gpio_own(l, side_a), high);
 }
 
-int ssi_gpio_read(const struct ssi_gpio_lines *l, bool side_a, bool with_data)
+int ssi_gpio_read_peer_strobe(const struct ssi_gpio_lines *l, bool side_a)
 {
-	DECLARE_BITMAP(values, SSI_GPIO_DATA_LINES);
-	int ret, peer;
-
-	peer = gpiod_get_value_cansleep(ssi_gpio_peer(l, side_a));
-	if (peer < 0)
-		return peer;
-	if (!with_data)
-		return 0xff | peer << 8;
-	ret = gpiod_get_array_value_cansleep(l->data->ndescs, l->data->desc, l->data->info,
-					     values);
-	if (ret)
-		return ret;
-	return (int)(values[0] & 0xff) | peer << 8;
+	return gpiod_get_value_cansleep(ssi_gpio_peer(l, side_a));
 }
 
 /* The peer's strobe interrupt: both edges, handled in a thread (sleeping controllers). */

@@ -507,12 +507,11 @@ impl Link {
 
     /// Samples the lines, reading the data lines only when the endpoint needs them.
     fn sample(&self, bus: &Bus) -> Result<Levels> {
-        let side_a = self.side == Side::A;
-        let strobe = self.lines.read(side_a, false)? & 0x100 != 0;
+        let strobe = self.lines.peer_strobe(self.side == Side::A)?;
         let data = if !bus.ep.reads_data() {
             bus.ep.drive().data
         } else if strobe {
-            (self.lines.read(side_a, true)? & 0xff) as u8
+            self.lines.read_data()?
         } else {
             gpio_bus::RELEASED
         };

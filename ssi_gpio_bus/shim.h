@@ -37,8 +37,10 @@ int ssi_gpio_lines_release(const struct ssi_gpio_lines *l, bool side_a);
 /* Sets the data lines whose bit differs between @now and @want (open drain: 1 releases). */
 int ssi_gpio_drive_data(const struct ssi_gpio_lines *l, u8 now, u8 want);
 int ssi_gpio_drive_strobe(const struct ssi_gpio_lines *l, bool side_a, bool high);
-/* Bits 0-7 the data lines (all 1 unless @with_data), bit 8 the peer's strobe; or -errno. */
-int ssi_gpio_read(const struct ssi_gpio_lines *l, bool side_a, bool with_data);
+/* The data lines as a byte (bit i: data line i), or -errno. */
+int ssi_gpio_read_data(const struct ssi_gpio_lines *l);
+/* The peer's strobe: 0, 1 or -errno. */
+int ssi_gpio_read_peer_strobe(const struct ssi_gpio_lines *l, bool side_a);
 /* Calls @wake(@ctx) from a thread on every edge of the peer's strobe. */
 struct ssi_gpio_irq *ssi_gpio_irq_request(const struct ssi_gpio_lines *l, bool side_a,
 					  void (*wake)(void *ctx), void *ctx);
