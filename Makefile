@@ -5,6 +5,7 @@
 #   make hostile  build target/ssi-hostile, the hostile RDMA CM client of the tests
 #   make test     host tests + KUnit in UML + QEMU clusters + raspi0 board; ends with "N passed, N failed"
 #   make demo     boot the 2-node cluster and show it
+#   make soak     the cluster suites at their long sizes (not part of make test)
 #
 # Part of the tests: make test-host | test-kunit | test-cluster [TEST=name] | test-pizero
 # Everything expensive is cached in $(SSI_CACHE) (default ~/.cache/ssi).
@@ -15,7 +16,7 @@ export KDIR
 TEST ?=
 export TEST
 
-.PHONY: all modules ssictl hostile tools pizero setup test test-host test-kunit test-cluster test-pizero demo bench fmt clean
+.PHONY: all modules ssictl hostile tools pizero setup test test-host test-kunit test-cluster test-pizero soak demo bench fmt clean
 
 all: modules ssictl tools
 
@@ -53,6 +54,9 @@ test-cluster:
 
 test-pizero:
 	@scripts/run-tests.sh pizero
+
+soak:
+	@scripts/run-tests.sh soak
 
 demo: all
 	@scripts/demo.sh

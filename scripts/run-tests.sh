@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # make test: runs ssi's test suites and ends with one summary line "N passed, N failed".
 #
-#   scripts/run-tests.sh [all|host|kunit|cluster|pizero]
+#   scripts/run-tests.sh [all|host|kunit|cluster|pizero|soak]
 #   TEST=PATTERN narrows: host -> cargo test filter, kunit -> suite glob (e.g.
-#   'ssi_transport*'), cluster -> test file name (e.g. foundation).
+#   'ssi_transport*'), cluster and soak -> test file name (e.g. foundation).
+#
+# soak runs the cluster suites at their long sizes (SSI_SOAK=1: the 64 MiB region and
+# the 10 000-round ping-pong of regions, and three litmus runs), which
+# make test keeps small enough for CI's time budget.
 #
 # Every test case counts once: each cargo test, each KUnit case, each assertion of a
 # cluster test. A suite that cannot run at all (build error, guest that does not boot)
@@ -15,9 +19,24 @@ what=${1:-all}
 filter=${TEST:-}
 results=$(mktemp /tmp/ssi-results.XXXXXX)
 export SSI_RESULTS=$results
-trap 'rm -f "$results"' EXIT
 
 record() { printf '%s %s\n' "$1" "$2" >>"$results"; }
+
+# Every stage's wall time, printed at the end (and by .ci/run against CI's budget).
+durations=$(mktemp /tmp/ssi-durations.XXXXXX)
+trap 'rm -f "$results" "$durations"' EXIT
+run_started=$(date +%s)
+
+# timed NAME COMMAND...: runs COMMAND, then notes how long it took under NAME.
+timed() {
+    local name=$1 t0 rc
+    shift
+    t0=$(date +%s)
+    "$@"
+    rc=$?
+    printf '%s %s\n' "$(($(date +%s) - t0))" "$name" >>"$durations"
+    return $rc
+}
 
 run_host() {
     ssi_step "host: cargo test (rust/, userspace-tools/)"
@@ -93,7 +112,7 @@ run_cluster() {
         [ -n "$filter" ] && [ "$name" != "$filter" ] && continue
         ssi_step "cluster: $name"
         before=$(grep -c '' "$results")
-        bash "$t"
+        timed "cluster: $name" bash "$t"
         rc=$?
         if [ "$rc" -ne 0 ] || [ "$(grep -c '' "$results")" -eq "$before" ]; then
             record FAIL "cluster::$name::harness (exit $rc)"
@@ -104,7 +123,7 @@ run_cluster() {
 
 # The Pi Zero stage: cross-builds (each part a test case; the kernel is cached by make
 # setup) and boots the result under qemu-system-arm -M raspi0 (tests/pizero/raspi0.sh).
-run_pizero() {
+run_pizero_builds() {
     local what ok=0
     for what in kernel modules ssictl overlay userspace; do
         ssi_step "Pi Zero: $what"
@@ -119,12 +138,15 @@ run_pizero() {
     done
     if [ $ok != 0 ]; then
         record FAIL "pizero::raspi0 (skipped: the build failed)"
-        return
+        return 1
     fi
+}
+
+run_pizero_board() {
     ssi_step "Pi Zero: raspi0 board (qemu-system-arm -M raspi0)"
     local before rc
     before=$(grep -c '' "$results")
-    bash "$SSI_ROOT/tests/pizero/raspi0.sh"
+    timed "pizero: raspi0 board" bash "$SSI_ROOT/tests/pizero/raspi0.sh"
     rc=$?
     if [ "$rc" -ne 0 ] || [ "$(grep -c '' "$results")" -eq "$before" ]; then
         record FAIL "pizero::raspi0::harness (exit $rc)"
@@ -133,18 +155,22 @@ run_pizero() {
 
 case $what in
 all)
-    run_host
-    run_kunit
-    run_pizero
-    if run_build; then run_cluster; else record FAIL "cluster::skipped (build failed)"; fi
+    timed "host" run_host
+    timed "kunit" run_kunit
+    timed "pizero: builds" run_pizero_builds && run_pizero_board
+    if timed "builds" run_build; then run_cluster; else record FAIL "cluster::skipped (build failed)"; fi
     ;;
-pizero) run_pizero ;;
-host) run_host ;;
-kunit) run_kunit ;;
+pizero) timed "pizero: builds" run_pizero_builds && run_pizero_board ;;
+host) timed "host" run_host ;;
+kunit) timed "kunit" run_kunit ;;
+soak)
+    export SSI_SOAK=1
+    if timed "builds" run_build; then run_cluster; else record FAIL "cluster::skipped (build failed)"; fi
+    ;;
 cluster)
-    if run_build; then run_cluster; else record FAIL "cluster::skipped (build failed)"; fi
+    if timed "builds" run_build; then run_cluster; else record FAIL "cluster::skipped (build failed)"; fi
     ;;
-*) ssi_die "usage: $0 [all|host|kunit|cluster|pizero]" ;;
+*) ssi_die "usage: $0 [all|host|kunit|cluster|pizero|soak]" ;;
 esac
 
 passed=$(grep -c '^PASS' "$results")
@@ -154,6 +180,11 @@ if [ "$failed" -gt 0 ]; then
     echo "Failed:"
     grep '^FAIL' "$results" | sed 's/^FAIL /  /' | sort
 fi
+echo
+echo "Durations (wall seconds):"
+sort -rn "$durations" | while read -r secs name; do printf '  %5d  %s\n' "$secs" "$name"; done
+total=$(($(date +%s) - run_started))
+echo "  $(printf '%5d' "$total")  total"
 echo
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

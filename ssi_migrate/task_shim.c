@@ -40,6 +40,7 @@
 #include <uapi/linux/futex.h>
 #include <linux/mm.h>
 #include <linux/mman.h>
+#include <linux/pagemap.h>
 #include <linux/module.h>
 #include <linux/poll.h>
 #include <linux/regset.h>
@@ -980,6 +981,21 @@ struct ssi_pages_file {
 	bool growsdown_next;
 };
 
+/*
+ * A page this fault handler has just allocated is found locked by somebody else. That
+ * was seen once as a process hanging for good in __do_fault's lock_page() after a
+ * 0 -> 1 -> 2 -> 0 chain (the allocator's page must be ours alone; the holder was not
+ * found). The handler now locks its page itself and, if that fails, leaves the page to
+ * its holder and faults again instead of sleeping on it. Counted here, read back by the
+ * tests; inject_locked_fresh_pages makes the next N fresh pages take that path.
+ */
+static atomic_t ssi_mig_locked_fresh_pages = ATOMIC_INIT(0);
+module_param_named(locked_fresh_pages, ssi_mig_locked_fresh_pages.counter, int, 0444);
+MODULE_PARM_DESC(locked_fresh_pages, "fresh fault pages found locked and left to their holder (read only)");
+static atomic_t ssi_mig_inject_locked = ATOMIC_INIT(0);
+module_param_named(inject_locked_fresh_pages, ssi_mig_inject_locked.counter, int, 0600);
+MODULE_PARM_DESC(inject_locked_fresh_pages, "testing: treat the next N fresh fault pages as found locked");
+
 static vm_fault_t ssi_mig_fault(struct vm_fault *vmf)
 {
 	struct vm_area_struct *vma = vmf->vma;
@@ -987,6 +1003,7 @@ static vm_fault_t ssi_mig_fault(struct vm_fault *vmf)
 	u64 addr = (u64)vmf->pgoff << PAGE_SHIFT;
 	u64 anchor;
 	struct page *page;
+	bool locked, injected;
 	int ret;
 
 	/*
@@ -1002,13 +1019,39 @@ static vm_fault_t ssi_mig_fault(struct vm_fault *vmf)
 	page = alloc_page(GFP_USER);
 	if (!page)
 		return VM_FAULT_OOM;
+	/*
+	 * Locked at once and handed to __do_fault locked (VM_FAULT_LOCKED): nobody can
+	 * take the lock while the fetch waits for the network, and __do_fault never
+	 * sleeps on a lock whose holder it cannot know. A fresh page that is locked
+	 * already is somebody else's too: it is neither unlocked nor freed here (that
+	 * could free a page still in use), only reported and left behind; the fault is
+	 * taken again with another page. An injected case is our own lock on our own
+	 * page: released and freed.
+	 */
+	locked = trylock_page(page);
+	injected = locked && atomic_add_unless(&ssi_mig_inject_locked, -1, 0);
+	if (!locked || injected) {
+		atomic_inc(&ssi_mig_locked_fresh_pages);
+		if (injected) {
+			pr_info_ratelimited("ssi_migrate: fresh page for 0x%llx treated as locked (injected): faulting again\n",
+					    addr);
+			unlock_page(page);
+			put_page(page);
+		} else {
+			pr_warn_ratelimited("ssi_migrate: fresh page %lx for 0x%llx was already locked: left to its holder, faulting again\n",
+					    page_to_pfn(page), addr);
+			dump_page(page, "ssi_migrate: fresh fault page found locked");
+		}
+		return VM_FAULT_NOPAGE;
+	}
 	ret = ssi_migrate_fetch(pf->ctx, addr, anchor, page_address(page));
 	if (ret) {
+		unlock_page(page);
 		__free_page(page);
 		return ret == -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
 	}
 	vmf->page = page;
-	return 0;
+	return VM_FAULT_LOCKED;
 }
 
 static const struct vm_operations_struct ssi_mig_vm_ops = {

@@ -1154,6 +1154,69 @@ mod tests {
         assert!(a.crc_errors + b.crc_errors + a.framing_errors + b.framing_errors > 0);
     }
 
+    /// Steps the cable until `done` holds (at most `limit` steps); true if it did.
+    fn run_until(c: &mut Cable, limit: usize, mut done: impl FnMut(&Cable) -> bool) -> bool {
+        for _ in 0..limit {
+            if done(c) {
+                return true;
+            }
+            c.step(&mut |_, _, _| {});
+        }
+        done(c)
+    }
+
+    /// A flip that corrupts an ACK is counted by the ACK's receiver at once, but the
+    /// DATA frame is sent again only when its ACK timeout has passed: for up to
+    /// `ack_timeout_us` after the receiver of the DATA frame has it, a CRC error stands
+    /// with no retransmission yet. (This is why a test that reads the counters right
+    /// after its data arrived must wait for the retransmission.)
+    #[test]
+    fn a_corrupted_ack_is_counted_at_once_and_retransmitted_after_the_ack_timeout() {
+        let mut c = Cable::new(13);
+        assert_eq!(c.ends[0].submit(b"request"), Ok(()));
+        // B has the frame; A reads the first CRC byte of B's ACK.
+        assert!(run_until(&mut c, 100_000, |c| {
+            c.ends[1].counters().delivered == 1
+                && c.ends[0].phase == Phase::RecvWait { at: HEADER_LEN }
+        }));
+        c.flip = Some((0, 0x08));
+        assert!(run_until(&mut c, 100_000, |c| c.ends[0].phase == Phase::Idle));
+        let a = c.ends[0].counters();
+        assert_eq!((a.crc_errors, a.retransmits, a.sent), (1, 0, 0));
+        assert!(c.ends[0].busy());
+        let dropped_at = c.now;
+        // Before the ACK timeout nothing is sent again.
+        assert!(run_until(&mut c, 1_000_000, |c| c.now
+            >= dropped_at + T.ack_timeout_us / 2));
+        assert_eq!(c.ends[0].counters().retransmits, 0);
+        // After it, the frame goes again; B acknowledges the duplicate, delivers nothing.
+        assert!(run_until(&mut c, 1_000_000, |c| !c.ends[0].busy()));
+        let (a, b) = (c.ends[0].counters(), c.ends[1].counters());
+        assert_eq!((a.retransmits, a.sent, a.failed), (1, 1, 0));
+        assert_eq!((b.delivered, b.duplicates), (1, 1));
+    }
+
+    /// During arbitration only the id lines (D0, D1) are looked at: a flipped D3 there
+    /// is harmless (no error, nothing sent again); a flipped own id line is a framing
+    /// error, after which the frame still arrives once, intact.
+    #[test]
+    fn a_flip_during_arbitration_is_harmless_or_a_framing_error() {
+        for (bit, framing) in [(0x08u8, 0u64), (Side::A.id_line(), 1)] {
+            let mut c = Cable::new(17);
+            assert_eq!(c.ends[0].submit(b"x"), Ok(()));
+            assert!(run_until(&mut c, 100_000, |c| c.ends[0].phase == Phase::Starting
+                && c.ends[1].drive().strobe));
+            c.flip = Some((0, bit));
+            assert!(run_until(&mut c, 1_000_000, |c| !c.ends[0].busy()));
+            let (a, b) = (c.ends[0].counters(), c.ends[1].counters());
+            assert_eq!((a.framing_errors, a.sent, a.failed), (framing, 1, 0));
+            if framing == 0 {
+                assert_eq!((a.retransmits, a.crc_errors, a.timeouts), (0, 0, 0));
+            }
+            assert_eq!((b.delivered, b.crc_errors), (1, 0));
+        }
+    }
+
     #[test]
     fn a_stuck_line_fails_frames_without_corrupting_them() {
         let mut c = Cable::new(5);

@@ -76,20 +76,36 @@ t_eq "the cable counted line transitions" "True" \
     "$([ "$(cable_stat transitions)" -gt 20000 ] 2>/dev/null && echo True || echo False)"
 
 # --- corruption: flipped bits are caught by the CRC and the frame is sent again ----------
-retx0=$(bus_counter 0 retx) crc1=$(bus_counter 1 crc)
-out=$(cable_cmd flip 3 3)
-t_eq "cable: 3 reads of data line 3 will be flipped" "ok" "$out"
-out=$(cluster_run 0 "$SSICTL page read 1 $handle --repeat 2 --expect-pattern 7 --json" 600)
-t_ok "node0: reads the page again while bits flip" $? "$out"
-t_eq "node0: ... the bytes are still exact" "$sha True" \
-    "$(json_get "$out" '"%s %s" % (d["sha256"], d["matches"])')"
+# A flip only matters where a side reads a frame's bytes (a flip of D3 while the bus is
+# idle or arbitrated is ignored by design), so flips are armed again, for at most three
+# rounds, until a receiver has dropped a corrupted frame. The retransmission can come
+# after the reader already has its page: when the flip hit an ACK, the DATA frame goes
+# again only when its ACK timeout (2 s) has passed (host test
+# a_corrupted_ack_is_counted_at_once_and_retransmitted_after_the_ack_timeout).
+retx0=$(( $(bus_counter 0 retx) + $(bus_counter 1 retx) ))
+crc0=$(( $(bus_counter 0 crc) + $(bus_counter 1 crc) ))
+crc=0 exact=0 rounds=0
+for round in 1 2 3; do
+    [ "$(cable_cmd flip 3 3)" = ok ] || break
+    rounds=$round
+    out=$(cluster_run 0 "$SSICTL page read 1 $handle --repeat 2 --expect-pattern 7 --json" 600)
+    [ "$(json_get "$out" '"%s %s" % (d["sha256"], d["matches"])')" = "$sha True" ] && exact=$((exact + 1))
+    crc=$(( $(bus_counter 0 crc) + $(bus_counter 1 crc) - crc0 ))
+    [ "$crc" -gt 0 ] && break
+done
+t_eq "node0: reads the page exactly in every round while bits flip ($exact of $rounds rounds)" \
+    "True" "$([ "$rounds" -gt 0 ] && [ "$exact" -eq "$rounds" ] && echo True || echo False)"
 t_eq "cable: the flips were consumed" "True" \
     "$([ "$(cable_stat flips)" -gt 0 ] 2>/dev/null && echo True || echo False)"
-crc=$(( $(bus_counter 0 crc) + $(bus_counter 1 crc) - crc1 ))
-retx=$(( $(bus_counter 0 retx) + $(bus_counter 1 retx) - retx0 ))
 t_eq "the receivers dropped corrupted frames ($crc CRC/framing errors)" "True" \
     "$([ "$crc" -gt 0 ] && echo True || echo False)"
-t_eq "the senders retransmitted them ($retx retransmissions)" "True" \
+retx=0
+for ((i = 0; i < 30; i++)); do
+    retx=$(( $(bus_counter 0 retx) + $(bus_counter 1 retx) - retx0 ))
+    [ "$retx" -gt 0 ] && break
+    sleep 1
+done
+t_eq "the senders retransmitted them within 30 s ($retx retransmissions, ${i} s after the read)" "True" \
     "$([ "$retx" -gt 0 ] && echo True || echo False)"
 
 # --- a stuck line: traffic stalls, then recovers when it is released ----------------------

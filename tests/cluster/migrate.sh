@@ -21,9 +21,8 @@ CT=$SSI_ROOT/target/ssi-counter
 CORE=$SSI_ROOT/ssi_core/ssi_core.ko
 RDMA=$SSI_ROOT/ssi_rdma/ssi_rdma.ko
 MIGRATE=$SSI_ROOT/ssi_migrate/ssi_migrate.ko
-# Memory of the hop chain, and of the single-hop memory check (MiB).
+# Memory of the hop chain (MiB).
 CHAIN_MIB=${SSI_CHAIN_MIB:-16}
-BIG_MIB=${SSI_MIGRATE_BIG_MIB:-64}
 
 bring_up() {
     local g=$1 cmd m
@@ -166,13 +165,23 @@ t_ok "node0: python3 moves to node 1 while it sleeps" $? "$out"
 out=$(wait_job 0 py 180)
 t_match "node0: python3 computes what it computes unmigrated ($want)" "^$want\$" "$out"
 
-# --- exit codes and signals -----------------------------------------------------------------
+# --- exit codes and signals; fault pages found locked ----------------------------------------
+# The fault handler locks the page it allocates; one that somebody else holds locked is
+# left to its holder and the fault is taken again (a hang in __do_fault's lock_page was
+# seen once after the hop chain below). Injected here: node 1 treats its next 3 fresh
+# fault pages as locked; the process must still find every word of its memory.
+params=/sys/module/ssi_migrate/parameters
+before=$(cluster_run 1 "cat $params/locked_fresh_pages")
+out=$(cluster_run 1 "echo 3 >$params/inject_locked_fresh_pages && cat $params/inject_locked_fresh_pages")
+t_eq "node1: its next 3 fresh fault pages will be found locked (injected)" "3" "$out"
 ex=$(start_job 0 "$CT -m 4 -t 30 -i 300 -x 42" exit42)
 out=$(cluster_run 0 "$SSICTL migrate $ex 1")
 t_ok "node0: a process that will exit with 42 moves to node 1" $? "$out"
 out=$(wait_job 0 exit42 120)
 t_match "node0: exit code 42 of the migrated process reaches its parent" '^rc=42$' "$out"
 t_match "node0: ... after it checked all its memory on node 1" '^final ok ' "$out"
+out=$(cluster_run 1 "echo \$((\$(cat $params/locked_fresh_pages) - $before)) \$(cat $params/inject_locked_fresh_pages) \$(dmesg | grep -c 'treated as locked (injected): faulting again')")
+t_eq "node1: ... those 3 faults were taken again, counted and logged" "3 0 3" "$out"
 sig=$(start_job 0 "$CT -m 4 -t 600 -i 200" term)
 out=$(cluster_run 0 "$SSICTL migrate $sig 2")
 t_ok "node0: a long-running process moves to node 2" $? "$out"
