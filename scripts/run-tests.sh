@@ -22,7 +22,7 @@ export SSI_RESULTS=$results
 
 record() { printf '%s %s\n' "$1" "$2" >>"$results"; }
 
-# Every stage's wall time, printed at the end (and by .ci/run against CI's budget).
+# Every stage's wall time, printed at the end.
 durations=$(mktemp /tmp/ssi-durations.XXXXXX)
 trap 'rm -f "$results" "$durations"' EXIT
 run_started=$(date +%s)
@@ -163,11 +163,8 @@ all)
 pizero) timed "pizero: builds" run_pizero_builds && run_pizero_board ;;
 host) timed "host" run_host ;;
 kunit) timed "kunit" run_kunit ;;
-soak)
-    export SSI_SOAK=1
-    if timed "builds" run_build; then run_cluster; else record FAIL "cluster::skipped (build failed)"; fi
-    ;;
-cluster)
+cluster | soak)
+    [ "$what" = soak ] && export SSI_SOAK=1
     if timed "builds" run_build; then run_cluster; else record FAIL "cluster::skipped (build failed)"; fi
     ;;
 *) ssi_die "usage: $0 [all|host|kunit|cluster|pizero|soak]" ;;

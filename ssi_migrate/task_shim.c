@@ -982,12 +982,8 @@ struct ssi_pages_file {
 };
 
 /*
- * A page this fault handler has just allocated is found locked by somebody else. That
- * was seen once as a process hanging for good in __do_fault's lock_page() after a
- * 0 -> 1 -> 2 -> 0 chain (the allocator's page must be ours alone; the holder was not
- * found). The handler now locks its page itself and, if that fails, leaves the page to
- * its holder and faults again instead of sleeping on it. Counted here, read back by the
- * tests; inject_locked_fresh_pages makes the next N fresh pages take that path.
+ * Fresh fault pages found locked by somebody else (see ssi_mig_fault), read back by the
+ * tests; inject_locked_fresh_pages sends the next N faults through that path.
  */
 static atomic_t ssi_mig_locked_fresh_pages = ATOMIC_INIT(0);
 module_param_named(locked_fresh_pages, ssi_mig_locked_fresh_pages.counter, int, 0444);

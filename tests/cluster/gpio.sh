@@ -38,6 +38,9 @@ bus_counter() {
     cluster_run "$1" "grep gpio-bus /proc/ssi/transports" | sed -nE "s/.* $2 ([0-9]+).*/\1/p"
 }
 
+# The sum of counter $1 over both guests.
+bus_total() { echo $(($(bus_counter 0 "$1") + $(bus_counter 1 "$1"))); }
+
 cluster_start 2
 t_match "the cable joins both guests" 'connected=1,1|connected_a=1 connected_b=1' "$(cable_cmd stats)"
 for g in 0 1; do
@@ -82,15 +85,14 @@ t_eq "the cable counted line transitions" "True" \
 # after the reader already has its page: when the flip hit an ACK, the DATA frame goes
 # again only when its ACK timeout (2 s) has passed (host test
 # a_corrupted_ack_is_counted_at_once_and_retransmitted_after_the_ack_timeout).
-retx0=$(( $(bus_counter 0 retx) + $(bus_counter 1 retx) ))
-crc0=$(( $(bus_counter 0 crc) + $(bus_counter 1 crc) ))
+retx0=$(bus_total retx) crc0=$(bus_total crc)
 crc=0 exact=0 rounds=0
 for round in 1 2 3; do
     [ "$(cable_cmd flip 3 3)" = ok ] || break
     rounds=$round
     out=$(cluster_run 0 "$SSICTL page read 1 $handle --repeat 2 --expect-pattern 7 --json" 600)
     [ "$(json_get "$out" '"%s %s" % (d["sha256"], d["matches"])')" = "$sha True" ] && exact=$((exact + 1))
-    crc=$(( $(bus_counter 0 crc) + $(bus_counter 1 crc) - crc0 ))
+    crc=$(($(bus_total crc) - crc0))
     [ "$crc" -gt 0 ] && break
 done
 t_eq "node0: reads the page exactly in every round while bits flip ($exact of $rounds rounds)" \
@@ -101,7 +103,7 @@ t_eq "the receivers dropped corrupted frames ($crc CRC/framing errors)" "True" \
     "$([ "$crc" -gt 0 ] && echo True || echo False)"
 retx=0
 for ((i = 0; i < 30; i++)); do
-    retx=$(( $(bus_counter 0 retx) + $(bus_counter 1 retx) - retx0 ))
+    retx=$(($(bus_total retx) - retx0))
     [ "$retx" -gt 0 ] && break
     sleep 1
 done
