@@ -96,7 +96,8 @@ step_modules() {
     rsync -a --delete --prune-empty-dirs --include='*/' \
         --include='/Kbuild' --include='/ssi_*/Kbuild' --include='/ssi_*/*.rs' \
         --include='/ssi_*/*.c' --include='/ssi_*/*.h' --include='/rust/src/*.rs' \
-        --include='/rust/kmod/*.rs' --exclude='*' "$SSI_ROOT/" "$out/"
+        --include='/rust/kmod/*.rs' --include='/rust/kmod/*.awk' --exclude='*' \
+        "$SSI_ROOT/" "$out/"
     make -C "$o" "${ARM_MAKE[@]}" M="$out" -j"$(nproc)" modules
     check_32bit_safe "$out"
 }

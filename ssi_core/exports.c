@@ -2,23 +2,12 @@
 /*
  * Exports ssi_core's C-ABI entry points (defined in Rust, ffi.rs) to the other ssi
  * modules. Kbuild cannot link one Rust module crate against another, so the modules
- * talk through these symbols and the #[repr(C)] ops tables of rust/src.
+ * talk through these symbols and the #[repr(C)] ops tables of rust/src. The list and
+ * the prototypes come from rust/kmod/core_abi.rs, through the generated core_abi.h.
  */
 #include <linux/export.h>
 
-#include "shim.h"
+#include "core_abi.h"
 
-EXPORT_SYMBOL_GPL(ssi_transport_register);
-EXPORT_SYMBOL_GPL(ssi_transport_unregister);
-EXPORT_SYMBOL_GPL(ssi_migrate_register);
-EXPORT_SYMBOL_GPL(ssi_migrate_unregister);
-EXPORT_SYMBOL_GPL(ssi_core_node_id);
-EXPORT_SYMBOL_GPL(ssi_core_incarnation);
-EXPORT_SYMBOL_GPL(ssi_core_deliver);
-EXPORT_SYMBOL_GPL(ssi_core_link_event);
-EXPORT_SYMBOL_GPL(ssi_service_register);
-EXPORT_SYMBOL_GPL(ssi_service_unregister);
-EXPORT_SYMBOL_GPL(ssi_service_call);
-EXPORT_SYMBOL_GPL(ssi_service_reply);
-EXPORT_SYMBOL_GPL(ssi_service_call_batch);
-EXPORT_SYMBOL_GPL(ssi_core_node_up);
+#define SSI_CORE_EXPORT(name) EXPORT_SYMBOL_GPL(name);
+SSI_CORE_ABI(SSI_CORE_EXPORT)

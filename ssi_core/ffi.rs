@@ -19,6 +19,10 @@ use crate::shared::service::{
 };
 use crate::shared::transport::SsiTransportOps;
 
+// Every entry point below has the signature the one list in `rust/kmod/core_abi.rs`
+// gives it, which the other modules' declarations and `core_abi.h` are made from.
+ssi_core_abi!(check_core_abi);
+
 /// Calls a `describe` callback of an ops table.
 fn call_describe(
     describe: Option<unsafe extern "C" fn(*mut c_void, *mut u8, usize) -> isize>,

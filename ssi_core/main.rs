@@ -13,6 +13,9 @@ use kernel::prelude::*;
 mod calls;
 mod clock;
 mod coherence;
+#[path = "../rust/kmod/core_abi.rs"]
+#[macro_use]
+mod core_abi;
 mod device;
 #[path = "../rust/kmod/errno.rs"]
 #[allow(dead_code)]

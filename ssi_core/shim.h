@@ -9,9 +9,6 @@
 #include <linux/types.h>
 
 struct seq_file;
-struct ssi_transport_ops;
-struct ssi_migrate_ops;
-struct ssi_service_ops;
 
 /* chardev.c, called from device.rs */
 int ssi_core_chardev_register(void);
@@ -39,25 +36,7 @@ void ssi_core_ticker_start(unsigned int period_ms);
 void ssi_core_ticker_stop(void);
 void ssi_core_tick(void);
 
-/* ffi.rs: the API exported to the other ssi modules (see exports.c) */
-int ssi_transport_register(const struct ssi_transport_ops *ops);
-void ssi_transport_unregister(int id);
-int ssi_migrate_register(const struct ssi_migrate_ops *ops);
-void ssi_migrate_unregister(void);
-u32 ssi_core_node_id(void);
-u32 ssi_core_incarnation(void);
-void ssi_core_deliver(const struct ssi_transport_ops *ops, u32 node, const u8 *frame,
-		      size_t len);
-void ssi_core_link_event(const struct ssi_transport_ops *ops, u32 node, bool up);
-int ssi_service_register(const struct ssi_service_ops *ops);
-void ssi_service_unregister(u16 service);
-void ssi_service_reply(u64 token, u16 service, const u8 *data, size_t len, int err);
-bool ssi_core_node_up(u32 node);
-struct ssi_service_buf;
-int ssi_service_call_batch(u32 node, u16 service, const struct ssi_service_buf *reqs,
-			   struct ssi_service_buf *resps, size_t n, u32 timeout_ms, u32 flags);
-ssize_t ssi_service_call(u32 node, u16 service, const u8 *req, size_t len, u8 *resp,
-			 size_t cap, u32 timeout_ms, u32 flags);
+/* The API exported to the other ssi modules is in the generated core_abi.h. */
 
 /* region_shim.c, called from region_vm.rs */
 struct file;

@@ -15,45 +15,17 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::{prelude::*, sync::Arc};
 
 use crate::shared::migrate_abi::{SsiMigrateOps, SSI_MIGRATE_OPS_VERSION};
-use crate::shared::service::{SsiServiceOps, SSI_SERVICE_OPS_VERSION};
+use crate::shared::service::{SsiServiceBuf, SsiServiceOps, SSI_SERVICE_OPS_VERSION};
 pub(crate) use crate::shared::text::SliceWriter;
 use crate::shared::transport::{
     make_name, SsiTransportOps, TransportKind, SSI_TRANSPORT_OPS_VERSION,
 };
 
-extern "C" {
-    fn ssi_transport_register(ops: *const SsiTransportOps) -> c_int;
-    fn ssi_transport_unregister(id: c_int);
-    fn ssi_migrate_register(ops: *const SsiMigrateOps) -> c_int;
-    fn ssi_migrate_unregister();
-    fn ssi_core_node_id() -> u32;
-    fn ssi_core_incarnation() -> u32;
-    fn ssi_core_deliver(ops: *const SsiTransportOps, node: u32, frame: *const u8, len: usize);
-    fn ssi_core_link_event(ops: *const SsiTransportOps, node: u32, up: bool);
-    fn ssi_service_register(ops: *const SsiServiceOps) -> c_int;
-    fn ssi_service_unregister(service: u16);
-    fn ssi_service_reply(token: u64, service: u16, data: *const u8, len: usize, err: c_int);
-    fn ssi_core_node_up(node: u32) -> bool;
-    fn ssi_service_call_batch(
-        node: u32,
-        service: u16,
-        reqs: *const crate::shared::service::SsiServiceBuf,
-        resps: *mut crate::shared::service::SsiServiceBuf,
-        n: usize,
-        timeout_ms: u32,
-        flags: u32,
-    ) -> c_int;
-    fn ssi_service_call(
-        node: u32,
-        service: u16,
-        req: *const u8,
-        len: usize,
-        resp: *mut u8,
-        cap: usize,
-        timeout_ms: u32,
-        flags: u32,
-    ) -> isize;
-}
+#[path = "core_abi.rs"]
+#[macro_use]
+mod core_abi;
+
+ssi_core_abi!(declare_core_abi);
 
 /// The ops table of this module's transport while it is registered (a module registers
 /// at most one transport): how core recognises our upcalls.
