@@ -7,14 +7,9 @@
 
 use core::ffi::{c_int, c_long, c_uint, c_ulong, c_void};
 
-use kernel::{
-    bindings,
-    error::to_result,
-    prelude::*,
-    transmute::{AsBytes, FromBytes},
-    uaccess::{UserPtr, UserSlice},
-};
+use kernel::{error::to_result, prelude::*};
 
+use crate::caller::{may_administer, user_slice};
 use crate::shared::ioctl::{
     SsiKv, SsiNodeAddr, SsiNodeList, SsiPageExpose, SsiPageRead, SsiPing, SsiRegion, SsiRegionList,
     SsiServiceCall, SsiStatus, SSI_IOC_KV_GET, SSI_IOC_KV_PUT, SSI_IOC_MAGIC,
@@ -31,60 +26,19 @@ extern "C" {
     fn ssi_core_chardev_unregister();
 }
 
-// SAFETY: `SsiStatus` and `SsiTransportInfo` are `#[repr(C)]`, made only of `u32`s and
-// `u8` arrays, with no padding (their sizes are asserted in rust/src/ioctl.rs), so every
-// byte is initialised.
-unsafe impl AsBytes for SsiStatus {}
-// SAFETY: As above: `#[repr(C)]`, only `u32`s and `u8`/`SsiNodeInfo` arrays, no padding
-// (sizes asserted in rust/src/ioctl.rs).
-unsafe impl AsBytes for SsiNodeList {}
-// SAFETY: `#[repr(C)]` of integers and a byte array with no padding: every bit pattern is
-// a valid value.
-unsafe impl FromBytes for SsiNodeAddr {}
+kernel_plain_data!(
+    SsiStatus,
+    SsiNodeList,
+    SsiNodeAddr,
+    SsiPing,
+    SsiKv,
+    SsiPageExpose,
+    SsiPageRead,
+    SsiServiceCall,
+    SsiRegion,
+    SsiRegionList,
+);
 
-// SAFETY: Plain `#[repr(C)]` integers and byte arrays with explicit padding fields (size
-// checked in rust/src/ioctl.rs): every bit pattern is valid and there are no holes.
-unsafe impl FromBytes for SsiPing {}
-// SAFETY: As above.
-unsafe impl AsBytes for SsiPing {}
-// SAFETY: As above.
-unsafe impl FromBytes for SsiKv {}
-// SAFETY: As above.
-unsafe impl AsBytes for SsiKv {}
-// SAFETY: As above.
-unsafe impl FromBytes for SsiPageExpose {}
-// SAFETY: As above.
-unsafe impl AsBytes for SsiPageExpose {}
-// SAFETY: As above.
-unsafe impl FromBytes for SsiPageRead {}
-// SAFETY: As above.
-unsafe impl AsBytes for SsiPageRead {}
-// SAFETY: As above.
-unsafe impl FromBytes for SsiServiceCall {}
-// SAFETY: As above.
-unsafe impl AsBytes for SsiServiceCall {}
-
-// SAFETY: As above.
-unsafe impl FromBytes for SsiRegion {}
-// SAFETY: As above.
-unsafe impl AsBytes for SsiRegion {}
-// SAFETY: `#[repr(C)]` of integers, byte arrays and `SsiRegion`s with no padding (sizes
-// asserted in rust/src/ioctl.rs).
-unsafe impl AsBytes for SsiRegionList {}
-
-// SAFETY: All-zero bytes are a valid `SsiStatus`, `SsiNodeList` and `SsiRegionList`:
-// they are made only of integers and byte arrays.
-unsafe impl Zeroable for SsiStatus {}
-// SAFETY: As above.
-unsafe impl Zeroable for SsiNodeList {}
-// SAFETY: As above.
-unsafe impl Zeroable for SsiRegionList {}
-
-/// True if the caller may change the cluster configuration.
-pub(crate) fn may_administer() -> bool {
-    // SAFETY: `capable` only reads the current task's credentials.
-    unsafe { bindings::capable(bindings::CAP_SYS_ADMIN as i32) }
-}
 /// Owns the `/dev/ssi` registration; deregisters when dropped.
 pub(crate) struct ControlDevice(());
 
@@ -106,23 +60,21 @@ impl Drop for ControlDevice {
     }
 }
 
-fn user(arg: usize, len: usize) -> UserSlice {
-    UserSlice::new(UserPtr::from_addr(arg), len)
-}
-
 fn ioctl(cmd: u32, arg: usize) -> Result<isize> {
     match cmd {
         SSI_IOC_STATUS => {
             // 1.1 KiB: built on the heap, not the kernel stack (8 KiB on ARM).
             let mut st = KBox::init(pin_init::zeroed::<SsiStatus>(), GFP_KERNEL)?;
             registry::status(crate::node_id(), &mut st);
-            user(arg, size_of::<SsiStatus>()).writer().write(&*st)?;
+            user_slice(arg, size_of::<SsiStatus>())
+                .writer()
+                .write(&*st)?;
         }
         SSI_IOC_NODE_ADD => {
             if !may_administer() {
                 return Err(EPERM);
             }
-            let req: SsiNodeAddr = user(arg, size_of::<SsiNodeAddr>()).reader().read()?;
+            let req: SsiNodeAddr = user_slice(arg, size_of::<SsiNodeAddr>()).reader().read()?;
             let (id, ip, port) = nodes::add(&req)?;
             messaging::node_added(id, ip, port);
         }
@@ -130,7 +82,7 @@ fn ioctl(cmd: u32, arg: usize) -> Result<isize> {
             if !may_administer() {
                 return Err(EPERM);
             }
-            let id: u32 = user(arg, size_of::<u32>()).reader().read()?;
+            let id: u32 = user_slice(arg, size_of::<u32>()).reader().read()?;
             nodes::remove(id)?;
             messaging::node_removed(id);
         }
@@ -138,13 +90,15 @@ fn ioctl(cmd: u32, arg: usize) -> Result<isize> {
             // 1.5 KiB: built on the heap, not the kernel stack.
             let mut list = KBox::init(pin_init::zeroed::<SsiNodeList>(), GFP_KERNEL)?;
             nodes::list(&mut list);
-            user(arg, size_of::<SsiNodeList>()).writer().write(&*list)?;
+            user_slice(arg, size_of::<SsiNodeList>())
+                .writer()
+                .write(&*list)?;
         }
         SSI_IOC_PING => {
             if !may_administer() {
                 return Err(EPERM);
             }
-            let slice = user(arg, size_of::<SsiPing>());
+            let slice = user_slice(arg, size_of::<SsiPing>());
             let (mut reader, mut writer) = slice.reader_writer();
             let mut req: SsiPing = reader.read()?;
             req.rtt_ns = ping(&req)?;
@@ -154,7 +108,7 @@ fn ioctl(cmd: u32, arg: usize) -> Result<isize> {
             if !may_administer() {
                 return Err(EPERM);
             }
-            let slice = user(arg, size_of::<SsiKv>());
+            let slice = user_slice(arg, size_of::<SsiKv>());
             let (mut reader, mut writer) = slice.reader_writer();
             let mut req: SsiKv = reader.read()?;
             let (key, value) = kv_fields(&req)?;
@@ -162,7 +116,7 @@ fn ioctl(cmd: u32, arg: usize) -> Result<isize> {
             writer.write(&req)?;
         }
         SSI_IOC_KV_GET => {
-            let slice = user(arg, size_of::<SsiKv>());
+            let slice = user_slice(arg, size_of::<SsiKv>());
             let (mut reader, mut writer) = slice.reader_writer();
             let mut req: SsiKv = reader.read()?;
             let (key, _) = kv_fields(&req)?;
@@ -179,11 +133,11 @@ fn ioctl(cmd: u32, arg: usize) -> Result<isize> {
             if !may_administer() {
                 return Err(EPERM);
             }
-            let slice = user(arg, size_of::<SsiPageExpose>());
+            let slice = user_slice(arg, size_of::<SsiPageExpose>());
             let (mut reader, mut writer) = slice.reader_writer();
             let mut req: SsiPageExpose = reader.read()?;
             let mut data = KBox::new([0u8; SSI_PAGE_SIZE], GFP_KERNEL)?;
-            user(req.data_ptr as usize, SSI_PAGE_SIZE)
+            user_slice(req.data_ptr as usize, SSI_PAGE_SIZE)
                 .reader()
                 .read_slice(&mut data[..])?;
             req.handle = pages::expose(&data)?;
@@ -193,14 +147,14 @@ fn ioctl(cmd: u32, arg: usize) -> Result<isize> {
             if !may_administer() {
                 return Err(EPERM);
             }
-            let handle: u64 = user(arg, size_of::<u64>()).reader().read()?;
+            let handle: u64 = user_slice(arg, size_of::<u64>()).reader().read()?;
             pages::unexpose(handle)?;
         }
         SSI_IOC_PAGE_READ => {
             if !may_administer() {
                 return Err(EPERM);
             }
-            let slice = user(arg, size_of::<SsiPageRead>());
+            let slice = user_slice(arg, size_of::<SsiPageRead>());
             let (mut reader, mut writer) = slice.reader_writer();
             let mut req: SsiPageRead = reader.read()?;
             if req.repeat == 0 || req.repeat > 100_000 {
@@ -208,7 +162,7 @@ fn ioctl(cmd: u32, arg: usize) -> Result<isize> {
             }
             let mut data = KBox::new([0u8; SSI_PAGE_SIZE], GFP_KERNEL)?;
             let stats = pages::read_remote(req.node_id, req.handle, req.repeat, &mut data)?;
-            user(req.data_ptr as usize, SSI_PAGE_SIZE)
+            user_slice(req.data_ptr as usize, SSI_PAGE_SIZE)
                 .writer()
                 .write_slice(&data[..])?;
             req.min_ns = stats.min_ns;
@@ -220,7 +174,7 @@ fn ioctl(cmd: u32, arg: usize) -> Result<isize> {
             if !may_administer() {
                 return Err(EPERM);
             }
-            let slice = user(arg, size_of::<SsiServiceCall>());
+            let slice = user_slice(arg, size_of::<SsiServiceCall>());
             let (mut reader, mut writer) = slice.reader_writer();
             let mut req = KBox::<SsiServiceCall>::new(reader.read()?, GFP_KERNEL)?;
             if req.flags != 0 || req.reserved != 0 || req.req_len as usize > req.req.len() {
@@ -247,7 +201,7 @@ fn ioctl(cmd: u32, arg: usize) -> Result<isize> {
             writer.write(&*req)?;
         }
         SSI_IOC_REGION_CREATE | SSI_IOC_REGION_OPEN => {
-            let slice = user(arg, size_of::<SsiRegion>());
+            let slice = user_slice(arg, size_of::<SsiRegion>());
             let (mut reader, mut writer) = slice.reader_writer();
             let mut req: SsiRegion = reader.read()?;
             let fd = if cmd == SSI_IOC_REGION_CREATE {
@@ -260,14 +214,14 @@ fn ioctl(cmd: u32, arg: usize) -> Result<isize> {
             return Ok(fd.install() as isize);
         }
         SSI_IOC_REGION_REMOVE => {
-            let req: SsiRegion = user(arg, size_of::<SsiRegion>()).reader().read()?;
+            let req: SsiRegion = user_slice(arg, size_of::<SsiRegion>()).reader().read()?;
             regions::remove(&req)?;
         }
         SSI_IOC_REGIONS => {
             // 9.5 KiB: built on the heap.
             let mut list = KBox::init(pin_init::zeroed::<SsiRegionList>(), GFP_KERNEL)?;
             regions::list(&mut list);
-            user(arg, size_of::<SsiRegionList>())
+            user_slice(arg, size_of::<SsiRegionList>())
                 .writer()
                 .write(&*list)?;
         }

@@ -10,12 +10,19 @@
 
 use kernel::prelude::*;
 
-mod calls;
-mod clock;
-mod coherence;
+// Macros first: they are visible only to the modules declared after them.
 #[path = "../rust/kmod/core_abi.rs"]
 #[macro_use]
 mod core_abi;
+#[path = "../rust/kmod/plain_data.rs"]
+#[macro_use]
+mod plain_data;
+
+#[path = "../rust/kmod/caller.rs"]
+mod caller;
+mod calls;
+mod clock;
+mod coherence;
 mod device;
 #[path = "../rust/kmod/errno.rs"]
 #[allow(dead_code)]

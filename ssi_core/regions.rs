@@ -450,7 +450,7 @@ pub(crate) fn open(req: &mut SsiRegion) -> Result<region_vm::RegionFd> {
     let in_group = region_vm::current_in_group(record.gid);
     let groups = [record.gid];
     let groups = if in_group { &groups[..] } else { &[][..] };
-    if !record.may_open(uid, gid, groups, write, crate::device::may_administer()) {
+    if !record.may_open(uid, gid, groups, write, crate::caller::may_administer()) {
         return Err(EACCES);
     }
     let (self_id, _) = nodes::self_and_leader();
@@ -484,7 +484,7 @@ pub(crate) fn remove(req: &SsiRegion) -> Result {
     let name = name_of(req)?;
     let record = lookup(name)?;
     let (uid, _) = region_vm::current_ids();
-    if uid != record.uid && !crate::device::may_administer() {
+    if uid != record.uid && !crate::caller::may_administer() {
         return Err(EPERM);
     }
     let (key, n) = key_of(name)?;

@@ -117,14 +117,6 @@ pub(crate) struct Arrival {
     pub(crate) drained: core::sync::atomic::AtomicBool,
 }
 
-// SAFETY: `#[repr(C)]` integers and byte arrays, no padding (asserted in rust/src):
-// every bit pattern is valid.
-unsafe impl FromBytes for SsiMigrateJob {}
-// SAFETY: As above.
-unsafe impl FromBytes for MmInfo {}
-// SAFETY: As above.
-unsafe impl FromBytes for VmaInfo {}
-
 /// Arrivals and the daemons waiting for them.
 pub(crate) struct Table {
     pub(crate) arrivals: KVec<Arc<Arrival>>,

@@ -123,14 +123,6 @@ pub(crate) struct Leaving {
     pub(crate) served: AtomicU64,
 }
 
-// SAFETY: `#[repr(C)]` structs of integers and byte arrays without padding (sizes are
-// asserted in rust/src): every byte is initialised.
-unsafe impl AsBytes for MmInfo {}
-// SAFETY: As above.
-unsafe impl AsBytes for VmaInfo {}
-// SAFETY: As above.
-unsafe impl AsBytes for SsiMigrateJob {}
-
 impl Leaving {
     fn set_phase(&self, phase: Phase) {
         self.inner.lock().phase = phase;

@@ -18,10 +18,11 @@ use kernel::{
     prelude::*,
     sync::{Arc, CondVar, Mutex},
     transmute::{AsBytes, FromBytes},
-    uaccess::UserSlice,
 };
 
 mod arrive;
+#[path = "../rust/kmod/caller.rs"]
+mod caller;
 #[path = "../rust/kmod/core_client.rs"]
 #[allow(dead_code)]
 mod core_client;
@@ -31,8 +32,12 @@ mod errno;
 mod ffi;
 mod leave;
 mod link;
+#[path = "../rust/kmod/plain_data.rs"]
+#[macro_use]
+mod plain_data;
 mod shared;
 
+use caller::{may_administer, user_slice};
 use core_client::{Describe, MigrateRegistration, Service, ServiceRegistration, SliceWriter};
 use link::Reply;
 use shared::ioctl::{
@@ -217,38 +222,21 @@ impl Service for Engine {
     }
 }
 
-// SAFETY: `#[repr(C)]` integers and byte arrays without padding (sizes asserted in
-// rust/src/ioctl.rs): every bit pattern is valid and every byte initialised.
-unsafe impl FromBytes for SsiMigrate {}
-// SAFETY: As above.
-unsafe impl AsBytes for SsiMigrate {}
-// SAFETY: As above.
-unsafe impl AsBytes for SsiProcInfo {}
-// SAFETY: As above.
-unsafe impl FromBytes for SsiProcInfo {}
-// SAFETY: As above.
-unsafe impl AsBytes for SsiProcList {}
-// SAFETY: As above.
-unsafe impl FromBytes for SsiProcList {}
-// SAFETY: All-zero bytes are a valid `SsiProcList` (integers and integer arrays).
-unsafe impl pin_init::Zeroable for SsiProcList {}
-// SAFETY: As above.
-unsafe impl FromBytes for SsiMigrateExit {}
-
-fn user(arg: usize, len: usize) -> UserSlice {
-    UserSlice::new(kernel::uaccess::UserPtr::from_addr(arg), len)
-}
-
-fn may_administer() -> bool {
-    // SAFETY: `capable` only reads the current task's credentials.
-    unsafe { kernel::bindings::capable(kernel::bindings::CAP_SYS_ADMIN as i32) }
-}
+kernel_plain_data!(
+    SsiMigrate,
+    SsiMigrateJob,
+    SsiMigrateExit,
+    SsiProcInfo,
+    SsiProcList,
+    shared::migrate_wire::MmInfo,
+    shared::migrate_wire::VmaInfo,
+);
 
 impl core_client::Engine for Engine {
     fn ioctl(&self, file: usize, cmd: u32, arg: usize) -> Result<isize> {
         match cmd {
             SSI_IOC_MIGRATE => {
-                let slice = user(arg, size_of::<SsiMigrate>());
+                let slice = user_slice(arg, size_of::<SsiMigrate>());
                 let (mut reader, mut writer) = slice.reader_writer();
                 let mut req: SsiMigrate = reader.read()?;
                 req.message = [0; 128];
@@ -263,7 +251,7 @@ impl core_client::Engine for Engine {
                 if !may_administer() {
                     return Err(EPERM);
                 }
-                let slice = user(arg, size_of::<SsiMigrateJob>());
+                let slice = user_slice(arg, size_of::<SsiMigrateJob>());
                 let (mut reader, mut writer) = slice.reader_writer();
                 let mut job: SsiMigrateJob = reader.read()?;
                 arrive::accept(file, &mut job)?;
@@ -271,21 +259,23 @@ impl core_client::Engine for Engine {
                 Ok(0)
             }
             SSI_IOC_MIGRATE_RESTORE => {
-                let job: u64 = user(arg, 8).reader().read()?;
+                let job: u64 = user_slice(arg, 8).reader().read()?;
                 arrive::restore(file, job)
             }
             SSI_IOC_MIGRATE_DRAIN => {
                 if !may_administer() {
                     return Err(EPERM);
                 }
-                let job: u64 = user(arg, 8).reader().read()?;
+                let job: u64 = user_slice(arg, 8).reader().read()?;
                 arrive::drain(file, job).map(|pages| pages as isize)
             }
             SSI_IOC_MIGRATE_EXITED => {
                 if !may_administer() {
                     return Err(EPERM);
                 }
-                let req: SsiMigrateExit = user(arg, size_of::<SsiMigrateExit>()).reader().read()?;
+                let req: SsiMigrateExit = user_slice(arg, size_of::<SsiMigrateExit>())
+                    .reader()
+                    .read()?;
                 if req.reserved != 0 {
                     return Err(EINVAL);
                 }
@@ -293,7 +283,7 @@ impl core_client::Engine for Engine {
                 Ok(0)
             }
             SSI_IOC_MIGRATE_PS => {
-                let slice = user(arg, size_of::<SsiProcList>());
+                let slice = user_slice(arg, size_of::<SsiProcList>());
                 let (mut reader, mut writer) = slice.reader_writer();
                 // Built in place: 3 KiB must stay off the stack (8 KiB on 32-bit ARM).
                 // Only `node`, the first field, is input.

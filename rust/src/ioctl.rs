@@ -6,6 +6,32 @@
 //! explicit padding fields and sizes checked at compile time, so that a 64-bit kernel and
 //! a 32-bit ARM kernel agree with every userspace build.
 
+/// A `#[repr(C)]` struct made only of integers, byte arrays and other `PlainData`
+/// structs, without implicit padding: every byte is a field and every bit pattern is a
+/// valid value. The kernel modules give these types the kernel crate's `AsBytes`,
+/// `FromBytes` and `Zeroable` (`rust/kmod/plain_data.rs`), to copy them to and from user
+/// memory.
+///
+/// # Safety
+///
+/// Implement it only for such structs, through [`plain_data!`], which checks the size.
+pub unsafe trait PlainData {}
+
+/// Implements [`PlainData`] for each `Type = size`, and fails the build unless the type is
+/// `size` bytes: the size is added up by hand from the field list, so a field that brings
+/// implicit padding (or is forgotten in the sum) is caught.
+macro_rules! plain_data {
+    ($($t:ty = $size:expr),* $(,)?) => {
+        $(
+            const _: () = assert!(core::mem::size_of::<$t>() == $size);
+            // SAFETY: Every `Type = size` listed here is a `#[repr(C)]` struct of integers,
+            // byte arrays and `PlainData` structs (the invariant of this file), and the
+            // size check above rules out implicit padding.
+            unsafe impl PlainData for $t {}
+        )*
+    };
+}
+
 /// Version of this ABI. Bumped on any incompatible change; `ssictl` refuses to talk to a
 /// kernel with another version.
 pub const SSI_ABI_VERSION: u32 = 4;
@@ -197,9 +223,11 @@ impl Default for SsiNodeList {
     }
 }
 
-const _: () = assert!(core::mem::size_of::<SsiNodeAddr>() == 16);
-const _: () = assert!(core::mem::size_of::<SsiNodeInfo>() == 80);
-const _: () = assert!(core::mem::size_of::<SsiNodeList>() == 16 + 80 * SSI_NODE_LIST_LEN);
+plain_data! {
+    SsiNodeAddr = 16,
+    SsiNodeInfo = 80,
+    SsiNodeList = 16 + 80 * SSI_NODE_LIST_LEN,
+}
 
 /// Argument of `SSI_IOC_PING`.
 #[repr(C)]
@@ -321,11 +349,13 @@ impl Default for SsiServiceCall {
     }
 }
 
-const _: () = assert!(core::mem::size_of::<SsiServiceCall>() == 24 + 2 * SSI_SERVICE_CALL_MAX);
-const _: () = assert!(core::mem::size_of::<SsiPing>() == 24);
-const _: () = assert!(core::mem::size_of::<SsiKv>() == 256);
-const _: () = assert!(core::mem::size_of::<SsiPageExpose>() == 16);
-const _: () = assert!(core::mem::size_of::<SsiPageRead>() == 48);
+plain_data! {
+    SsiServiceCall = 24 + 2 * SSI_SERVICE_CALL_MAX,
+    SsiPing = 24,
+    SsiKv = 256,
+    SsiPageExpose = 16,
+    SsiPageRead = 48,
+}
 
 /// Longest region name (`[A-Za-z0-9._-]`, not starting with a dot).
 pub const SSI_REGION_NAME_LEN: usize = 40;
@@ -431,9 +461,11 @@ impl Default for SsiRegionList {
     }
 }
 
-const _: () = assert!(core::mem::size_of::<SsiRegion>() == 80);
-const _: () = assert!(core::mem::size_of::<SsiRegionInfo>() == 80 + 72);
-const _: () = assert!(core::mem::size_of::<SsiRegionList>() == 8 + (80 + 72) * SSI_REGION_LIST_LEN);
+plain_data! {
+    SsiRegion = 80,
+    SsiRegionInfo = 80 + 72,
+    SsiRegionList = 8 + (80 + 72) * SSI_REGION_LIST_LEN,
+}
 
 /// First ioctl number that core hands to the migration engine (`ssi_migrate`).
 pub const SSI_IOC_MIGRATE_FIRST_NR: u32 = 16;
@@ -670,15 +702,14 @@ impl Default for SsiProcList {
     }
 }
 
-const _: () = assert!(core::mem::size_of::<SsiMigrate>() == 40 + SSI_MESSAGE_LEN);
-const _: () = assert!(core::mem::size_of::<SsiSpecialMapping>() == 32);
-const _: () = assert!(
-    core::mem::size_of::<SsiMigrateJob>()
-        == 16 + 4 * 14 + 4 * SSI_MAX_GROUPS + SSI_COMM_LEN + 8 + 32 * SSI_MAX_SPECIAL + SSI_CWD_LEN
-);
-const _: () = assert!(core::mem::size_of::<SsiMigrateExit>() == 16);
-const _: () = assert!(core::mem::size_of::<SsiProcInfo>() == 32 + SSI_COMM_LEN);
-const _: () = assert!(core::mem::size_of::<SsiProcList>() == 8 + 48 * SSI_PROC_LIST_LEN);
+plain_data! {
+    SsiMigrate = 40 + SSI_MESSAGE_LEN,
+    SsiSpecialMapping = 32,
+    SsiMigrateJob = 16 + 4 * 14 + 4 * SSI_MAX_GROUPS + SSI_COMM_LEN + 8 + 32 * SSI_MAX_SPECIAL + SSI_CWD_LEN,
+    SsiMigrateExit = 16,
+    SsiProcInfo = 32 + SSI_COMM_LEN,
+    SsiProcList = 8 + 48 * SSI_PROC_LIST_LEN,
+}
 
 /// Label of an `SSI_PROC_*` role.
 pub fn proc_role_label(role: u32) -> &'static str {
@@ -775,11 +806,10 @@ impl Default for SsiStatus {
     }
 }
 
-const _: () = assert!(core::mem::size_of::<SsiTransportInfo>() == 32 + SSI_STATE_LEN);
-const _: () = assert!(
-    core::mem::size_of::<SsiStatus>()
-        == 16 + SSI_STATE_LEN + (32 + SSI_STATE_LEN) * SSI_MAX_TRANSPORTS
-);
+plain_data! {
+    SsiTransportInfo = 32 + SSI_STATE_LEN,
+    SsiStatus = 16 + SSI_STATE_LEN + (32 + SSI_STATE_LEN) * SSI_MAX_TRANSPORTS,
+}
 
 /// Returns the text of a NUL-padded name or state, or `None` if it is not NUL-terminated
 /// UTF-8.

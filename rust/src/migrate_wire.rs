@@ -13,7 +13,7 @@
 //! tells the home where the process went; `Finished` releases relay stand-ins when the
 //! process has exited. Decoding validates everything and never panics.
 
-use super::ioctl::SsiMigrateJob;
+use super::ioctl::{PlainData, SsiMigrateJob};
 
 /// First byte of every message (service data that is not `probe`).
 pub const MAGIC: u8 = 0xA5;
@@ -419,6 +419,11 @@ pub const VMA_FILE: u64 = 0x20;
 
 const _: () = assert!(core::mem::size_of::<MmInfo>() == 96 + 8 * 64);
 const _: () = assert!(core::mem::size_of::<VmaInfo>() == 64);
+// SAFETY: `#[repr(C)]` structs of `u64`s and a byte array, whose sizes (checked above)
+// leave no room for implicit padding.
+unsafe impl PlainData for MmInfo {}
+// SAFETY: As above.
+unsafe impl PlainData for VmaInfo {}
 
 /// Head of a snapshot: `[SnapshotHead][SsiMigrateJob][MmInfo][VmaInfo; nr_vmas][state]`.
 #[repr(C)]
