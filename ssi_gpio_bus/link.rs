@@ -829,6 +829,11 @@ unsafe impl Send for Running {}
 // SAFETY: As above: `&Running` gives no access to them.
 unsafe impl Sync for Running {}
 
+/// The bus thread's entry point (`kthread_run`, through the C shim).
+///
+/// # Safety
+///
+/// `ctx` is `Arc::into_raw` of a `Link`, a reference handed over to this thread.
 unsafe extern "C" fn thread_main(ctx: *mut c_void) -> c_int {
     // SAFETY: `start` passed `Arc::into_raw` of the link; this thread owns that
     // reference now.
@@ -837,6 +842,12 @@ unsafe extern "C" fn thread_main(ctx: *mut c_void) -> c_int {
     0
 }
 
+/// Called by the peer's strobe interrupt (threaded, in the C shim): wakes the bus thread.
+///
+/// # Safety
+///
+/// `ctx` is the link of a `Running`, which frees the interrupt before it drops its
+/// reference, so the link outlives every call.
 unsafe extern "C" fn irq_wake(ctx: *mut c_void) {
     // SAFETY: `ctx` is the link of a `Running`, which frees the interrupt before it
     // drops its reference.

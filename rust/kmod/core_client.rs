@@ -147,6 +147,12 @@ fn to_c(r: Result) -> i32 {
     }
 }
 
+/// Core's `connect` call, to [`Transport::connect`].
+///
+/// # Safety
+///
+/// `ctx` is the context of a live registration of a `T` (core calls a transport only
+/// while it is registered, through a counted use that unregistering waits for).
 unsafe extern "C" fn connect_trampoline<T: Transport>(
     ctx: *mut c_void,
     node: u32,
@@ -157,16 +163,35 @@ unsafe extern "C" fn connect_trampoline<T: Transport>(
     to_c(unsafe { transport_ctx::<T>(ctx) }.connect(node, ipv4, port))
 }
 
+/// Core's `disconnect` call, to [`Transport::disconnect`].
+///
+/// # Safety
+///
+/// `ctx` is the context of a live registration of a `T` (core calls a transport only
+/// while it is registered, through a counted use that unregistering waits for).
 unsafe extern "C" fn disconnect_trampoline<T: Transport>(ctx: *mut c_void, node: u32) {
     // SAFETY: Core calls with the registration's context.
     unsafe { transport_ctx::<T>(ctx) }.disconnect(node)
 }
 
+/// Core's `reset` call, to [`Transport::reset`].
+///
+/// # Safety
+///
+/// `ctx` is the context of a live registration of a `T` (core calls a transport only
+/// while it is registered, through a counted use that unregistering waits for).
 unsafe extern "C" fn reset_trampoline<T: Transport>(ctx: *mut c_void, node: u32) {
     // SAFETY: Core calls with the registration's context.
     unsafe { transport_ctx::<T>(ctx) }.reset(node)
 }
 
+/// Core's `send` call, to [`Transport::send`].
+///
+/// # Safety
+///
+/// `ctx` is the context of a live registration of a `T` (core calls a transport only
+/// while it is registered, through a counted use that unregistering waits for), and
+/// `frame`, when not null, is valid for reads of `len` bytes during the call.
 unsafe extern "C" fn send_trampoline<T: Transport>(
     ctx: *mut c_void,
     node: u32,
@@ -182,6 +207,14 @@ unsafe extern "C" fn send_trampoline<T: Transport>(
     to_c(unsafe { transport_ctx::<T>(ctx) }.send(node, frame))
 }
 
+/// Core's `expose_page` call, to [`Transport::expose_page`].
+///
+/// # Safety
+///
+/// `ctx` is the context of a live registration of a `T` (core calls a transport only
+/// while it is registered, through a counted use that unregistering waits for); `page`
+/// is null or a `struct page *` core holds a reference to across the call, and `addr`,
+/// `rkey` and `cookie` are null or valid for writes.
 unsafe extern "C" fn expose_trampoline<T: Transport>(
     ctx: *mut c_void,
     node: u32,
@@ -208,11 +241,24 @@ unsafe extern "C" fn expose_trampoline<T: Transport>(
     }
 }
 
+/// Core's `unexpose_page` call, to [`Transport::unexpose_page`].
+///
+/// # Safety
+///
+/// `ctx` is the context of a live registration of a `T` (core calls a transport only
+/// while it is registered, through a counted use that unregistering waits for).
 unsafe extern "C" fn unexpose_trampoline<T: Transport>(ctx: *mut c_void, node: u32, cookie: u64) {
     // SAFETY: Core calls with the registration's context.
     unsafe { transport_ctx::<T>(ctx) }.unexpose_page(node, cookie)
 }
 
+/// Core's `read_page` call, to [`Transport::read_page`].
+///
+/// # Safety
+///
+/// `ctx` is the context of a live registration of a `T` (core calls a transport only
+/// while it is registered, through a counted use that unregistering waits for), and
+/// `page` is null or a `struct page *` core holds a reference to across the call.
 unsafe extern "C" fn read_trampoline<T: Transport>(
     ctx: *mut c_void,
     node: u32,
@@ -236,7 +282,12 @@ unsafe extern "C" fn read_trampoline<T: Transport>(
     ))
 }
 
-/// Calls `T::describe` for core. `ctx` is the `Arc<T>` of the registration.
+/// Calls `T::describe` for core.
+///
+/// # Safety
+///
+/// `ctx` is the `Arc<T>` of a live registration, and `buf` is valid for writes of `len`
+/// bytes, used by nobody else during the call.
 unsafe extern "C" fn describe_trampoline<T: Describe>(
     ctx: *mut c_void,
     buf: *mut u8,
@@ -331,6 +382,12 @@ pub(crate) trait Engine: Describe {
     fn show_ps(&self, out: &mut SliceWriter<'_>) -> fmt::Result;
 }
 
+/// Core's `ioctl` call, to [`Engine::ioctl`].
+///
+/// # Safety
+///
+/// `ctx` is the `Arc<T>` of a live engine registration (core calls through a counted use
+/// that unregistering waits for). `file` only identifies the open file.
 unsafe extern "C" fn ioctl_trampoline<T: Engine>(
     ctx: *mut c_void,
     file: *const c_void,
@@ -346,12 +403,23 @@ unsafe extern "C" fn ioctl_trampoline<T: Engine>(
     }
 }
 
+/// Core's `release` call, to [`Engine::release`].
+///
+/// # Safety
+///
+/// As for [`ioctl_trampoline`].
 unsafe extern "C" fn release_trampoline<T: Engine>(ctx: *mut c_void, file: *const c_void) {
     // SAFETY: As in `ioctl_trampoline`.
     let this = unsafe { &*ctx.cast::<T>() };
     this.release(file as usize);
 }
 
+/// Core's `show_ps` call, to [`Engine::show_ps`].
+///
+/// # Safety
+///
+/// As for [`ioctl_trampoline`], and `buf`, when not null, is valid for writes of `len`
+/// bytes, used by nobody else during the call.
 unsafe extern "C" fn ps_trampoline<T: Engine>(ctx: *mut c_void, buf: *mut u8, len: usize) -> isize {
     if buf.is_null() {
         return EINVAL.to_errno() as isize;
@@ -427,6 +495,13 @@ pub(crate) trait Service: Send + Sync {
     fn handle(&self, node: u32, token: u64, req: &[u8], resp: &mut [u8]) -> Result<Option<usize>>;
 }
 
+/// Core's call of a service, to [`Service::handle`].
+///
+/// # Safety
+///
+/// `ctx` is the `Arc<T>` of a live service registration; `req`, when not null, is valid
+/// for reads of `len` bytes and `resp` for writes of `cap` bytes, unaliased, during the
+/// call.
 unsafe extern "C" fn service_trampoline<T: Service>(
     ctx: *mut c_void,
     node: u32,

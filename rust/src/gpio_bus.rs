@@ -1204,8 +1204,9 @@ mod tests {
         for (bit, framing) in [(0x08u8, 0u64), (Side::A.id_line(), 1)] {
             let mut c = Cable::new(17);
             assert_eq!(c.ends[0].submit(b"x"), Ok(()));
-            assert!(run_until(&mut c, 100_000, |c| c.ends[0].phase == Phase::Starting
-                && c.ends[1].drive().strobe));
+            let arbitrating =
+                |c: &Cable| c.ends[0].phase == Phase::Starting && c.ends[1].drive().strobe;
+            assert!(run_until(&mut c, 100_000, arbitrating));
             c.flip = Some((0, bit));
             assert!(run_until(&mut c, 1_000_000, |c| !c.ends[0].busy()));
             let (a, b) = (c.ends[0].counters(), c.ends[1].counters());
