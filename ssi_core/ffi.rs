@@ -363,19 +363,6 @@ pub(crate) fn ticker_stop() {
     unsafe { ssi_core_ticker_stop() }
 }
 
-/// Monotonic nanoseconds since boot.
-pub(crate) fn ktime_ns() -> u64 {
-    // SAFETY: No preconditions; returns a non-negative ktime.
-    let t = unsafe { kernel::bindings::ktime_get() };
-    t as u64
-}
-
-/// A random `u32`.
-pub(crate) fn random_u32() -> u32 {
-    // SAFETY: No preconditions.
-    unsafe { kernel::bindings::get_random_u32() }
-}
-
 /// A service's ops table, valid while it is registered.
 pub(crate) struct ServiceOpsRef(NonNull<SsiServiceOps>);
 

@@ -21,6 +21,8 @@ mod plain_data;
 #[path = "../rust/kmod/caller.rs"]
 mod caller;
 mod calls;
+#[path = "../rust/kmod/clock.rs"]
+#[allow(dead_code)] // Each module reads the clock in the units it needs.
 mod clock;
 mod coherence;
 mod device;
@@ -34,6 +36,8 @@ mod messaging;
 mod nodes;
 mod pages;
 mod procfs;
+#[path = "../rust/kmod/random.rs"]
+mod random;
 mod region_vm;
 mod regions;
 mod registry;

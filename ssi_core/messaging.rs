@@ -30,7 +30,7 @@ pub(crate) fn incarnation() -> u32 {
 
 /// Starts messaging: picks the incarnation and starts the heartbeat.
 pub(crate) fn start() -> Heartbeat {
-    INCARNATION.store(ffi::random_u32() | 1, Ordering::Relaxed);
+    INCARNATION.store(crate::random::random_u32() | 1, Ordering::Relaxed);
     ffi::ticker_start(HEARTBEAT_INTERVAL_MS as u32);
     Heartbeat(())
 }

@@ -57,7 +57,7 @@ pub(crate) fn init() {
     // SAFETY: Called exactly once, from the module initialiser, before any other use.
     unsafe { EXPOSED.init() };
     // Handles differ across loads, so a stale handle from before a reload is unknown.
-    EXPOSED.lock().next_handle = u64::from(crate::ffi::random_u32()) << 16 | 1;
+    EXPOSED.lock().next_handle = u64::from(crate::random::random_u32()) << 16 | 1;
 }
 
 /// Exposes a copy of `data`; returns its handle.

@@ -31,7 +31,7 @@ use crate::shared::ioctl::{
 };
 use crate::shared::region::{self, RegionError, RegionRecord, RECORD_LEN};
 use crate::shared::wire::MAX_KEY;
-use crate::{ffi, kvstore, nodes, region_vm};
+use crate::{kvstore, nodes, region_vm};
 
 /// A page this node holds a copy of.
 pub(crate) struct Copy {
@@ -407,7 +407,8 @@ pub(crate) fn create(req: &mut SsiRegion) -> Result<region_vm::RegionFd> {
     let pages = u32::try_from(req.size >> 12).map_err(|_| EINVAL)?;
     let mode = u16::try_from(req.mode).map_err(|_| EINVAL)?;
     let (uid, gid) = region_vm::current_ids();
-    let generation = (u64::from(ffi::random_u32()) << 32 | u64::from(ffi::random_u32())) | 1;
+    let generation =
+        (u64::from(crate::random::random_u32()) << 32 | u64::from(crate::random::random_u32())) | 1;
     let (self_id, _) = nodes::self_and_leader();
     let record =
         RegionRecord::new(pages, mode, self_id, uid, gid, generation).map_err(region_errno)?;

@@ -341,16 +341,6 @@ void ssi_gpio_page_read(struct page *page, size_t off, void *dst, size_t len)
 	memcpy_from_page(dst, page, off, len);
 }
 
-u32 ssi_gpio_random(void)
-{
-	return get_random_u32();
-}
-
-u64 ssi_gpio_now_us(void)
-{
-	return div_u64(ktime_get_ns(), NSEC_PER_USEC);
-}
-
 void ssi_gpio_page_get(struct page *page)
 {
 	get_page(page);

@@ -26,9 +26,11 @@ use kernel::{
     time::msecs_to_jiffies,
 };
 
+use crate::clock::now_us;
 use crate::core_client::{self, RawPage};
 use crate::errno;
 use crate::lines::{self, Lines};
+use crate::random::random_u32;
 use crate::shared::arith::div_small;
 use crate::shared::gpio_bus::{self, Counters, Drive, Endpoint, Event, Levels, Side, Timing};
 use crate::shared::gpio_link::{LinkMessage, MAX_LEN, MAX_READ, READ_CHUNK};
@@ -147,18 +149,6 @@ extern "C" {
     fn ssi_gpio_page_read(page: *mut c_void, off: usize, dst: *mut u8, len: usize);
     fn ssi_gpio_page_get(page: *mut c_void);
     fn ssi_gpio_page_put(page: *mut c_void);
-    fn ssi_gpio_random() -> u32;
-    fn ssi_gpio_now_us() -> u64;
-}
-
-fn now_us() -> u64 {
-    // SAFETY: No preconditions.
-    unsafe { ssi_gpio_now_us() }
-}
-
-fn random() -> u32 {
-    // SAFETY: No preconditions.
-    unsafe { ssi_gpio_random() }
 }
 
 /// Encodes `m` into a new buffer.
@@ -189,7 +179,7 @@ impl State {
         }
         self.up = false;
         self.peer_session = None;
-        self.session = random();
+        self.session = random_u32();
         self.messages.clear();
         self.reads.clear();
         for r in self.readers.iter_mut() {
@@ -264,7 +254,7 @@ impl Link {
                 wanted: WANTED.load(Ordering::Relaxed),
                 reset: false,
                 up: false,
-                session: random(),
+                session: random_u32(),
                 peer_session: None,
                 hello_due: None,
                 next_hello_us: 0,
@@ -347,7 +337,7 @@ impl Link {
         s.exposed.reserve(1, GFP_KERNEL)?;
         let cookie = s.next_cookie;
         s.next_cookie += 1;
-        let rkey = random();
+        let rkey = random_u32();
         // SAFETY: Core holds a reference to `page` during this call; this one is ours
         // until the exposure is removed.
         unsafe { ssi_gpio_page_get(page.0) };
@@ -646,7 +636,7 @@ impl Link {
             return;
         };
         // SAFETY: `slot` is a fresh, aligned allocation for an endpoint.
-        unsafe { BusEndpoint::init_at(slot.as_mut_ptr(), self.side, random(), TIMING) };
+        unsafe { BusEndpoint::init_at(slot.as_mut_ptr(), self.side, random_u32(), TIMING) };
         // SAFETY: `init_at` initialised it.
         let ep = unsafe { slot.assume_init() };
         let mut bus = Bus {

@@ -24,6 +24,9 @@ use core::{
 use kernel::{driver, platform, prelude::*, sync::Arc};
 
 mod bus;
+#[path = "../rust/kmod/clock.rs"]
+#[allow(dead_code)] // Each module reads the clock in the units it needs.
+mod clock;
 #[path = "../rust/kmod/core_client.rs"]
 #[allow(dead_code)]
 mod core_client;
@@ -32,6 +35,8 @@ mod core_client;
 mod errno;
 mod lines;
 mod link;
+#[path = "../rust/kmod/random.rs"]
+mod random;
 mod shared;
 
 use core_client::{Describe, Exposure, RawPage, SliceWriter, Transport, TransportRegistration};

@@ -52,7 +52,5 @@ void ssi_gpio_page_write(struct page *page, size_t off, const void *src, size_t 
 void ssi_gpio_page_read(struct page *page, size_t off, void *dst, size_t len);
 void ssi_gpio_page_get(struct page *page);
 void ssi_gpio_page_put(struct page *page);
-u32 ssi_gpio_random(void);
-u64 ssi_gpio_now_us(void);
 
 #endif

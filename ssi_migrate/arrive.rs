@@ -243,8 +243,8 @@ pub(crate) fn on_offer(
 /// `SSI_IOC_MIGRATE_ACCEPT`: waits for an offer, pulls its snapshot in, fills `job`.
 pub(crate) fn accept(file: usize, job: &mut SsiMigrateJob) -> Result {
     let e = engine();
-    let deadline =
-        (job.timeout_ms != 0).then(|| ffi::now_ns() + u64::from(job.timeout_ms) * 1_000_000);
+    let deadline = (job.timeout_ms != 0)
+        .then(|| crate::clock::now_ns() + u64::from(job.timeout_ms) * 1_000_000);
     let a = {
         let mut t = e.arrivals.lock();
         if !t.daemons.contains(&file) {
@@ -268,7 +268,7 @@ pub(crate) fn accept(file: usize, job: &mut SsiMigrateJob) -> Result {
             }
             let wait_ms = match deadline {
                 Some(d) => {
-                    let now = ffi::now_ns();
+                    let now = crate::clock::now_ns();
                     if now >= d {
                         return Err(ETIMEDOUT);
                     }
@@ -751,7 +751,7 @@ fn fetch(a: &Arrival, addr: u64, anchor: u64, dst: &mut [u8; 4096]) -> Result {
     }
     // A link that flaps under load (the failure detector reset it) comes back within a
     // second or two; only a source that stays away makes the fault fail.
-    let deadline = ffi::now_ns() + u64::from(FAULT_RETRY_MS) * 1_000_000;
+    let deadline = crate::clock::now_ns() + u64::from(FAULT_RETRY_MS) * 1_000_000;
     let results = loop {
         let r = link::call_batch(
             a.source,
@@ -766,7 +766,7 @@ fn fetch(a: &Arrival, addr: u64, anchor: u64, dst: &mut [u8; 4096]) -> Result {
                 .first()
                 .is_some_and(|x| matches!(x, Err(e) if is_transient(*e))),
         };
-        if !transient || ffi::now_ns() >= deadline {
+        if !transient || crate::clock::now_ns() >= deadline {
             break r.inspect_err(|e| {
                 pr_warn!("page {:#x} from node {}: {:?}: SIGBUS\n", addr, a.source, e)
             })?;

@@ -91,7 +91,6 @@ extern "C" {
     fn ssi_mig_read_memory(t: *mut RawTask, addr: u64, buf: *mut c_void) -> isize;
     fn ssi_mig_signal_task(t: *mut RawTask, sig: c_int) -> c_int;
     fn ssi_mig_exit(status: c_int) -> !;
-    fn ssi_mig_now_ns() -> u64;
 }
 
 fn result(ret: isize) -> Result<usize> {
@@ -418,10 +417,4 @@ pub(crate) fn fd_readable(fd: i32) -> Result<bool> {
 pub(crate) fn exit(status: i32) -> ! {
     // SAFETY: Called by the stand-in in its own context, holding no locks.
     unsafe { ssi_mig_exit(status) }
-}
-
-/// Monotonic nanoseconds.
-pub(crate) fn now_ns() -> u64 {
-    // SAFETY: No preconditions.
-    unsafe { ssi_mig_now_ns() }
 }

@@ -389,10 +389,10 @@ fn drive(l: &Arc<Leaving>, req: &mut SsiMigrate) -> Result {
 /// Waits (at most `timeout_ms`, signals ignored: the hop must settle) while the phase
 /// is `phase`; returns the phase then.
 fn wait_while(l: &Leaving, phase: Phase, timeout_ms: u32) -> Phase {
-    let deadline = ffi::now_ns() + u64::from(timeout_ms) * 1_000_000;
+    let deadline = crate::clock::now_ns() + u64::from(timeout_ms) * 1_000_000;
     let mut g = l.inner.lock();
     while g.phase == phase {
-        let now = ffi::now_ns();
+        let now = crate::clock::now_ns();
         if now >= deadline {
             break;
         }
@@ -438,7 +438,7 @@ unsafe extern "C" fn ssi_migrate_task_work(ctx: *mut core::ffi::c_void) {
 
 /// Takes the snapshot (in the process's context) and publishes it.
 fn snapshot(l: &Leaving) -> Result {
-    let frozen = ffi::now_ns();
+    let frozen = crate::clock::now_ns();
     let mut why = Why::new();
     let mut fill = || -> Result<KVVec<u8>> {
         let mut state = KVVec::from_elem(0u8, MAX_STATE, GFP_KERNEL)?;
@@ -559,7 +559,7 @@ fn stand_in(l: Arc<Leaving>) {
                 drop(g);
                 // Past the point of no return: if the destination dies now (or never
                 // says it runs the process), the process is lost.
-                let now = ffi::now_ns();
+                let now = crate::clock::now_ns();
                 if committed_since == 0 {
                     committed_since = now;
                 }
@@ -623,7 +623,7 @@ fn serve(l: &Leaving) -> i32 {
         Ok(p) => p,
         Err(_) => return SIGKILL,
     };
-    let mut last_check = ffi::now_ns();
+    let mut last_check = crate::clock::now_ns();
     loop {
         let mut g = l.inner.lock();
         if let Some(status) = g.exit_status {
@@ -708,7 +708,7 @@ fn serve(l: &Leaving) -> i32 {
             }
         }
 
-        let now = ffi::now_ns();
+        let now = crate::clock::now_ns();
         if now - last_check > 200_000_000 {
             last_check = now;
             if !crate::core_client::node_up(node) {
@@ -850,7 +850,7 @@ pub(crate) fn on_started(node: u32, hop: u64, job: u64) -> Result<usize> {
         return Err(errno::eproto());
     }
     g.phase = Phase::Started;
-    g.started_ns = ffi::now_ns();
+    g.started_ns = crate::clock::now_ns();
     g.node = node;
     g.job = job;
     // The snapshot is not needed any more.

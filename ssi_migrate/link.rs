@@ -93,7 +93,7 @@ pub(crate) fn call(
     if let Some(len) = crate::handle_request(node, Reply::Local(call.clone()), &req[..n], resp)? {
         return Ok(len);
     }
-    let deadline = crate::ffi::now_ns() + u64::from(timeout_ms) * 1_000_000;
+    let deadline = crate::clock::now_ns() + u64::from(timeout_ms) * 1_000_000;
     let mut answer = call.answer.lock();
     loop {
         if let Some(a) = answer.take() {
@@ -102,7 +102,7 @@ pub(crate) fn call(
             resp[..len].copy_from_slice(&data[..len]);
             return Ok(len);
         }
-        let now = crate::ffi::now_ns();
+        let now = crate::clock::now_ns();
         if now >= deadline {
             return Err(ETIMEDOUT);
         }

@@ -23,6 +23,9 @@ use kernel::{
 mod arrive;
 #[path = "../rust/kmod/caller.rs"]
 mod caller;
+#[path = "../rust/kmod/clock.rs"]
+#[allow(dead_code)] // Each module reads the clock in the units it needs.
+mod clock;
 #[path = "../rust/kmod/core_client.rs"]
 #[allow(dead_code)]
 mod core_client;
@@ -89,7 +92,7 @@ pub(crate) fn engine() -> &'static Engine {
 impl Engine {
     /// A new id for a hop or a job: unique on this node, also across reloads.
     pub(crate) fn new_id(&self) -> u64 {
-        (ffi::now_ns() << 8) ^ self.next_id.fetch_add(1, Ordering::Relaxed)
+        (crate::clock::now_ns() << 8) ^ self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Forgets a finished hop.

@@ -1390,8 +1390,3 @@ int ssi_mig_restore(struct file *pages, const struct ssi_mm_info *mi,
 }
 
 #endif
-
-u64 ssi_mig_now_ns(void)
-{
-	return ktime_get_ns();
-}
