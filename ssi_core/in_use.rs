@@ -10,24 +10,43 @@
 use core::ops::Deref;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use kernel::{prelude::*, sync::Arc, time::Delta};
+use kernel::{
+    new_condvar, new_spinlock,
+    prelude::*,
+    sync::{Arc, CondVar, CondVarTimeoutResult, SpinLock},
+    time::msecs_to_jiffies,
+};
+
+/// How long `wait_unused` waits before it warns that it still waits.
+const WARN_AFTER_MS: u32 = 5000;
 
 /// A registered item and the number of uses in flight.
+#[pin_data]
 pub(crate) struct Counted<T> {
     item: T,
     users: AtomicUsize,
+    /// Held by the waiter from its check of `users` until it sleeps on `unused`, and by
+    /// the last use to end around its wake-up, so that the wake-up cannot be lost. A
+    /// spinlock, as a use may end wherever its holder runs.
+    #[pin]
+    waiting: SpinLock<()>,
+    /// Signalled when the number of uses drops to zero.
+    #[pin]
+    unused: CondVar,
 }
 
 impl<T> Counted<T> {
     /// A registry entry for `item`.
     pub(crate) fn new(item: T) -> Result<Arc<Self>> {
-        Ok(Arc::new(
-            Self {
+        Arc::pin_init(
+            try_pin_init!(Self {
                 item,
                 users: AtomicUsize::new(0),
-            },
+                waiting <- new_spinlock!(()),
+                unused <- new_condvar!("Counted::unused"),
+            }? Error),
             GFP_KERNEL,
-        )?)
+        )
     }
 
     /// The item, for calls made under the registry lock.
@@ -43,13 +62,28 @@ impl<T> Counted<T> {
 
     /// Sleeps until no use is left (the entry is no longer listed, so none starts).
     /// `what` names the entry in the warning printed if that takes over 5 s.
+    ///
+    /// Not killable: the item may be freed only once nobody uses it, and its owner is
+    /// unregistering it. A pending signal turns the wait uninterruptible rather than
+    /// into a busy loop.
     pub(crate) fn wait_unused(&self, what: &str, id: u32) {
-        let mut waited_ms = 0u32;
+        let mut guard = self.waiting.lock();
+        let mut interruptible = true;
         while self.users.load(Ordering::Acquire) != 0 {
-            kernel::time::delay::fsleep(Delta::from_millis(1));
-            waited_ms += 1;
-            if waited_ms == 5000 {
-                pr_warn!("{} {}: still in use after 5 s, waiting\n", what, id);
+            if !interruptible {
+                self.unused.wait(&mut guard);
+                continue;
+            }
+            match self
+                .unused
+                .wait_interruptible_timeout(&mut guard, msecs_to_jiffies(WARN_AFTER_MS))
+            {
+                CondVarTimeoutResult::Timeout => {
+                    pr_warn!("{} {}: still in use after 5 s, waiting\n", what, id);
+                    interruptible = false;
+                }
+                CondVarTimeoutResult::Signal { .. } => interruptible = false,
+                CondVarTimeoutResult::Woken { .. } => {}
             }
         }
     }
@@ -68,6 +102,9 @@ impl<T> Deref for Use<T> {
 
 impl<T> Drop for Use<T> {
     fn drop(&mut self) {
-        self.0.users.fetch_sub(1, Ordering::Release);
+        if self.0.users.fetch_sub(1, Ordering::Release) == 1 {
+            let _guard = self.0.waiting.lock();
+            self.0.unused.notify_all();
+        }
     }
 }
