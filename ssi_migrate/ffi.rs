@@ -5,16 +5,10 @@
 use core::ffi::{c_char, c_int, c_void};
 use core::ptr::NonNull;
 
-use kernel::prelude::*;
+use kernel::{bindings, prelude::*, sync::aref::ARef};
 
 use crate::shared::ioctl::SSI_COMM_LEN;
 use crate::shared::migrate_wire::{MmInfo, VmaInfo};
-
-/// A `struct task_struct` (only handled by pointer).
-#[repr(C)]
-pub(crate) struct RawTask {
-    _opaque: [u8; 0],
-}
 
 /// A `struct file` (only handled by pointer).
 #[repr(C)]
@@ -35,15 +29,16 @@ pub(crate) struct Pinned {
     pub(crate) why: [u8; WHY_LEN],
 }
 
+// `task_struct` is only passed by pointer; bindgen gives it a zero-sized member
+// (`sched_statistics` in this configuration), which the lint flags though a pointer to it
+// is as FFI-safe as any.
+#[allow(improper_ctypes)]
 extern "C" {
-    fn ssi_mig_get_task(pid: c_int) -> *mut RawTask;
-    fn ssi_mig_put_task(t: *mut RawTask);
     fn ssi_mig_module_put();
-    fn ssi_mig_current() -> *mut RawTask;
-    fn ssi_mig_task_pid(t: *mut RawTask) -> c_int;
-    fn ssi_mig_task_comm(t: *mut RawTask, buf: *mut c_char);
-    fn ssi_mig_check_target(t: *mut RawTask, why: *mut c_char) -> c_int;
-    fn ssi_mig_queue_work(t: *mut RawTask, ctx: *mut c_void) -> c_int;
+    fn ssi_mig_task_pid(t: *mut bindings::task_struct) -> c_int;
+    fn ssi_mig_task_comm(t: *mut bindings::task_struct, buf: *mut c_char);
+    fn ssi_mig_check_target(t: *mut bindings::task_struct, why: *mut c_char) -> c_int;
+    fn ssi_mig_queue_work(t: *mut bindings::task_struct, ctx: *mut c_void) -> c_int;
     fn ssi_mig_capture(
         state: *mut c_void,
         cap: usize,
@@ -78,7 +73,12 @@ extern "C" {
         why: *mut c_char,
     ) -> c_int;
     fn ssi_mig_pages_file(ctx: *mut c_void) -> *mut RawFile;
-    fn ssi_mig_source_addr(t: *mut RawTask, addr: u64, src: *mut u64, anchor: *mut u64) -> c_int;
+    fn ssi_mig_source_addr(
+        t: *mut bindings::task_struct,
+        addr: u64,
+        src: *mut u64,
+        anchor: *mut u64,
+    ) -> c_int;
     fn ssi_mig_stdio_install(i: *mut c_void, o: *mut c_void, e: *mut c_void) -> c_int;
     fn ssi_mig_fput(file: *mut RawFile);
     fn ssi_mig_fatal_pending() -> c_int;
@@ -88,8 +88,8 @@ extern "C" {
     fn ssi_mig_clear_notify();
     fn ssi_mig_fd_write(fd: c_int, buf: *const c_void, len: usize) -> isize;
     fn ssi_mig_fd_read(fd: c_int, buf: *mut c_void, len: usize) -> isize;
-    fn ssi_mig_read_memory(t: *mut RawTask, addr: u64, buf: *mut c_void) -> isize;
-    fn ssi_mig_signal_task(t: *mut RawTask, sig: c_int) -> c_int;
+    fn ssi_mig_read_memory(t: *mut bindings::task_struct, addr: u64, buf: *mut c_void) -> isize;
+    fn ssi_mig_signal_task(t: *mut bindings::task_struct, sig: c_int) -> c_int;
     fn ssi_mig_exit(status: c_int) -> !;
 }
 
@@ -121,29 +121,21 @@ impl Why {
     }
 }
 
-/// A reference to a task.
-pub(crate) struct Task(NonNull<RawTask>);
-
-// SAFETY: A counted reference to a task may be used and dropped from any thread.
-unsafe impl Send for Task {}
-// SAFETY: The shim functions taking a task are safe to call concurrently.
-unsafe impl Sync for Task {}
+/// A counted reference to a task, with what the migration engine does to one.
+pub(crate) struct Task(ARef<kernel::task::Task>);
 
 impl Task {
     /// The task with this PID in the caller's PID namespace.
     pub(crate) fn by_pid(pid: u32) -> Option<Self> {
-        let pid = c_int::try_from(pid).ok()?;
-        // SAFETY: No preconditions; returns a counted reference or null.
-        NonNull::new(unsafe { ssi_mig_get_task(pid) }).map(Self)
+        crate::task::task_by_vpid(pid).map(Self)
     }
 
     /// The calling task.
     pub(crate) fn current() -> Self {
-        // SAFETY: No preconditions; returns a counted reference to current.
-        Self(unsafe { NonNull::new_unchecked(ssi_mig_current()) })
+        Self(crate::task::current_task())
     }
 
-    pub(crate) fn as_ptr(&self) -> *mut RawTask {
+    pub(crate) fn as_ptr(&self) -> *mut bindings::task_struct {
         self.0.as_ptr()
     }
 
@@ -196,13 +188,6 @@ impl Task {
         let sig = c_int::try_from(sig).map_err(|_| EINVAL)?;
         // SAFETY: We hold a reference.
         kernel::error::to_result(unsafe { ssi_mig_signal_task(self.as_ptr(), sig) })
-    }
-}
-
-impl Drop for Task {
-    fn drop(&mut self) {
-        // SAFETY: We own one reference.
-        unsafe { ssi_mig_put_task(self.as_ptr()) };
     }
 }
 

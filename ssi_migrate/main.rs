@@ -39,6 +39,8 @@ mod link;
 #[macro_use]
 mod plain_data;
 mod shared;
+#[path = "../rust/kmod/task.rs"]
+mod task;
 
 use caller::{may_administer, user_slice};
 use core_client::{Describe, MigrateRegistration, Service, ServiceRegistration, SliceWriter};

@@ -51,10 +51,7 @@ struct ssi_pinned {
 };
 
 /* task_shim.c: called from Rust */
-struct task_struct *ssi_mig_get_task(int pid);
-void ssi_mig_put_task(struct task_struct *t);
 void ssi_mig_module_put(void);
-struct task_struct *ssi_mig_current(void);
 int ssi_mig_task_pid(struct task_struct *t);
 void ssi_mig_task_comm(struct task_struct *t, char *buf);
 int ssi_mig_check_target(struct task_struct *t, char *why);

@@ -69,31 +69,6 @@ static_assert(sizeof(struct ssi_vma_info) == 64);
 
 /* ---- tasks ------------------------------------------------------------------------- */
 
-/* The task with this PID in the caller's PID namespace, with a reference, or NULL. */
-struct task_struct *ssi_mig_get_task(int nr)
-{
-	struct pid *pid = find_get_pid(nr);
-	struct task_struct *t;
-
-	if (!pid)
-		return NULL;
-	t = get_pid_task(pid, PIDTYPE_PID);
-	put_pid(pid);
-	return t;
-}
-
-void ssi_mig_put_task(struct task_struct *t)
-{
-	put_task_struct(t);
-}
-
-/* current, with a reference. */
-struct task_struct *ssi_mig_current(void)
-{
-	get_task_struct(current);
-	return current;
-}
-
 /* The task's PID in the caller's namespace (0 if it has none there). */
 int ssi_mig_task_pid(struct task_struct *t)
 {
