@@ -118,11 +118,6 @@ int ssi_region_backing_new(struct file **out)
 	return 0;
 }
 
-void ssi_region_backing_put(struct file *backing)
-{
-	fput(backing);
-}
-
 int ssi_region_file_new(void *region, bool writable, struct file **out)
 {
 	struct file *f = anon_inode_getfile("[ssi-region]", &ssi_region_fops, region,
@@ -132,23 +127,6 @@ int ssi_region_file_new(void *region, bool writable, struct file **out)
 		return PTR_ERR(f);
 	*out = f;
 	return 0;
-}
-
-int ssi_region_fd_reserve(void)
-{
-	return get_unused_fd_flags(O_CLOEXEC);
-}
-
-void ssi_region_fd_install(int fd, struct file *file)
-{
-	fd_install(fd, file);
-}
-
-void ssi_region_fd_abandon(int fd, struct file *file)
-{
-	put_unused_fd(fd);
-	if (file)
-		fput(file);
 }
 
 void ssi_region_zap(struct file *backing, u32 page)

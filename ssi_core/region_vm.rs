@@ -8,37 +8,52 @@
 use core::ffi::{c_int, c_uint, c_ulong, c_void};
 use core::ptr::NonNull;
 
-use kernel::{bindings, page::Page, prelude::*, sync::Arc};
+use kernel::{
+    bindings,
+    fs::{file::FileDescriptorReservation, File},
+    page::Page,
+    prelude::*,
+    sync::{aref::ARef, Arc},
+};
 
 use crate::coherence::{self, Outcome};
 
 use crate::regions::Region;
 
+// Kernel structs pass by pointer only; the lint objects to zero-sized members that
+// bindgen gives some of them (see docs/ARCHITECTURE.md, "Unsafe code").
+#[allow(improper_ctypes)]
 extern "C" {
-    // `struct file *`, `struct page *` and `struct vm_fault *` are opaque here.
-    fn ssi_region_backing_new(out: *mut *mut c_void) -> c_int;
-    fn ssi_region_backing_put(backing: *mut c_void);
-    fn ssi_region_file_new(region: *mut c_void, writable: bool, out: *mut *mut c_void) -> c_int;
-    fn ssi_region_fd_reserve() -> c_int;
-    fn ssi_region_fd_install(fd: c_int, file: *mut c_void);
-    fn ssi_region_fd_abandon(fd: c_int, file: *mut c_void);
-    fn ssi_region_zap(backing: *mut c_void, page: u32);
-    fn ssi_region_zap_all(backing: *mut c_void);
+    // `struct page *` and `struct vm_fault *` are opaque here.
+    fn ssi_region_backing_new(out: *mut *mut bindings::file) -> c_int;
+    fn ssi_region_file_new(
+        region: *mut c_void,
+        writable: bool,
+        out: *mut *mut bindings::file,
+    ) -> c_int;
+    fn ssi_region_zap(backing: *mut bindings::file, page: u32);
+    fn ssi_region_zap_all(backing: *mut bindings::file);
     fn ssi_region_insert(vmf: *mut c_void, page: *mut c_void, writable: bool) -> c_uint;
     fn ssi_current_ids(uid: *mut u32, gid: *mut u32);
     fn ssi_current_in_group(gid: u32) -> bool;
     fn ssi_current_dying() -> bool;
 }
 
+/// Takes over the reference to a file that a shim function created.
+///
+/// # Safety
+///
+/// `file` is null or a `struct file *` whose reference the caller owns.
+unsafe fn owned_file(file: *mut bindings::file) -> Option<ARef<File>> {
+    let file = NonNull::new(file.cast::<File>())?;
+    // SAFETY: The reference is the caller's and passes to the `ARef`; `File` is a
+    // transparent wrapper of `struct file`.
+    Some(unsafe { ARef::from_raw(file) })
+}
+
 /// The anonymous inode (and its file) whose `address_space` every VMA of a region on
 /// this node maps, so that zapping a page reaches every process here.
-pub(crate) struct Backing(pub(crate) NonNull<c_void>);
-
-// SAFETY: The file is reference-counted by the VFS and the functions called on it
-// (`unmap_mapping_range`, `fput`) may be called from any thread.
-unsafe impl Send for Backing {}
-// SAFETY: As above: only thread-safe functions take the pointer.
-unsafe impl Sync for Backing {}
+pub(crate) struct Backing(ARef<File>);
 
 impl Backing {
     /// A new anonymous inode and file.
@@ -46,7 +61,8 @@ impl Backing {
         let mut f = core::ptr::null_mut();
         // SAFETY: `f` is a valid place for the result.
         kernel::error::to_result(unsafe { ssi_region_backing_new(&mut f) })?;
-        NonNull::new(f).map(Self).ok_or(ENOMEM)
+        // SAFETY: On success the shim created the file and handed us its reference.
+        unsafe { owned_file(f) }.map(Self).ok_or(ENOMEM)
     }
 
     /// Zaps the PTEs of `page` in every VMA of the region on this node (and flushes
@@ -60,13 +76,6 @@ impl Backing {
     pub(crate) fn zap_all(&self) {
         // SAFETY: As in `zap`.
         unsafe { ssi_region_zap_all(self.0.as_ptr()) };
-    }
-}
-
-impl Drop for Backing {
-    fn drop(&mut self) {
-        // SAFETY: We own one reference, given up here. VMAs hold their own.
-        unsafe { ssi_region_backing_put(self.0.as_ptr()) };
     }
 }
 
@@ -93,34 +102,28 @@ pub(crate) fn current_dying() -> bool {
 }
 
 /// A reserved file descriptor and the region file it will refer to: installed with
-/// [`RegionFd::install`] (after the ioctl's answer is copied out), or released on drop.
+/// [`RegionFd::install`] (after the ioctl's answer is copied out), or both released on
+/// drop.
 pub(crate) struct RegionFd {
-    fd: c_int,
-    file: NonNull<c_void>,
+    reservation: FileDescriptorReservation,
+    file: ARef<File>,
 }
 
 impl RegionFd {
     /// A new region file (holding a reference to `region`) and a reserved descriptor.
     pub(crate) fn new(region: Arc<Region>, writable: bool) -> Result<Self> {
-        // SAFETY: No preconditions.
-        let fd = unsafe { ssi_region_fd_reserve() };
-        if fd < 0 {
-            return Err(Error::from_errno(fd));
-        }
+        let reservation = FileDescriptorReservation::get_unused_fd_flags(bindings::O_CLOEXEC)?;
         let raw = Arc::into_raw(region).cast_mut().cast::<c_void>();
         let mut file = core::ptr::null_mut();
         // SAFETY: `raw` is an owned reference; on success the file owns it (released
         // in `ssi_region_put` when the file is closed). `file` is a valid place.
         let rc = unsafe { ssi_region_file_new(raw, writable, &mut file) };
-        match NonNull::new(file) {
-            Some(file) if rc == 0 => Ok(Self { fd, file }),
+        // SAFETY: On success the shim created the file and handed us its reference.
+        match unsafe { owned_file(file) } {
+            Some(file) if rc == 0 => Ok(Self { reservation, file }),
             _ => {
-                // SAFETY: The file was not created: the reference is still ours, and
-                // the descriptor is reserved and unused.
-                unsafe {
-                    drop(Arc::from_raw(raw.cast::<Region>()));
-                    ssi_region_fd_abandon(fd, core::ptr::null_mut());
-                }
+                // SAFETY: The file was not created: the reference is still ours.
+                drop(unsafe { Arc::from_raw(raw.cast::<Region>()) });
                 Err(if rc < 0 {
                     Error::from_errno(rc)
                 } else {
@@ -132,18 +135,10 @@ impl RegionFd {
 
     /// Makes the descriptor visible to the process; returns it.
     pub(crate) fn install(self) -> i32 {
-        let this = core::mem::ManuallyDrop::new(self);
-        // SAFETY: `fd` is reserved and `file` is ours; installing consumes both.
-        unsafe { ssi_region_fd_install(this.fd, this.file.as_ptr()) };
-        this.fd
-    }
-}
-
-impl Drop for RegionFd {
-    fn drop(&mut self) {
-        // SAFETY: Not installed: the reserved descriptor and our file reference are
-        // released (closing the file drops its region reference).
-        unsafe { ssi_region_fd_abandon(self.fd, self.file.as_ptr()) };
+        let fd = self.reservation.reserved_fd();
+        self.reservation.fd_install(self.file);
+        // Descriptors are below the `int` limit of the file table.
+        fd as i32
     }
 }
 
@@ -182,7 +177,7 @@ unsafe fn take_reference(region: *mut c_void) {
 /// `mmap` of a region file: the new VMA takes a reference; returns the file it must
 /// use as `vm_file` (null if it cannot be created).
 #[no_mangle]
-extern "C" fn ssi_region_map(region: *mut c_void) -> *mut c_void {
+extern "C" fn ssi_region_map(region: *mut c_void) -> *mut bindings::file {
     // SAFETY: Called from the region file's mmap, which holds the file's reference.
     let r = unsafe { borrow(region) };
     let mut h = r.holdings.lock();

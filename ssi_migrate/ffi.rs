@@ -29,9 +29,8 @@ pub(crate) struct Pinned {
     pub(crate) why: [u8; WHY_LEN],
 }
 
-// `task_struct` is only passed by pointer; bindgen gives it a zero-sized member
-// (`sched_statistics` in this configuration), which the lint flags though a pointer to it
-// is as FFI-safe as any.
+// Kernel structs pass by pointer only; the lint objects to zero-sized members that
+// bindgen gives some of them (see docs/ARCHITECTURE.md, "Unsafe code").
 #[allow(improper_ctypes)]
 extern "C" {
     fn ssi_mig_module_put();
