@@ -8,6 +8,7 @@ use core::ptr::NonNull;
 use kernel::{bindings, prelude::*, sync::aref::ARef};
 
 use crate::shared::ioctl::SSI_COMM_LEN;
+use crate::shared::migrate_target::TargetFacts;
 use crate::shared::migrate_wire::{MmInfo, VmaInfo};
 
 /// A `struct file` (only handled by pointer).
@@ -36,7 +37,7 @@ extern "C" {
     fn ssi_mig_module_put();
     fn ssi_mig_task_pid(t: *mut bindings::task_struct) -> c_int;
     fn ssi_mig_task_comm(t: *mut bindings::task_struct, buf: *mut c_char);
-    fn ssi_mig_check_target(t: *mut bindings::task_struct, why: *mut c_char) -> c_int;
+    fn ssi_mig_target_facts(t: *mut bindings::task_struct, facts: *mut TargetFacts);
     fn ssi_mig_queue_work(t: *mut bindings::task_struct, ctx: *mut c_void) -> c_int;
     fn ssi_mig_capture(
         state: *mut c_void,
@@ -152,10 +153,13 @@ impl Task {
         buf
     }
 
-    /// Whether the caller may migrate it (see `ssi_mig_check_target`).
-    pub(crate) fn check_target(&self, why: &mut Why) -> Result {
-        // SAFETY: We hold a reference; `why` has SSI_WHY_LEN bytes.
-        kernel::error::to_result(unsafe { ssi_mig_check_target(self.as_ptr(), why.ptr()) })
+    /// What decides whether the caller may migrate it (`migrate_target::check`).
+    pub(crate) fn target_facts(&self) -> TargetFacts {
+        let mut facts = TargetFacts::default();
+        // SAFETY: We hold a reference; `facts` is a valid place of the C layout
+        // (`struct ssi_target_facts`, both sides assert its size and offsets).
+        unsafe { ssi_mig_target_facts(self.as_ptr(), &mut facts) };
+        facts
     }
 
     /// Runs `ssi_migrate_task_work(ctx)` in the task's context (see the shim).

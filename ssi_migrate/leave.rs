@@ -31,6 +31,7 @@ use crate::shared::ioctl::{
     SsiMigrate, SsiMigrateJob, SsiProcInfo, SSI_MAX_GROUPS, SSI_PROC_HOME, SSI_PROC_LEAVING,
     SSI_PROC_RELAY,
 };
+use crate::shared::migrate_target;
 use crate::shared::migrate_wire::{
     MigMsg, MmInfo, SnapshotLayout, VmaInfo, MAX_DATA, MAX_STATE, MAX_VMAS, PAGE_DATA, PAGE_HEAD,
     PAGE_ZERO, REDIRECT_LEN,
@@ -199,10 +200,9 @@ pub(crate) fn migrate(req: &mut SsiMigrate) -> Result {
     let Some(task) = Task::by_pid(req.pid) else {
         return Err(fail_with(req, ESRCH, format_args!("no process {}", pid)));
     };
-    let mut why = Why::new();
-    if let Err(err) = task.check_target(&mut why) {
-        set_message(req, why.text());
-        return Err(err);
+    if let Err(refusal) = migrate_target::check(&task.target_facts()) {
+        let err = Error::from_errno(refusal.errno());
+        return Err(fail_with(req, err, format_args!("{}", refusal)));
     }
     for l in e.leaving.lock().iter() {
         if l.task.as_ptr() == task.as_ptr() {

@@ -11,6 +11,8 @@ pub(crate) mod arith;
 pub(crate) mod ioctl;
 #[path = "../rust/src/migrate_abi.rs"]
 pub(crate) mod migrate_abi;
+#[path = "../rust/src/migrate_target.rs"]
+pub(crate) mod migrate_target;
 #[path = "../rust/src/migrate_wire.rs"]
 pub(crate) mod migrate_wire;
 #[path = "../rust/src/service.rs"]

@@ -40,6 +40,14 @@ struct ssi_vma_info {
 	char name[SSI_VMA_NAME_LEN];
 };
 
+/* What decides whether the caller may migrate a task (rust/src/migrate_target.rs). */
+struct ssi_target_facts {
+	u32 pid;
+	bool kernel_thread, init, is_caller, exiting;
+	bool caller_has_its_ids, dumpable, caller_may_ptrace;
+	u32 threads;
+};
+
 /* Why something failed, for the caller's message. */
 #define SSI_WHY_LEN 128
 
@@ -54,7 +62,7 @@ struct ssi_pinned {
 void ssi_mig_module_put(void);
 int ssi_mig_task_pid(struct task_struct *t);
 void ssi_mig_task_comm(struct task_struct *t, char *buf);
-int ssi_mig_check_target(struct task_struct *t, char *why);
+void ssi_mig_target_facts(struct task_struct *t, struct ssi_target_facts *f);
 int ssi_mig_queue_work(struct task_struct *t, void *ctx);
 ssize_t ssi_mig_capture(void *state, size_t cap, struct ssi_mm_info *mm,
 			struct ssi_vma_info *vmas, u32 max_vmas, u32 *nr_vmas, u32 node, char *why);

@@ -66,6 +66,8 @@
 
 static_assert(sizeof(struct ssi_mm_info) == 96 + 8 * SSI_AUXV_WORDS);
 static_assert(sizeof(struct ssi_vma_info) == 64);
+static_assert(sizeof(struct ssi_target_facts) == 16);
+static_assert(offsetof(struct ssi_target_facts, threads) == 12);
 
 /* ---- tasks ------------------------------------------------------------------------- */
 
@@ -81,60 +83,36 @@ void ssi_mig_task_comm(struct task_struct *t, char *buf)
 }
 
 /*
- * Whether the caller may migrate t: like ptrace_may_access(PTRACE_MODE_ATTACH_REALCREDS)
- * (not exported): the caller's real ids match all of the target's, and the target is
- * dumpable, or the caller has CAP_SYS_PTRACE over it. Also refuses what cannot move.
+ * What rust/src/migrate_target.rs needs to decide whether the caller may migrate t
+ * (ptrace's rule, as ptrace_may_access() is not exported), each read under the lock
+ * it needs.
  */
-int ssi_mig_check_target(struct task_struct *t, char *why)
+void ssi_mig_target_facts(struct task_struct *t, struct ssi_target_facts *f)
 {
 	const struct cred *caller = current_cred(), *tcred;
-	bool same_ids, dumpable, privileged;
-	int nr_threads;
 
-	if (t->flags & PF_KTHREAD) {
-		snprintf(why, SSI_WHY_LEN, "pid %d is a kernel thread", task_pid_vnr(t));
-		return -EINVAL;
-	}
-	if (is_global_init(t) || t == task_active_pid_ns(current)->child_reaper) {
-		snprintf(why, SSI_WHY_LEN, "pid %d is init: it cannot leave its node",
-			 task_pid_vnr(t));
-		return -EPERM;
-	}
-	if (t == current) {
-		snprintf(why, SSI_WHY_LEN, "a process cannot migrate itself with this call");
-		return -EINVAL;
-	}
+	f->pid = task_pid_vnr(t);
+	f->kernel_thread = t->flags & PF_KTHREAD;
+	f->init = is_global_init(t) || t == task_active_pid_ns(current)->child_reaper;
+	f->is_caller = t == current;
+
 	task_lock(t);
-	if (!t->mm || (t->flags & PF_EXITING)) {
-		task_unlock(t);
-		snprintf(why, SSI_WHY_LEN, "pid %d is exiting", task_pid_vnr(t));
-		return -ESRCH;
-	}
+	f->exiting = !t->mm || (t->flags & PF_EXITING);
 	task_unlock(t);
 
 	rcu_read_lock();
 	/* task_exec_state_rcu() is not exported; this is what it reads. */
-	dumpable = READ_ONCE(rcu_dereference(t->exec_state)->dumpable) == TASK_DUMPABLE_OWNER;
+	f->dumpable = READ_ONCE(rcu_dereference(t->exec_state)->dumpable) ==
+		      TASK_DUMPABLE_OWNER;
 	tcred = __task_cred(t);
-	same_ids = uid_eq(caller->uid, tcred->euid) && uid_eq(caller->uid, tcred->suid) &&
-		   uid_eq(caller->uid, tcred->uid) && gid_eq(caller->gid, tcred->egid) &&
-		   gid_eq(caller->gid, tcred->sgid) && gid_eq(caller->gid, tcred->gid);
-	privileged = ns_capable(tcred->user_ns, CAP_SYS_PTRACE);
+	f->caller_has_its_ids =
+		uid_eq(caller->uid, tcred->euid) && uid_eq(caller->uid, tcred->suid) &&
+		uid_eq(caller->uid, tcred->uid) && gid_eq(caller->gid, tcred->egid) &&
+		gid_eq(caller->gid, tcred->sgid) && gid_eq(caller->gid, tcred->gid);
+	f->caller_may_ptrace = ns_capable(tcred->user_ns, CAP_SYS_PTRACE);
 	rcu_read_unlock();
-	if (!privileged && (!same_ids || !dumpable)) {
-		snprintf(why, SSI_WHY_LEN, "not allowed to trace pid %d (needs its uid or CAP_SYS_PTRACE)",
-			 task_pid_vnr(t));
-		return -EPERM;
-	}
 
-	nr_threads = get_nr_threads(t);
-	if (nr_threads != 1) {
-		snprintf(why, SSI_WHY_LEN,
-			 "pid %d has %d threads: only single-threaded processes migrate",
-			 task_pid_vnr(t), nr_threads);
-		return -EBUSY;
-	}
-	return 0;
+	f->threads = get_nr_threads(t);
 }
 
 struct ssi_mig_work {

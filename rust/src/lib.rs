@@ -20,6 +20,7 @@ pub mod ioctl;
 pub mod kv;
 pub mod membership;
 pub mod migrate_abi;
+pub mod migrate_target;
 pub mod migrate_wire;
 pub mod node;
 pub mod region;
