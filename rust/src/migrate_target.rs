@@ -112,7 +112,8 @@ pub fn check(t: &TargetFacts) -> Result<(), Refusal> {
     if t.exiting {
         return Err(Refusal::Exiting { pid });
     }
-    if !t.caller_may_ptrace && !(t.caller_has_its_ids && t.dumpable) {
+    let may_trace = t.caller_may_ptrace || (t.caller_has_its_ids && t.dumpable);
+    if !may_trace {
         return Err(Refusal::NotPermitted { pid });
     }
     if t.threads != 1 {
