@@ -21,7 +21,7 @@ use kernel::{
 use crate::shared::rpc::PendingTable;
 use crate::shared::transport::SSI_TRANSPORT_F_EMULATED_READS;
 use crate::shared::wire::{Header, Message};
-use crate::{clock, errno, messaging, nodes};
+use crate::{clock, errno, nodes, transmit};
 
 /// Most requests outstanding at once, node-wide.
 const MAX_PENDING: usize = 128;
@@ -155,7 +155,7 @@ fn start(node: u32, msg: &Message<'_>, timeout_ms: u32) -> Result<(u32, Arc<Wait
         .lock()
         .start(node as u16, now, timeout, Pending::Call(waiter.clone()))
         .map_err(|_| EBUSY)?;
-    if let Err(e) = messaging::send(node, msg, 0, seq) {
+    if let Err(e) = transmit::send(node, msg, 0, seq) {
         PENDING.lock().cancel(seq);
         return Err(e);
     }
@@ -220,7 +220,7 @@ pub(crate) fn probe(node: u32) {
     ) else {
         return;
     };
-    if messaging::send(node, &Message::Ping { data: b"probe" }, 0, seq).is_err() {
+    if transmit::send(node, &Message::Ping { data: b"probe" }, 0, seq).is_err() {
         PENDING.lock().cancel(seq);
     }
 }

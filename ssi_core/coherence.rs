@@ -40,7 +40,7 @@ use kernel::{page::Page, prelude::*, time::delay::fsleep, time::Delta};
 use crate::regions::{self, bump, Copy, Holdings, Region};
 use crate::shared::directory::{Access, DirError, PageState, Plan, Source};
 use crate::shared::wire::{self, Header, Message, PlanSource, NO_NODE, PAGE_DATA_LEN};
-use crate::{calls, clock, errno, messaging, nodes, region_vm};
+use crate::{calls, clock, errno, nodes, region_file, transmit};
 
 /// How long one fault may keep retrying transient failures before it gets `SIGBUS`
 /// (the nodes it needs are up all along, or it would have ended sooner).
@@ -159,7 +159,7 @@ pub(crate) fn fault(
         match result {
             Ok(outcome) => return outcome,
             // Being killed: no point in waiting (the fatal signal wins over SIGBUS).
-            Err(e) if retryable(e) && region_vm::current_dying() => return Outcome::SigBus,
+            Err(e) if retryable(e) && region_file::current_dying() => return Outcome::SigBus,
             Err(e) if retryable(e) && clock::now_ms() - start < FAULT_BUDGET_MS => {
                 fsleep(Delta::from_micros(BUSY_PAUSE_US));
             }
@@ -408,7 +408,7 @@ fn invalidate(region: &Region, page: u32, node: u16, committed: bool) -> Result 
             Err(e) if e == ENOENT || e == errno::eidrm() => return Ok(()),
             Err(e)
                 if !committed
-                    && (region_vm::current_dying()
+                    && (region_file::current_dying()
                         || clock::now_ms() - start >= FAULT_BUDGET_MS) =>
             {
                 return Err(e)
@@ -432,7 +432,7 @@ fn done(region: &Region, page: u32, me: u16, ok: bool) {
     // A full send queue clears quickly; a dead link makes the home drop our request
     // (`node_lost`).
     for _ in 0..DONE_SEND_TRIES {
-        if messaging::send(u32::from(region.record.home), &msg, 0, 0).is_ok()
+        if transmit::send(u32::from(region.record.home), &msg, 0, 0).is_ok()
             || !nodes::is_up(u32::from(region.record.home))
         {
             return;
@@ -553,7 +553,7 @@ pub(crate) fn on_fault(h: &Header, generation: u64, page: u32, write: bool) {
     let (plan, owner, inline) = match planned {
         Ok(v) => v,
         Err(e) => {
-            messaging::answer(h, Err(e));
+            transmit::answer(h, Err(e));
             return;
         }
     };
@@ -563,7 +563,7 @@ pub(crate) fn on_fault(h: &Header, generation: u64, page: u32, write: bool) {
         (None, Source::Local) => (PlanSource::Local, &[]),
         (None, Source::Node(n)) => (PlanSource::Node(n), &[]),
     };
-    messaging::answer(
+    transmit::answer(
         h,
         Ok(Message::PagePlan {
             downgrade: plan.downgrade.unwrap_or(NO_NODE),
@@ -599,8 +599,8 @@ pub(crate) fn on_fetch(h: &Header, generation: u64, page: u32, downgrade: bool) 
         Ok(buf)
     })();
     match result {
-        Ok(buf) => messaging::answer(h, Ok(Message::PageData { data: &buf[..] })),
-        Err(e) => messaging::answer(h, Err(e)),
+        Ok(buf) => transmit::answer(h, Ok(Message::PageData { data: &buf[..] })),
+        Err(e) => transmit::answer(h, Err(e)),
     }
 }
 
@@ -609,9 +609,9 @@ pub(crate) fn on_invalidate(h: &Header, generation: u64, page: u32) {
     match region_for(generation, page) {
         Ok(r) => {
             drop_copy(&r, page);
-            messaging::answer(h, Ok(Message::PageData { data: &[] }));
+            transmit::answer(h, Ok(Message::PageData { data: &[] }));
         }
-        Err(e) => messaging::answer(h, Err(e)),
+        Err(e) => transmit::answer(h, Err(e)),
     }
 }
 

@@ -19,7 +19,9 @@ use crate::shared::ioctl::{
     SSI_IOC_REGION_REMOVE, SSI_IOC_SERVICE_CALL, SSI_IOC_STATUS, SSI_PAGE_SIZE,
 };
 use crate::shared::wire::{Message, MAX_PING};
-use crate::{calls, clock, kvstore, messaging, nodes, pages, regions, registry, services};
+use crate::{
+    calls, clock, dispatch, kvstore, nodes, pages, region_vm, regions, registry, services,
+};
 
 extern "C" {
     fn ssi_core_chardev_register() -> c_int;
@@ -76,7 +78,7 @@ fn ioctl(cmd: u32, arg: usize) -> Result<isize> {
             }
             let req: SsiNodeAddr = user_slice(arg, size_of::<SsiNodeAddr>()).reader().read()?;
             let (id, ip, port) = nodes::add(&req)?;
-            messaging::node_added(id, ip, port);
+            dispatch::node_added(id, ip, port);
         }
         SSI_IOC_NODE_REMOVE => {
             if !may_administer() {
@@ -84,12 +86,12 @@ fn ioctl(cmd: u32, arg: usize) -> Result<isize> {
             }
             let id: u32 = user_slice(arg, size_of::<u32>()).reader().read()?;
             nodes::remove(id)?;
-            messaging::node_removed(id);
+            dispatch::node_removed(id);
         }
         SSI_IOC_NODES => {
             // 1.5 KiB: built on the heap, not the kernel stack.
             let mut list = KBox::init(pin_init::zeroed::<SsiNodeList>(), GFP_KERNEL)?;
-            nodes::list(&mut list);
+            nodes::list(&mut list, kvstore::version());
             user_slice(arg, size_of::<SsiNodeList>())
                 .writer()
                 .write(&*list)?;
@@ -204,11 +206,12 @@ fn ioctl(cmd: u32, arg: usize) -> Result<isize> {
             let slice = user_slice(arg, size_of::<SsiRegion>());
             let (mut reader, mut writer) = slice.reader_writer();
             let mut req: SsiRegion = reader.read()?;
-            let fd = if cmd == SSI_IOC_REGION_CREATE {
+            let opened = if cmd == SSI_IOC_REGION_CREATE {
                 regions::create(&mut req)?
             } else {
                 regions::open(&mut req)?
             };
+            let fd = region_vm::RegionFd::new(opened.region, opened.writable)?;
             // Installed only once the answer is out: a failed copy leaks no descriptor.
             writer.write(&req)?;
             return Ok(fd.install() as isize);

@@ -13,11 +13,14 @@
 //! Later parts (the region directory, lock masters, the process table) use [`put`] and
 //! [`get`].
 
-use kernel::{prelude::*, sync::global_lock};
+use kernel::{
+    prelude::*,
+    sync::{global_lock, SetOnce},
+};
 
 use crate::shared::kv::{KvError, KvSlot, KvStore};
 use crate::shared::wire::{self, Header, Message};
-use crate::{calls, errno, messaging, nodes, regions};
+use crate::{calls, errno, nodes, transmit};
 
 /// Keys the store holds at most.
 pub(crate) const KV_SLOTS: usize = 256;
@@ -27,6 +30,27 @@ const PUT_TIMEOUT_MS: u32 = 2000;
 global_lock! {
     // SAFETY: `init` runs in module init before any frame or ioctl can arrive.
     unsafe(uninit) static STORE: Mutex<Option<KvStore<KVec<KvSlot>>>> = None;
+}
+
+/// Told of every change applied here (on every node, in version order): a key and its
+/// new value (empty when removed).
+pub(crate) type ChangeListener = fn(key: &[u8], value: &[u8]);
+
+/// The part of core above the store that acts on changes (SSI regions), set once at
+/// module init: the store does not call up into it by name.
+static ON_CHANGE: SetOnce<ChangeListener> = SetOnce::new();
+
+/// Sets the listener of changes; once, at module init, before any write can arrive.
+pub(crate) fn listen(listener: ChangeListener) {
+    if !ON_CHANGE.populate(listener) {
+        pr_warn!("kvstore: a second change listener was ignored\n");
+    }
+}
+
+fn changed(key: &[u8], value: &[u8]) {
+    if let Some(listener) = ON_CHANGE.as_ref() {
+        listener(key, value);
+    }
 }
 
 /// Allocates the store. Called once from module init.
@@ -115,7 +139,7 @@ fn write(key: &[u8], value: &[u8], create: bool) -> Result<u64> {
                 .as_mut()
                 .map(|s| s.apply(prev_version, version, key, value));
             if let Some(Ok(crate::shared::kv::Applied::Applied)) = applied {
-                regions::on_kv_change(key, value);
+                changed(key, value);
             }
             Ok(version)
         }
@@ -134,7 +158,7 @@ fn put_as_leader(key: &[u8], value: &[u8], create: bool) -> Result<u64> {
         }
         s.put_as_leader(key, value).map_err(kv_errno)?
     };
-    regions::on_kv_change(key, value);
+    changed(key, value);
     let update = Message::KvUpdate {
         prev_version: w.prev_version,
         version: w.version,
@@ -144,7 +168,7 @@ fn put_as_leader(key: &[u8], value: &[u8], create: bool) -> Result<u64> {
     for (id, state) in nodes::linked_peers().iter() {
         if *state == crate::shared::membership::PeerState::Up {
             // A follower that misses it sees the gap and resyncs.
-            let _ = messaging::send(*id, &update, 0, 0);
+            let _ = transmit::send(*id, &update, 0, 0);
         }
     }
     Ok(w.version)
@@ -158,7 +182,7 @@ pub(crate) fn on_put(h: &Header, key: &[u8], value: &[u8], create: bool) {
     } else {
         put_as_leader(key, value, create)
     };
-    messaging::answer(
+    transmit::answer(
         h,
         answer.map(|version| Message::KvUpdate {
             prev_version: version - 1,
@@ -188,14 +212,14 @@ pub(crate) fn on_update(from: u32, prev_version: u64, version: u64, key: &[u8], 
     };
     let gap = match gap {
         Some(Ok(())) => {
-            regions::on_kv_change(key, value);
+            changed(key, value);
             None
         }
         Some(Err(have)) => Some(have),
         None => None,
     };
     if let Some(have) = gap {
-        let _ = messaging::send(from, &Message::KvSync { from_version: have }, 0, 0);
+        let _ = transmit::send(from, &Message::KvSync { from_version: have }, 0, 0);
     }
 }
 
@@ -222,7 +246,7 @@ pub(crate) fn on_sync(to: u32, from_version: u64) {
             key: e.key(),
             value: e.value(),
         };
-        if messaging::send(to, &msg, 0, 0).is_err() {
+        if transmit::send(to, &msg, 0, 0).is_err() {
             break;
         }
         after = e.version();
@@ -254,7 +278,7 @@ pub(crate) fn on_heartbeat(from: u32, their_version: u64) {
         s.version()
     };
     if ours < their_version {
-        let _ = messaging::send(from, &Message::KvSync { from_version: ours }, 0, 0);
+        let _ = transmit::send(from, &Message::KvSync { from_version: ours }, 0, 0);
     }
 }
 

@@ -26,23 +26,27 @@ mod calls;
 mod clock;
 mod coherence;
 mod device;
+mod dispatch;
 #[path = "../rust/kmod/errno.rs"]
 #[allow(dead_code)]
 mod errno;
 mod ffi;
 mod in_use;
 mod kvstore;
-mod messaging;
 mod nodes;
+mod ops;
 mod pages;
 mod procfs;
 #[path = "../rust/kmod/random.rs"]
 mod random;
+mod region_file;
 mod region_vm;
 mod regions;
 mod registry;
 mod services;
 mod shared;
+mod ticker;
+mod transmit;
 
 use device::ControlDevice;
 use procfs::ProcDir;
@@ -104,7 +108,7 @@ fn checked_down_after_ms() -> Result<u64> {
 /// The cluster state behind messaging: started first, torn down last.
 struct ClusterState {
     // Dropped in declaration order: the heartbeat stops before the tables go.
-    _heartbeat: messaging::Heartbeat,
+    _heartbeat: dispatch::Heartbeat,
     _tables: Tables,
 }
 
@@ -115,9 +119,15 @@ impl ClusterState {
         kvstore::init()?;
         pages::init();
         regions::init();
+        // The layers below call up only through these, set before anything can arrive.
+        kvstore::listen(regions::on_kv_change);
+        registry::set_hooks(registry::TransportHooks {
+            added: dispatch::transport_added,
+            removed: dispatch::transport_removed,
+        });
         Ok(Self {
             _tables: Tables,
-            _heartbeat: messaging::start(),
+            _heartbeat: dispatch::start(),
         })
     }
 }

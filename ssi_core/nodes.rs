@@ -5,7 +5,7 @@
 //!
 //! Per peer it also keeps the transport its link runs over and the message counters.
 //! Peers stay `configured` until a transport connects them and their hello arrives
-//! (`messaging.rs`). Nothing here calls out of core: callers act on the returned
+//! (`dispatch.rs`). Nothing here calls out of core: callers act on the returned
 //! membership events after the lock is released.
 
 use kernel::{prelude::*, sync::global_lock};
@@ -179,9 +179,9 @@ fn state_code(s: PeerState) -> u32 {
     }
 }
 
-/// The node list as `SSI_IOC_NODES` reports it: this node first, then the peers in
-/// id order.
-pub(crate) fn list(out: &mut SsiNodeList) {
+/// The node list as `SSI_IOC_NODES` reports it: this node first (with `kv_version`, the
+/// version of its bookkeeping store), then the peers in id order.
+pub(crate) fn list(out: &mut SsiNodeList, kv_version: u64) {
     let t = NODES.lock();
     let m = &t.membership;
     out.self_id = u32::from(m.self_id());
@@ -190,7 +190,7 @@ pub(crate) fn list(out: &mut SsiNodeList) {
         node_id: out.self_id,
         state: SSI_NODE_SELF,
         leader_seen: out.leader,
-        kv_version: crate::kvstore::version(),
+        kv_version,
         ..Default::default()
     };
     let mut n = 1;

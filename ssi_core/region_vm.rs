@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The Rust side of `region_shim.c`: region file descriptors and VMAs hold counted
-//! references to a [`Region`] (an `Arc` turned into a raw pointer), and the VMA's
-//! `fault`/`pfn_mkwrite` land in `coherence::fault`. All of the unsafe code of SSI
-//! regions is here.
+//! The entry points of `region_shim.c` into SSI regions: region file descriptors and
+//! VMAs hold counted references to a [`Region`] (an `Arc` turned into a raw pointer),
+//! and the VMA's `fault`/`pfn_mkwrite` land in `coherence::fault`. With
+//! `region_file.rs` (the files and the caller's credentials, below the region table),
+//! all of the unsafe code of SSI regions is here.
 
 use core::ffi::{c_int, c_uint, c_ulong, c_void};
-use core::ptr::NonNull;
 
 use kernel::{
     bindings,
@@ -17,7 +17,7 @@ use kernel::{
 };
 
 use crate::coherence::{self, Outcome};
-
+use crate::region_file::owned_file;
 use crate::regions::Region;
 
 // Kernel structs pass by pointer only; the lint objects to zero-sized members that
@@ -25,80 +25,12 @@ use crate::regions::Region;
 #[allow(improper_ctypes)]
 extern "C" {
     // `struct page *` and `struct vm_fault *` are opaque here.
-    fn ssi_region_backing_new(out: *mut *mut bindings::file) -> c_int;
     fn ssi_region_file_new(
         region: *mut c_void,
         writable: bool,
         out: *mut *mut bindings::file,
     ) -> c_int;
-    fn ssi_region_zap(backing: *mut bindings::file, page: u32);
-    fn ssi_region_zap_all(backing: *mut bindings::file);
     fn ssi_region_insert(vmf: *mut c_void, page: *mut c_void, writable: bool) -> c_uint;
-    fn ssi_current_ids(uid: *mut u32, gid: *mut u32);
-    fn ssi_current_in_group(gid: u32) -> bool;
-    fn ssi_current_dying() -> bool;
-}
-
-/// Takes over the reference to a file that a shim function created.
-///
-/// # Safety
-///
-/// `file` is null or a `struct file *` whose reference the caller owns.
-unsafe fn owned_file(file: *mut bindings::file) -> Option<ARef<File>> {
-    let file = NonNull::new(file.cast::<File>())?;
-    // SAFETY: The reference is the caller's and passes to the `ARef`; `File` is a
-    // transparent wrapper of `struct file`.
-    Some(unsafe { ARef::from_raw(file) })
-}
-
-/// The anonymous inode (and its file) whose `address_space` every VMA of a region on
-/// this node maps, so that zapping a page reaches every process here.
-pub(crate) struct Backing(ARef<File>);
-
-impl Backing {
-    /// A new anonymous inode and file.
-    pub(crate) fn new() -> Result<Self> {
-        let mut f = core::ptr::null_mut();
-        // SAFETY: `f` is a valid place for the result.
-        kernel::error::to_result(unsafe { ssi_region_backing_new(&mut f) })?;
-        // SAFETY: On success the shim created the file and handed us its reference.
-        unsafe { owned_file(f) }.map(Self).ok_or(ENOMEM)
-    }
-
-    /// Zaps the PTEs of `page` in every VMA of the region on this node (and flushes
-    /// the TLBs) before returning.
-    pub(crate) fn zap(&self, page: u32) {
-        // SAFETY: `self.0` is a live file (we hold a reference).
-        unsafe { ssi_region_zap(self.0.as_ptr(), page) };
-    }
-
-    /// Zaps every page.
-    pub(crate) fn zap_all(&self) {
-        // SAFETY: As in `zap`.
-        unsafe { ssi_region_zap_all(self.0.as_ptr()) };
-    }
-}
-
-/// The caller's filesystem uid and gid (in the initial user namespace: ids are
-/// cluster-wide).
-pub(crate) fn current_ids() -> (u32, u32) {
-    let (mut uid, mut gid) = (0, 0);
-    // SAFETY: Both pointers are valid for writes; the function reads the current
-    // task's credentials.
-    unsafe { ssi_current_ids(&mut uid, &mut gid) };
-    (uid, gid)
-}
-
-/// True if the caller is in group `gid` (primary or supplementary).
-pub(crate) fn current_in_group(gid: u32) -> bool {
-    // SAFETY: Reads the current task's credentials.
-    unsafe { ssi_current_in_group(gid) }
-}
-
-/// True if the caller has a fatal signal pending (it is being killed).
-pub(crate) fn current_dying() -> bool {
-    // SAFETY: Reads the current task's pending signals.
-    unsafe { ssi_current_dying() }
 }
 
 /// A reserved file descriptor and the region file it will refer to: installed with
@@ -183,7 +115,7 @@ extern "C" fn ssi_region_map(region: *mut c_void) -> *mut bindings::file {
     let mut h = r.holdings.lock();
     match h.map() {
         Ok(b) => {
-            let file = b.0.as_ptr();
+            let file = b.file().as_ptr();
             // SAFETY: As above.
             unsafe { take_reference(region) };
             file

@@ -31,7 +31,7 @@ use crate::shared::ioctl::{
 };
 use crate::shared::region::{self, RegionError, RegionRecord, RECORD_LEN};
 use crate::shared::wire::MAX_KEY;
-use crate::{kvstore, nodes, region_vm};
+use crate::{kvstore, nodes, region_file};
 
 /// A page this node holds a copy of.
 pub(crate) struct Copy {
@@ -57,7 +57,7 @@ pub(crate) struct Holdings {
     pub(crate) directory: Option<Directory<KVVec<Slot>>>,
     /// The anonymous inode that every VMA of the region here maps, while there is one
     /// (it pins the module: a region without mappings must not).
-    backing: Option<region_vm::Backing>,
+    backing: Option<region_file::Backing>,
     /// VMAs mapping the region here.
     pub(crate) mappings: u32,
 }
@@ -78,9 +78,9 @@ impl Holdings {
     }
 
     /// A new VMA maps the region: returns the file it must use as `vm_file`.
-    pub(crate) fn map(&mut self) -> Result<&region_vm::Backing> {
+    pub(crate) fn map(&mut self) -> Result<&region_file::Backing> {
         if self.backing.is_none() {
-            self.backing = Some(region_vm::Backing::new()?);
+            self.backing = Some(region_file::Backing::new()?);
         }
         self.mappings += 1;
         self.backing.as_ref().ok_or(ENOMEM)
@@ -93,7 +93,7 @@ impl Holdings {
 
     /// A VMA went away; with the last one, returns the backing file to release (after
     /// the lock is dropped).
-    pub(crate) fn unmap(&mut self) -> Option<region_vm::Backing> {
+    pub(crate) fn unmap(&mut self) -> Option<region_file::Backing> {
         self.mappings = self.mappings.saturating_sub(1);
         if self.mappings == 0 {
             self.backing.take()
@@ -396,9 +396,14 @@ fn insert(region: Arc<Region>, exclusive: bool) -> Result<Arc<Region>> {
     Ok(region)
 }
 
-/// `SSI_IOC_REGION_CREATE`: creates a region homed here and returns an fd for it (to
-/// install once the answer is copied out).
-pub(crate) fn create(req: &mut SsiRegion) -> Result<region_vm::RegionFd> {
+/// A region the caller may now map, and whether writably: what its new file refers to.
+pub(crate) struct Opened {
+    pub(crate) region: Arc<Region>,
+    pub(crate) writable: bool,
+}
+
+/// `SSI_IOC_REGION_CREATE`: creates a region homed here, to open read-write.
+pub(crate) fn create(req: &mut SsiRegion) -> Result<Opened> {
     let name = name_of(req)?;
     // Shifts, not u64 division (a panicking builtin on 32-bit ARM).
     if req.flags != 0 || req.size == 0 || req.size & 4095 != 0 {
@@ -406,7 +411,7 @@ pub(crate) fn create(req: &mut SsiRegion) -> Result<region_vm::RegionFd> {
     }
     let pages = u32::try_from(req.size >> 12).map_err(|_| EINVAL)?;
     let mode = u16::try_from(req.mode).map_err(|_| EINVAL)?;
-    let (uid, gid) = region_vm::current_ids();
+    let (uid, gid) = region_file::current_ids();
     let generation =
         (u64::from(crate::random::random_u32()) << 32 | u64::from(crate::random::random_u32())) | 1;
     let (self_id, _) = nodes::self_and_leader();
@@ -435,20 +440,22 @@ pub(crate) fn create(req: &mut SsiRegion) -> Result<region_vm::RegionFd> {
         uid
     );
     *req = to_abi(name, &record);
-    region_vm::RegionFd::new(region, true)
+    Ok(Opened {
+        region,
+        writable: true,
+    })
 }
 
-/// `SSI_IOC_REGION_OPEN`: opens an existing region and returns an fd for it (to
-/// install once the answer is copied out).
-pub(crate) fn open(req: &mut SsiRegion) -> Result<region_vm::RegionFd> {
+/// `SSI_IOC_REGION_OPEN`: opens an existing region, as the caller may.
+pub(crate) fn open(req: &mut SsiRegion) -> Result<Opened> {
     let name = name_of(req)?;
     if req.flags & !SSI_REGION_WRITE != 0 {
         return Err(EINVAL);
     }
     let write = req.flags & SSI_REGION_WRITE != 0;
     let record = lookup(name)?;
-    let (uid, gid) = region_vm::current_ids();
-    let in_group = region_vm::current_in_group(record.gid);
+    let (uid, gid) = region_file::current_ids();
+    let in_group = region_file::current_in_group(record.gid);
     let groups = [record.gid];
     let groups = if in_group { &groups[..] } else { &[][..] };
     if !record.may_open(uid, gid, groups, write, crate::caller::may_administer()) {
@@ -477,14 +484,17 @@ pub(crate) fn open(req: &mut SsiRegion) -> Result<region_vm::RegionFd> {
         }
     };
     *req = to_abi(name, &record);
-    region_vm::RegionFd::new(region, write)
+    Ok(Opened {
+        region,
+        writable: write,
+    })
 }
 
 /// `SSI_IOC_REGION_REMOVE`: removes region `name` cluster-wide (owner or admin).
 pub(crate) fn remove(req: &SsiRegion) -> Result {
     let name = name_of(req)?;
     let record = lookup(name)?;
-    let (uid, _) = region_vm::current_ids();
+    let (uid, _) = region_file::current_ids();
     if uid != record.uid && !crate::caller::may_administer() {
         return Err(EPERM);
     }

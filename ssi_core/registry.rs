@@ -8,12 +8,12 @@
 
 use kernel::{
     prelude::*,
-    sync::{global_lock, Arc},
+    sync::{global_lock, Arc, SetOnce},
 };
 
 use crate::errno;
-use crate::ffi::{MigrateOpsRef, TransportOpsRef};
 use crate::in_use::{Counted, Use};
+use crate::ops::{MigrateOpsRef, TransportOpsRef};
 use crate::shared::ioctl::{
     fill_str, name_str, SsiStatus, SSI_ABI_VERSION, SSI_MAX_TRANSPORTS, SSI_STATE_LEN,
 };
@@ -23,6 +23,24 @@ use crate::shared::transport::{RegisterError, SsiTransportOps, TransportKind, Tr
 /// A counted use of a registered transport: its ops stay valid while this exists
 /// (see `in_use.rs`).
 pub(crate) type TransportUse = Use<TransportOpsRef>;
+
+/// What the messaging layer does when transports come and go: the registry is below
+/// it and does not call it by name.
+pub(crate) struct TransportHooks {
+    /// A transport registered (called with a use of it, no lock held).
+    pub(crate) added: fn(&TransportUse),
+    /// A transport unregistered and no call into it is left: its links are down.
+    pub(crate) removed: fn(u32),
+}
+
+static HOOKS: SetOnce<TransportHooks> = SetOnce::new();
+
+/// Sets the hooks; once, at module init, before any transport can register.
+pub(crate) fn set_hooks(hooks: TransportHooks) {
+    if !HOOKS.populate(hooks) {
+        pr_warn!("registry: second transport hooks ignored\n");
+    }
+}
 
 /// Everything registered with core.
 pub(crate) struct Registry {
@@ -80,8 +98,8 @@ pub(crate) fn register_transport(ops: TransportOpsRef) -> Result<u32> {
                 id,
                 version
             );
-            if let Some(t) = t {
-                crate::messaging::transport_added(&t);
+            if let (Some(t), Some(hooks)) = (t, HOOKS.as_ref()) {
+                (hooks.added)(&t);
             }
             Ok(id)
         }
@@ -110,7 +128,9 @@ pub(crate) fn unregister_transport(id: u32) {
     // Upcalls in flight hold a use: once none is left, no link of this transport can
     // come back, and its links go down.
     e.payload.wait_unused("transport id", id);
-    crate::messaging::transport_removed(id);
+    if let Some(hooks) = HOOKS.as_ref() {
+        (hooks.removed)(id);
+    }
     pr_info!(
         "transport '{}' unregistered (id {})\n",
         name_str(&e.name).unwrap_or("?"),

@@ -12,12 +12,12 @@ use kernel::{
     sync::{global_lock, Arc},
 };
 
-use crate::ffi::ServiceOpsRef;
 use crate::in_use::{Counted, Use};
+use crate::ops::ServiceOpsRef;
 use crate::shared::ioctl::name_str;
 use crate::shared::service::{ServiceError, ServiceTable, SSI_MAX_SERVICES};
 use crate::shared::wire::{self, Header, Message, MAX_SERVICE_DATA};
-use crate::{calls, errno, messaging};
+use crate::{calls, errno, transmit};
 
 global_lock! {
     // SAFETY: `init` runs in module init before the exported symbols can be reached.
@@ -97,7 +97,7 @@ pub(crate) fn on_request(h: &Header, service: u16, data: &[u8]) {
         Ok(data) => Ok(Message::Service { service, data }),
         Err(e) => Err(*e),
     };
-    messaging::answer(h, msg);
+    transmit::answer(h, msg);
 }
 
 /// Sends the deferred answer for `token` (from [`on_request`]): `data`, or the errno
@@ -112,7 +112,7 @@ pub(crate) fn reply(token: u64, service: u16, data: &[u8], err: i32) {
     } else {
         Ok(Message::Service { service, data })
     };
-    messaging::answer_to(node, seq, msg);
+    transmit::answer_to(node, seq, msg);
 }
 
 /// Calls `service` on `node` with `req`; copies the answer into `resp` and returns its

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Cluster messaging: sending frames to nodes, receiving and dispatching them, links
-//! and membership events, heartbeats and round-trip probes.
+//! Cluster messaging, the receiving side: decoding and checking each incoming frame and
+//! handing it to the part of core it is for; links and membership events, heartbeats and
+//! round-trip probes. The top of messaging: it calls every feature, and none calls it
+//! (they send through `transmit.rs`).
 //!
 //! Transports hand received frames to [`deliver`] from their completion context
 //! (process context, but the transport's receive path is stalled meanwhile): handlers
@@ -14,24 +16,18 @@ use kernel::prelude::*;
 
 use crate::shared::arith::div_small;
 use crate::shared::membership::{Event, PeerState, HEARTBEAT_INTERVAL_MS};
-use crate::shared::wire::{self, Header, Message, FLAG_RESPONSE, MAX_FRAME};
-use crate::{calls, clock, coherence, errno, ffi, kvstore, nodes, pages, registry, services};
-
-static INCARNATION: AtomicU32 = AtomicU32::new(0);
+use crate::shared::wire::{self, Message};
+use crate::transmit::{answer, incarnation, reply, send};
+use crate::{calls, clock, coherence, kvstore, nodes, pages, registry, services, transmit};
 
 /// Ticks between two round-trip probes of each peer.
 const PROBE_EVERY_TICKS: u32 = 5;
 static TICKS: AtomicU32 = AtomicU32::new(0);
 
-/// This load of `ssi_core`, as announced in hellos: random, never 0.
-pub(crate) fn incarnation() -> u32 {
-    INCARNATION.load(Ordering::Relaxed)
-}
-
 /// Starts messaging: picks the incarnation and starts the heartbeat.
 pub(crate) fn start() -> Heartbeat {
-    INCARNATION.store(crate::random::random_u32() | 1, Ordering::Relaxed);
-    ffi::ticker_start(HEARTBEAT_INTERVAL_MS as u32);
+    transmit::new_incarnation();
+    crate::ticker::ticker_start(HEARTBEAT_INTERVAL_MS as u32);
     Heartbeat(())
 }
 
@@ -40,65 +36,8 @@ pub(crate) struct Heartbeat(());
 
 impl Drop for Heartbeat {
     fn drop(&mut self) {
-        ffi::ticker_stop();
+        crate::ticker::ticker_stop();
     }
-}
-
-/// Encodes `msg` and sends it to `node` over the node's link.
-pub(crate) fn send(node: u32, msg: &Message<'_>, flags: u16, seq: u32) -> Result {
-    let (self_id, _) = nodes::self_and_leader();
-    let Some(tid) = nodes::route(node) else {
-        nodes::count(node, |c| c.send_errors += 1);
-        return Err(errno::enotconn());
-    };
-    // Ids are below 64.
-    let dst = node as u16;
-    // Most frames are small: encode on the stack, fall back to the heap for big ones.
-    let mut small = [0u8; 320];
-    let result = match wire::encode(msg, flags, self_id, dst, seq, &mut small) {
-        Ok(len) => send_frame(tid, node, &small[..len]),
-        Err(wire::WireError::BufferTooSmall) | Err(wire::WireError::TooLong) => {
-            let mut big = KVec::with_capacity(MAX_FRAME, GFP_KERNEL)?;
-            big.resize(MAX_FRAME, 0, GFP_KERNEL)?;
-            let len =
-                wire::encode(msg, flags, self_id, dst, seq, &mut big).map_err(|_| EMSGSIZE)?;
-            send_frame(tid, node, &big[..len])
-        }
-        Err(_) => Err(EINVAL),
-    };
-    match result {
-        Ok(()) => nodes::count(node, |c| c.sent += 1),
-        Err(_) => nodes::count(node, |c| c.send_errors += 1),
-    }
-    result
-}
-
-fn send_frame(tid: u32, node: u32, frame: &[u8]) -> Result {
-    let t = registry::transport(tid).ok_or_else(errno::enotconn)?;
-    t.send(node, frame)
-}
-
-/// Answers request `h` with `msg`.
-fn reply(h: &Header, msg: &Message<'_>) {
-    // A lost answer shows up as a timeout on the other side.
-    let _ = send(u32::from(h.src), msg, FLAG_RESPONSE, h.seq);
-}
-
-/// Answers request `h` with the message, or with an `Error` carrying the errno.
-pub(crate) fn answer(h: &Header, result: Result<Message<'_>>) {
-    answer_to(u32::from(h.src), h.seq, result);
-}
-
-/// Answers request number `seq` of `node` (see [`answer`]).
-pub(crate) fn answer_to(node: u32, seq: u32, result: Result<Message<'_>>) {
-    let msg = match result {
-        Ok(msg) => msg,
-        Err(e) => Message::Error {
-            errno: e.to_errno().unsigned_abs(),
-        },
-    };
-    // A lost answer shows up as a timeout on the other side.
-    let _ = send(node, &msg, FLAG_RESPONSE, seq);
 }
 
 /// Logs the first malformed frames of each node, then only counts them.
