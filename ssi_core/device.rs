@@ -7,7 +7,11 @@
 
 use core::ffi::{c_int, c_long, c_uint, c_ulong, c_void};
 
-use kernel::{error::to_result, prelude::*};
+use kernel::{
+    error::to_result,
+    prelude::*,
+    transmute::{AsBytes, FromBytes},
+};
 
 use crate::caller::{may_administer, user_slice};
 use crate::shared::ioctl::{
@@ -62,180 +66,254 @@ impl Drop for ControlDevice {
     }
 }
 
-fn ioctl(cmd: u32, arg: usize) -> Result<isize> {
-    match cmd {
-        SSI_IOC_STATUS => {
-            // 1.1 KiB: built on the heap, not the kernel stack (8 KiB on ARM).
-            let mut st = KBox::init(pin_init::zeroed::<SsiStatus>(), GFP_KERNEL)?;
-            registry::status(crate::node_id(), &mut st);
-            user_slice(arg, size_of::<SsiStatus>())
-                .writer()
-                .write(&*st)?;
+/// Who may issue a command.
+#[derive(PartialEq, Eq)]
+enum Access {
+    /// Any user who can open `/dev/ssi` (mode 0666); the handler applies finer rules
+    /// (region permissions) itself.
+    Anyone,
+    /// Only a cluster administrator (`CAP_SYS_ADMIN`).
+    Admin,
+}
+
+/// One ioctl of `/dev/ssi`: its number, who may issue it and its handler, which gets
+/// the argument and returns the ioctl's value.
+struct Command {
+    cmd: u32,
+    access: Access,
+    handle: fn(arg: usize) -> Result<isize>,
+}
+
+impl Command {
+    const fn anyone(cmd: u32, handle: fn(usize) -> Result<isize>) -> Self {
+        Self {
+            cmd,
+            access: Access::Anyone,
+            handle,
         }
-        SSI_IOC_NODE_ADD => {
-            if !may_administer() {
-                return Err(EPERM);
-            }
-            let req: SsiNodeAddr = user_slice(arg, size_of::<SsiNodeAddr>()).reader().read()?;
-            let (id, ip, port) = nodes::add(&req)?;
-            dispatch::node_added(id, ip, port);
-        }
-        SSI_IOC_NODE_REMOVE => {
-            if !may_administer() {
-                return Err(EPERM);
-            }
-            let id: u32 = user_slice(arg, size_of::<u32>()).reader().read()?;
-            nodes::remove(id)?;
-            dispatch::node_removed(id);
-        }
-        SSI_IOC_NODES => {
-            // 1.5 KiB: built on the heap, not the kernel stack.
-            let mut list = KBox::init(pin_init::zeroed::<SsiNodeList>(), GFP_KERNEL)?;
-            nodes::list(&mut list, kvstore::version());
-            user_slice(arg, size_of::<SsiNodeList>())
-                .writer()
-                .write(&*list)?;
-        }
-        SSI_IOC_PING => {
-            if !may_administer() {
-                return Err(EPERM);
-            }
-            let slice = user_slice(arg, size_of::<SsiPing>());
-            let (mut reader, mut writer) = slice.reader_writer();
-            let mut req: SsiPing = reader.read()?;
-            req.rtt_ns = ping(&req)?;
-            writer.write(&req)?;
-        }
-        SSI_IOC_KV_PUT => {
-            if !may_administer() {
-                return Err(EPERM);
-            }
-            let slice = user_slice(arg, size_of::<SsiKv>());
-            let (mut reader, mut writer) = slice.reader_writer();
-            let mut req: SsiKv = reader.read()?;
-            let (key, value) = kv_fields(&req)?;
-            req.version = kvstore::put(key, value)?;
-            writer.write(&req)?;
-        }
-        SSI_IOC_KV_GET => {
-            let slice = user_slice(arg, size_of::<SsiKv>());
-            let (mut reader, mut writer) = slice.reader_writer();
-            let mut req: SsiKv = reader.read()?;
-            let (key, _) = kv_fields(&req)?;
-            let mut value = [0u8; 192];
-            let key_copy = req.key;
-            let (n, version) = kvstore::get(&key_copy[..key.len()], &mut value)?;
-            req.value = value;
-            // At most 192.
-            req.value_len = n as u32;
-            req.version = version;
-            writer.write(&req)?;
-        }
-        SSI_IOC_PAGE_EXPOSE => {
-            if !may_administer() {
-                return Err(EPERM);
-            }
-            let slice = user_slice(arg, size_of::<SsiPageExpose>());
-            let (mut reader, mut writer) = slice.reader_writer();
-            let mut req: SsiPageExpose = reader.read()?;
-            let mut data = KBox::new([0u8; SSI_PAGE_SIZE], GFP_KERNEL)?;
-            user_slice(req.data_ptr as usize, SSI_PAGE_SIZE)
-                .reader()
-                .read_slice(&mut data[..])?;
-            req.handle = pages::expose(&data)?;
-            writer.write(&req)?;
-        }
-        SSI_IOC_PAGE_UNEXPOSE => {
-            if !may_administer() {
-                return Err(EPERM);
-            }
-            let handle: u64 = user_slice(arg, size_of::<u64>()).reader().read()?;
-            pages::unexpose(handle)?;
-        }
-        SSI_IOC_PAGE_READ => {
-            if !may_administer() {
-                return Err(EPERM);
-            }
-            let slice = user_slice(arg, size_of::<SsiPageRead>());
-            let (mut reader, mut writer) = slice.reader_writer();
-            let mut req: SsiPageRead = reader.read()?;
-            if req.repeat == 0 || req.repeat > 100_000 {
-                return Err(EINVAL);
-            }
-            let mut data = KBox::new([0u8; SSI_PAGE_SIZE], GFP_KERNEL)?;
-            let stats = pages::read_remote(req.node_id, req.handle, req.repeat, &mut data)?;
-            user_slice(req.data_ptr as usize, SSI_PAGE_SIZE)
-                .writer()
-                .write_slice(&data[..])?;
-            req.min_ns = stats.min_ns;
-            req.median_ns = stats.median_ns;
-            req.max_ns = stats.max_ns;
-            writer.write(&req)?;
-        }
-        SSI_IOC_SERVICE_CALL => {
-            if !may_administer() {
-                return Err(EPERM);
-            }
-            let slice = user_slice(arg, size_of::<SsiServiceCall>());
-            let (mut reader, mut writer) = slice.reader_writer();
-            let mut req = KBox::<SsiServiceCall>::new(reader.read()?, GFP_KERNEL)?;
-            if req.flags != 0 || req.reserved != 0 || req.req_len as usize > req.req.len() {
-                return Err(EINVAL);
-            }
-            let timeout = if req.timeout_ms == 0 {
-                1000
-            } else {
-                req.timeout_ms
-            };
-            let request = req.req;
-            let mut resp = [0u8; crate::shared::ioctl::SSI_SERVICE_CALL_MAX];
-            let n = services::call(
-                req.node_id,
-                req.service,
-                &request[..req.req_len as usize],
-                &mut resp,
-                timeout,
-                true,
-            )?;
-            req.resp = resp;
-            // At most SSI_SERVICE_CALL_MAX.
-            req.resp_len = n as u32;
-            writer.write(&*req)?;
-        }
-        SSI_IOC_REGION_CREATE | SSI_IOC_REGION_OPEN => {
-            let slice = user_slice(arg, size_of::<SsiRegion>());
-            let (mut reader, mut writer) = slice.reader_writer();
-            let mut req: SsiRegion = reader.read()?;
-            let opened = if cmd == SSI_IOC_REGION_CREATE {
-                regions::create(&mut req)?
-            } else {
-                regions::open(&mut req)?
-            };
-            let fd = region_vm::RegionFd::new(opened.region, opened.writable)?;
-            // Installed only once the answer is out: a failed copy leaks no descriptor.
-            writer.write(&req)?;
-            return Ok(fd.install() as isize);
-        }
-        SSI_IOC_REGION_REMOVE => {
-            let req: SsiRegion = user_slice(arg, size_of::<SsiRegion>()).reader().read()?;
-            regions::remove(&req)?;
-        }
-        SSI_IOC_REGIONS => {
-            // 9.5 KiB: built on the heap.
-            let mut list = KBox::init(pin_init::zeroed::<SsiRegionList>(), GFP_KERNEL)?;
-            regions::list(&mut list);
-            user_slice(arg, size_of::<SsiRegionList>())
-                .writer()
-                .write(&*list)?;
-        }
-        _ => return Err(ENOTTY),
     }
+
+    const fn admin(cmd: u32, handle: fn(usize) -> Result<isize>) -> Self {
+        Self {
+            cmd,
+            access: Access::Admin,
+            handle,
+        }
+    }
+}
+
+/// Every ioctl core answers itself (the migration ones go to the engine).
+const COMMANDS: &[Command] = &[
+    Command::anyone(SSI_IOC_STATUS, status),
+    Command::admin(SSI_IOC_NODE_ADD, node_add),
+    Command::admin(SSI_IOC_NODE_REMOVE, node_remove),
+    Command::anyone(SSI_IOC_NODES, node_list),
+    Command::admin(SSI_IOC_PING, ping),
+    Command::admin(SSI_IOC_KV_PUT, kv_put),
+    Command::anyone(SSI_IOC_KV_GET, kv_get),
+    Command::admin(SSI_IOC_PAGE_EXPOSE, page_expose),
+    Command::admin(SSI_IOC_PAGE_UNEXPOSE, page_unexpose),
+    Command::admin(SSI_IOC_PAGE_READ, page_read),
+    Command::admin(SSI_IOC_SERVICE_CALL, service_call),
+    Command::anyone(SSI_IOC_REGION_CREATE, region_create),
+    Command::anyone(SSI_IOC_REGION_OPEN, region_open),
+    Command::anyone(SSI_IOC_REGION_REMOVE, region_remove),
+    Command::anyone(SSI_IOC_REGIONS, region_list),
+];
+
+fn ioctl(cmd: u32, arg: usize) -> Result<isize> {
+    let command = COMMANDS.iter().find(|c| c.cmd == cmd).ok_or(ENOTTY)?;
+    if command.access == Access::Admin && !may_administer() {
+        return Err(EPERM);
+    }
+    (command.handle)(arg)
+}
+
+/// Reads the `T` at `arg`, lets `answer` fill in its answer fields, and writes it back.
+fn exchange<T: AsBytes + FromBytes>(
+    arg: usize,
+    answer: impl FnOnce(&mut T) -> Result,
+) -> Result<isize> {
+    let (mut reader, mut writer) = user_slice(arg, size_of::<T>()).reader_writer();
+    let mut req: T = reader.read()?;
+    answer(&mut req)?;
+    writer.write(&req)?;
     Ok(0)
 }
 
-/// ioctl handler of `/dev/ssi`, called by `chardev.c`.
+/// Builds a large answer on the heap (the kernel stack is 8 KiB on ARM) and writes it
+/// to `arg`.
+fn write_zeroed<T: AsBytes + Zeroable>(arg: usize, fill: impl FnOnce(&mut T)) -> Result<isize> {
+    let mut out = KBox::init(pin_init::zeroed::<T>(), GFP_KERNEL)?;
+    fill(&mut out);
+    user_slice(arg, size_of::<T>()).writer().write(&*out)?;
+    Ok(0)
+}
+
+/// `SSI_IOC_STATUS`: this node, the ABI and the registered transports.
+fn status(arg: usize) -> Result<isize> {
+    write_zeroed(arg, |st: &mut SsiStatus| {
+        registry::status(crate::node_id(), st)
+    })
+}
+
+/// `SSI_IOC_NODE_ADD`: configures a peer; every transport starts reaching it.
+fn node_add(arg: usize) -> Result<isize> {
+    let req: SsiNodeAddr = user_slice(arg, size_of::<SsiNodeAddr>()).reader().read()?;
+    let (id, ip, port) = nodes::add(&req)?;
+    dispatch::node_added(id, ip, port);
+    Ok(0)
+}
+
+/// `SSI_IOC_NODE_REMOVE`: forgets a peer.
+fn node_remove(arg: usize) -> Result<isize> {
+    let id: u32 = user_slice(arg, size_of::<u32>()).reader().read()?;
+    nodes::remove(id)?;
+    dispatch::node_removed(id);
+    Ok(0)
+}
+
+/// `SSI_IOC_NODES`: this node and its peers.
+fn node_list(arg: usize) -> Result<isize> {
+    write_zeroed(arg, |list: &mut SsiNodeList| {
+        nodes::list(list, kvstore::version())
+    })
+}
+
+/// `SSI_IOC_PING`: one round trip to a node.
+fn ping(arg: usize) -> Result<isize> {
+    exchange(arg, |req: &mut SsiPing| {
+        req.rtt_ns = ping_once(req)?;
+        Ok(())
+    })
+}
+
+/// `SSI_IOC_KV_PUT`: a write to the bookkeeping store, through the leader.
+fn kv_put(arg: usize) -> Result<isize> {
+    exchange(arg, |req: &mut SsiKv| {
+        let (key, value) = kv_fields(req)?;
+        req.version = kvstore::put(key, value)?;
+        Ok(())
+    })
+}
+
+/// `SSI_IOC_KV_GET`: a read of this node's copy of the store.
+fn kv_get(arg: usize) -> Result<isize> {
+    exchange(arg, |req: &mut SsiKv| {
+        let (key, _) = kv_fields(req)?;
+        let mut value = [0u8; 192];
+        let key_copy = req.key;
+        let (n, version) = kvstore::get(&key_copy[..key.len()], &mut value)?;
+        req.value = value;
+        // At most 192.
+        req.value_len = n as u32;
+        req.version = version;
+        Ok(())
+    })
+}
+
+/// `SSI_IOC_PAGE_EXPOSE`: lets peers read a page of the caller's data.
+fn page_expose(arg: usize) -> Result<isize> {
+    exchange(arg, |req: &mut SsiPageExpose| {
+        let mut data = KBox::new([0u8; SSI_PAGE_SIZE], GFP_KERNEL)?;
+        user_slice(req.data_ptr as usize, SSI_PAGE_SIZE)
+            .reader()
+            .read_slice(&mut data[..])?;
+        req.handle = pages::expose(&data)?;
+        Ok(())
+    })
+}
+
+/// `SSI_IOC_PAGE_UNEXPOSE`: revokes an exposed page.
+fn page_unexpose(arg: usize) -> Result<isize> {
+    let handle: u64 = user_slice(arg, size_of::<u64>()).reader().read()?;
+    pages::unexpose(handle)?;
+    Ok(0)
+}
+
+/// `SSI_IOC_PAGE_READ`: reads a page a peer exposed, `repeat` times, with timings.
+fn page_read(arg: usize) -> Result<isize> {
+    exchange(arg, |req: &mut SsiPageRead| {
+        if req.repeat == 0 || req.repeat > 100_000 {
+            return Err(EINVAL);
+        }
+        let mut data = KBox::new([0u8; SSI_PAGE_SIZE], GFP_KERNEL)?;
+        let stats = pages::read_remote(req.node_id, req.handle, req.repeat, &mut data)?;
+        user_slice(req.data_ptr as usize, SSI_PAGE_SIZE)
+            .writer()
+            .write_slice(&data[..])?;
+        req.min_ns = stats.min_ns;
+        req.median_ns = stats.median_ns;
+        req.max_ns = stats.max_ns;
+        Ok(())
+    })
+}
+
+/// `SSI_IOC_SERVICE_CALL`: calls a registered service on a node.
+fn service_call(arg: usize) -> Result<isize> {
+    let (mut reader, mut writer) = user_slice(arg, size_of::<SsiServiceCall>()).reader_writer();
+    // Over 8 KiB: on the heap.
+    let mut req = KBox::<SsiServiceCall>::new(reader.read()?, GFP_KERNEL)?;
+    if req.flags != 0 || req.reserved != 0 || req.req_len as usize > req.req.len() {
+        return Err(EINVAL);
+    }
+    let timeout = if req.timeout_ms == 0 {
+        1000
+    } else {
+        req.timeout_ms
+    };
+    let request = req.req;
+    let mut resp = [0u8; crate::shared::ioctl::SSI_SERVICE_CALL_MAX];
+    let n = services::call(
+        req.node_id,
+        req.service,
+        &request[..req.req_len as usize],
+        &mut resp,
+        timeout,
+        true,
+    )?;
+    req.resp = resp;
+    // At most SSI_SERVICE_CALL_MAX.
+    req.resp_len = n as u32;
+    writer.write(&*req)?;
+    Ok(0)
+}
+
+/// Answers a region create or open with a new descriptor of the region, installed only
+/// once the answer is out, so a failed copy leaks none.
+fn region_fd(arg: usize, open: fn(&mut SsiRegion) -> Result<regions::Opened>) -> Result<isize> {
+    let (mut reader, mut writer) = user_slice(arg, size_of::<SsiRegion>()).reader_writer();
+    let mut req: SsiRegion = reader.read()?;
+    let opened = open(&mut req)?;
+    let fd = region_vm::RegionFd::new(opened.region, opened.writable)?;
+    writer.write(&req)?;
+    Ok(fd.install() as isize)
+}
+
+/// `SSI_IOC_REGION_CREATE`: a new region homed here; returns a read-write descriptor.
+fn region_create(arg: usize) -> Result<isize> {
+    region_fd(arg, regions::create)
+}
+
+/// `SSI_IOC_REGION_OPEN`: an existing region; returns a descriptor.
+fn region_open(arg: usize) -> Result<isize> {
+    region_fd(arg, regions::open)
+}
+
+/// `SSI_IOC_REGION_REMOVE`: removes a region (its owner or an administrator).
+fn region_remove(arg: usize) -> Result<isize> {
+    let req: SsiRegion = user_slice(arg, size_of::<SsiRegion>()).reader().read()?;
+    regions::remove(&req)?;
+    Ok(0)
+}
+
+/// `SSI_IOC_REGIONS`: the regions known here.
+fn region_list(arg: usize) -> Result<isize> {
+    write_zeroed(arg, |list: &mut SsiRegionList| regions::list(list))
+}
+
 /// One ping: returns the round trip in nanoseconds.
-fn ping(req: &SsiPing) -> Result<u64> {
+fn ping_once(req: &SsiPing) -> Result<u64> {
     if req.reserved != 0 || req.payload_len as usize > MAX_PING || req.timeout_ms > 60_000 {
         return Err(EINVAL);
     }
