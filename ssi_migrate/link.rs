@@ -10,7 +10,7 @@
 use kernel::{
     new_condvar, new_mutex,
     prelude::*,
-    sync::{Arc, CondVar, CondVarTimeoutResult, Mutex},
+    sync::{Arc, CondVar, CondVarTimeoutResult, Mutex, SetOnce},
     time::msecs_to_jiffies,
 };
 
@@ -19,6 +19,21 @@ use crate::shared::arith::ns_to_ms;
 use crate::shared::migrate_wire::MigMsg;
 use crate::shared::service::{ids, SSI_CALL_UNINTERRUPTIBLE};
 use crate::shared::wire::MAX_SERVICE_DATA;
+
+/// How this node's engine answers a request: `requests::handle`, which is above this
+/// file (it calls both sides of a migration, which call here), so it is handed in once
+/// at module init rather than called by name.
+pub(crate) type LocalHandler =
+    fn(node: u32, reply: Reply, req: &[u8], resp: &mut [u8]) -> Result<Option<usize>>;
+
+static LOCAL_HANDLER: SetOnce<LocalHandler> = SetOnce::new();
+
+/// Sets the handler of requests to this node's own engine; once, at module init.
+pub(crate) fn serve_locally(handler: LocalHandler) {
+    if !LOCAL_HANDLER.populate(handler) {
+        pr_warn!("a second local handler was ignored\n");
+    }
+}
 
 /// A local request's answer.
 #[pin_data]
@@ -90,7 +105,8 @@ pub(crate) fn call(
         }),
         GFP_KERNEL,
     )?;
-    if let Some(len) = crate::handle_request(node, Reply::Local(call.clone()), &req[..n], resp)? {
+    let handle = LOCAL_HANDLER.copy().ok_or(ENODEV)?;
+    if let Some(len) = handle(node, Reply::Local(call.clone()), &req[..n], resp)? {
         return Ok(len);
     }
     let deadline = crate::clock::now_ns() + u64::from(timeout_ms) * 1_000_000;

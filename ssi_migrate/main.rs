@@ -17,7 +17,7 @@ use kernel::{
     new_condvar, new_mutex,
     prelude::*,
     sync::{Arc, CondVar, Mutex},
-    transmute::{AsBytes, FromBytes},
+    transmute::FromBytes,
 };
 
 mod arrive;
@@ -38,6 +38,7 @@ mod link;
 #[path = "../rust/kmod/plain_data.rs"]
 #[macro_use]
 mod plain_data;
+mod requests;
 mod shared;
 #[path = "../rust/kmod/task.rs"]
 mod task;
@@ -142,88 +143,13 @@ impl Describe for Engine {
     }
 }
 
-/// Handles a message from the engine of `node` (or of this node); `None` when it is
-/// answered later through `reply`.
-pub(crate) fn handle_request(
-    node: u32,
-    reply: Reply,
-    req: &[u8],
-    resp: &mut [u8],
-) -> Result<Option<usize>> {
-    let e = engine();
-    if req == b"probe" {
-        let mut w = SliceWriter::new(resp);
-        write!(
-            w,
-            "engine on node {}, ABI v{}",
-            e.node,
-            shared::ioctl::SSI_ABI_VERSION
-        )
-        .map_err(|_| EMSGSIZE)?;
-        return Ok(Some(w.len()));
-    }
-    let msg = MigMsg::decode(req).map_err(|_| EINVAL)?;
-    let answer = match msg {
-        MigMsg::Offer {
-            hop,
-            home_node,
-            home_pid,
-            home_hop,
-            hops,
-            snapshot_len,
-        } => {
-            let home = leave::HomeRef {
-                node: home_node,
-                pid: home_pid,
-                hop: home_hop,
-            };
-            arrive::on_offer(node, hop, home, hops, snapshot_len, resp)?
-        }
-        MigMsg::Chunk { hop, offset } => leave::on_chunk(node, hop, offset, resp)?,
-        MigMsg::Commit { hop } => leave::on_commit(node, hop)?,
-        MigMsg::Started { hop, job, .. } => leave::on_started(node, hop, job)?,
-        MigMsg::Failed { hop, errno, text } => leave::on_failed(node, hop, errno, text)?,
-        MigMsg::Page { hop, addr } => return leave::on_page(node, hop, addr, reply),
-        MigMsg::Output { home_hop, fd, data } => {
-            return leave::on_output(node, home_hop, fd, data, reply)
-        }
-        MigMsg::Input { home_hop, id, max } => {
-            return leave::on_input(node, home_hop, id, max, reply)
-        }
-        MigMsg::Exited { home_hop, status } => leave::on_exited(node, home_hop, status)?,
-        MigMsg::Signal { job, signo } => arrive::on_signal(node, job, signo)?,
-        MigMsg::Moved {
-            home_hop,
-            node: to,
-            job,
-            from_node,
-            from_hop,
-        } => leave::on_moved(to, home_hop, job, from_node, from_hop)?,
-        MigMsg::Finished { hop } => leave::on_finished(node, hop)?,
-        MigMsg::Ps => {
-            let procs = e.procs()?;
-            let mut n = 0;
-            for p in procs.iter() {
-                let b = p.as_bytes();
-                if n + b.len() > resp.len() {
-                    break;
-                }
-                resp[n..n + b.len()].copy_from_slice(b);
-                n += b.len();
-            }
-            n
-        }
-    };
-    Ok(Some(answer))
-}
-
 /// The engine's service: how the engines of other nodes reach this one.
 impl Service for Engine {
     const ID: u16 = shared::service::ids::MIGRATE;
     const NAME: &'static str = "migrate";
 
     fn handle(&self, node: u32, token: u64, req: &[u8], resp: &mut [u8]) -> Result<Option<usize>> {
-        handle_request(node, Reply::Remote(token), req, resp)
+        requests::handle(node, Reply::Remote(token), req, resp)
     }
 }
 
@@ -419,6 +345,8 @@ impl kernel::Module for SsiMigrateModule {
             GFP_KERNEL,
         )?;
         ENGINE.store(Arc::as_ptr(&engine).cast_mut(), Ordering::Release);
+        // Calls to this node's own engine go straight to the handler.
+        link::serve_locally(requests::handle);
         let registration = MigrateRegistration::new(module, engine.clone())?;
         let service = ServiceRegistration::new(module, engine.clone())?;
         pr_info!("migration engine up on node {}\n", node);

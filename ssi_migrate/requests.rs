@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The requests of other nodes' migration engines (and of this node's own, see
+//! `link.rs`): each `rust/src/migrate_wire.rs` message goes to the side of a migration
+//! it is for, the leaving process (`leave.rs`) or the arriving one (`arrive.rs`). The
+//! top of the engine: it calls both sides, and they reach it only through `link.rs`.
+
+use core::fmt::Write;
+
+use kernel::{prelude::*, transmute::AsBytes};
+
+use crate::core_client::SliceWriter;
+use crate::link::Reply;
+use crate::shared::migrate_wire::MigMsg;
+use crate::{arrive, engine, leave, shared};
+
+/// Handles a message from the engine of `node` (or of this node); `None` when it is
+/// answered later through `reply`.
+pub(crate) fn handle(
+    node: u32,
+    reply: Reply,
+    req: &[u8],
+    resp: &mut [u8],
+) -> Result<Option<usize>> {
+    let e = engine();
+    if req == b"probe" {
+        let mut w = SliceWriter::new(resp);
+        write!(
+            w,
+            "engine on node {}, ABI v{}",
+            e.node,
+            shared::ioctl::SSI_ABI_VERSION
+        )
+        .map_err(|_| EMSGSIZE)?;
+        return Ok(Some(w.len()));
+    }
+    let msg = MigMsg::decode(req).map_err(|_| EINVAL)?;
+    let answer = match msg {
+        MigMsg::Offer {
+            hop,
+            home_node,
+            home_pid,
+            home_hop,
+            hops,
+            snapshot_len,
+        } => {
+            let home = leave::HomeRef {
+                node: home_node,
+                pid: home_pid,
+                hop: home_hop,
+            };
+            arrive::on_offer(node, hop, home, hops, snapshot_len, resp)?
+        }
+        MigMsg::Chunk { hop, offset } => leave::on_chunk(node, hop, offset, resp)?,
+        MigMsg::Commit { hop } => leave::on_commit(node, hop)?,
+        MigMsg::Started { hop, job, .. } => leave::on_started(node, hop, job)?,
+        MigMsg::Failed { hop, errno, text } => leave::on_failed(node, hop, errno, text)?,
+        MigMsg::Page { hop, addr } => return leave::on_page(node, hop, addr, reply),
+        MigMsg::Output { home_hop, fd, data } => {
+            return leave::on_output(node, home_hop, fd, data, reply)
+        }
+        MigMsg::Input { home_hop, id, max } => {
+            return leave::on_input(node, home_hop, id, max, reply)
+        }
+        MigMsg::Exited { home_hop, status } => leave::on_exited(node, home_hop, status)?,
+        MigMsg::Signal { job, signo } => arrive::on_signal(node, job, signo)?,
+        MigMsg::Moved {
+            home_hop,
+            node: to,
+            job,
+            from_node,
+            from_hop,
+        } => leave::on_moved(to, home_hop, job, from_node, from_hop)?,
+        MigMsg::Finished { hop } => leave::on_finished(node, hop)?,
+        MigMsg::Ps => {
+            let procs = e.procs()?;
+            let mut n = 0;
+            for p in procs.iter() {
+                let b = p.as_bytes();
+                if n + b.len() > resp.len() {
+                    break;
+                }
+                resp[n..n + b.len()].copy_from_slice(b);
+                n += b.len();
+            }
+            n
+        }
+    };
+    Ok(Some(answer))
+}
