@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPIO transport's figures (part of make bench): two guests joined only by the
-# emulated cable (scripts/cluster.sh with SSI_GPIO_CABLE=1).
+# emulated cable (tests/lib/cluster.sh with SSI_GPIO_CABLE=1).
 #
 # - raw limit of the cable: guest 0 toggles one line as fast as it can through the GPIO
 #   character device (tests/tools/gpio-toggle.py) before ssi_gpio_bus takes the lines;
@@ -15,11 +15,10 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 SSI_GPIO_CABLE=1
-. "$SSI_ROOT/scripts/cluster.sh"
+. "$SSI_ROOT/tests/lib/cluster.sh"
 
 READS=${SSI_BENCH_GPIO_READS:-3}
 TOGGLES=2000
-SSICTL=$SSI_ROOT/target/release/ssictl
 field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 
 cluster_start 2
@@ -36,7 +35,7 @@ echo "    $out; the cable counted $toggle_transitions transitions"
 
 ssi_step "ssi over the cable ($READS page reads, down_after_ms=30000)"
 for g in 0 1; do
-    cable_load_ssi "$g" 30000 >/dev/null || ssi_die "loading ssi on guest $g failed"
+    cluster_bring_up "$g" cable peers down_after_ms=30000 >/dev/null || ssi_die "loading ssi on guest $g failed"
 done
 for ((i = 0; i < 120; i++)); do
     cluster_run 0 "grep -q 'gpio-bus.*: up ' /proc/ssi/transports" && break

@@ -21,22 +21,16 @@ BIG_MIB=${SSI_BENCH_BIG_MIB:-1024}
 # Room for the big migrated process (set before the harness picks its default).
 export SSI_GUEST_MEM=${SSI_GUEST_MEM:-$((BIG_MIB + 1024))}
 . "$(dirname "$0")/lib.sh"
-. "$SSI_ROOT/scripts/cluster.sh"
+. "$SSI_ROOT/tests/lib/cluster.sh"
 t_suite=bench
-. "$SSI_ROOT/scripts/testlib.sh"
+. "$SSI_ROOT/tests/lib/assert.sh"
 
 ITERS=${SSI_BENCH_ITERS:-1000}
-CT=$SSI_ROOT/target/ssi-counter
-MIGRATE=$SSI_ROOT/ssi_migrate/ssi_migrate.ko
-SSICTL=$SSI_ROOT/target/release/ssictl
-MT=$SSI_ROOT/target/release/ssi-memtest
-CORE=$SSI_ROOT/ssi_core/ssi_core.ko
-RDMA=$SSI_ROOT/ssi_rdma/ssi_rdma.ko
 
 ssi_step "booting 2 guests"
 cluster_start 2
 for g in 0 1; do
-    cluster_run $g "insmod $CORE node_id=$((g + 1)) down_after_ms=$SSI_TCG_DOWN_AFTER_MS && rdma link add rxe0 type rxe netdev eth0" >/dev/null
+    cluster_bring_up $g rxe down_after_ms=$SSI_TCG_DOWN_AFTER_MS >/dev/null
 done
 
 # perftest: server on guest 1, client on guest 0. Prints the typical latency (us).
@@ -63,39 +57,39 @@ read -r read_lat read_min <<<"$read_base"
 
 ssi_step "ssi ($ITERS iterations each)"
 for g in 0 1; do
-    cluster_run $g "insmod $RDMA && $SSICTL node add $((2 - g)) $(cluster_ip $((1 - g)))" >/dev/null
+    cluster_run $g "insmod $KO_RDMA && $SSICTL node add $((1 - g)) $(cluster_ip $((1 - g)))" >/dev/null
 done
 cluster_run 0 "for i in \$(seq 100); do $SSICTL nodes --json | grep -q '\"state\": *\"up\"' && exit 0; sleep 0.2; done; exit 1" >/dev/null ||
     ssi_die "the two nodes did not connect"
-ping=$(cluster_run 0 "$SSICTL ping 2 -c $ITERS -s 64 --json" 600) || ssi_die "ssictl ping failed: $ping"
+ping=$(cluster_run 0 "$SSICTL ping 1 -c $ITERS -s 64 --json" 600) || ssi_die "ssictl ping failed: $ping"
 ping_median=$(json_get "$ping" 'd["median_us"]')
 handle=$(json_get "$(cluster_run 1 "$SSICTL page expose --pattern 1 --json")" 'd["handle"]')
 read=$(cluster_run 0 "$SSICTL page read 2 $handle --repeat $ITERS --expect-pattern 1 --json" 600) ||
     ssi_die "ssictl page read failed: $read"
 read_median=$(json_get "$read" 'd["median_us"]')
 
-# Region faults: node 1 (the home) writes ITERS pages, node 2 reads each once (remote
-# read faults), then writes each once (write faults, node 1 holding the other copy).
-cluster_run 0 "$SSICTL region create bench $((ITERS * 4))K --mode 0666 && $MT fill bench --seed 1" >/dev/null ||
+# Region faults: node 0 (the home) writes ITERS pages, node 1 reads each once (remote
+# read faults), then writes each once (write faults, node 0 holding the other copy).
+cluster_run 0 "$SSICTL region create bench $((ITERS * 4))K --mode 0666 && $MEMTEST fill bench --seed 1" >/dev/null ||
     ssi_die "cannot create the benchmark region"
-rfault=$(cluster_run 1 "$MT fault-bench bench --mode read --pages $ITERS" 1200) || ssi_die "read faults failed: $rfault"
-wfault=$(cluster_run 1 "$MT fault-bench bench --mode write --pages $ITERS" 1200) || ssi_die "write faults failed: $wfault"
+rfault=$(cluster_run 1 "$MEMTEST fault-bench bench --mode read --pages $ITERS" 1200) || ssi_die "read faults failed: $rfault"
+wfault=$(cluster_run 1 "$MEMTEST fault-bench bench --mode write --pages $ITERS" 1200) || ssi_die "write faults failed: $wfault"
 field() { sed -n "s/.*$2=\([0-9.]*\).*/\1/p" <<<"$1"; }
 
-# Migration freeze times: a process of $1 MiB on node 1 moves to node 2, 3 times; prints
+# Migration freeze times: a process of $1 MiB on node 0 moves to node 1, 3 times; prints
 # the median in ms.
 ssi_step "migration freeze time (1 MiB and $BIG_MIB MiB processes)"
 for g in 0 1; do
-    cluster_run $g "insmod $MIGRATE" >/dev/null
+    cluster_run $g "insmod $KO_MIGRATE" >/dev/null
     cluster_spawn $g "exec $SSICTL daemon >>/tmp/daemon.log 2>&1" >/dev/null
 done
 freeze() {
     local mib=$1 i pid out ms=()
     for i in 1 2 3; do
-        cluster_run 0 "rm -f /tmp/f.out; ( $CT -m $mib -t 100000 -i 1000 -s 1 >/tmp/f.out 2>&1 ) >/dev/null 2>&1 </dev/null &" >/dev/null
+        cluster_run 0 "rm -f /tmp/f.out; ( $COUNTER -m $mib -t 100000 -i 1000 -s 1 >/tmp/f.out 2>&1 ) >/dev/null 2>&1 </dev/null &" >/dev/null
         pid=$(cluster_run 0 "for i in \$(seq 1200); do p=\$(sed -n 's/^ready \([0-9]*\).*/\1/p' /tmp/f.out); [ -n \"\$p\" ] && { echo \$p; exit 0; }; sleep 0.25; done; exit 1" 400) ||
             ssi_die "the $mib MiB process did not start"
-        out=$(cluster_run 0 "$SSICTL migrate $pid 2 --json") || ssi_die "migration failed: $out"
+        out=$(cluster_run 0 "$SSICTL migrate $pid 1 --json") || ssi_die "migration failed: $out"
         ms+=("$(json_get "$out" 'd["freeze_ms"]')")
         cluster_run 0 "kill -9 $pid; for i in \$(seq 100); do kill -0 $pid 2>/dev/null || exit 0; sleep 0.1; done" >/dev/null
         sleep 1
@@ -106,11 +100,11 @@ freeze_small=$(freeze 1)
 freeze_big=$(freeze "$BIG_MIB")
 
 # CRIU, if Debian's criu can checkpoint in this guest kernel: dump and restore the same
-# kind of 1 MiB process on node 1.
+# kind of 1 MiB process on node 0.
 criu_ms=
 if command -v criu >/dev/null; then
     if check=$(cluster_run 0 "criu check 2>&1 | tail -3"); then
-        out=$(cluster_run 0 "rm -rf /tmp/criu && mkdir /tmp/criu && ( setsid $CT -m 1 -t 100000 -i 1000 -s 1 >/tmp/c.out 2>&1 </dev/null & ) ; sleep 2; p=\$(pgrep -x ssi-counter | tail -1); t0=\$(date +%s%N); criu dump -t \$p -D /tmp/criu -j >/tmp/criu/dump.log 2>&1 && criu restore -D /tmp/criu -j -d >/tmp/criu/restore.log 2>&1 && t1=\$(date +%s%N) && echo \$(( (t1 - t0) / 1000000 ))" 120) &&
+        out=$(cluster_run 0 "rm -rf /tmp/criu && mkdir /tmp/criu && ( setsid $COUNTER -m 1 -t 100000 -i 1000 -s 1 >/tmp/c.out 2>&1 </dev/null & ) ; sleep 2; p=\$(pgrep -x ssi-counter | tail -1); t0=\$(date +%s%N); criu dump -t \$p -D /tmp/criu -j >/tmp/criu/dump.log 2>&1 && criu restore -D /tmp/criu -j -d >/tmp/criu/restore.log 2>&1 && t1=\$(date +%s%N) && echo \$(( (t1 - t0) / 1000000 ))" 120) &&
             criu_ms=$out || criu_note="criu dump/restore failed in the guest: $(tail -1 <<<"$out")"
     else
         criu_note="criu check fails in the guest kernel: $(tail -1 <<<"$check")"

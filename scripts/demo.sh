@@ -7,12 +7,8 @@
 # output keeps coming in this terminal and its 100 MiB checksum holds.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-. "$SSI_ROOT/scripts/cluster.sh"
+. "$SSI_ROOT/tests/lib/cluster.sh"
 
-KO=$SSI_ROOT
-SSICTL=$SSI_ROOT/target/release/ssictl
-MT=$SSI_ROOT/target/release/ssi-memtest
-CT=$SSI_ROOT/target/ssi-counter
 
 show() { # NODE CMD
     printf '\n\033[1mnode%s$ %s\033[0m\n' "$1" "$2"
@@ -22,9 +18,7 @@ show() { # NODE CMD
 ssi_step "booting 2 guests (Linux $(cat "$SSI_CACHE/src/current-version"), TCG)"
 cluster_start 2
 for n in 0 1; do
-    cluster_run $n "insmod $KO/ssi_core/ssi_core.ko node_id=$n down_after_ms=$SSI_TCG_DOWN_AFTER_MS && insmod $KO/ssi_rdma/ssi_rdma.ko &&
-        insmod $KO/ssi_migrate/ssi_migrate.ko && insmod $KO/ssi_gpio_bus/ssi_gpio_bus.ko peer_node=$((1 - n)) &&
-        rdma link add rxe0 type rxe netdev eth0 && $SSICTL node add $((1 - n)) $(cluster_ip $((1 - n)))" >/dev/null
+    cluster_bring_up $n rdma migrate gpio peers down_after_ms=$SSI_TCG_DOWN_AFTER_MS >/dev/null
 done
 cluster_run 0 "for i in \$(seq 100); do grep -qE '^1 .* up ' /proc/ssi/nodes && exit 0; sleep 0.2; done; exit 1" >/dev/null ||
     ssi_die "the nodes did not connect (see /tmp/ssi-cluster-last)"
@@ -46,10 +40,10 @@ show 0 "$SSICTL page read 1 $handle --repeat 100 --expect-pattern 42"
 # Shared memory: a region homed on node 0, written there, read byte for byte on node 1,
 # then half of it rewritten on node 1 and seen on node 0.
 show 0 "$SSICTL region create demo 1M --mode 0644"
-show 0 "$MT fill demo --seed 1"
-show 1 "$MT verify demo --seed 1"
-show 1 "$MT fill demo --seed 2 --offset 512K"
-show 0 "$MT verify demo --seed 2 --offset 512K"
+show 0 "$MEMTEST fill demo --seed 1"
+show 1 "$MEMTEST verify demo --seed 1"
+show 1 "$MEMTEST fill demo --seed 2 --offset 512K"
+show 0 "$MEMTEST verify demo --seed 2 --offset 512K"
 show 0 "cat /proc/ssi/regions"
 show 1 "$SSICTL region list"
 
@@ -58,7 +52,7 @@ show 1 "$SSICTL region list"
 # Its output file is on node 0 (in the run directory, so this terminal can follow it).
 for n in 0 1; do cluster_spawn $n "exec $SSICTL daemon >>/tmp/daemon.log 2>&1" >/dev/null; done
 printf '\n\033[1mnode0$ %s\033[0m\n' "ssi-counter -m 100 -t 45 -s 16 > counter.out &"
-cluster_run 0 "( $CT -m 100 -t 45 -s 16 -i 1000 >/run/ssi/counter.out 2>&1; echo \"counter exited with \$?\" >>/run/ssi/counter.out ) >/dev/null 2>&1 </dev/null &" >/dev/null
+cluster_run 0 "( $COUNTER -m 100 -t 45 -s 16 -i 1000 >/run/ssi/counter.out 2>&1; echo \"counter exited with \$?\" >>/run/ssi/counter.out ) >/dev/null 2>&1 </dev/null &" >/dev/null
 pid=$(cluster_run 0 "for i in \$(seq 300); do p=\$(sed -n 's/^ready \([0-9]*\).*/\1/p' /run/ssi/counter.out); [ -n \"\$p\" ] && { echo \$p; exit 0; }; sleep 0.2; done; exit 1") ||
     ssi_die "the counter did not start"
 tail -n +1 -f "$cluster_dir/counter.out" | sed -u 's/^/    counter | /' &

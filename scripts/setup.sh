@@ -119,7 +119,7 @@ step_source() {
 # QEMU 10 from bookworm-backports, for the GPIO cable only: Debian 12's QEMU 7.2 has no
 # vhost-user-gpio-pci. Downloaded through an isolated apt configuration (like the kernel
 # source) and unpacked into $SSI_CACHE/qemu-<version>, never installed: the system's
-# QEMU stays the one the other guests use (scripts/cluster.sh runs it for SSI_GPIO_CABLE=1).
+# QEMU stays the one the other guests use (tests/lib/cluster.sh runs it for SSI_GPIO_CABLE=1).
 SSI_QEMU_GPIO_PKGS=(qemu-system-x86 qemu-system-common qemu-system-data)
 step_qemu_gpio() {
     ssi_step "QEMU with vhost-user-gpio-pci (bookworm-backports, unpacked in $SSI_CACHE)"

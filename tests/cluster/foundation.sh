@@ -2,29 +2,13 @@
 # Foundation: two booted guests load all four ssi modules, see each other over
 # soft-RoCE, report their status through /dev/ssi, refuse unsafe unloads and bad
 # parameters, unload cleanly, and measure the ib_read_lat baseline.
-set -uo pipefail
-. "$(dirname "$0")/../../scripts/lib.sh"
-. "$SSI_ROOT/scripts/cluster.sh"
-t_suite=foundation
-. "$SSI_ROOT/scripts/testlib.sh"
-
-KO=$SSI_ROOT
-SSICTL=$SSI_ROOT/target/release/ssictl
-for m in ssi_core ssi_rdma ssi_migrate ssi_gpio_bus; do
-    [ -f "$KO/$m/$m.ko" ] || ssi_die "$m.ko not built: run make"
-done
-
-load_all() { # NODE PEER
-    printf 'insmod %s node_id=%s && insmod %s && insmod %s && insmod %s peer_node=%s' \
-        "$KO/ssi_core/ssi_core.ko" "$1" "$KO/ssi_rdma/ssi_rdma.ko" \
-        "$KO/ssi_migrate/ssi_migrate.ko" "$KO/ssi_gpio_bus/ssi_gpio_bus.ko" "$2"
-}
+. "$(dirname "$0")/../lib/suite.sh" foundation
 
 cluster_start 2
 
 # --- modules load; rxe created after ssi_rdma is loaded (ib_client add path) --------
 for n in 0 1; do
-    out=$(cluster_run $n "$(load_all $n $((1 - n)))")
+    out=$(cluster_bring_up $n ssi_rdma migrate gpio)
     t_ok "node$n: insmod of all four modules" $? "$out"
     out=$(cluster_run $n "rdma link add rxe0 type rxe netdev eth0 && sleep 1 && rdma link show")
     t_match "node$n: rxe0 link is ACTIVE" 'link rxe0/1 state ACTIVE' "$out"
@@ -57,7 +41,7 @@ done
 out=$(cluster_run 0 "rmmod ssi_core 2>&1")
 t_err "node0: rmmod ssi_core refused while transports are loaded" $? "$out"
 t_match "node0: ssi_core still loaded after refused rmmod" '^ssi_core ' "$(cluster_run 0 "cat /proc/modules")"
-out=$(cluster_run 0 "insmod $KO/ssi_gpio_bus/ssi_gpio_bus.ko 2>&1")
+out=$(cluster_run 0 "insmod $KO_GPIO 2>&1")
 t_err "node0: second insmod of ssi_gpio_bus refused" $? "$out"
 out=$(cluster_run 1 "$SSICTL --device /dev/nonexistent status 2>&1")
 t_err "node1: ssictl on a missing device fails" $? "$out"
@@ -92,8 +76,8 @@ t_match "node1: rdma transport sees the device come back" 'devices: rxe0:1:ACTIV
 out=$(cluster_run 1 "
 ( for i in \$(seq 200); do $SSICTL status >/dev/null 2>&1; cat /proc/ssi/transports >/dev/null 2>&1; done ) &
 for i in \$(seq 5); do
-    rmmod ssi_rdma && insmod $KO/ssi_rdma/ssi_rdma.ko || exit 1
-    rmmod ssi_gpio_bus && insmod $KO/ssi_gpio_bus/ssi_gpio_bus.ko peer_node=0 || exit 1
+    rmmod ssi_rdma && insmod $KO_RDMA || exit 1
+    rmmod ssi_gpio_bus && insmod $KO_GPIO peer_node=0 || exit 1
 done
 wait
 $SSICTL status --json" 600)
@@ -119,7 +103,7 @@ echo "    baseline: ib_read_lat -s 4096 typical ${typical:-?} us (TCG guests, rx
 # --- an open /dev/ssi pins ssi_core ----------------------------------------------------------
 out=$(cluster_run 0 "rmmod ssi_gpio_bus && rmmod ssi_rdma && rmmod ssi_migrate && exec 3</dev/ssi && ! rmmod ssi_core 2>/dev/null && grep '^ssi_core ' /proc/modules")
 t_match "node0: rmmod ssi_core refused while /dev/ssi is open" '^ssi_core .* 1 ' "$out"
-out=$(cluster_run 0 "insmod $KO/ssi_rdma/ssi_rdma.ko && insmod $KO/ssi_migrate/ssi_migrate.ko && insmod $KO/ssi_gpio_bus/ssi_gpio_bus.ko peer_node=1 && grep -c '^ssi_' /proc/modules")
+out=$(cluster_run 0 "insmod $KO_RDMA && insmod $KO_MIGRATE && insmod $KO_GPIO peer_node=1 && grep -c '^ssi_' /proc/modules")
 t_eq "node0: modules reloaded after the fd closed" 4 "$out"
 
 # --- unload in dependency order, reload in another order, bad parameters -------------------
@@ -128,21 +112,21 @@ t_ok "node0: rmmod of all four modules" $? "$out"
 t_eq "node0: no ssi module left" 0 "$(grep -c '^ssi_' <<<"$out")"
 out=$(cluster_run 0 "test ! -e /dev/ssi && test ! -e /proc/ssi && echo gone")
 t_eq "node0: /dev/ssi and /proc/ssi removed" gone "$out"
-out=$(cluster_run 0 "insmod $KO/ssi_core/ssi_core.ko node_id=99 2>&1")
+out=$(cluster_run 0 "insmod $KO_CORE node_id=99 2>&1")
 t_err "node0: node_id=99 refused" $? "$out"
 t_match "node0: node_id=99 explained in dmesg" 'node_id=99 is invalid' "$(cluster_run 0 dmesg)"
-out=$(cluster_run 0 "insmod $KO/ssi_core/ssi_core.ko node_id=0 down_after_ms=100 2>&1")
+out=$(cluster_run 0 "insmod $KO_CORE node_id=0 down_after_ms=100 2>&1")
 t_err "node0: down_after_ms=100 refused" $? "$out"
 t_match "node0: ... explained in dmesg" 'down_after_ms=100 is invalid: must be 500\.\.60000' "$(cluster_run 0 dmesg)"
-out=$(cluster_run 0 "insmod $KO/ssi_rdma/ssi_rdma.ko 2>&1")
+out=$(cluster_run 0 "insmod $KO_RDMA 2>&1")
 t_err "node0: ssi_rdma without ssi_core refused" $? "$out"
-out=$(cluster_run 0 "insmod $KO/ssi_core/ssi_core.ko node_id=5 down_after_ms=2500 && insmod $KO/ssi_migrate/ssi_migrate.ko")
+out=$(cluster_run 0 "insmod $KO_CORE node_id=5 down_after_ms=2500 && insmod $KO_MIGRATE")
 t_ok "node0: ssi_core as node 5 (down_after_ms=2500) and ssi_migrate load" $? "$out"
 t_match "node0: /proc/ssi/status shows the failure timeout" '^down_after_ms: 2500$' "$(cluster_run 0 "cat /proc/ssi/status")"
-out=$(cluster_run 0 "insmod $KO/ssi_gpio_bus/ssi_gpio_bus.ko peer_node=5 2>&1")
+out=$(cluster_run 0 "insmod $KO_GPIO peer_node=5 2>&1")
 t_err "node0: gpio bus with peer_node == node_id refused" $? "$out"
 t_match "node0: gpio bus refusal explained in dmesg" 'peer_node=5 is invalid \(this node is 5' "$(cluster_run 0 dmesg)"
-out=$(cluster_run 0 "insmod $KO/ssi_gpio_bus/ssi_gpio_bus.ko peer_node=1 && insmod $KO/ssi_rdma/ssi_rdma.ko && $SSICTL status --json")
+out=$(cluster_run 0 "insmod $KO_GPIO peer_node=1 && insmod $KO_RDMA && $SSICTL status --json")
 t_eq "node0: reloaded in another order, node 5 with 2 transports" "5 2" \
     "$(json_get "$out" '"%d %d" % (d["node_id"], len(d["transports"]))')"
 out=$(cluster_run 0 "rmmod ssi_rdma && rmmod ssi_gpio_bus && rmmod ssi_migrate && rmmod ssi_core && echo clean")
@@ -155,18 +139,18 @@ d=/sys/kernel/config/gpio-sim/ssi; mkdir -p \$d/bank0; echo 10 > \$d/bank0/num_l
 chip=\$(cat \$d/bank0/chip_name); sim=/sys/devices/platform/\$(cat \$d/dev_name)/\$chip
 echo pull-up > \$sim/sim_gpio0/pull; echo pull-up > \$sim/sim_gpio9/pull
 echo chip=\$chip
-insmod $KO/ssi_core/ssi_core.ko node_id=0
-insmod $KO/ssi_gpio_bus/ssi_gpio_bus.ko peer_node=1 gpio_chip=\${chip#gpiochip}
+insmod $KO_CORE node_id=0
+insmod $KO_GPIO peer_node=1 gpio_chip=\${chip#gpiochip}
 cat /proc/ssi/transports; dmesg | grep 'cable lines bound' | tail -n 1" 2>&1)
 t_ok "node0: ssi_gpio_bus loads with gpio_chip= (a gpio-sim chip of 10 lines)" $? "$out"
 chip=$(sed -n 's/^chip=gpiochip\([0-9]*\)$/\1/p' <<<"$out")
 t_match "node0: ... took data0-7, ready, valid from lines 0-9 by consumer name" \
     'cable lines bound: gpio-sim[^ ]* data 0,1,2,3,4,5,6,7 ready 8 valid 9 \(now reading' "$out"
 t_match "node0: ... and reads their levels (data0 and valid pulled up: 0x201)" 'now reading 0x201' "$out"
-out=$(cluster_run 0 "rmmod ssi_gpio_bus; insmod $KO/ssi_gpio_bus/ssi_gpio_bus.ko peer_node=1 gpio_chip=77 2>&1; echo rc=\$?; dmesg | tail -n 3")
+out=$(cluster_run 0 "rmmod ssi_gpio_bus; insmod $KO_GPIO peer_node=1 gpio_chip=77 2>&1; echo rc=\$?; dmesg | tail -n 3")
 t_match "node0: gpio_chip of a chip that does not exist refused, with a message" \
     'rc=[1-9][0-9]*(.|\n)*gpio_chip=77: there is no gpiochip77' "$(tr '\n' ' ' <<<"$out")"
-out=$(cluster_run 0 "insmod $KO/ssi_gpio_bus/ssi_gpio_bus.ko peer_node=1 gpio_chip=$chip gpio_line=1 2>&1; echo rc=\$?; dmesg | tail -n 3")
+out=$(cluster_run 0 "insmod $KO_GPIO peer_node=1 gpio_chip=$chip gpio_line=1 2>&1; echo rc=\$?; dmesg | tail -n 3")
 t_match "node0: lines past the chip's end refused, with a message" \
     'rc=[1-9][0-9]*.*has 10 lines, lines 1\.\.10 do not fit' "$(tr '\n' ' ' <<<"$out")"
 out=$(cluster_run 0 "rmmod ssi_core && d=/sys/kernel/config/gpio-sim/ssi && echo 0 > \$d/live && rmdir \$d/bank0 \$d && grep -c '^ssi_' /proc/modules")

@@ -5,14 +5,9 @@
 # Over ssi_gpio_bus the cluster forms, pings and reads a page with the same ssi_core
 # code as over rxe; injected bit flips and a stuck line are survived by retransmission
 # (data exact, errors counted); a killed guest is detected; the modules unload.
-set -uo pipefail
-. "$(dirname "$0")/../../scripts/lib.sh"
 SSI_GPIO_CABLE=1
-. "$SSI_ROOT/scripts/cluster.sh"
-t_suite=gpio
-. "$SSI_ROOT/scripts/testlib.sh"
+. "$(dirname "$0")/../lib/suite.sh" gpio
 
-SSICTL=$SSI_ROOT/target/release/ssictl
 # A page over the bus takes seconds under TCG and heartbeats wait behind it: the
 # failure timeout is sized from the readings of /proc/ssi/nodes (max_gap_ms).
 DOWN_AFTER_MS=${SSI_GPIO_DOWN_AFTER_MS:-30000}
@@ -44,7 +39,7 @@ bus_total() { echo $(($(bus_counter 0 "$1") + $(bus_counter 1 "$1"))); }
 cluster_start 2
 t_match "the cable joins both guests" 'connected=1,1|connected_a=1 connected_b=1' "$(cable_cmd stats)"
 for g in 0 1; do
-    out=$(cable_load_ssi $g "$DOWN_AFTER_MS" 2>&1)
+    out=$(cluster_bring_up $g cable peers down_after_ms="$DOWN_AFTER_MS" 2>&1)
     t_ok "guest$g: ssi_core and ssi_gpio_bus load (lines of the virtio GPIO chip)" $? "$out"
 done
 

@@ -7,31 +7,11 @@
 # process with dirty memory hops 0 -> 1 -> 2 -> 0 with every page verified; ssictl ps
 # shows it cluster-wide; a destination killed mid-run ends its stand-in, a killed home
 # makes the process's next remote fault SIGBUS; modules unload afterwards.
-set -uo pipefail
-. "$(dirname "$0")/../../scripts/lib.sh"
 export SSI_GUEST_CPU=${SSI_GUEST_CPU:-max}
-. "$SSI_ROOT/scripts/cluster.sh"
-t_suite=migrate
-. "$SSI_ROOT/scripts/testlib.sh"
+. "$(dirname "$0")/../lib/suite.sh" migrate
 
-SSICTL=$SSI_ROOT/target/release/ssictl
-MT=$SSI_ROOT/target/release/ssi-memtest
-RT=$SSI_ROOT/target/ssi-regtest
-CT=$SSI_ROOT/target/ssi-counter
-CORE=$SSI_ROOT/ssi_core/ssi_core.ko
-RDMA=$SSI_ROOT/ssi_rdma/ssi_rdma.ko
-MIGRATE=$SSI_ROOT/ssi_migrate/ssi_migrate.ko
 # Memory of the hop chain (MiB).
 CHAIN_MIB=${SSI_CHAIN_MIB:-16}
-
-bring_up() {
-    local g=$1 cmd m
-    cmd="insmod $CORE node_id=$g down_after_ms=$SSI_TCG_DOWN_AFTER_MS && rdma link add rxe0 type rxe netdev eth0 && insmod $RDMA && insmod $MIGRATE"
-    for m in 0 1 2; do
-        [ "$m" = "$g" ] || cmd="$cmd && $SSICTL node add $m $(cluster_ip "$m")"
-    done
-    cluster_run "$g" "$cmd"
-}
 
 start_daemon() {
     cluster_spawn "$1" "exec $SSICTL daemon >>/tmp/daemon.log 2>&1" >/dev/null
@@ -60,7 +40,7 @@ pid_on() {
 
 cluster_start 3
 for g in 0 1 2; do
-    out=$(bring_up $g 2>&1)
+    out=$(cluster_bring_up $g rdma migrate peers down_after_ms=$SSI_TCG_DOWN_AFTER_MS 2>&1)
     t_ok "node$g: loads ssi_core, ssi_rdma, ssi_migrate and configures its peers" $? "$out"
 done
 for g in 0 1; do start_daemon $g; done
@@ -103,8 +83,8 @@ thr=$(start_job 0 "python3 -c 'import os,threading,time; threading.Thread(target
 out=$(cluster_run 0 "$SSICTL migrate $thr 1 2>&1")
 t_err "node0: a multi-threaded process refused" $? "$out"
 t_match "node0: ... EBUSY, single-threaded only" 'Device or resource busy.*: pid [0-9]+ has 2 threads' "$out"
-cluster_run 0 "$MT create pinreg 1M >/dev/null"
-pin=$(start_job 0 "sh -c 'echo ready \$\$; exec $MT touch pinreg --pages 0 --loop'" pinjob)
+cluster_run 0 "$MEMTEST create pinreg 1M >/dev/null"
+pin=$(start_job 0 "sh -c 'echo ready \$\$; exec $MEMTEST touch pinreg --pages 0 --loop'" pinjob)
 out=$(cluster_run 0 "$SSICTL migrate $pin 1 2>&1")
 t_err "node0: a process mapping device-like (PFN) memory refused" $? "$out"
 t_match "node0: ... EBUSY, pinned to node 0 by the mapping" 'Device or resource busy.*: pinned to node 0 by \[ssi-region\]' "$out"
@@ -114,12 +94,12 @@ t_match "node0: /proc/ssi/ps lists it as pinned to node 0, naming the mapping" \
 out=$(cluster_run 1 "$SSICTL ps --json")
 t_eq "node1: ssictl ps shows node 0's pinned process (role, node, command)" "pinned 0 ssi-memtest" \
     "$(json_get "$out" "' '.join(str(x) for p in d['processes'] if p['pid'] == $pin for x in (p['role'], p['listed_by'], p['command']))")"
-cluster_run 0 "kill $fd $thr $pin $sleeper; $MT remove pinreg" >/dev/null
+cluster_run 0 "kill $fd $thr $pin $sleeper; $MEMTEST remove pinreg" >/dev/null
 
 # --- registers ------------------------------------------------------------------------------
 # Spins about 40 s (a busy loop calibrated at start: on a loaded host it may end much
 # sooner), so that it is still running when ps looks.
-rt=$(start_job 0 "$RT 40" regs)
+rt=$(start_job 0 "$REGTEST 40" regs)
 t_ok "node0: ssi-regtest holds its registers (pid $rt)" $? "$rt"
 out=$(cluster_run 0 "$SSICTL migrate $rt 1 --json")
 t_ok "node0: migrates it to node 1 mid-spin" $? "$out"
@@ -174,7 +154,7 @@ params=/sys/module/ssi_migrate/parameters
 before=$(cluster_run 1 "cat $params/locked_fresh_pages")
 out=$(cluster_run 1 "echo 3 >$params/inject_locked_fresh_pages && cat $params/inject_locked_fresh_pages")
 t_eq "node1: its next 3 fresh fault pages will be found locked (injected)" "3" "$out"
-ex=$(start_job 0 "$CT -m 4 -t 30 -i 300 -x 42" exit42)
+ex=$(start_job 0 "$COUNTER -m 4 -t 30 -i 300 -x 42" exit42)
 out=$(cluster_run 0 "$SSICTL migrate $ex 1")
 t_ok "node0: a process that will exit with 42 moves to node 1" $? "$out"
 out=$(wait_job 0 exit42 120)
@@ -182,7 +162,7 @@ t_match "node0: exit code 42 of the migrated process reaches its parent" '^rc=42
 t_match "node0: ... after it checked all its memory on node 1" '^final ok ' "$out"
 out=$(cluster_run 1 "echo \$((\$(cat $params/locked_fresh_pages) - $before)) \$(cat $params/inject_locked_fresh_pages) \$(dmesg | grep -c 'treated as locked (injected): faulting again')")
 t_eq "node1: ... those 3 faults were taken again, counted and logged" "3 0 3" "$out"
-sig=$(start_job 0 "$CT -m 4 -t 600 -i 200" term)
+sig=$(start_job 0 "$COUNTER -m 4 -t 600 -i 200" term)
 out=$(cluster_run 0 "$SSICTL migrate $sig 2")
 t_ok "node0: a long-running process moves to node 2" $? "$out"
 sleep 2
@@ -193,7 +173,7 @@ out=$(cluster_run 2 "grep -c 'killed by signal 15' /tmp/daemon.log")
 t_eq "node2: its daemon saw the process die of SIGTERM" "1" "$out"
 
 # --- memory: a chain of hops 0 -> 1 -> 2 -> 0 --------------------------------------------------
-ch=$(start_job 0 "$CT -m $CHAIN_MIB -t 90 -i 1000 -w" chain 120)
+ch=$(start_job 0 "$COUNTER -m $CHAIN_MIB -t 90 -i 1000 -w" chain 120)
 t_ok "node0: a ${CHAIN_MIB} MiB process that rewrites its memory starts (pid $ch)" $? "$ch"
 sleep 2
 out=$(cluster_run 0 "$SSICTL migrate $ch 1")
@@ -220,7 +200,7 @@ out=$(cluster_run 1 "cat /proc/ssi/ps | grep -c ssi-counter")
 t_eq "node1: its relay stand-in is gone after the exit" "0" "$out"
 
 # --- failures ---------------------------------------------------------------------------------
-rmm=$(start_job 0 "$CT -m 4 -t 600 -i 200" held)
+rmm=$(start_job 0 "$COUNTER -m 4 -t 600 -i 200" held)
 out=$(cluster_run 0 "$SSICTL migrate $rmm 1")
 t_ok "node0: another process moves to node 1" $? "$out"
 out=$(cluster_run 0 "rmmod ssi_migrate 2>&1")
@@ -233,7 +213,7 @@ out=$(wait_job 0 held 30)
 t_match "node0: destination killed: the stand-in ends (SIGKILL, 137) instead of hanging" '^rc=137$' "$out"
 echo "    stand-in noticed the dead destination after $((($(date +%s%N) - t0) / 1000000)) ms"
 
-bus=$(start_job 2 "$CT -m 8 -t 600 -i 100" bus)
+bus=$(start_job 2 "$COUNTER -m 8 -t 600 -i 100" bus)
 out=$(cluster_run 2 "$SSICTL migrate $bus 0")
 t_ok "node2: a process moves to node 0" $? "$out"
 sleep 2

@@ -2,18 +2,11 @@
 # The node table: `ssictl node add|remove`, `ssictl nodes`, /proc/ssi/nodes, and the
 # refusals of bad input and unprivileged callers. (Peers stay "configured" until the
 # messaging layer connects them.)
-set -uo pipefail
-. "$(dirname "$0")/../../scripts/lib.sh"
-. "$SSI_ROOT/scripts/cluster.sh"
-t_suite=nodes
-. "$SSI_ROOT/scripts/testlib.sh"
-
-SSICTL=$SSI_ROOT/target/release/ssictl
-CORE=$SSI_ROOT/ssi_core/ssi_core.ko
+. "$(dirname "$0")/../lib/suite.sh" nodes
 
 cluster_start 2
 for n in 0 1; do
-    out=$(cluster_run $n "insmod $CORE node_id=$n")
+    out=$(cluster_bring_up $n)
     t_ok "node$n: insmod ssi_core" $? "$out"
 done
 
@@ -61,7 +54,7 @@ out=$(cluster_run 0 "$SSICTL nodes --json")
 t_eq "node0: 63 nodes after removing one" 63 "$(json_get "$out" 'len(d["nodes"])')"
 
 # --- unload with a full table -------------------------------------------------------------------
-out=$(cluster_run 0 "rmmod ssi_core && insmod $CORE node_id=0 && $SSICTL nodes --json")
+out=$(cluster_run 0 "rmmod ssi_core && insmod $KO_CORE node_id=0 && $SSICTL nodes --json")
 t_eq "node0: reload starts with an empty table" 1 "$(json_get "$out" 'len(d["nodes"])')"
 if bad=$(cluster_check_kernel_logs 2>&1); then
     t_pass "no BUG/WARNING/Oops/Call Trace on any node"

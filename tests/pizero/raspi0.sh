@@ -5,7 +5,7 @@
 # ssictl, unloads, and checks what the board printed. Every check is a test case.
 set -uo pipefail
 . "$(dirname "$0")/../../scripts/lib.sh"
-. "$SSI_ROOT/scripts/testlib.sh"
+. "$SSI_ROOT/tests/lib/assert.sh"
 . "$SSI_ROOT/scripts/pizero.sh"
 t_suite=pizero
 

@@ -1,8 +1,19 @@
 # shellcheck shell=bash
 # The ssi cluster harness: boots N QEMU guests of the guest kernel and runs commands on
-# them. Source it (after lib.sh) from a test or the demo:
+# them. Source it (after lib.sh) from a test or the demo (tests/lib/suite.sh does, for
+# the test suites). Guest G is node G: the node id of a guest is its number.
 #
 #   cluster_start N              boot nodes 0..N-1 (TCG), wait until each is up
+#   cluster_bring_up NODE [OPTION...]
+#                                load ssi on NODE: insmod ssi_core (node_id NODE), then
+#                                per option: rdma (an rxe device on eth0, then
+#                                ssi_rdma; or either alone: rxe, ssi_rdma), migrate
+#                                (ssi_migrate), gpio (ssi_gpio_bus peered with
+#                                the other node of a pair), cable (the same on the lines
+#                                of the guest's virtio GPIO chip, with SSI_GPIO_CABLE=1),
+#                                peers (`ssictl node add` of every other node),
+#                                down_after_ms=MS (ssi_core's failure timeout). Prints
+#                                the output and returns the exit code
 #   cluster_run NODE CMD         run a shell command on NODE; prints its output and
 #                                returns its exit code (timeout: $SSI_CMD_TIMEOUT s)
 #   cluster_spawn NODE CMD       start CMD on NODE in the background; prints a job id
@@ -17,20 +28,16 @@
 #   cable_cmd CMD                with SSI_GPIO_CABLE=1: a command to the cable's control
 #                                socket (stats, flip LINE N [a|b], hold LINE 0|1, ...)
 #   cable_stat KEY               with SSI_GPIO_CABLE=1: one key=value of the cable's stats
-#   cable_load_ssi NODE DOWN_MS  with SSI_GPIO_CABLE=1: on NODE, insmod ssi_core (node_id
-#                                NODE, down_after_ms DOWN_MS) and ssi_gpio_bus on the
-#                                lines of its virtio GPIO chip, peer the other node, and
-#                                add the other node (no ssi_rdma: the cable is the link)
 #   cluster_stop                 power the guests off; kill what does not stop. Installed
 #                                as an EXIT trap by cluster_start: no orphan QEMU. After
-#                                a failed assertion (testlib.sh) it first prints each
+#                                a failed assertion (assert.sh) it first prints each
 #                                node's last $SSI_FAIL_LOG_LINES ssi/rxe kernel messages.
 #
 # Guests share the host's root read-only over 9p (so host binaries, perftest and the
 # repository's build outputs run unchanged) and a writable per-run directory that
 # carries commands and results (see guest-init.sh). Their NICs are linked by QEMU
 # `-netdev dgram` sockets on 127.0.0.1 only: a direct pair for 2 nodes, through
-# scripts/nethub.py (a learning switch on loopback UDP) for more. Node N has address
+# tests/lib/nethub.py (a learning switch on loopback UDP) for more. Node N has address
 # 10.99.0.(10+N)/24 on eth0, reachable only from the other guests.
 #
 # SSI_GPIO_CABLE=1 (2 nodes): the guests also get a virtio GPIO controller each
@@ -38,6 +45,8 @@
 # memfd, as vhost-user needs) whose ten lines are wired to the other guest's by
 # target/release/ssi-gpio-cable (userspace-tools/gpio-cable): the emulated ribbon
 # cable of ssi_gpio_bus, with its control socket at $cluster_dir/cable.ctl.
+
+. "$SSI_ROOT/tests/lib/paths.sh"
 
 SSI_CMD_TIMEOUT=${SSI_CMD_TIMEOUT:-180}
 SSI_GUEST_MEM=${SSI_GUEST_MEM:-1024}
@@ -56,7 +65,6 @@ cluster_base=0
 cluster_kernel=
 cluster_cable_pid=
 SSI_GPIO_CABLE=${SSI_GPIO_CABLE:-0}
-SSI_CABLE=$SSI_ROOT/target/release/ssi-gpio-cable
 
 cluster_ip() { printf '10.99.0.%d' $((10 + $1)); }
 
@@ -77,9 +85,9 @@ cluster_start() {
     cluster_kernel=$kernel
     if [ "$SSI_GPIO_CABLE" = 1 ]; then
         [ "$n" -eq 2 ] || ssi_die "the GPIO cable joins exactly 2 nodes"
-        [ -x "$SSI_CABLE" ] || ssi_die "no $SSI_CABLE: run scripts/build.sh ssictl"
+        [ -x "$CABLE" ] || ssi_die "no $CABLE: run scripts/build.sh ssictl"
         ssi_qemu_gpio_root >/dev/null || ssi_die "no QEMU with vhost-user-gpio-pci: run make setup"
-        "$SSI_CABLE" --socket-a "$cluster_dir/gpio0.sock" --socket-b "$cluster_dir/gpio1.sock" \
+        "$CABLE" --socket-a "$cluster_dir/gpio0.sock" --socket-b "$cluster_dir/gpio1.sock" \
             --control "$cluster_dir/cable.ctl" >"$cluster_dir/cable.log" 2>&1 &
         cluster_cable_pid=$!
         for ((i = 0; i < 50; i++)); do
@@ -88,7 +96,7 @@ cluster_start() {
         done
     fi
     if [ "$n" -gt 2 ]; then
-        python3 "$SSI_ROOT/scripts/nethub.py" "$cluster_base" "$n" >"$cluster_dir/hub.log" 2>&1 &
+        python3 "$SSI_ROOT/tests/lib/nethub.py" "$cluster_base" "$n" >"$cluster_dir/hub.log" 2>&1 &
         cluster_hub_pid=$!
     fi
     for ((i = 0; i < n; i++)); do
@@ -138,7 +146,7 @@ cluster_boot() {
         -virtfs local,path="$cluster_dir",mount_tag=ssirun,security_model=none,multidevs=remap \
         -netdev "dgram,id=n0,local.type=inet,local.host=127.0.0.1,local.port=$((base + 1 + i)),remote.type=inet,remote.host=127.0.0.1,remote.port=$remote" \
         -device "virtio-net-pci,netdev=n0,mac=52:54:00:55:00:$(printf %02x "$i")" \
-        -append "console=ttyS0 root=hostroot rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=262144 ro init=$SSI_ROOT/scripts/guest-init.sh panic=-1 oops=panic check_pages=1 tsc=reliable ssi.node=$i ssi.ip=$(cluster_ip "$i")/24" \
+        -append "console=ttyS0 root=hostroot rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=262144 ro init=$SSI_ROOT/tests/lib/guest-init.sh panic=-1 oops=panic check_pages=1 tsc=reliable ssi.node=$i ssi.ip=$(cluster_ip "$i")/24" \
         </dev/null >>"$cluster_dir/node$i.console" 2>&1 &
     cluster_pids[i]=$!
 }
@@ -305,10 +313,41 @@ cable_stat() {
 # (/dev/gpiochipN).
 SSI_VIRTIO_GPIO_CHIP='for c in /sys/bus/gpio/devices/gpiochip*; do readlink -f $c | grep -q virtio && { n=${c##*gpiochip}; break; }; done; echo ${n:?no virtio gpio chip}'
 
-cable_load_ssi() {
-    local g=$1 down_ms=$2 peer=$((1 - $1))
-    cluster_run "$g" "chip=\$($SSI_VIRTIO_GPIO_CHIP) &&
-        insmod $SSI_ROOT/ssi_core/ssi_core.ko node_id=$g down_after_ms=$down_ms &&
-        insmod $SSI_ROOT/ssi_gpio_bus/ssi_gpio_bus.ko gpio_chip=\$chip peer_node=$peer &&
-        $SSI_ROOT/target/release/ssictl node add $peer $(cluster_ip "$peer")"
+cluster_bring_up() {
+    local g=$1 opt core_args="node_id=$1" rxe=0 rdma=0 migrate=0 gpio=0 cable=0 peers=0 cmd m
+    shift
+    for opt in "$@"; do
+        case $opt in
+        rdma) rxe=1 rdma=1 ;;
+        rxe) rxe=1 ;;
+        ssi_rdma) rdma=1 ;;
+        migrate) migrate=1 ;;
+        gpio) gpio=1 ;;
+        cable) gpio=1 cable=1 ;;
+        peers) peers=1 ;;
+        down_after_ms=*) core_args="$core_args $opt" ;;
+        *) ssi_die "cluster_bring_up: unknown option '$opt'" ;;
+        esac
+    done
+    cmd="insmod $KO_CORE $core_args"
+    if [ $rxe = 1 ]; then
+        cmd="$cmd && rdma link add rxe0 type rxe netdev eth0"
+    fi
+    if [ $rdma = 1 ]; then
+        cmd="$cmd && insmod $KO_RDMA"
+    fi
+    if [ $migrate = 1 ]; then
+        cmd="$cmd && insmod $KO_MIGRATE"
+    fi
+    if [ $cable = 1 ]; then
+        cmd="chip=\$($SSI_VIRTIO_GPIO_CHIP) && $cmd && insmod $KO_GPIO gpio_chip=\$chip peer_node=$((1 - g))"
+    elif [ $gpio = 1 ]; then
+        cmd="$cmd && insmod $KO_GPIO peer_node=$((1 - g))"
+    fi
+    if [ $peers = 1 ]; then
+        for ((m = 0; m < cluster_nodes; m++)); do
+            [ "$m" = "$g" ] || cmd="$cmd && $SSICTL node add $m $(cluster_ip "$m")"
+        done
+    fi
+    cluster_run "$g" "$cmd"
 }

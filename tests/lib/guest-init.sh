@@ -1,5 +1,5 @@
 #!/bin/bash
-# PID 1 of an ssi test guest (started by scripts/cluster.sh).
+# PID 1 of an ssi test guest (started by tests/lib/cluster.sh).
 #
 # The guest boots with the host's root filesystem shared read-only over 9p, so the
 # host's iproute2, rdma-core, perftest and the repository's build outputs are all
