@@ -53,18 +53,23 @@ t_ok "node1: unprivileged ssictl status allowed (read-only)" $? "$out"
 out=$(cluster_run 1 "setpriv --reuid=65534 --regid=65534 --clear-groups $SSICTL node add 9 10.99.0.99 2>&1")
 t_err "node1: unprivileged node add refused" $? "$out"
 t_match "node1: unprivileged caller told why" '[Nn]ot permitted|EPERM' "$out"
+# The request numbers come from the ABI definitions (ssi-abi); 0xFF is an ssi request
+# number nobody defines, TCGETS (0x5401) another driver's request.
 out=$(cluster_run 1 "python3 -c '
-import errno, fcntl, os
+import errno, fcntl, json, os, subprocess
+abi = json.loads(subprocess.check_output([\"$SSI_ABI\"]))
+status = abi[\"ioctls\"][\"SSI_IOC_STATUS\"]
+unknown = (3 << 30) | (4 << 16) | (abi[\"magic\"] << 8) | 0xFF
 fd = os.open(\"/dev/ssi\", os.O_RDONLY)
-for req, arg in ((0x8470D501, 0), (0x8470D501, 0x1000), (0xC004D5FF, 0), (0x5401, 0)):
+for name, req, arg in ((\"STATUS\", status, 0), (\"STATUS\", status, 0x1000), (\"unknown\", unknown, 0), (\"TCGETS\", 0x5401, 0)):
     try:
         fcntl.ioctl(fd, req, arg)
-        print(hex(req), \"ok\")
+        print(name, \"ok\")
     except OSError as e:
-        print(hex(req), errno.errorcode[e.errno])
+        print(name, errno.errorcode[e.errno])
 '")
 t_eq "node1: bad ioctl pointers get EFAULT, unknown requests ENOTTY" \
-    "0x8470d501 EFAULT 0x8470d501 EFAULT 0xc004d5ff ENOTTY 0x5401 ENOTTY" "$(tr '\n' ' ' <<<"$out" | sed 's/ $//')"
+    "STATUS EFAULT STATUS EFAULT unknown ENOTTY TCGETS ENOTTY" "$(tr '\n' ' ' <<<"$out" | sed 's/ $//')"
 
 # --- RDMA device hot-remove and re-add while ssi_rdma is loaded (ib_client paths) ---------
 out=$(cluster_run 1 "rdma link delete rxe0 && $SSICTL status --json")

@@ -157,8 +157,10 @@ t_ok "node2: root removes both" $? "$out"
 # --- bad arguments -------------------------------------------------------------------------
 cluster_run 0 "$SSICTL region create small 8K --mode 0666" >/dev/null
 out=$(cluster_run 1 "python3 -c '
-import errno, fcntl, mmap, os, struct
+import errno, fcntl, json, mmap, os, struct, subprocess
+abi = json.loads(subprocess.check_output([\"$SSI_ABI\"]))
 FMT = \"<40sIIQIIIIQ\"
+assert struct.calcsize(FMT) == abi[\"sizes\"][\"SsiRegion\"], \"SsiRegion changed: update FMT\"
 def req(name, size=0, mode=0o600, flags=0, name_len=None):
     n = name.encode()
     return bytearray(struct.pack(FMT, n, len(n) if name_len is None else name_len, flags, size, mode, 0, 0, 0, 0))
@@ -169,7 +171,7 @@ def err(fn):
     except OSError as e:
         return errno.errorcode[e.errno]
 dev = os.open(\"/dev/ssi\", os.O_RDWR)
-CREATE, OPEN, REMOVE = 0xC050D50C, 0xC050D50D, 0x4050D50E
+CREATE, OPEN = abi[\"ioctls\"][\"SSI_IOC_REGION_CREATE\"], abi[\"ioctls\"][\"SSI_IOC_REGION_OPEN\"]
 res = []
 res.append(err(lambda: fcntl.ioctl(dev, OPEN, req(\"missing\"))))
 res.append(err(lambda: fcntl.ioctl(dev, CREATE, req(\"bad/name\", 4096))))
@@ -195,11 +197,14 @@ t_eq "node1: bad region requests get clear errnos; a good mapping works" \
 # A hand-written bookkeeping record with a name too long for a region (41 bytes) and one
 # with a malformed record are ignored by every region listing, not trusted.
 out=$(cluster_run 0 "python3 -c '
-import fcntl, os, struct
+import fcntl, json, os, struct, subprocess
+abi = json.loads(subprocess.check_output([\"$SSI_ABI\"]))
+KV = \"<IIQ48s192s\"
+assert struct.calcsize(KV) == abi[\"sizes\"][\"SsiKv\"], \"SsiKv changed: update KV\"
 dev = os.open(\"/dev/ssi\", os.O_RDWR)
 record = struct.pack(\"<IHHIIQ\", 1, 0o644, 1, 0, 0, 77)
 for key, value in ((b\"region/\" + b\"x\" * 41, record), (b\"region/junk\", b\"not a record\")):
-    fcntl.ioctl(dev, 0xC100D506, bytearray(struct.pack(\"<IIQ48s192s\", len(key), len(value), 0, key, value)))
+    fcntl.ioctl(dev, abi[\"ioctls\"][\"SSI_IOC_KV_PUT\"], bytearray(struct.pack(KV, len(key), len(value), 0, key, value)))
 ' && sleep 1 && cat /proc/ssi/regions && $SSICTL region list --json")
 t_ok "node0: listings survive hand-written region keys" $? "$out"
 t_nomatch "node0: ... and show neither" 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx|junk' "$out"

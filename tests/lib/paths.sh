@@ -9,6 +9,8 @@ KO_MIGRATE=$SSI_ROOT/ssi_migrate/ssi_migrate.ko
 KO_GPIO=$SSI_ROOT/ssi_gpio_bus/ssi_gpio_bus.ko
 
 SSICTL=$SSI_ROOT/target/release/ssictl
+# The ioctl numbers and struct sizes of rust/src/ioctl.rs, as JSON, for raw ioctls.
+SSI_ABI=$SSI_ROOT/target/release/ssi-abi
 MEMTEST=$SSI_ROOT/target/release/ssi-memtest
 CABLE=$SSI_ROOT/target/release/ssi-gpio-cable
 HOSTILE=$SSI_ROOT/target/ssi-hostile
