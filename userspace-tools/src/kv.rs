@@ -7,7 +7,7 @@ use serde_json::json;
 use ssi_shared::ioctl::SsiKv;
 use ssi_shared::wire::{MAX_KEY, MAX_VALUE};
 
-use crate::device::{common_hint, Device};
+use crate::device::{self, common_hint};
 
 /// Builds the ioctl argument, refusing keys and values the store would refuse.
 pub fn request(key: &str, value: &[u8]) -> Result<SsiKv, String> {
@@ -62,7 +62,7 @@ pub fn explain(op: &str, key: &str, e: &io::Error) -> String {
 /// `ssictl kv put KEY VALUE` (an empty value deletes the key).
 pub fn put(device: &str, key: &str, value: &str, as_json: bool) -> Result<ExitCode, String> {
     let req = request(key, value.as_bytes())?;
-    let dev = Device::open_checked(device)?;
+    let dev = device::open(device)?;
     let done = dev.kv_put(req).map_err(|e| explain("put", key, &e))?;
     if as_json {
         println!(
@@ -78,7 +78,7 @@ pub fn put(device: &str, key: &str, value: &str, as_json: bool) -> Result<ExitCo
 /// `ssictl kv get KEY`.
 pub fn get(device: &str, key: &str, as_json: bool) -> Result<ExitCode, String> {
     let req = request(key, b"")?;
-    let dev = Device::open_checked(device)?;
+    let dev = device::open(device)?;
     let got = match dev.kv_get(req) {
         Ok(got) => got,
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {

@@ -9,11 +9,11 @@ use ssi_shared::ioctl::{
     name_str, proc_role_label, SsiMigrate, SsiMigrateJob, SsiProcInfo, SSI_NODE_SELF, SSI_NODE_UP,
 };
 
-use crate::device::{common_hint, Device};
+use crate::device::{self, common_hint};
 
 /// `ssictl migrate PID NODE`.
 pub fn migrate(device: &str, pid: u32, node: u32, as_json: bool) -> Result<(), String> {
-    let dev = Device::open_checked(device)?;
+    let dev = device::open(device)?;
     let mut req = SsiMigrate {
         pid,
         node,
@@ -69,8 +69,8 @@ fn proc_json(p: &SsiProcInfo) -> serde_json::Value {
 
 /// `ssictl ps`: every process the migration engines of the up nodes know.
 pub fn ps(device: &str, as_json: bool) -> Result<(), String> {
-    let dev = Device::open_checked(device)?;
-    let nodes = dev.nodes()?;
+    let dev = device::open(device)?;
+    let nodes = dev.nodes().map_err(|e| device::node_error("nodes", &e))?;
     let mut rows: Vec<(u32, SsiProcInfo)> = Vec::new();
     let mut unreachable = Vec::new();
     for n in &nodes.nodes[..(nodes.count as usize).min(nodes.nodes.len())] {
@@ -232,7 +232,7 @@ fn move_special_mappings(job: &SsiMigrateJob) -> Result<(), String> {
 }
 
 /// In the forked child: become the process of `job` (returns only on failure).
-fn become_process(dev: &Device, job: &SsiMigrateJob) -> String {
+fn become_process(dev: &device::Device, job: &SsiMigrateJob) -> String {
     // SAFETY: plain system calls on this single-threaded child.
     unsafe {
         libc::setsid();
@@ -279,8 +279,8 @@ extern "C" fn on_sigchld(_: libc::c_int) {}
 
 /// `ssictl daemon`: takes processes migrating to this node. Runs until killed.
 pub fn daemon(device: &str, once: bool) -> Result<(), String> {
-    let dev = Device::open_checked(device)?;
-    let here = dev.status()?.node_id;
+    let dev = device::open(device)?;
+    let here = dev.node_id();
     // SIGCHLD interrupts ACCEPT (no SA_RESTART), so exits are reported at once.
     // SAFETY: installs a handler that does nothing.
     unsafe {

@@ -7,7 +7,7 @@ use ssi_shared::ioctl::{
     node_state_label, SsiNodeAddr, SsiNodeInfo, SsiNodeList, SSI_DEFAULT_PORT, SSI_NODE_CONFIGURED,
 };
 
-use crate::device::Device;
+use crate::device::{self, node_error};
 use crate::stats::{fmt_us, ns_to_us};
 
 /// Parses `ADDR` or `ADDR:PORT` (IPv4).
@@ -32,12 +32,16 @@ pub fn add(device: &str, id: u32, addr: &str) -> Result<(), String> {
         port: sa.port(),
         ..Default::default()
     };
-    Device::open(device)?.node_add(req)
+    device::open(device)?
+        .node_add(req)
+        .map_err(|e| node_error(&format!("node add {id}"), &e))
 }
 
 /// `ssictl node remove ID`.
 pub fn remove(device: &str, id: u32) -> Result<(), String> {
-    Device::open(device)?.node_remove(id)
+    device::open(device)?
+        .node_remove(id)
+        .map_err(|e| node_error(&format!("node remove {id}"), &e))
 }
 
 fn entries(list: &SsiNodeList) -> &[SsiNodeInfo] {
@@ -129,7 +133,9 @@ pub fn to_text(list: &SsiNodeList) -> String {
 
 /// `ssictl nodes`.
 pub fn list(device: &str, as_json: bool) -> Result<(), String> {
-    let list = Device::open(device)?.nodes()?;
+    let list = device::open(device)?
+        .nodes()
+        .map_err(|e| node_error("nodes", &e))?;
     if as_json {
         println!("{}", to_json(&list));
     } else {

@@ -8,7 +8,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use ssi_shared::ioctl::SSI_PAGE_SIZE;
 
-use crate::device::{common_hint, Device};
+use crate::device::{self, common_hint};
 use crate::stats::{ns_to_us, Summary};
 
 /// A page of data.
@@ -105,7 +105,7 @@ pub fn expose(device: &str, source: &Source, as_json: bool) -> Result<ExitCode, 
         Source::Pattern(seed) => pattern(*seed),
         Source::File(path) => read_page_file(path)?,
     };
-    let dev = Device::open_checked(device)?;
+    let dev = device::open(device)?;
     let handle = dev.page_expose(&page).map_err(|e| {
         explain(
             "page expose",
@@ -133,7 +133,7 @@ pub fn expose(device: &str, source: &Source, as_json: bool) -> Result<ExitCode, 
 
 /// `ssictl page unexpose HANDLE`.
 pub fn unexpose(device: &str, handle: u64) -> Result<ExitCode, String> {
-    let dev = Device::open_checked(device)?;
+    let dev = device::open(device)?;
     dev.page_unexpose(handle).map_err(|e| {
         explain(
             &format!("page unexpose {handle}"),
@@ -207,7 +207,7 @@ pub fn explain_read(args: &ReadArgs, e: &io::Error) -> String {
 /// `ssictl page read NODE HANDLE`.
 pub fn read(device: &str, args: &ReadArgs, as_json: bool) -> Result<ExitCode, String> {
     check_repeat(args.repeat)?;
-    let dev = Device::open_checked(device)?;
+    let dev = device::open(device)?;
     let mut page = Box::new([0u8; SSI_PAGE_SIZE]);
     let r = dev
         .page_read(args.node, args.handle, args.repeat, &mut page)

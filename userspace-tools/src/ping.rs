@@ -9,7 +9,7 @@ use serde_json::json;
 use ssi_shared::ioctl::SsiPing;
 use ssi_shared::wire::MAX_PING;
 
-use crate::device::{common_hint, Device};
+use crate::device::{self, common_hint};
 use crate::stats::{fmt_us, ns_to_us, Summary};
 
 /// Longest timeout the kernel accepts for one ping.
@@ -148,7 +148,7 @@ impl Report {
 /// `ssictl ping NODE`.
 pub fn run(device: &str, args: &PingArgs, as_json: bool) -> Result<ExitCode, String> {
     args.validate()?;
-    let dev = Device::open_checked(device)?;
+    let dev = device::open(device)?;
     if !as_json {
         println!(
             "PING node {}: {} payload bytes, timeout {} ms",

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use serde_json::json;
 use ssi_shared::ioctl::{SsiServiceCall, SSI_SERVICE_CALL_MAX};
 
-use crate::device::{common_hint, Device};
+use crate::device::{self, common_hint};
 
 /// Builds the ioctl argument.
 pub fn request(
@@ -44,7 +44,7 @@ pub fn call(
     as_json: bool,
 ) -> Result<ExitCode, String> {
     let req = request(node, service, data.as_bytes(), timeout_ms)?;
-    let dev = Device::open_checked(device)?;
+    let dev = device::open(device)?;
     let done = dev.service_call(req).map_err(|e| {
         let hint = match e.raw_os_error() {
             Some(libc::EOPNOTSUPP) => format!(" (node {node} has no service {service})"),

@@ -4,11 +4,13 @@ use serde_json::json;
 use ssi_shared::ioctl::{name_str, SsiStatus};
 use ssi_shared::transport::{flags_note, TransportKind, SSI_TRANSPORT_F_EMULATED_READS};
 
-use crate::device::Device;
+use crate::device::{self, common_hint};
 
 /// Prints the status of the local node.
 pub fn run(device: &str, as_json: bool) -> Result<(), String> {
-    let st = Device::open(device)?.status()?;
+    let st = device::open(device)?
+        .status()
+        .map_err(|e| format!("status: {e}{}", common_hint(e.raw_os_error())))?;
     if as_json {
         println!("{}", to_json(&st));
     } else {
