@@ -24,13 +24,16 @@ use crate::regions::Region;
 // bindgen gives some of them (see docs/ARCHITECTURE.md, "Unsafe code").
 #[allow(improper_ctypes)]
 extern "C" {
-    // `struct page *` and `struct vm_fault *` are opaque here.
     fn ssi_region_file_new(
         region: *mut c_void,
         writable: bool,
         out: *mut *mut bindings::file,
     ) -> c_int;
-    fn ssi_region_insert(vmf: *mut c_void, page: *mut c_void, writable: bool) -> c_uint;
+    fn ssi_region_insert(
+        vmf: *mut bindings::vm_fault,
+        page: *mut bindings::page,
+        writable: bool,
+    ) -> c_uint;
 }
 
 /// A reserved file descriptor and the region file it will refer to: installed with
@@ -170,7 +173,7 @@ fn vm_fault_code(outcome: Outcome) -> c_uint {
 /// `region` as for [`borrow`]; `vmf` is the fault being handled.
 unsafe fn handle(
     region: *mut c_void,
-    vmf: *mut c_void,
+    vmf: *mut bindings::vm_fault,
     pgoff: c_ulong,
     write: bool,
     replace: bool,
@@ -194,7 +197,7 @@ unsafe fn handle(
 #[no_mangle]
 extern "C" fn ssi_region_fault(
     region: *mut c_void,
-    vmf: *mut c_void,
+    vmf: *mut bindings::vm_fault,
     pgoff: c_ulong,
     write: bool,
 ) -> c_uint {
@@ -207,7 +210,11 @@ extern "C" fn ssi_region_fault(
 /// here (replacing the read-only one), so the shim returns `VM_FAULT_NOPAGE` and the
 /// kernel does not upgrade the old PTE itself.
 #[no_mangle]
-extern "C" fn ssi_region_mkwrite(region: *mut c_void, vmf: *mut c_void, pgoff: c_ulong) -> c_uint {
+extern "C" fn ssi_region_mkwrite(
+    region: *mut c_void,
+    vmf: *mut bindings::vm_fault,
+    pgoff: c_ulong,
+) -> c_uint {
     // SAFETY: As in `ssi_region_fault`.
     unsafe { handle(region, vmf, pgoff, true, true) }
 }

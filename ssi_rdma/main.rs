@@ -9,10 +9,10 @@
 //! implements core's transport ops on top of `conn.c` and forwards links and frames
 //! from `conn.c` to core.
 
-use core::ffi::{c_int, c_void};
+use core::ffi::c_int;
 use core::fmt::{self, Write};
 
-use kernel::{error::to_result, prelude::*, sync::Arc};
+use kernel::{bindings, error::to_result, prelude::*, sync::Arc};
 
 #[path = "../rust/kmod/core_client.rs"]
 #[allow(dead_code)]
@@ -55,6 +55,9 @@ struct RdmaStats {
     links_up: u64,
 }
 
+// Kernel structs pass by pointer only; the lint objects to zero-sized members that
+// bindgen gives some of them (see docs/ARCHITECTURE.md, "Unsafe code").
+#[allow(improper_ctypes)]
 extern "C" {
     fn ssi_rdma_ib_client_register() -> c_int;
     fn ssi_rdma_ib_client_unregister();
@@ -70,13 +73,13 @@ extern "C" {
         node: u32,
         addr: u64,
         rkey: u32,
-        page: *mut c_void,
+        page: *mut bindings::page,
         len: u32,
         timeout_ms: u32,
     ) -> c_int;
     fn ssi_rdma_conn_expose(
         node: u32,
-        page: *mut c_void,
+        page: *mut bindings::page,
         addr: *mut u64,
         rkey: *mut u32,
         cookie: *mut u64,

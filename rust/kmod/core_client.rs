@@ -56,7 +56,7 @@ pub(crate) fn link_event(node: u32, up: bool) {
 /// A `struct page *` that core hands a transport for the duration of one call (core
 /// holds a reference to the page across the call).
 #[derive(Clone, Copy)]
-pub(crate) struct RawPage(pub(crate) *mut c_void);
+pub(crate) struct RawPage(pub(crate) *mut kernel::bindings::page);
 
 /// Where a peer can read an exposed page, and the cookie to revoke it.
 pub(crate) struct Exposure {
@@ -227,7 +227,7 @@ unsafe extern "C" fn expose_trampoline<T: Transport>(
         return EINVAL.to_errno();
     }
     // SAFETY: Core calls with the registration's context.
-    match unsafe { transport_ctx::<T>(ctx) }.expose_page(node, RawPage(page)) {
+    match unsafe { transport_ctx::<T>(ctx) }.expose_page(node, RawPage(page.cast())) {
         Ok(e) => {
             // SAFETY: Core passes pointers to writable locals, checked non-null above.
             unsafe {
@@ -276,7 +276,7 @@ unsafe extern "C" fn read_trampoline<T: Transport>(
         node,
         addr,
         rkey,
-        RawPage(page),
+        RawPage(page.cast()),
         len,
         timeout_ms,
     ))
