@@ -85,14 +85,18 @@ void ssi_mig_task_comm(struct task_struct *t, char *buf)
 /*
  * What rust/src/migrate_target.rs needs to decide whether the caller may migrate t
  * (ptrace's rule, as ptrace_may_access() is not exported), each read under the lock
- * it needs.
+ * it needs. For a kernel thread only that is read: the rules refuse it first.
  */
 void ssi_mig_target_facts(struct task_struct *t, struct ssi_target_facts *f)
 {
 	const struct cred *caller = current_cred(), *tcred;
 
+	memset(f, 0, sizeof(*f));
 	f->pid = task_pid_vnr(t);
 	f->kernel_thread = t->flags & PF_KTHREAD;
+	/* Refused before anything else: nothing more to read (nor to trust) there. */
+	if (f->kernel_thread)
+		return;
 	f->init = is_global_init(t) || t == task_active_pid_ns(current)->child_reaper;
 	f->is_caller = t == current;
 
