@@ -27,6 +27,8 @@ pub(crate) mod migrate_target;
 pub(crate) mod migrate_wire;
 #[path = "../rust/src/node.rs"]
 pub(crate) mod node;
+#[path = "../rust/src/rdma_conn.rs"]
+pub(crate) mod rdma_conn;
 #[path = "../rust/src/region.rs"]
 pub(crate) mod region;
 #[path = "../rust/src/rpc.rs"]

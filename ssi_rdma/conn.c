@@ -6,25 +6,34 @@
  *
  * The verbs API is macros and static inlines, so this part is C; main.rs (Rust) drives
  * it through the functions declared in conn.h and gets links and frames back through
- * ssi_rdma_upcall_link() and ssi_rdma_upcall_deliver().
+ * ssi_rdma_upcall_link() and ssi_rdma_upcall_deliver(). The decisions are not made
+ * here: at each one this file asks the policy of rust/src/rdma_conn.rs (through
+ * policy.rs, the "Policy" section of conn.h) with the state it keeps for it
+ * (struct ssi_conn_fsm, struct ssi_peer_fsm) and does what the answer says. This file
+ * keeps the CM and verbs calls, the locks, the work items and the memory.
  *
  * Shape (after net/9p/trans_rdma.c and drivers/nvme/target/rdma.c):
- * - Roles: of two nodes, the one with the higher id connects; the other accepts. The
- *   CM private data carries magic, protocol, node id, ABI version and incarnation; a
- *   request from an unconfigured node, from another address than the configured one,
- *   with another ABI or malformed is rejected, and the reason goes back in the reject.
+ * - Roles (policy): of two nodes, the one with the higher id connects; the other
+ *   accepts. The CM private data carries magic, protocol, node id, ABI version and
+ *   incarnation; a request from an unconfigured node, from another address than the
+ *   configured one, with another ABI or malformed is rejected, and the reason goes
+ *   back in the reject. The policy encodes and checks the private data and words the
+ *   log lines; this file formats the requester's address (%pISc) for them.
  * - Each connection owns its PD, CQ (IB_POLL_WORKQUEUE: completions run in process
  *   context; never busy-polling, which starves the vCPU that runs rxe under TCG) and QP.
  * - Every failure (CM error or disconnect, a completion error, a stuck read, core
  *   resetting the link) funnels into ssi_conn_fail(), which queues the one teardown
- *   of that connection on ssi_wq; the active side then retries after SSI_RETRY_MS.
+ *   of that connection on ssi_wq (the policy says whether it is the first); the active
+ *   side then retries after the policy's delay (500 ms), the passive side waits.
+ * - The peer table has ssi_rdma_max_nodes() entries: SSI_MAX_NODES of rust/src/node.rs.
  * - Locks: peer->link_lock (mutex) orders each peer's link up/down decisions and
- *   upcalls; ssi_peers_lock (spinlock) guards the peer table; conn->lock (spinlock)
- *   guards the connection state and every post, so nothing is posted once teardown has
- *   started; conn->mr_lock (mutex) guards the exposed MRs. Order: link_lock, then
- *   ssi_peers_lock, then conn->lock. Upcalls into Rust/core hold only link_lock: core
- *   calls back into us (send, reset) from them, and those take neither link_lock nor
- *   wait for a teardown.
+ *   upcalls; ssi_peers_lock (spinlock) guards the peer table and each peer's
+ *   ssi_peer_fsm; conn->lock (spinlock) guards the connection's ssi_conn_fsm and every
+ *   post, so nothing is posted once teardown has started; conn->mr_lock (mutex) guards
+ *   the exposed MRs. Order: link_lock, then ssi_peers_lock, then conn->lock. The policy
+ *   is called under these spinlocks: it neither sleeps nor allocates. Upcalls into
+ *   Rust/core hold only link_lock: core calls back into us (send, reset) from them, and
+ *   those take neither link_lock nor wait for a teardown.
  */
 #include <linux/inet.h>
 #include <linux/module.h>
@@ -37,48 +46,22 @@
 
 #include "conn.h"
 
-#define SSI_MAX_NODES 64
 #define SSI_RX_DEPTH 32
 #define SSI_SQ_DEPTH 128
 /* Keep room for the drain WR of ib_drain_qp() and the odd REG_MR/LOCAL_INV. */
 #define SSI_SQ_LIMIT (SSI_SQ_DEPTH - 8)
-#define SSI_RETRY_MS 500
 #define SSI_RESOLVE_MS 1000
+/* A log line of the policy (a refused or rejected connection request). */
+#define SSI_WHY_LEN 160
+/* A peer's address as %pISc prints it (IPv6 at most). */
+#define SSI_ADDR_LEN 48
 
-#define SSI_CM_MAGIC 0x43495353 /* "SSIC" */
-#define SSI_CM_PROTO 1
-
-/* CM private data, both ways; in a reject, `reason` says why. */
-struct ssi_cm_priv {
-	__le32 magic;
-	u8 proto;
-	u8 reason;
-	__le16 node;
-	__le32 abi;
-	__le32 incarnation;
-} __packed;
-
-static const char *const ssi_reject_reasons[] = {
-	[SSI_REJ_NONE] = "none",
-	[SSI_REJ_BAD_PRIVATE_DATA] = "malformed connection request",
-	[SSI_REJ_UNKNOWN_NODE] = "node not configured there",
-	[SSI_REJ_ADDRESS] = "source address does not match the configured one",
-	[SSI_REJ_ABI] = "ABI version mismatch",
-	[SSI_REJ_NO_RESOURCES] = "no resources",
-	[SSI_REJ_ROLE] = "wrong role (the higher node id connects)",
-};
-
-static const char *ssi_reject_reason(unsigned int r)
-{
-	return r < ARRAY_SIZE(ssi_reject_reasons) && ssi_reject_reasons[r] ?
-		       ssi_reject_reasons[r] : "unknown reason";
-}
-
-enum ssi_conn_state { SSI_CONN_CONNECTING, SSI_CONN_UP, SSI_CONN_CLOSING };
-
-/* conn->flags bits */
-#define SSI_CONN_TEARDOWN_QUEUED 0
-#define SSI_CONN_ANNOUNCED 1
+/* The Rust types of the policy have the same layouts (rust/src/rdma_conn.rs). */
+static_assert(sizeof(struct ssi_local) == 12);
+static_assert(sizeof(struct ssi_conn_fsm) == 3);
+static_assert(sizeof(struct ssi_peer_fsm) == 8);
+static_assert(sizeof(struct ssi_peer_facts) == 8);
+static_assert(sizeof(struct ssi_action) == 8);
 
 struct ssi_conn;
 
@@ -143,9 +126,9 @@ struct ssi_conn {
 	 */
 	struct rw_semaphore res_sem;
 	spinlock_t lock;
-	enum ssi_conn_state state;
+	/* State, announced, teardown queued: changed only by the policy, under lock. */
+	struct ssi_conn_fsm fsm;
 	int sq_used;
-	unsigned long flags;
 	struct ssi_rx rx[SSI_RX_DEPTH];
 	struct mutex mr_lock;
 	struct list_head mrs;
@@ -154,7 +137,8 @@ struct ssi_conn {
 
 struct ssi_peer {
 	u32 node;
-	bool wanted;
+	/* Wanted by core, failures: changed only by the policy, under ssi_peers_lock. */
+	struct ssi_peer_fsm fsm;
 	__be32 ip;
 	u16 port;
 	struct ssi_conn *conn;
@@ -163,14 +147,15 @@ struct ssi_peer {
 	/* Serialises link up/down decisions and their upcalls, so core sees them in order. */
 	struct mutex link_lock;
 	struct delayed_work retry;
-	unsigned int failures;
 };
 
-static struct ssi_peer ssi_peers[SSI_MAX_NODES];
+/* Indexed by node id; ssi_rdma_max_nodes() entries (SSI_MAX_NODES of rust/src/node.rs). */
+static struct ssi_peer *ssi_peers;
+static u32 ssi_max_nodes;
 static DEFINE_SPINLOCK(ssi_peers_lock);
 static struct workqueue_struct *ssi_wq;
 static struct rdma_cm_id *ssi_listener;
-static u32 ssi_self, ssi_abi, ssi_incarnation;
+static struct ssi_local ssi_local;
 static u16 ssi_port;
 static bool ssi_stopping;
 static atomic64_t ssi_cookie_seq;
@@ -190,10 +175,43 @@ static void ssi_conn_put(struct ssi_conn *conn)
 	kref_put(&conn->ref, ssi_conn_release);
 }
 
-/* Queues the (single) teardown of a connection. Any context but hard IRQ. */
+/* What the policy needs to know about p besides p->fsm. Under ssi_peers_lock. */
+static struct ssi_peer_facts ssi_peer_facts(struct ssi_peer *p)
+{
+	return (struct ssi_peer_facts){
+		.node = p->node,
+		.stopping = ssi_stopping,
+		.has_conn = p->conn != NULL,
+	};
+}
+
+/* Does what the policy decided for p: (re)arms its connection attempt. Under ssi_peers_lock. */
+static void ssi_peer_act(struct ssi_peer *p, struct ssi_action act)
+{
+	if (act.kind == SSI_ACT_CONNECT)
+		mod_delayed_work(ssi_wq, &p->retry, msecs_to_jiffies(act.delay_ms));
+}
+
+/* Whether the link of conn was reported up (frames flow only then). Not under conn->lock. */
+static bool ssi_conn_announced(struct ssi_conn *conn)
+{
+	bool announced;
+
+	spin_lock(&conn->lock);
+	announced = ssi_rdma_conn_announced(&conn->fsm);
+	spin_unlock(&conn->lock);
+	return announced;
+}
+
+/* Queues the (single) teardown of a connection. Process context, not under conn->lock. */
 static void ssi_conn_fail(struct ssi_conn *conn)
 {
-	if (!test_and_set_bit(SSI_CONN_TEARDOWN_QUEUED, &conn->flags))
+	struct ssi_action act;
+
+	spin_lock(&conn->lock);
+	act = ssi_rdma_conn_fail(&conn->fsm);
+	spin_unlock(&conn->lock);
+	if (act.kind == SSI_ACT_QUEUE_TEARDOWN)
 		queue_work(ssi_wq, &conn->teardown);
 }
 
@@ -201,15 +219,13 @@ static void ssi_conn_fail(struct ssi_conn *conn)
 static void ssi_conn_announce(struct ssi_conn *conn)
 {
 	struct ssi_peer *p = &ssi_peers[conn->peer];
-	bool up;
+	struct ssi_action act;
 
 	mutex_lock(&p->link_lock);
 	spin_lock(&conn->lock);
-	if (conn->state == SSI_CONN_CONNECTING)
-		conn->state = SSI_CONN_UP;
-	up = conn->state == SSI_CONN_UP;
+	act = ssi_rdma_conn_established(&conn->fsm);
 	spin_unlock(&conn->lock);
-	if (up && !test_and_set_bit(SSI_CONN_ANNOUNCED, &conn->flags)) {
+	if (act.kind == SSI_ACT_ANNOUNCE_UP) {
 		spin_lock(&ssi_peers_lock);
 		p->announced = conn;
 		spin_unlock(&ssi_peers_lock);
@@ -225,7 +241,7 @@ static struct ssi_conn *ssi_conn_get(u32 node)
 {
 	struct ssi_conn *conn = NULL;
 
-	if (node >= SSI_MAX_NODES)
+	if (node >= ssi_max_nodes)
 		return NULL;
 	spin_lock(&ssi_peers_lock);
 	if (ssi_peers[node].conn) {
@@ -247,7 +263,7 @@ static struct ssi_conn *ssi_conn_use(u32 node)
 
 	if (!conn)
 		return NULL;
-	if (!test_bit(SSI_CONN_ANNOUNCED, &conn->flags) || !down_read_trylock(&conn->res_sem)) {
+	if (!ssi_conn_announced(conn) || !down_read_trylock(&conn->res_sem)) {
 		ssi_conn_put(conn);
 		return NULL;
 	}
@@ -282,7 +298,7 @@ static int ssi_post_recv(struct ssi_conn *conn, struct ssi_rx *rx)
 	int ret = -ECONNRESET;
 
 	spin_lock(&conn->lock);
-	if (conn->state != SSI_CONN_CLOSING)
+	if (!ssi_rdma_conn_closing(&conn->fsm))
 		ret = ib_post_recv(conn->qp, &wr, NULL);
 	spin_unlock(&conn->lock);
 	return ret;
@@ -305,14 +321,15 @@ static void ssi_recv_done(struct ib_cq *cq, struct ib_wc *wc)
 		return;
 	}
 	/* A frame can overtake the ESTABLISHED event on the accepting side. */
-	if (!test_bit(SSI_CONN_ANNOUNCED, &conn->flags))
+	if (!ssi_conn_announced(conn))
 		ssi_conn_announce(conn);
 	ib_dma_sync_single_for_cpu(conn->dev, rx->dma, SSI_RDMA_FRAME_MAX, DMA_FROM_DEVICE);
 	ssi_stat_inc(rx_frames);
-	if (test_bit(SSI_CONN_ANNOUNCED, &conn->flags))
+	if (ssi_conn_announced(conn))
 		ssi_rdma_upcall_deliver(conn->peer, rx->buf, wc->byte_len);
 	ib_dma_sync_single_for_device(conn->dev, rx->dma, SSI_RDMA_FRAME_MAX, DMA_FROM_DEVICE);
-	if (ssi_post_recv(conn, rx) && conn->state != SSI_CONN_CLOSING)
+	/* Refused once the teardown runs, which was queued: failing again does nothing. */
+	if (ssi_post_recv(conn, rx))
 		ssi_conn_fail(conn);
 }
 
@@ -384,7 +401,7 @@ static int ssi_post_send(struct ssi_conn *conn, const struct ib_send_wr *wr)
 	int ret;
 
 	spin_lock(&conn->lock);
-	if (conn->state != SSI_CONN_UP) {
+	if (!ssi_rdma_conn_may_send(&conn->fsm)) {
 		ret = -ENOTCONN;
 	} else if (conn->sq_used >= SSI_SQ_LIMIT) {
 		ret = -ENOBUFS;
@@ -451,7 +468,7 @@ static struct ssi_conn *ssi_conn_alloc(u32 peer, bool active)
 	spin_lock_init(&conn->lock);
 	mutex_init(&conn->mr_lock);
 	INIT_LIST_HEAD(&conn->mrs);
-	conn->state = SSI_CONN_CONNECTING;
+	conn->fsm = ssi_rdma_conn_new();
 	return conn;
 }
 
@@ -562,23 +579,13 @@ static int ssi_conn_create_resources(struct ssi_conn *conn)
 	return 0;
 }
 
-static void ssi_fill_priv(struct ssi_cm_priv *p, u8 reason)
-{
-	p->magic = cpu_to_le32(SSI_CM_MAGIC);
-	p->proto = SSI_CM_PROTO;
-	p->reason = reason;
-	p->node = cpu_to_le16(ssi_self);
-	p->abi = cpu_to_le32(ssi_abi);
-	p->incarnation = cpu_to_le32(ssi_incarnation);
-}
-
-static void ssi_fill_param(struct rdma_conn_param *param, struct ssi_cm_priv *priv,
+static void ssi_fill_param(struct rdma_conn_param *param, u8 priv[SSI_CM_PRIV_LEN],
 			   struct ib_device *dev)
 {
 	memset(param, 0, sizeof(*param));
-	ssi_fill_priv(priv, SSI_REJ_NONE);
+	ssi_rdma_cm_priv(&ssi_local, SSI_REJ_NONE, priv);
 	param->private_data = priv;
-	param->private_data_len = sizeof(*priv);
+	param->private_data_len = SSI_CM_PRIV_LEN;
 	param->responder_resources = min_t(int, dev->attrs.max_qp_rd_atom, 8);
 	param->initiator_depth = min_t(int, dev->attrs.max_qp_init_rd_atom, 8);
 	param->flow_control = 1;
@@ -586,23 +593,17 @@ static void ssi_fill_param(struct rdma_conn_param *param, struct ssi_cm_priv *pr
 	param->rnr_retry_count = 7;
 }
 
-static void ssi_schedule_retry(struct ssi_peer *p, unsigned long delay_ms)
-{
-	/* Called with ssi_peers_lock held. */
-	if (!ssi_stopping && p->wanted && !p->conn && ssi_self > p->node)
-		mod_delayed_work(ssi_wq, &p->retry, msecs_to_jiffies(delay_ms));
-}
-
 static void ssi_conn_teardown_work(struct work_struct *work)
 {
 	struct ssi_conn *conn = container_of(work, struct ssi_conn, teardown);
 	struct ssi_peer *p = &ssi_peers[conn->peer];
-	bool announced, report_down;
+	struct ssi_action act;
+	bool came_up, reported_up;
 
-	/* Under link_lock: a concurrent announce finished before, or sees CLOSING. */
+	/* Under link_lock: a concurrent announce finished before, or sees it closing. */
 	mutex_lock(&p->link_lock);
 	spin_lock(&conn->lock);
-	conn->state = SSI_CONN_CLOSING;
+	ssi_rdma_conn_close(&conn->fsm);
 	spin_unlock(&conn->lock);
 	spin_lock(&ssi_peers_lock);
 	if (p->conn == conn)
@@ -631,15 +632,18 @@ static void ssi_conn_teardown_work(struct work_struct *work)
 	 */
 	mutex_lock(&p->link_lock);
 	spin_lock(&ssi_peers_lock);
-	report_down = p->announced == conn;
-	if (report_down)
+	reported_up = p->announced == conn;
+	if (reported_up)
 		p->announced = NULL;
 	spin_unlock(&ssi_peers_lock);
-	announced = test_bit(SSI_CONN_ANNOUNCED, &conn->flags);
-	if (report_down) {
+	spin_lock(&conn->lock);
+	act = ssi_rdma_conn_closed(&conn->fsm, reported_up);
+	came_up = ssi_rdma_conn_announced(&conn->fsm);
+	spin_unlock(&conn->lock);
+	if (act.kind == SSI_ACT_ANNOUNCE_DOWN) {
 		pr_info("ssi_rdma: link to node %u down\n", conn->peer);
 		ssi_rdma_upcall_link(conn->peer, false);
-	} else if (announced) {
+	} else if (act.kind == SSI_ACT_REPLACED_CLOSED) {
 		pr_info("ssi_rdma: replaced link to node %u closed\n", conn->peer);
 	}
 	mutex_unlock(&p->link_lock);
@@ -647,11 +651,10 @@ static void ssi_conn_teardown_work(struct work_struct *work)
 	/* Waits for a running CM handler of this id; none runs after. */
 	rdma_destroy_id(conn->cm_id);
 
+	/* The side that made the connection tries again. */
 	spin_lock(&ssi_peers_lock);
-	if (conn->active) {
-		p->failures = announced ? 0 : p->failures + 1;
-		ssi_schedule_retry(p, SSI_RETRY_MS);
-	}
+	ssi_peer_act(p, ssi_rdma_peer_closed(&p->fsm, &ssi_local, ssi_peer_facts(p), conn->active,
+					     came_up));
 	spin_unlock(&ssi_peers_lock);
 	ssi_conn_put(conn);
 }
@@ -679,7 +682,7 @@ static void ssi_connect_work(struct work_struct *work)
 	INIT_WORK(&conn->teardown, ssi_conn_teardown_work);
 
 	spin_lock(&ssi_peers_lock);
-	if (ssi_stopping || !p->wanted || p->conn) {
+	if (!ssi_rdma_peer_may_connect(&p->fsm, &ssi_local, ssi_peer_facts(p))) {
 		spin_unlock(&ssi_peers_lock);
 		rdma_destroy_id(id);
 		kfree(conn);
@@ -698,68 +701,48 @@ static void ssi_connect_work(struct work_struct *work)
 
 retry_later:
 	spin_lock(&ssi_peers_lock);
-	ssi_schedule_retry(p, SSI_RETRY_MS);
+	ssi_peer_act(p, ssi_rdma_peer_attempt_failed(&p->fsm, &ssi_local, ssi_peer_facts(p)));
 	spin_unlock(&ssi_peers_lock);
 }
 
 static void ssi_reject(struct rdma_cm_id *id, u8 reason)
 {
-	struct ssi_cm_priv priv;
+	u8 priv[SSI_CM_PRIV_LEN];
 
-	ssi_fill_priv(&priv, reason);
+	ssi_rdma_cm_priv(&ssi_local, reason, priv);
 	ssi_stat_inc(rejected);
-	rdma_reject(id, &priv, sizeof(priv), IB_CM_REJ_CONSUMER_DEFINED);
+	rdma_reject(id, priv, sizeof(priv), IB_CM_REJ_CONSUMER_DEFINED);
 }
 
 /* Passive side: a connection request. Non-zero makes the CM destroy `id`. */
 static int ssi_accept(struct rdma_cm_id *id, struct rdma_cm_event *ev)
 {
-	const struct ssi_cm_priv *req = ev->param.conn.private_data;
 	struct sockaddr_in *src = (struct sockaddr_in *)&id->route.addr.dst_addr;
 	struct rdma_conn_param param;
-	struct ssi_cm_priv priv;
+	u8 priv[SSI_CM_PRIV_LEN];
+	char from[SSI_ADDR_LEN], why[SSI_WHY_LEN];
 	struct ssi_conn *conn, *old;
 	struct ssi_peer *p;
-	u32 node, abi;
+	u32 node = 0;
+	u8 reason;
 	int ret;
 
-	if (ev->param.conn.private_data_len < sizeof(*req) || !req ||
-	    le32_to_cpu(req->magic) != SSI_CM_MAGIC || req->proto != SSI_CM_PROTO) {
-		pr_warn_ratelimited("ssi_rdma: refused a malformed connection request from %pISc\n",
-				    src);
-		ssi_reject(id, SSI_REJ_BAD_PRIVATE_DATA);
-		return -ECONNREFUSED;
+	/* The policy decides (in the order of its checks) and words the log line. */
+	snprintf(from, sizeof(from), "%pISc", src);
+	reason = ssi_rdma_check_request(&ssi_local, ev->param.conn.private_data,
+					ev->param.conn.private_data_len, from, &node, why,
+					sizeof(why));
+	/* Accepted so far, node < ssi_rdma_max_nodes(): the size of the table. */
+	p = reason == SSI_REJ_NONE ? &ssi_peers[node] : NULL;
+	if (p) {
+		spin_lock(&ssi_peers_lock);
+		reason = ssi_rdma_check_peer(&p->fsm, ssi_peer_facts(p), src->sin_family == AF_INET,
+					     src->sin_addr.s_addr, p->ip, from, why, sizeof(why));
+		spin_unlock(&ssi_peers_lock);
 	}
-	node = le16_to_cpu(req->node);
-	abi = le32_to_cpu(req->abi);
-	if (abi != ssi_abi) {
-		pr_warn_ratelimited("ssi_rdma: refused node %u at %pISc: it speaks ABI v%u, this node v%u\n",
-				    node, src, abi, ssi_abi);
-		ssi_reject(id, SSI_REJ_ABI);
-		return -ECONNREFUSED;
-	}
-	if (node >= SSI_MAX_NODES || node == ssi_self || !req->incarnation) {
-		pr_warn_ratelimited("ssi_rdma: refused a request claiming node %u from %pISc\n",
-				    node, src);
-		ssi_reject(id, SSI_REJ_BAD_PRIVATE_DATA);
-		return -ECONNREFUSED;
-	}
-	if (node < ssi_self) {
-		pr_warn_ratelimited("ssi_rdma: refused node %u at %pISc: this node (%u) connects to lower ids\n",
-				    node, src, ssi_self);
-		ssi_reject(id, SSI_REJ_ROLE);
-		return -ECONNREFUSED;
-	}
-	p = &ssi_peers[node];
-	spin_lock(&ssi_peers_lock);
-	ret = !p->wanted ? SSI_REJ_UNKNOWN_NODE :
-	      (src->sin_family != AF_INET || src->sin_addr.s_addr != p->ip) ? SSI_REJ_ADDRESS :
-	      ssi_stopping ? SSI_REJ_NO_RESOURCES : SSI_REJ_NONE;
-	spin_unlock(&ssi_peers_lock);
-	if (ret != SSI_REJ_NONE) {
-		pr_warn_ratelimited("ssi_rdma: refused node %u at %pISc: %s\n", node, src,
-				    ssi_reject_reason(ret));
-		ssi_reject(id, ret);
+	if (reason != SSI_REJ_NONE) {
+		pr_warn_ratelimited("ssi_rdma: %s\n", why);
+		ssi_reject(id, reason);
 		return -ECONNREFUSED;
 	}
 
@@ -785,7 +768,7 @@ static int ssi_accept(struct rdma_cm_id *id, struct rdma_cm_event *ev)
 	spin_unlock(&ssi_peers_lock);
 	if (old)
 		ssi_conn_fail(old);
-	ssi_fill_param(&param, &priv, conn->dev);
+	ssi_fill_param(&param, priv, conn->dev);
 	param.responder_resources = min_t(u8, param.responder_resources,
 					  ev->param.conn.initiator_depth);
 	param.initiator_depth = min_t(u8, param.initiator_depth,
@@ -809,7 +792,7 @@ static int ssi_cm_handler(struct rdma_cm_id *id, struct rdma_cm_event *ev)
 {
 	struct ssi_conn *conn = id->context;
 	struct rdma_conn_param param;
-	struct ssi_cm_priv priv;
+	u8 priv[SSI_CM_PRIV_LEN];
 	int ret;
 
 	if (ev->event == RDMA_CM_EVENT_CONNECT_REQUEST)
@@ -826,11 +809,14 @@ static int ssi_cm_handler(struct rdma_cm_id *id, struct rdma_cm_event *ev)
 	case RDMA_CM_EVENT_ROUTE_RESOLVED:
 		/* Not while (or after) a teardown frees the resources. */
 		down_write(&conn->res_sem);
-		ret = conn->state == SSI_CONN_CLOSING ? -ECONNABORTED :
-		      ssi_conn_create_resources(conn);
+		spin_lock(&conn->lock);
+		ret = ssi_rdma_conn_closing(&conn->fsm) ? -ECONNABORTED : 0;
+		spin_unlock(&conn->lock);
+		if (!ret)
+			ret = ssi_conn_create_resources(conn);
 		up_write(&conn->res_sem);
 		if (!ret) {
-			ssi_fill_param(&param, &priv, conn->dev);
+			ssi_fill_param(&param, priv, conn->dev);
 			ret = rdma_connect_locked(id, &param);
 		}
 		if (ret) {
@@ -843,14 +829,13 @@ static int ssi_cm_handler(struct rdma_cm_id *id, struct rdma_cm_event *ev)
 		ssi_conn_announce(conn);
 		break;
 	case RDMA_CM_EVENT_REJECTED: {
-		const struct ssi_cm_priv *rej;
+		char why[SSI_WHY_LEN];
+		const void *rej;
 		u8 len = 0;
 
 		rej = rdma_consumer_reject_data(id, ev, &len);
-		if (rej && len >= sizeof(*rej) && le32_to_cpu(rej->magic) == SSI_CM_MAGIC)
-			pr_warn_ratelimited("ssi_rdma: node %u refused the connection: %s (ABI v%u there, v%u here)\n",
-					    conn->peer, ssi_reject_reason(rej->reason),
-					    le32_to_cpu(rej->abi), ssi_abi);
+		if (ssi_rdma_rejection(&ssi_local, conn->peer, rej, len, why, sizeof(why)))
+			pr_warn_ratelimited("ssi_rdma: %s\n", why);
 		else
 			pr_debug("ssi_rdma: node %u: %s\n", conn->peer,
 				 rdma_reject_msg(id, ev->status));
@@ -875,22 +860,29 @@ static int ssi_cm_handler(struct rdma_cm_id *id, struct rdma_cm_event *ev)
 
 /* ---- API for main.rs ------------------------------------------------------------ */
 
-int ssi_rdma_conn_start(u32 self, u32 abi, u32 incarnation, u16 port)
+int ssi_rdma_conn_start(const struct ssi_local *local, u16 port)
 {
-	int i;
+	u32 i;
 
-	ssi_self = self;
-	ssi_abi = abi;
-	ssi_incarnation = incarnation ? incarnation : 1;
+	ssi_local = *local;
 	ssi_port = port;
 	ssi_stopping = false;
-	for (i = 0; i < SSI_MAX_NODES; i++) {
-		ssi_peers[i] = (struct ssi_peer){ .node = i };
+	ssi_max_nodes = ssi_rdma_max_nodes();
+	ssi_peers = kcalloc(ssi_max_nodes, sizeof(*ssi_peers), GFP_KERNEL);
+	if (!ssi_peers)
+		return -ENOMEM;
+	for (i = 0; i < ssi_max_nodes; i++) {
+		ssi_peers[i] = (struct ssi_peer){ .node = i, .fsm = ssi_rdma_peer_new() };
 		mutex_init(&ssi_peers[i].link_lock);
 		INIT_DELAYED_WORK(&ssi_peers[i].retry, ssi_connect_work);
 	}
 	ssi_wq = alloc_workqueue("ssi_rdma", WQ_MEM_RECLAIM | WQ_UNBOUND, 0);
-	return ssi_wq ? 0 : -ENOMEM;
+	if (!ssi_wq) {
+		kfree(ssi_peers);
+		ssi_peers = NULL;
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 int ssi_rdma_conn_listen(void)
@@ -922,8 +914,7 @@ int ssi_rdma_conn_listen(void)
 
 void ssi_rdma_conn_stop(void)
 {
-	struct ssi_conn *conns[SSI_MAX_NODES];
-	int i;
+	u32 i;
 
 	spin_lock(&ssi_peers_lock);
 	ssi_stopping = true;
@@ -935,41 +926,34 @@ void ssi_rdma_conn_stop(void)
 	}
 	if (!ssi_wq)
 		return;
-	for (i = 0; i < SSI_MAX_NODES; i++)
+	for (i = 0; i < ssi_max_nodes; i++)
 		cancel_delayed_work_sync(&ssi_peers[i].retry);
-	spin_lock(&ssi_peers_lock);
-	for (i = 0; i < SSI_MAX_NODES; i++) {
-		conns[i] = ssi_peers[i].conn;
-		if (conns[i])
-			kref_get(&conns[i]->ref);
-		ssi_peers[i].wanted = false;
-	}
-	spin_unlock(&ssi_peers_lock);
-	for (i = 0; i < SSI_MAX_NODES; i++) {
-		if (conns[i]) {
-			ssi_conn_fail(conns[i]);
-			ssi_conn_put(conns[i]);
-		}
-	}
+	/*
+	 * Stopping, no attempt starts and none is accepted any more: forget every peer and
+	 * tear its connection down.
+	 */
+	for (i = 0; i < ssi_max_nodes; i++)
+		ssi_rdma_conn_disconnect(i, true);
 	/* Every teardown, including ones queued earlier, runs to completion. */
 	destroy_workqueue(ssi_wq);
 	ssi_wq = NULL;
+	/* Every node id is out of range now: a late call finds no peer. */
+	ssi_max_nodes = 0;
+	kfree(ssi_peers);
+	ssi_peers = NULL;
 }
 
 int ssi_rdma_conn_connect(u32 node, __be32 ip, u16 port)
 {
 	struct ssi_peer *p;
 
-	if (node >= SSI_MAX_NODES || node == ssi_self)
+	if (node >= ssi_max_nodes || node == ssi_local.node)
 		return -EINVAL;
 	p = &ssi_peers[node];
 	spin_lock(&ssi_peers_lock);
-	p->wanted = true;
 	p->ip = ip;
 	p->port = port;
-	p->failures = 0;
-	if (ssi_self > node)
-		ssi_schedule_retry(p, 0);
+	ssi_peer_act(p, ssi_rdma_peer_connect(&p->fsm, &ssi_local, ssi_peer_facts(p)));
 	spin_unlock(&ssi_peers_lock);
 	return 0;
 }
@@ -979,12 +963,12 @@ void ssi_rdma_conn_disconnect(u32 node, bool forget)
 	struct ssi_conn *conn = NULL;
 	struct ssi_peer *p;
 
-	if (node >= SSI_MAX_NODES)
+	if (node >= ssi_max_nodes)
 		return;
 	p = &ssi_peers[node];
 	spin_lock(&ssi_peers_lock);
 	if (forget)
-		p->wanted = false;
+		ssi_rdma_peer_forget(&p->fsm);
 	if (p->conn) {
 		conn = p->conn;
 		kref_get(&conn->ref);
@@ -1233,7 +1217,7 @@ void ssi_rdma_conn_unexpose(u32 node, u64 cookie)
 
 void ssi_rdma_conn_stats(struct ssi_rdma_stats *out)
 {
-	int i;
+	u32 i;
 
 	out->rx_frames = atomic64_read(&ssi_counters.rx_frames);
 	out->tx_frames = atomic64_read(&ssi_counters.tx_frames);
@@ -1244,11 +1228,15 @@ void ssi_rdma_conn_stats(struct ssi_rdma_stats *out)
 	out->exposed = atomic64_read(&ssi_counters.exposed);
 	out->links_up = 0;
 	spin_lock(&ssi_peers_lock);
-	for (i = 0; i < SSI_MAX_NODES; i++) {
+	for (i = 0; i < ssi_max_nodes; i++) {
 		struct ssi_conn *c = ssi_peers[i].conn;
 
-		if (c && test_bit(SSI_CONN_ANNOUNCED, &c->flags))
+		if (!c)
+			continue;
+		spin_lock(&c->lock);
+		if (ssi_rdma_conn_announced(&c->fsm))
 			out->links_up++;
+		spin_unlock(&c->lock);
 	}
 	spin_unlock(&ssi_peers_lock);
 }

@@ -5,9 +5,10 @@
 //!
 //! It registers with `ssi_core` as transport `rdma`. `ib_shim.c` tracks the node's RDMA
 //! devices with an `ib_client`; `conn.c` keeps one RDMA CM connection per peer (SEND/RECV
-//! ring for frames, one-sided RDMA READ of exposed pages). This file is the glue: it
-//! implements core's transport ops on top of `conn.c` and forwards links and frames
-//! from `conn.c` to core.
+//! ring for frames, one-sided RDMA READ of exposed pages), and asks `policy.rs` (the
+//! rules of `rust/src/rdma_conn.rs`) what to do at each decision. This file is the
+//! glue: it implements core's transport ops on top of `conn.c` and forwards links and
+//! frames from `conn.c` to core.
 
 use core::ffi::c_int;
 use core::fmt::{self, Write};
@@ -20,9 +21,11 @@ mod core_client;
 #[path = "../rust/kmod/errno.rs"]
 #[allow(dead_code)]
 mod errno;
+mod policy;
 mod shared;
 
 use core_client::{Describe, Exposure, RawPage, SliceWriter, Transport, TransportRegistration};
+use shared::rdma_conn::Local;
 use shared::text::U64;
 use shared::transport::TransportKind;
 use shared::wire::MAX_FRAME;
@@ -63,7 +66,7 @@ extern "C" {
     fn ssi_rdma_ib_client_unregister();
     fn ssi_rdma_ib_describe(buf: *mut u8, len: usize) -> isize;
 
-    fn ssi_rdma_conn_start(node: u32, abi: u32, incarnation: u32, port: u16) -> c_int;
+    fn ssi_rdma_conn_start(local: *const Local, port: u16) -> c_int;
     fn ssi_rdma_conn_listen() -> c_int;
     fn ssi_rdma_conn_stop();
     fn ssi_rdma_conn_connect(node: u32, ipv4: u32, port: u16) -> c_int;
@@ -118,15 +121,14 @@ struct Connections(());
 
 impl Connections {
     fn start(port: u16) -> Result<Self> {
-        // SAFETY: No preconditions; undone by `drop`.
-        to_result(unsafe {
-            ssi_rdma_conn_start(
-                core_client::node_id(),
-                shared::ioctl::SSI_ABI_VERSION,
-                core_client::incarnation(),
-                port,
-            )
-        })?;
+        let local = Local::new(
+            core_client::node_id(),
+            shared::ioctl::SSI_ABI_VERSION,
+            core_client::incarnation(),
+        );
+        // SAFETY: `local` is valid for reads during the call (`conn.c` copies it);
+        // undone by `drop`.
+        to_result(unsafe { ssi_rdma_conn_start(&local, port) })?;
         Ok(Self(()))
     }
 

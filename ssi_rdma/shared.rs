@@ -11,6 +11,10 @@ pub(crate) mod arith;
 pub(crate) mod ioctl;
 #[path = "../rust/src/migrate_abi.rs"]
 pub(crate) mod migrate_abi;
+#[path = "../rust/src/node.rs"]
+pub(crate) mod node;
+#[path = "../rust/src/rdma_conn.rs"]
+pub(crate) mod rdma_conn;
 #[path = "../rust/src/service.rs"]
 pub(crate) mod service;
 #[path = "../rust/src/text.rs"]

@@ -23,6 +23,7 @@ pub mod migrate_abi;
 pub mod migrate_target;
 pub mod migrate_wire;
 pub mod node;
+pub mod rdma_conn;
 pub mod region;
 pub mod rpc;
 pub mod service;
