@@ -35,14 +35,9 @@ done
 
 # perftest: server on guest 1, client on guest 0. Prints the typical latency (us).
 perftest() { # TOOL ARGS...
-    local tool=$1 srv out
+    local tool=$1 out
     shift
-    srv=$(cluster_spawn 1 "timeout 600 $tool -d rxe0 $* -n $ITERS -F")
-    cluster_run 1 "for i in \$(seq 150); do ss -Hltn 'sport = :18515' | grep -q . && exit 0; sleep 0.2; done; exit 1" >/dev/null ||
-        ssi_die "$tool server did not start"
-    out=$(cluster_run 0 "timeout 600 $tool -d rxe0 $* -n $ITERS -F $(cluster_ip 1)" 660) ||
-        ssi_die "$tool failed: $out"
-    cluster_wait 1 "$srv" 60 >/dev/null || true
+    out=$(cluster_perftest 600 "$tool" "$@" -n "$ITERS" -F) || ssi_die "$tool failed: $out"
     # Columns: #bytes #iterations t_min t_max t_typical t_avg t_stdev 99% 99.9%
     # Prints "t_typical t_min".
     awk 'NF >= 9 && $1 ~ /^[0-9]+$/ && $2 ~ /^[0-9]+$/ { v = $5 " " $3 } END { if (v == "") exit 1; print v }' <<<"$out" ||

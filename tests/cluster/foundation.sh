@@ -91,13 +91,8 @@ t_eq "node1: both transports registered after the cycles" '["rdma", "gpio-bus"]'
     "$(json_get "$out" '[t["name"] for t in d["transports"]]')"
 
 # --- the ib_read_lat baseline (CQ events: polling starves the vCPU running rxe) -----------
-srv=$(cluster_spawn 1 "ib_read_lat -d rxe0 -s 4096 -n 1000 -F -e")
-# Start the client only once the server listens on its TCP port (perftest's 18515).
-cluster_run 1 "for i in \$(seq 150); do ss -Hltn 'sport = :18515' | grep -q . && exit 0; sleep 0.2; done; exit 1" >/dev/null ||
-    t_fail "ib_read_lat server listening on node1"
-out=$(cluster_run 0 "ib_read_lat -d rxe0 -s 4096 -n 1000 -F -e $(cluster_ip 1)" 240)
+out=$(cluster_perftest 240 ib_read_lat -s 4096 -n 1000 -F -e)
 rc=$?
-cluster_wait 1 "$srv" 60 >/dev/null
 t_ok "ib_read_lat 4 KiB between node0 and node1" $rc "$out"
 # Columns: #bytes #iterations t_min t_max t_typical t_avg t_stdev 99% 99.9%
 typical=$(awk '$1 == 4096 && NF >= 9 { print $5 }' <<<"$out")
