@@ -26,7 +26,6 @@ use kernel::{
 };
 
 use crate::ffi::{self, PagesFile, Task, Why};
-use crate::leave::HomeRef;
 use crate::link::{self, Wait};
 use crate::shared::arith::ns_to_ms;
 use crate::shared::ioctl::{
@@ -34,8 +33,8 @@ use crate::shared::ioctl::{
     SSI_PROC_RUNNING,
 };
 use crate::shared::migrate_wire::{
-    page_from_source, vmas_valid, MigMsg, MmInfo, Redirect, SnapshotLayout, VmaInfo, MAX_DATA,
-    PAGE_DATA, PAGE_HEAD, PAGE_ZERO, VMA_SPECIAL,
+    page_from_source, vmas_valid, HomeRef, MigMsg, MmInfo, Redirect, SnapshotLayout, VmaInfo,
+    MAX_DATA, PAGE_DATA, PAGE_HEAD, PAGE_ZERO, VMA_SPECIAL,
 };
 use crate::{engine, errno};
 

@@ -33,8 +33,8 @@ use crate::shared::ioctl::{
 };
 use crate::shared::migrate_target;
 use crate::shared::migrate_wire::{
-    MigMsg, MmInfo, SnapshotLayout, VmaInfo, MAX_DATA, MAX_STATE, MAX_VMAS, PAGE_DATA, PAGE_HEAD,
-    PAGE_ZERO, REDIRECT_LEN,
+    HomeRef, MigMsg, MmInfo, SnapshotLayout, VmaInfo, MAX_DATA, MAX_STATE, MAX_VMAS, PAGE_DATA,
+    PAGE_HEAD, PAGE_ZERO, REDIRECT_LEN,
 };
 use crate::{engine, errno};
 
@@ -44,14 +44,6 @@ const FREEZE_TIMEOUT_MS: u32 = 10_000;
 const ARRIVE_TIMEOUT_MS: u32 = 30_000;
 /// `SIGKILL`.
 const SIGKILL: i32 = 9;
-
-/// Where a process's home stand-in is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct HomeRef {
-    pub(crate) node: u32,
-    pub(crate) pid: u32,
-    pub(crate) hop: u64,
-}
 
 /// How far a hop has got.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use kernel::{prelude::*, transmute::AsBytes};
 
 use crate::core_client::SliceWriter;
 use crate::link::Reply;
-use crate::shared::migrate_wire::MigMsg;
+use crate::shared::migrate_wire::{HomeRef, MigMsg};
 use crate::{arrive, engine, leave, shared};
 
 /// Handles a message from the engine of `node` (or of this node); `None` when it is
@@ -44,7 +44,7 @@ pub(crate) fn handle(
             hops,
             snapshot_len,
         } => {
-            let home = leave::HomeRef {
+            let home = HomeRef {
                 node: home_node,
                 pid: home_pid,
                 hop: home_hop,

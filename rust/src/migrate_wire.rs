@@ -73,6 +73,18 @@ impl Redirect {
     }
 }
 
+/// Where a process's home stand-in is: the node it started on, its pid there and the
+/// hop that left the home (every message to the home names that hop).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HomeRef {
+    /// The home node.
+    pub node: u32,
+    /// The stand-in's pid on the home node.
+    pub pid: u32,
+    /// The first hop of the process, from its home.
+    pub hop: u64,
+}
+
 /// A message between migration engines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MigMsg<'a> {
