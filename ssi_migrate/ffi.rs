@@ -278,12 +278,7 @@ impl PagesFile {
     pub(crate) unsafe fn new(ctx: *mut c_void) -> Result<Self> {
         // SAFETY: Guaranteed by the caller.
         let f = unsafe { ssi_mig_pages_file(ctx) };
-        if f.is_null() {
-            // SAFETY: The file was not created: the reference is still ours.
-            unsafe { crate::arrive::ssi_migrate_ctx_put(ctx) };
-            return Err(ENOMEM);
-        }
-        // Not null: checked above.
+        // Null when the file could not be made (the shim then released `ctx`).
         Ok(Self(NonNull::new(f).ok_or(ENOMEM)?))
     }
 

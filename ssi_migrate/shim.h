@@ -75,7 +75,7 @@ void ssi_mig_identity(u32 *ids, u32 *umask, u32 *groups, u32 max_groups, u32 *ng
 int ssi_mig_restore(struct file *pages, const struct ssi_mm_info *mm,
 		    const struct ssi_vma_info *vmas, u32 nr_vmas, const void *state,
 		    size_t len, char *why);
-struct file *ssi_mig_pages_file(void *ctx);
+struct file *ssi_mig_pages_file(void *ctx); /* owns @ctx, also when it fails */
 int ssi_mig_source_addr(struct task_struct *t, u64 addr, u64 *src, u64 *anchor);
 int ssi_mig_stdio_install(void *in_ctx, void *out_ctx, void *err_ctx);
 void ssi_mig_fput(struct file *file);

@@ -1053,20 +1053,24 @@ static const struct file_operations ssi_mig_pages_fops = {
  * The file that migrated memory maps; takes over the reference ctx stands for. NULL on
  * failure (the reference is then still the caller's).
  */
+/* The file owns the reference @ctx is; on failure it is released here. */
 struct file *ssi_mig_pages_file(void *ctx)
 {
 	struct ssi_pages_file *pf = kzalloc(sizeof(*pf), GFP_KERNEL);
 	struct file *file;
 
 	if (!pf)
-		return NULL;
+		goto fail;
 	pf->ctx = ctx;
 	file = anon_inode_getfile("[ssi-migrated]", &ssi_mig_pages_fops, pf, O_RDWR);
 	if (IS_ERR(file)) {
 		kfree(pf);
-		return NULL;
+		goto fail;
 	}
 	return file;
+fail:
+	ssi_migrate_ctx_put(ctx);
+	return NULL;
 }
 
 static ssize_t ssi_mig_stdio_read(struct file *file, char __user *buf, size_t len,
