@@ -59,7 +59,7 @@ cluster_run 0 "for i in \$(seq 100); do $SSICTL nodes --json | grep -q '\"state\
 ping=$(cluster_run 0 "$SSICTL ping 1 -c $ITERS -s 64 --json" 600) || ssi_die "ssictl ping failed: $ping"
 ping_median=$(json_get "$ping" 'd["median_us"]')
 handle=$(json_get "$(cluster_run 1 "$SSICTL page expose --pattern 1 --json")" 'd["handle"]')
-read=$(cluster_run 0 "$SSICTL page read 2 $handle --repeat $ITERS --expect-pattern 1 --json" 600) ||
+read=$(cluster_run 0 "$SSICTL page read 1 $handle --repeat $ITERS --expect-pattern 1 --json" 600) ||
     ssi_die "ssictl page read failed: $read"
 read_median=$(json_get "$read" 'd["median_us"]')
 
