@@ -9,6 +9,8 @@
 pub(crate) mod arith;
 #[path = "../rust/src/directory.rs"]
 pub(crate) mod directory;
+#[path = "../rust/src/futex.rs"]
+pub(crate) mod futex;
 #[path = "../rust/src/gpio_bus.rs"]
 pub(crate) mod gpio_bus;
 #[path = "../rust/src/gpio_link.rs"]

@@ -14,6 +14,7 @@
 
 pub mod arith;
 pub mod directory;
+pub mod futex;
 pub mod gpio_bus;
 pub mod gpio_link;
 pub mod ioctl;
