@@ -5,10 +5,9 @@
 //!
 //! The threads of a distributed process run on several nodes but share one address
 //! space, so a `futex()` on one node must be able to wake a waiter on another. As in the
-//! design paper, each futex has a master node that holds its wait queue: every wait and
-//! wake of the futex is decided there, one at a time, so a wake can never slip between a
-//! waiter's value check and its sleep. A futex's master is the home of its process (the
-//! node that also keeps the process's page directory).
+//! design paper, each futex has a master node that holds its wait queue, and every wait
+//! and wake of the futex is decided there, one at a time. A futex's master is the home
+//! of its process (the node that also keeps the process's page directory).
 //!
 //! This file is the pure part, run three ways like the other state machines (host tests
 //! with a property-test model in `rust/tests/futex_model.rs`, KUnit, the modules):
@@ -19,25 +18,28 @@
 //! - [`WakeOp`] is `FUTEX_WAKE_OP`'s encoded operation: the update it makes to the second
 //!   word and the comparison that decides the second wake;
 //! - [`FutexTable`] is a master's wait queues over caller-provided storage (the kernel
-//!   allocates it per process; the tests use a `Vec`).
+//!   allocates it per process; the tests use a `Vec`);
+//! - [`RemoteWait`] is the waiting thread's side of one wait.
 //!
-//! The caller keeps the table under one lock and, for `FUTEX_WAIT` and
-//! `FUTEX_CMP_REQUEUE`, reads the futex word coherently (through the page directory,
-//! which fetches the current contents wherever they are) while it holds that lock, then
-//! passes the comparison in. A thread stores to the word before it asks for a wake, so a
-//! wake the master decides after a wait was queued finds the waiter, and a wait decided
-//! after the wake reads the new value and does not sleep. Waiters are woken in the order
-//! they queued (the kernel's order among waiters of one priority).
+//! A wait is queued first and its word checked after, in the kernel's order: the master
+//! queues the waiter and answers at once; the waiting thread then reads the word on its
+//! own node (the page directory makes that read see the latest store, wherever it was
+//! made) and, if it no longer holds the expected value, cancels (`EAGAIN`). A thread
+//! stores to the word before it asks for a wake, so either the wake finds the waiter
+//! queued or the waiter's read sees the store: no wake is lost, and the master never
+//! reads user memory (its handlers never wait for another node). Waiters are woken in
+//! the order they queued (the kernel's order among waiters of one priority).
 //!
-//! A remote wait is a call the master answers at once (queued, or the errno), then a
-//! separate `Woken` message when a wake dequeues it; the two may arrive in either order.
-//! A waiter that times out or takes a signal asks the master to [`FutexTable::cancel`]
-//! its wait, but only once its wait is known to be queued (a cancel that overtook its
-//! own wait would find nothing and leave the wait queued for ever): the master's answer
-//! decides the race with a wake on the way (a waiter already woken returns 0, as the
-//! kernel's does). [`RemoteWait`] is the waiting side of that exchange. The waiters of a
-//! node that goes down are dropped ([`FutexTable::node_lost`]); a process that ends
-//! drops all of its own ([`FutexTable::space_ended`]).
+//! When a wake dequeues a waiter the master sends it a `Woken` message, which may
+//! overtake the answer to the wait. A waiter that times out, takes a signal or saw the
+//! word change asks the master to [`FutexTable::cancel`] its wait, but only once the
+//! wait is known to be queued (a cancel that overtook its own wait would find nothing and
+//! leave the wait queued for ever); the master's answer decides the race with a wake on
+//! the way (a waiter already woken returns 0, as the kernel's does). A wait ends only
+//! when nothing of it is still on the way. The waiters of a node that goes down are
+//! dropped ([`FutexTable::node_lost`]); a process that ends drops all of its own
+//! ([`FutexTable::space_ended`]). `FUTEX_CMP_REQUEUE`'s comparison is made by whoever
+//! asks the master, under the table's lock, and passed in.
 
 /// `FUTEX_WAIT`.
 pub const FUTEX_WAIT: u32 = 0;
@@ -529,23 +531,14 @@ impl<S: core::ops::DerefMut<Target = [WaiterSlot]>> FutexTable<S> {
         s
     }
 
-    /// `waiter` waits on `key` for a wake matching `bitset`; `value_matches` is the
-    /// comparison of the word with the expected value, read under the table's lock.
-    pub fn wait(
-        &mut self,
-        key: Key,
-        waiter: Waiter,
-        bitset: u32,
-        value_matches: bool,
-    ) -> Result<(), QueueError> {
+    /// Queues `waiter` on `key` for a wake matching `bitset` (its thread checks the word
+    /// next: see the file's header).
+    pub fn wait(&mut self, key: Key, waiter: Waiter, bitset: u32) -> Result<(), QueueError> {
         if bitset == 0 {
             return Err(QueueError::EmptyBitset);
         }
         if self.waits_on(waiter).is_some() {
             return Err(QueueError::AlreadyWaiting);
-        }
-        if !value_matches {
-            return Err(QueueError::ValueChanged);
         }
         let seq = self.seq();
         let slot = self
@@ -716,9 +709,14 @@ impl<S: core::ops::DerefMut<Target = [WaiterSlot]>> FutexTable<S> {
 pub enum WaitEvent {
     /// The master's answer to the wait: it is queued.
     Queued,
-    /// The master's answer to the wait: refused with this errno (`EAGAIN` when the word
-    /// changed).
+    /// The master's answer to the wait: refused with this errno.
     Refused(i32),
+    /// The thread read the word after the wait was queued: it does or does not hold the
+    /// expected value.
+    Value {
+        /// It still holds the expected value.
+        matches: bool,
+    },
     /// The master's `Woken` message (it may overtake `Queued`).
     Woken,
     /// The timeout expired or a signal (or kill) is pending.
@@ -734,6 +732,8 @@ pub enum WaitEvent {
 pub enum WaitStep {
     /// Sleep until the next event.
     Sleep,
+    /// Read the futex word now and report it (`WaitEvent::Value`).
+    CheckValue,
     /// Ask the master to cancel the wait, then sleep.
     SendCancel,
     /// The wait is over: return from `futex()`.
@@ -745,7 +745,8 @@ pub enum WaitStep {
 pub enum WaitResult {
     /// Woken: `futex()` returns 0.
     Woken,
-    /// Refused: `futex()` returns this errno.
+    /// Refused (by the master, or `EAGAIN` for a changed word): `futex()` returns this
+    /// errno.
     Refused(i32),
     /// Gave up (the caller knows whether by timeout, `ETIMEDOUT`, or by signal).
     GaveUp,
@@ -757,6 +758,9 @@ pub enum WaitResult {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RemoteWait {
     queued: bool,
+    check_asked: bool,
+    checked: bool,
+    changed: bool,
     woken: bool,
     give_up: bool,
     cancel_sent: bool,
@@ -778,18 +782,30 @@ impl RemoteWait {
     pub fn on(&mut self, event: WaitEvent) -> WaitStep {
         match event {
             WaitEvent::Refused(errno) => return WaitStep::Return(WaitResult::Refused(errno)),
-            WaitEvent::Woken => self.woken = true,
+            WaitEvent::Removed => {
+                return WaitStep::Return(if self.changed {
+                    WaitResult::Refused(EAGAIN)
+                } else {
+                    WaitResult::GaveUp
+                })
+            }
             WaitEvent::Queued => self.queued = true,
+            WaitEvent::Value { matches } => {
+                self.checked = true;
+                self.changed = !matches;
+            }
+            WaitEvent::Woken => self.woken = true,
             WaitEvent::GiveUp => self.give_up = true,
-            WaitEvent::Removed => return WaitStep::Return(WaitResult::GaveUp),
             WaitEvent::NotWaiting => self.cancel_answered = true,
         }
-        // A wait ends with nothing of it still on the way: its answer, and the cancel's
-        // answer if it sent one.
         if self.woken && self.queued && self.cancel_sent == self.cancel_answered {
             return WaitStep::Return(WaitResult::Woken);
         }
-        if self.give_up && self.queued && !self.woken && !self.cancel_sent {
+        if self.queued && !self.woken && !self.check_asked {
+            self.check_asked = true;
+            return WaitStep::CheckValue;
+        }
+        if self.checked && (self.changed || self.give_up) && !self.woken && !self.cancel_sent {
             self.cancel_sent = true;
             return WaitStep::SendCancel;
         }
@@ -997,10 +1013,10 @@ mod tests {
     fn waiters_wake_in_queue_order_by_bitset() {
         let mut store = [WaiterSlot::default(); 8];
         let mut t = FutexTable::new(&mut store[..]);
-        t.wait(A, w(1, 1), 0b01, true).unwrap();
-        t.wait(A, w(2, 2), 0b10, true).unwrap();
-        t.wait(A, w(0, 3), ANY, true).unwrap();
-        t.wait(B, w(1, 4), ANY, true).unwrap();
+        t.wait(A, w(1, 1), 0b01).unwrap();
+        t.wait(A, w(2, 2), 0b10).unwrap();
+        t.wait(A, w(0, 3), ANY).unwrap();
+        t.wait(B, w(1, 4), ANY).unwrap();
         assert_eq!((t.waiting(), t.waiters_of(A), t.waiters_of(B)), (4, 3, 1));
         let mut got = Woken::new();
         assert_eq!(t.wake(A, 5, 0b10, |x| got.push(x)), 2);
@@ -1015,21 +1031,17 @@ mod tests {
     }
 
     #[test]
-    fn a_changed_value_or_bad_wait_is_not_queued() {
+    fn a_bad_wait_is_not_queued() {
         let mut store = [WaiterSlot::default(); 2];
         let mut t = FutexTable::new(&mut store[..]);
-        let r = t.wait(A, w(1, 1), ANY, false);
-        assert_eq!(r, Err(QueueError::ValueChanged));
-        assert_eq!(r.unwrap_err().errno(), EAGAIN);
-        assert_eq!(t.wait(A, w(1, 1), 0, true), Err(QueueError::EmptyBitset));
+        let r = t.wait(A, w(1, 1), 0);
+        assert_eq!(r, Err(QueueError::EmptyBitset));
+        assert_eq!(r.unwrap_err().errno(), EINVAL);
         assert_eq!(t.waiting(), 0);
-        t.wait(A, w(1, 1), ANY, true).unwrap();
-        assert_eq!(
-            t.wait(B, w(1, 1), ANY, true),
-            Err(QueueError::AlreadyWaiting)
-        );
-        t.wait(A, w(1, 2), ANY, true).unwrap();
-        let r = t.wait(A, w(1, 3), ANY, true);
+        t.wait(A, w(1, 1), ANY).unwrap();
+        assert_eq!(t.wait(B, w(1, 1), ANY), Err(QueueError::AlreadyWaiting));
+        t.wait(A, w(1, 2), ANY).unwrap();
+        let r = t.wait(A, w(1, 3), ANY);
         assert_eq!(r, Err(QueueError::Full));
         assert_eq!(r.unwrap_err().errno(), ENOMEM);
         assert_eq!(t.waiting(), 2);
@@ -1039,9 +1051,9 @@ mod tests {
     fn requeue_wakes_then_moves_to_the_end_of_the_other_queue() {
         let mut store = [WaiterSlot::default(); 8];
         let mut t = FutexTable::new(&mut store[..]);
-        t.wait(B, w(0, 10), ANY, true).unwrap();
+        t.wait(B, w(0, 10), ANY).unwrap();
         for tok in 1..=4 {
-            t.wait(A, w(1, tok), 0b1, true).unwrap();
+            t.wait(A, w(1, tok), 0b1).unwrap();
         }
         assert_eq!(
             t.requeue(A, B, 1, 2, Some(false), |_| {}),
@@ -1069,7 +1081,7 @@ mod tests {
         let mut store = [WaiterSlot::default(); 4];
         let mut t = FutexTable::new(&mut store[..]);
         for tok in 1..=3 {
-            t.wait(A, w(1, tok), ANY, true).unwrap();
+            t.wait(A, w(1, tok), ANY).unwrap();
         }
         assert_eq!(t.requeue(A, A, 0, 2, None, |_| {}), Ok(2));
         assert_eq!(t.requeue(A, A, 0, 9, None, |_| {}), Ok(3));
@@ -1083,8 +1095,8 @@ mod tests {
         let mut store = [WaiterSlot::default(); 8];
         let mut t = FutexTable::new(&mut store[..]);
         for tok in 1..=2 {
-            t.wait(A, w(1, tok), ANY, true).unwrap();
-            t.wait(B, w(2, 10 + tok), ANY, true).unwrap();
+            t.wait(A, w(1, tok), ANY).unwrap();
+            t.wait(B, w(2, 10 + tok), ANY).unwrap();
         }
         assert_eq!(t.wake_op(A, B, 1, 1, false, |_| {}), 1);
         assert_eq!((t.waiters_of(A), t.waiters_of(B)), (1, 2));
@@ -1098,8 +1110,8 @@ mod tests {
     fn cancel_decides_the_race_with_a_wake() {
         let mut store = [WaiterSlot::default(); 4];
         let mut t = FutexTable::new(&mut store[..]);
-        t.wait(A, w(1, 1), ANY, true).unwrap();
-        t.wait(A, w(1, 2), ANY, true).unwrap();
+        t.wait(A, w(1, 1), ANY).unwrap();
+        t.wait(A, w(1, 2), ANY).unwrap();
         assert_eq!(t.cancel(w(1, 1)), Cancelled::Removed);
         assert_eq!(t.wake(A, 1, ANY, |_| {}), 1);
         // The wake took waiter 2 before its cancel arrived: it returns 0.
@@ -1109,46 +1121,59 @@ mod tests {
 
     #[test]
     fn a_remote_wait_ends_once_whatever_the_order_of_its_messages() {
-        // Queued, then woken.
+        const SAME: WaitEvent = WaitEvent::Value { matches: true };
+        const CHANGED: WaitEvent = WaitEvent::Value { matches: false };
+        // Queued, checked, then woken.
         let mut r = RemoteWait::new();
-        assert_eq!(r.on(WaitEvent::Queued), WaitStep::Sleep);
+        assert_eq!(r.on(WaitEvent::Queued), WaitStep::CheckValue);
+        assert_eq!(r.on(SAME), WaitStep::Sleep);
         assert_eq!(r.on(WaitEvent::Woken), WaitStep::Return(WaitResult::Woken));
-        // Woken overtakes Queued.
+        // Woken overtakes Queued: no check needed.
         let mut r = RemoteWait::new();
         assert_eq!(r.on(WaitEvent::Woken), WaitStep::Sleep);
         assert_eq!(r.on(WaitEvent::Queued), WaitStep::Return(WaitResult::Woken));
-        // Refused.
+        // Refused by the master.
         let mut r = RemoteWait::new();
         assert_eq!(
-            r.on(WaitEvent::Refused(EAGAIN)),
-            WaitStep::Return(WaitResult::Refused(EAGAIN))
+            r.on(WaitEvent::Refused(EINVAL)),
+            WaitStep::Return(WaitResult::Refused(EINVAL))
         );
-        // A timeout before the wait is known queued waits for that, then cancels.
+        // The word changed: cancel, EAGAIN.
         let mut r = RemoteWait::new();
-        assert_eq!(r.on(WaitEvent::GiveUp), WaitStep::Sleep);
-        assert!(!r.cancelling());
-        assert_eq!(r.on(WaitEvent::Queued), WaitStep::SendCancel);
+        r.on(WaitEvent::Queued);
+        assert_eq!(r.on(CHANGED), WaitStep::SendCancel);
         assert!(r.cancelling());
         assert_eq!(
             r.on(WaitEvent::Removed),
-            WaitStep::Return(WaitResult::GaveUp)
+            WaitStep::Return(WaitResult::Refused(EAGAIN))
         );
-        // The cancel lost the race with a wake: the wait returns 0.
+        // ... unless a wake took it first: 0 once the cancel's answer is in.
         let mut r = RemoteWait::new();
         r.on(WaitEvent::Queued);
-        assert_eq!(r.on(WaitEvent::GiveUp), WaitStep::SendCancel);
-        assert_eq!(r.on(WaitEvent::GiveUp), WaitStep::Sleep);
-        assert_eq!(r.on(WaitEvent::NotWaiting), WaitStep::Sleep);
-        assert_eq!(r.on(WaitEvent::Woken), WaitStep::Return(WaitResult::Woken));
-        // ... or the Woken came before the cancel's answer, which the wait still takes.
-        let mut r = RemoteWait::new();
-        r.on(WaitEvent::Queued);
-        r.on(WaitEvent::GiveUp);
+        r.on(CHANGED);
         assert_eq!(r.on(WaitEvent::Woken), WaitStep::Sleep);
         assert_eq!(
             r.on(WaitEvent::NotWaiting),
             WaitStep::Return(WaitResult::Woken)
         );
+        // A timeout before the wait is known queued waits for that and the check.
+        let mut r = RemoteWait::new();
+        assert_eq!(r.on(WaitEvent::GiveUp), WaitStep::Sleep);
+        assert!(!r.cancelling());
+        assert_eq!(r.on(WaitEvent::Queued), WaitStep::CheckValue);
+        assert_eq!(r.on(SAME), WaitStep::SendCancel);
+        assert_eq!(
+            r.on(WaitEvent::Removed),
+            WaitStep::Return(WaitResult::GaveUp)
+        );
+        // The cancel lost the race with a wake: 0, after both answers.
+        let mut r = RemoteWait::new();
+        r.on(WaitEvent::Queued);
+        r.on(SAME);
+        assert_eq!(r.on(WaitEvent::GiveUp), WaitStep::SendCancel);
+        assert_eq!(r.on(WaitEvent::GiveUp), WaitStep::Sleep);
+        assert_eq!(r.on(WaitEvent::NotWaiting), WaitStep::Sleep);
+        assert_eq!(r.on(WaitEvent::Woken), WaitStep::Return(WaitResult::Woken));
     }
 
     #[test]
@@ -1159,10 +1184,10 @@ mod tests {
             space: 8,
             addr: 0x1000,
         };
-        t.wait(A, w(1, 1), ANY, true).unwrap();
-        t.wait(A, w(2, 2), ANY, true).unwrap();
-        t.wait(B, w(1, 3), ANY, true).unwrap();
-        t.wait(other, w(2, 4), ANY, true).unwrap();
+        t.wait(A, w(1, 1), ANY).unwrap();
+        t.wait(A, w(2, 2), ANY).unwrap();
+        t.wait(B, w(1, 3), ANY).unwrap();
+        t.wait(other, w(2, 4), ANY).unwrap();
         assert_eq!(t.node_lost(1), 2);
         assert_eq!(t.waiting(), 2);
         let mut got = Woken::new();

@@ -5,11 +5,11 @@
 //!    kernel keeps them); every answer and every woken waiter, in order, must agree.
 //! 2. Threads on several nodes take and release a glibc-style lock (0 free, 1 taken,
 //!    2 taken with waiters) whose waits and wakes go through the master as messages that
-//!    arrive in any order; the master checks the word when it decides a wait. No thread
-//!    is ever left asleep while the lock is free, and the lock is never held twice. (A
-//!    master that queued a wait on the value its waiter saw, instead of reading the word
-//!    itself, fails this within a few cases: a wake that arrives before the wait is
-//!    lost.)
+//!    arrive in any order; a waiter reads the word again once its wait is queued (at a
+//!    moment of the schedule's choosing). No thread is ever left asleep while the lock
+//!    is free, and the lock is never held twice. (A waiter that trusted the value it saw
+//!    before sending its wait fails this within a few cases: a wake that arrives before
+//!    the wait is lost.)
 
 use std::collections::VecDeque;
 
@@ -35,7 +35,6 @@ enum Op {
         node: u16,
         token: u8,
         bits: u32,
-        matches: bool,
     },
     Wake {
         k: u8,
@@ -74,8 +73,8 @@ fn op() -> impl Strategy<Value = Op> {
     let bits = prop_oneof![Just(ANY), Just(0u32), 1u32..4];
     let nr = -1i32..4;
     prop_oneof![
-        6 => (k.clone(), node.clone(), 0u8..4, bits.clone(), prop::bool::weighted(0.8))
-            .prop_map(|(k, node, token, bits, matches)| Op::Wait { k, node, token, bits, matches }),
+        6 => (k.clone(), node.clone(), 0u8..4, bits.clone())
+            .prop_map(|(k, node, token, bits)| Op::Wait { k, node, token, bits }),
         3 => (k.clone(), nr.clone(), bits).prop_map(|(k, nr, bits)| Op::Wake { k, nr, bits }),
         2 => (k.clone(), k.clone(), nr.clone(), nr.clone(), prop::option::of(any::<bool>()))
             .prop_map(|(from, to, nr_wake, nr_requeue, cmp)| Op::Requeue { from, to, nr_wake, nr_requeue, cmp }),
@@ -153,21 +152,19 @@ proptest! {
         for op in ops {
             let mut got = Vec::new();
             match op {
-                Op::Wait { k, node, token, bits, matches } => {
+                Op::Wait { k, node, token, bits } => {
                     let wt = Waiter { node, token: u64::from(token) };
                     let want = if bits == 0 {
                         Err(QueueError::EmptyBitset)
                     } else if r.waiting(wt) {
                         Err(QueueError::AlreadyWaiting)
-                    } else if !matches {
-                        Err(QueueError::ValueChanged)
                     } else if r.count() == SLOTS {
                         Err(QueueError::Full)
                     } else {
                         r.queue(key(k)).push_back((wt, bits));
                         Ok(())
                     };
-                    prop_assert_eq!(t.wait(key(k), wt, bits, matches), want);
+                    prop_assert_eq!(t.wait(key(k), wt, bits), want);
                 }
                 Op::Wake { k, nr, bits } => {
                     let n = t.wake(key(k), nr, bits, |w| got.push(w));
@@ -244,8 +241,8 @@ enum Thread {
     /// Back from a wait, about to try again (glibc's `__lll_lock_wait`: only `xchg 2`,
     /// since other waiters may still be queued).
     Retrying,
-    /// In a remote wait.
-    Waiting(RemoteWait),
+    /// In a remote wait (`true`: about to read the word for its check).
+    Waiting(RemoteWait, bool),
     /// Holds the lock.
     Holding,
     /// All rounds done.
@@ -299,12 +296,14 @@ fn run_lock(threads: usize, rounds: u32, timeouts: bool, choices: &[u16]) -> Res
     // Each wait times out at most once (the thread then waits for its cancel's answer).
     let mut timed_out = vec![false; threads];
     for _ in 0..20_000 {
-        // The enabled actions: 0 a thread's step, 1 a message's arrival, 2 a timeout.
+        // The enabled actions: 0 a thread's step, 1 a message's arrival, 2 a timeout, 3 a
+        // waiter's read of the word.
         let mut enabled: Vec<(u8, usize)> = Vec::new();
         for (i, s) in state.iter().enumerate() {
             match s {
                 Thread::Trying | Thread::Retrying | Thread::Holding => enabled.push((0, i)),
-                Thread::Waiting(_) if timeouts && !timed_out[i] => enabled.push((2, i)),
+                Thread::Waiting(_, true) => enabled.push((3, i)),
+                Thread::Waiting(_, false) if timeouts && !timed_out[i] => enabled.push((2, i)),
                 _ => {}
             }
         }
@@ -326,7 +325,7 @@ fn run_lock(threads: usize, rounds: u32, timeouts: bool, choices: &[u16]) -> Res
                 if word == 0 && state[t] == Thread::Trying {
                     word = 1;
                 } else if std::mem::replace(&mut word, 2) != 0 {
-                    state[t] = Thread::Waiting(RemoteWait::new());
+                    state[t] = Thread::Waiting(RemoteWait::new(), false);
                     timed_out[t] = false;
                     flight.push(Msg::Wait { thread: t });
                     continue;
@@ -354,9 +353,15 @@ fn run_lock(threads: usize, rounds: u32, timeouts: bool, choices: &[u16]) -> Res
                 timed_out[t] = true;
                 event = Some((t, WaitEvent::GiveUp));
             }
+            (3, t) => {
+                if let Thread::Waiting(w, _) = state[t] {
+                    state[t] = Thread::Waiting(w, false);
+                }
+                event = Some((t, WaitEvent::Value { matches: word == 2 }));
+            }
             (_, i) => match flight.remove(i) {
                 Msg::Wait { thread } => {
-                    let answer = match table.wait(lock, waiter(thread), ANY, word == 2) {
+                    let answer = match table.wait(lock, waiter(thread), ANY) {
                         Ok(()) => WaitEvent::Queued,
                         Err(e) => WaitEvent::Refused(e.errno()),
                     };
@@ -388,14 +393,15 @@ fn run_lock(threads: usize, rounds: u32, timeouts: bool, choices: &[u16]) -> Res
             },
         }
         if let Some((t, e)) = event {
-            let Thread::Waiting(mut w) = state[t] else {
+            let Thread::Waiting(mut w, _) = state[t] else {
                 return Err(format!("thread {t} got {e:?} while {:?}", state[t]));
             };
             state[t] = match w.on(e) {
-                WaitStep::Sleep => Thread::Waiting(w),
+                WaitStep::Sleep => Thread::Waiting(w, false),
+                WaitStep::CheckValue => Thread::Waiting(w, true),
                 WaitStep::SendCancel => {
                     flight.push(Msg::Cancel { thread: t });
-                    Thread::Waiting(w)
+                    Thread::Waiting(w, false)
                 }
                 // Woken, refused or timed out: lll_lock tries again.
                 WaitStep::Return(_) => Thread::Retrying,
