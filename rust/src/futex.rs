@@ -209,6 +209,16 @@ pub struct Call {
     pub realtime: bool,
 }
 
+/// The bitset of a wait or wake: `val3` for the `_BITSET` command, every bit for the
+/// plain one; never empty.
+fn bitset_of(cmd: u32, bitset_cmd: u32, val3: u32) -> Result<u32, Refusal> {
+    match (cmd == bitset_cmd).then_some(val3) {
+        Some(0) => Err(Refusal::EmptyBitset),
+        Some(bitset) => Ok(bitset),
+        None => Ok(FUTEX_BITSET_MATCH_ANY),
+    }
+}
+
 /// Decodes `futex(uaddr, op, val, timeout/val2, uaddr2, val3)`: `val2` is the timeout
 /// argument read as a count (`FUTEX_REQUEUE`, `FUTEX_CMP_REQUEUE`, `FUTEX_WAKE_OP`).
 /// The checks are the kernel's, in its order (`do_futex`), with PI refused.
@@ -231,36 +241,16 @@ pub fn decode(op: u32, val: u32, val2: u32, val3: u32) -> Result<Call, Refusal> 
         list32: op & FUTEX_ROBUST_LIST32 != 0,
     });
     let command = match cmd {
-        FUTEX_WAIT | FUTEX_WAIT_BITSET => {
-            let bitset = if cmd == FUTEX_WAIT {
-                FUTEX_BITSET_MATCH_ANY
-            } else {
-                val3
-            };
-            if bitset == 0 {
-                return Err(Refusal::EmptyBitset);
-            }
-            Command::Wait {
-                val,
-                bitset,
-                absolute: cmd == FUTEX_WAIT_BITSET,
-            }
-        }
-        FUTEX_WAKE | FUTEX_WAKE_BITSET => {
-            let bitset = if cmd == FUTEX_WAKE {
-                FUTEX_BITSET_MATCH_ANY
-            } else {
-                val3
-            };
-            if bitset == 0 {
-                return Err(Refusal::EmptyBitset);
-            }
-            Command::Wake {
-                nr: val as i32,
-                bitset,
-                robust_unlock,
-            }
-        }
+        FUTEX_WAIT | FUTEX_WAIT_BITSET => Command::Wait {
+            val,
+            bitset: bitset_of(cmd, FUTEX_WAIT_BITSET, val3)?,
+            absolute: cmd == FUTEX_WAIT_BITSET,
+        },
+        FUTEX_WAKE | FUTEX_WAKE_BITSET => Command::Wake {
+            nr: val as i32,
+            bitset: bitset_of(cmd, FUTEX_WAKE_BITSET, val3)?,
+            robust_unlock,
+        },
         FUTEX_REQUEUE | FUTEX_CMP_REQUEUE => {
             let (nr_wake, nr_requeue) = (val as i32, val2 as i32);
             if nr_wake < 0 || nr_requeue < 0 {
