@@ -41,6 +41,8 @@
 //! ([`FutexTable::space_ended`]). `FUTEX_CMP_REQUEUE`'s comparison is made by whoever
 //! asks the master, under the table's lock, and passed in.
 
+use super::wire::{Reader, WireError, Writer};
+
 /// `FUTEX_WAIT`.
 pub const FUTEX_WAIT: u32 = 0;
 /// `FUTEX_WAKE`.
@@ -803,6 +805,226 @@ impl RemoteWait {
     }
 }
 
+/// What a thread's node and a futex's master say to each other (inside the migration
+/// engines' service messages). The waiter's node is the sender, which the transport
+/// names; the master checks it runs a thread of the process before it believes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FutexMsg {
+    /// Thread's node → master: queue `token` on `key` (answer: [`FutexMsg::Answer`],
+    /// 0 when queued, else the errno).
+    Wait {
+        /// The futex.
+        key: Key,
+        /// Names the wait on the sender.
+        token: u64,
+        /// Which wakes end it.
+        bitset: u32,
+    },
+    /// Master → thread's node: the wait `token` was dequeued by a wake (or because its
+    /// process ended: the thread is being killed).
+    Woken {
+        /// The wait.
+        token: u64,
+    },
+    /// Thread's node → master: cancel the wait `token` (answer: 1 removed, 0 not
+    /// waiting).
+    Cancel {
+        /// The futex it waits on.
+        key: Key,
+        /// The wait.
+        token: u64,
+    },
+    /// → master: `FUTEX_WAKE` (answer: how many were woken).
+    Wake {
+        /// The futex.
+        key: Key,
+        /// At most this many (at least one).
+        nr: i32,
+        /// Which waiters.
+        bitset: u32,
+    },
+    /// → master: `FUTEX_REQUEUE`/`FUTEX_CMP_REQUEUE` within one process, the comparison
+    /// made by the sender (answer: woken plus moved, or the errno).
+    Requeue {
+        /// From this futex.
+        from: Key,
+        /// To this address in the same space.
+        to_addr: u64,
+        /// How many to wake.
+        nr_wake: i32,
+        /// How many to move.
+        nr_requeue: i32,
+        /// `FUTEX_CMP_REQUEUE`'s comparison, `None` for `FUTEX_REQUEUE`.
+        cmp_matches: Option<bool>,
+    },
+    /// → master: the wakes of a `FUTEX_WAKE_OP` whose update the sender made (answer:
+    /// how many were woken).
+    WakeOp {
+        /// The first futex.
+        key: Key,
+        /// The second futex's address in the same space.
+        addr2: u64,
+        /// How many waiters of the first.
+        nr_wake: i32,
+        /// How many waiters of the second, when `holds`.
+        nr_wake2: i32,
+        /// The operation's comparison held.
+        holds: bool,
+    },
+    /// The answer to a request: a count, or a negative errno.
+    Answer {
+        /// The value.
+        value: i32,
+    },
+}
+
+/// First byte of every futex message.
+pub const FUTEX_MSG_MAGIC: u8 = 0xF7;
+
+impl FutexMsg {
+    fn kind(&self) -> u8 {
+        match self {
+            FutexMsg::Wait { .. } => 1,
+            FutexMsg::Woken { .. } => 2,
+            FutexMsg::Cancel { .. } => 3,
+            FutexMsg::Wake { .. } => 4,
+            FutexMsg::Requeue { .. } => 5,
+            FutexMsg::WakeOp { .. } => 6,
+            FutexMsg::Answer { .. } => 7,
+        }
+    }
+
+    /// Encodes into `buf`; returns the length.
+    pub fn encode(&self, buf: &mut [u8]) -> Result<usize, WireError> {
+        let mut o = Writer::new(buf);
+        o.u8(FUTEX_MSG_MAGIC)?;
+        o.u8(self.kind())?;
+        let key = |o: &mut Writer<'_>, k: Key| -> Result<(), WireError> {
+            o.u64(k.space)?;
+            o.u64(k.addr)
+        };
+        match *self {
+            FutexMsg::Wait {
+                key: k,
+                token,
+                bitset,
+            } => {
+                key(&mut o, k)?;
+                o.u64(token)?;
+                o.u32(bitset)?;
+            }
+            FutexMsg::Woken { token } => o.u64(token)?,
+            FutexMsg::Cancel { key: k, token } => {
+                key(&mut o, k)?;
+                o.u64(token)?;
+            }
+            FutexMsg::Wake { key: k, nr, bitset } => {
+                key(&mut o, k)?;
+                o.u32(nr as u32)?;
+                o.u32(bitset)?;
+            }
+            FutexMsg::Requeue {
+                from,
+                to_addr,
+                nr_wake,
+                nr_requeue,
+                cmp_matches,
+            } => {
+                key(&mut o, from)?;
+                o.u64(to_addr)?;
+                o.u32(nr_wake as u32)?;
+                o.u32(nr_requeue as u32)?;
+                o.u8(match cmp_matches {
+                    None => 0,
+                    Some(false) => 1,
+                    Some(true) => 2,
+                })?;
+            }
+            FutexMsg::WakeOp {
+                key: k,
+                addr2,
+                nr_wake,
+                nr_wake2,
+                holds,
+            } => {
+                key(&mut o, k)?;
+                o.u64(addr2)?;
+                o.u32(nr_wake as u32)?;
+                o.u32(nr_wake2 as u32)?;
+                o.u8(u8::from(holds))?;
+            }
+            FutexMsg::Answer { value } => o.u32(value as u32)?,
+        }
+        Ok(o.len())
+    }
+
+    /// Decodes a whole message: unknown kinds, bad flag bytes, short or trailing bytes
+    /// are errors; never panics.
+    pub fn decode(buf: &[u8]) -> Result<Self, WireError> {
+        let mut i = Reader::new(buf);
+        if i.array::<1>()?[0] != FUTEX_MSG_MAGIC {
+            return Err(WireError::BadMagic);
+        }
+        let kind = i.array::<1>()?[0];
+        let key = |i: &mut Reader<'_>| -> Result<Key, WireError> {
+            Ok(Key {
+                space: i.u64()?,
+                addr: i.u64()?,
+            })
+        };
+        let flag = |i: &mut Reader<'_>, max: u8| -> Result<u8, WireError> {
+            let v = i.array::<1>()?[0];
+            if v > max {
+                return Err(WireError::BadFlags);
+            }
+            Ok(v)
+        };
+        let msg = match kind {
+            1 => FutexMsg::Wait {
+                key: key(&mut i)?,
+                token: i.u64()?,
+                bitset: i.u32()?,
+            },
+            2 => FutexMsg::Woken { token: i.u64()? },
+            3 => FutexMsg::Cancel {
+                key: key(&mut i)?,
+                token: i.u64()?,
+            },
+            4 => FutexMsg::Wake {
+                key: key(&mut i)?,
+                nr: i.u32()? as i32,
+                bitset: i.u32()?,
+            },
+            5 => FutexMsg::Requeue {
+                from: key(&mut i)?,
+                to_addr: i.u64()?,
+                nr_wake: i.u32()? as i32,
+                nr_requeue: i.u32()? as i32,
+                cmp_matches: match flag(&mut i, 2)? {
+                    0 => None,
+                    v => Some(v == 2),
+                },
+            },
+            6 => FutexMsg::WakeOp {
+                key: key(&mut i)?,
+                addr2: i.u64()?,
+                nr_wake: i.u32()? as i32,
+                nr_wake2: i.u32()? as i32,
+                holds: flag(&mut i, 1)? == 1,
+            },
+            7 => FutexMsg::Answer {
+                value: i.u32()? as i32,
+            },
+            _ => return Err(WireError::UnknownType),
+        };
+        i.finish()?;
+        Ok(msg)
+    }
+}
+
+/// The longest [`FutexMsg`].
+pub const FUTEX_MSG_MAX: usize = 2 + 16 + 8 + 4 + 4 + 1;
+
 #[cfg_attr(ssi_kunit, kernel::prelude::kunit_tests(ssi_futex))]
 #[cfg(any(test, ssi_kunit))]
 mod tests {
@@ -1164,6 +1386,60 @@ mod tests {
         assert_eq!(r.on(WaitEvent::GiveUp), WaitStep::Sleep);
         assert_eq!(r.on(WaitEvent::NotWaiting), WaitStep::Sleep);
         assert_eq!(r.on(WaitEvent::Woken), WaitStep::Return(WaitResult::Woken));
+    }
+
+    #[test]
+    fn futex_messages_round_trip_and_refuse_garbage() {
+        let msgs = [
+            FutexMsg::Wait {
+                key: A,
+                token: 9,
+                bitset: 0b10,
+            },
+            FutexMsg::Woken { token: u64::MAX },
+            FutexMsg::Cancel { key: B, token: 1 },
+            FutexMsg::Wake {
+                key: A,
+                nr: i32::MAX,
+                bitset: ANY,
+            },
+            FutexMsg::Requeue {
+                from: A,
+                to_addr: 0x2000,
+                nr_wake: 1,
+                nr_requeue: i32::MAX,
+                cmp_matches: Some(false),
+            },
+            FutexMsg::WakeOp {
+                key: A,
+                addr2: 0x1004,
+                nr_wake: 1,
+                nr_wake2: 1,
+                holds: true,
+            },
+            FutexMsg::Answer { value: -EAGAIN },
+        ];
+        let mut buf = [0u8; FUTEX_MSG_MAX];
+        for m in msgs {
+            let n = m.encode(&mut buf).unwrap();
+            assert_eq!(FutexMsg::decode(&buf[..n]), Ok(m));
+            // Every truncation and one trailing byte are refused.
+            for cut in 0..n {
+                assert!(FutexMsg::decode(&buf[..cut]).is_err());
+            }
+            if n < buf.len() {
+                assert_eq!(FutexMsg::decode(&buf[..n + 1]), Err(WireError::BadLength));
+            }
+        }
+        let n = msgs[4].encode(&mut buf).unwrap();
+        buf[n - 1] = 3;
+        assert_eq!(FutexMsg::decode(&buf[..n]), Err(WireError::BadFlags));
+        assert_eq!(
+            FutexMsg::decode(&[FUTEX_MSG_MAGIC, 8]),
+            Err(WireError::UnknownType)
+        );
+        assert_eq!(FutexMsg::decode(&[0, 1]), Err(WireError::BadMagic));
+        assert!(msgs[4].encode(&mut buf[..10]).is_err());
     }
 
     #[test]

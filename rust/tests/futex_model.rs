@@ -15,7 +15,8 @@ use std::collections::VecDeque;
 
 use proptest::prelude::*;
 use ssi_shared::futex::{
-    Cancelled, FutexTable, Key, QueueError, RemoteWait, WaitEvent, WaitStep, Waiter, WaiterSlot,
+    Cancelled, FutexMsg, FutexTable, Key, QueueError, RemoteWait, WaitEvent, WaitStep, Waiter,
+    WaiterSlot, FUTEX_MSG_MAGIC, FUTEX_MSG_MAX,
 };
 
 const SLOTS: usize = 6;
@@ -442,5 +443,25 @@ proptest! {
         choices in prop::collection::vec(any::<u16>(), 0..400),
     ) {
         prop_assert_eq!(run_lock(threads, 3, true, &choices), Ok(()));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(5000))]
+
+    /// Whatever bytes arrive, decoding never panics, and what decodes re-encodes to the
+    /// same bytes (no two encodings of one message).
+    #[test]
+    fn futex_messages_decode_only_their_own_encoding(
+        kind in 0u8..9,
+        body in prop::collection::vec(any::<u8>(), 0..40),
+    ) {
+        let mut bytes = vec![FUTEX_MSG_MAGIC, kind];
+        bytes.extend_from_slice(&body);
+        if let Ok(m) = FutexMsg::decode(&bytes) {
+            let mut buf = [0u8; FUTEX_MSG_MAX];
+            let n = m.encode(&mut buf).unwrap();
+            prop_assert_eq!(&buf[..n], &bytes[..]);
+        }
     }
 }
