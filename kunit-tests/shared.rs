@@ -9,6 +9,8 @@
 pub(crate) mod arith;
 #[path = "../rust/src/directory.rs"]
 pub(crate) mod directory;
+#[path = "../rust/src/errno.rs"]
+pub(crate) mod errno;
 #[path = "../rust/src/futex.rs"]
 pub(crate) mod futex;
 #[path = "../rust/src/gpio_bus.rs"]
@@ -39,6 +41,8 @@ pub(crate) mod rpc;
 pub(crate) mod service;
 #[path = "../rust/src/text.rs"]
 pub(crate) mod text;
+#[path = "../rust/src/threads.rs"]
+pub(crate) mod threads;
 #[path = "../rust/src/transport.rs"]
 pub(crate) mod transport;
 #[path = "../rust/src/wire.rs"]

@@ -7,6 +7,8 @@
 
 #[path = "../rust/src/arith.rs"]
 pub(crate) mod arith;
+#[path = "../rust/src/errno.rs"]
+pub(crate) mod errno;
 #[path = "../rust/src/ioctl.rs"]
 pub(crate) mod ioctl;
 #[path = "../rust/src/migrate_abi.rs"]

@@ -41,6 +41,7 @@
 //! ([`FutexTable::space_ended`]). `FUTEX_CMP_REQUEUE`'s comparison is made by whoever
 //! asks the master, under the table's lock, and passed in.
 
+use super::errno::{EAGAIN, EINVAL, ENOMEM, ENOSYS};
 use super::wire::{Reader, WireError, Writer};
 
 /// `FUTEX_WAIT`.
@@ -85,15 +86,6 @@ pub const FUTEX_FLAGS: u32 =
     FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME | FUTEX_ROBUST_UNLOCK | FUTEX_ROBUST_LIST32;
 /// The bitset that matches every waiter.
 pub const FUTEX_BITSET_MATCH_ANY: u32 = u32::MAX;
-
-/// `EINVAL`.
-pub const EINVAL: i32 = 22;
-/// `EAGAIN` (`EWOULDBLOCK`): the futex word no longer holds the expected value.
-pub const EAGAIN: i32 = 11;
-/// `ENOMEM`.
-pub const ENOMEM: i32 = 12;
-/// `ENOSYS`: an operation this kernel (or a distributed process) does not have.
-pub const ENOSYS: i32 = 38;
 
 /// A `futex(2)` operation that is refused, with the errno the caller gets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

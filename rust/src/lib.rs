@@ -14,6 +14,7 @@
 
 pub mod arith;
 pub mod directory;
+pub mod errno;
 pub mod futex;
 pub mod gpio_bus;
 pub mod gpio_link;
@@ -29,5 +30,6 @@ pub mod region;
 pub mod rpc;
 pub mod service;
 pub mod text;
+pub mod threads;
 pub mod transport;
 pub mod wire;

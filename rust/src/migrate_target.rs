@@ -57,11 +57,7 @@ pub enum Refusal {
     Threads { pid: u32, threads: u32 },
 }
 
-// Linux's errno numbers, the same on every architecture ssi runs on (asm-generic).
-const EPERM: i32 = 1;
-const ESRCH: i32 = 3;
-const EBUSY: i32 = 16;
-const EINVAL: i32 = 22;
+use super::errno::{EBUSY, EINVAL, EPERM, ESRCH};
 
 impl Refusal {
     /// The negative errno the ioctl returns.
