@@ -469,7 +469,6 @@ pub struct WaiterSlot(Option<Entry>);
 pub struct FutexTable<S> {
     slots: S,
     next_seq: u64,
-    waiting: usize,
 }
 
 /// The number a wake's `nr` stands for: at least one (the kernel's `futex_wake` and
@@ -482,16 +481,12 @@ impl<S: core::ops::DerefMut<Target = [WaiterSlot]>> FutexTable<S> {
     /// An empty table.
     pub fn new(mut slots: S) -> Self {
         slots.iter_mut().for_each(|s| *s = WaiterSlot(None));
-        Self {
-            slots,
-            next_seq: 0,
-            waiting: 0,
-        }
+        Self { slots, next_seq: 0 }
     }
 
     /// How many waiters are queued.
     pub fn waiting(&self) -> usize {
-        self.waiting
+        self.slots.iter().filter(|s| s.0.is_some()).count()
     }
 
     /// How many waiters `key` has.
@@ -536,7 +531,6 @@ impl<S: core::ops::DerefMut<Target = [WaiterSlot]>> FutexTable<S> {
             bitset,
             seq,
         }));
-        self.waiting += 1;
         Ok(())
     }
 
@@ -560,7 +554,6 @@ impl<S: core::ops::DerefMut<Target = [WaiterSlot]>> FutexTable<S> {
                 break;
             };
             if let Some(e) = self.slots[i].0.take() {
-                self.waiting -= 1;
                 woken(e.waiter);
                 n += 1;
             }
@@ -648,14 +641,11 @@ impl<S: core::ops::DerefMut<Target = [WaiterSlot]>> FutexTable<S> {
 
     /// A waiter gives up (timeout, signal, its thread is killed).
     pub fn cancel(&mut self, waiter: Waiter) -> Cancelled {
-        for s in self.slots.iter_mut() {
-            if s.0.is_some_and(|e| e.waiter == waiter) {
-                s.0 = None;
-                self.waiting -= 1;
-                return Cancelled::Removed;
-            }
+        // A waiter is queued at most once (`wait` refuses a second).
+        match self.drop_where(|e| e.waiter == waiter, |_| {}) {
+            0 => Cancelled::NotWaiting,
+            _ => Cancelled::Removed,
         }
-        Cancelled::NotWaiting
     }
 
     /// Drops every waiter that matches `lost`, handing each to `dropped`.
@@ -668,7 +658,6 @@ impl<S: core::ops::DerefMut<Target = [WaiterSlot]>> FutexTable<S> {
         for s in self.slots.iter_mut() {
             if let Some(e) = s.0.filter(|e| lost(e)) {
                 s.0 = None;
-                self.waiting -= 1;
                 dropped(e.waiter);
                 n += 1;
             }
