@@ -215,15 +215,20 @@ static void ssi_conn_fail(struct ssi_conn *conn)
 		queue_work(ssi_wq, &conn->teardown);
 }
 
-/* Reports the link up once, before any frame of it is delivered. Process context. */
-static void ssi_conn_announce(struct ssi_conn *conn)
+/*
+ * Reports the link up once, before any frame of it is delivered; returns whether it is
+ * (not if the connection is already closing). Process context.
+ */
+static bool ssi_conn_announce(struct ssi_conn *conn)
 {
 	struct ssi_peer *p = &ssi_peers[conn->peer];
 	struct ssi_action act;
+	bool announced;
 
 	mutex_lock(&p->link_lock);
 	spin_lock(&conn->lock);
 	act = ssi_rdma_conn_established(&conn->fsm);
+	announced = ssi_rdma_conn_announced(&conn->fsm);
 	spin_unlock(&conn->lock);
 	if (act.kind == SSI_ACT_ANNOUNCE_UP) {
 		spin_lock(&ssi_peers_lock);
@@ -234,6 +239,7 @@ static void ssi_conn_announce(struct ssi_conn *conn)
 		ssi_rdma_upcall_link(conn->peer, true);
 	}
 	mutex_unlock(&p->link_lock);
+	return announced;
 }
 
 /* The live connection to a node, referenced; NULL if there is none. */
@@ -308,6 +314,7 @@ static void ssi_recv_done(struct ib_cq *cq, struct ib_wc *wc)
 {
 	struct ssi_rx *rx = container_of(wc->wr_cqe, struct ssi_rx, cqe);
 	struct ssi_conn *conn = rx->conn;
+	bool up;
 
 	if (unlikely(wc->status != IB_WC_SUCCESS)) {
 		if (wc->status != IB_WC_WR_FLUSH_ERR) {
@@ -320,12 +327,14 @@ static void ssi_recv_done(struct ib_cq *cq, struct ib_wc *wc)
 		}
 		return;
 	}
-	/* A frame can overtake the ESTABLISHED event on the accepting side. */
-	if (!ssi_conn_announced(conn))
-		ssi_conn_announce(conn);
+	/*
+	 * A frame can overtake the ESTABLISHED event on the accepting side. Once announced,
+	 * a connection stays so: one look per frame.
+	 */
+	up = ssi_conn_announced(conn) || ssi_conn_announce(conn);
 	ib_dma_sync_single_for_cpu(conn->dev, rx->dma, SSI_RDMA_FRAME_MAX, DMA_FROM_DEVICE);
 	ssi_stat_inc(rx_frames);
-	if (ssi_conn_announced(conn))
+	if (up)
 		ssi_rdma_upcall_deliver(conn->peer, rx->buf, wc->byte_len);
 	ib_dma_sync_single_for_device(conn->dev, rx->dma, SSI_RDMA_FRAME_MAX, DMA_FROM_DEVICE);
 	/* Refused once the teardown runs, which was queued: failing again does nothing. */
