@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds ssi: `modules` (the four .ko against $KDIR, default the guest kernel built by
 # make setup), `ssictl` (and ssi-memtest), `hostile` (the hostile RDMA CM test client, target/ssi-hostile),
-# `tools` (target/ssi-regtest and target/ssi-counter, programs the migration tests run),
+# `tools` (target/ssi-regtest, target/ssi-counter and target/ssi-threads, programs the
+# migration and thread tests run),
 # `fmt`, `clean`.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -35,12 +36,14 @@ hostile)
         "$SSI_ROOT/tests/tools/ssi-hostile.c" -lrdmacm -libverbs
     ;;
 tools)
-    # Test programs that run in the guests: migration register/FPU check and the counter.
+    # Test programs that run in the guests: migration register/FPU check, the counter and
+    # the multi-threaded ssi-threads (distributed threads).
     ssi_step "test tools"
     mkdir -p "$SSI_ROOT/target"
     for t in ssi-regtest ssi-counter; do
         gcc -O2 -Wall -Wextra -o "$SSI_ROOT/target/$t" "$SSI_ROOT/tests/tools/$t.c"
     done
+    gcc -O2 -Wall -Wextra -pthread -o "$SSI_ROOT/target/ssi-threads" "$SSI_ROOT/tests/tools/ssi-threads.c"
     ;;
 fmt)
     k=${KDIR:-$(ssi_guest_kdir)}

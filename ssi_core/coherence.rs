@@ -65,9 +65,9 @@ pub(crate) enum Outcome {
 pub(crate) type Insert<'a> = &'a mut dyn FnMut(&Page, bool) -> u32;
 
 /// A page's contents in flight.
-type PageBuf = KBox<[u8; PAGE_DATA_LEN]>;
+pub(crate) type PageBuf = KBox<[u8; PAGE_DATA_LEN]>;
 
-fn new_buf() -> Result<PageBuf> {
+pub(crate) fn new_buf() -> Result<PageBuf> {
     // Initialised in place: a 4 KiB temporary must not go through the stack.
     Ok(KBox::init(
         pin_init::zeroed::<[u8; PAGE_DATA_LEN]>(),
@@ -75,7 +75,7 @@ fn new_buf() -> Result<PageBuf> {
     )?)
 }
 
-fn page_from(data: Option<&[u8; PAGE_DATA_LEN]>) -> Result<Page> {
+pub(crate) fn page_from(data: Option<&[u8; PAGE_DATA_LEN]>) -> Result<Page> {
     // Charged to the faulting task's memory cgroup.
     let page = Page::alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO)?;
     if let Some(d) = data {

@@ -5,7 +5,7 @@
 //! `ticker.c`. They check and convert the raw arguments and hand over to the layer that
 //! does the work; the ops tables handed in are wrapped by `ops.rs`.
 
-use core::ffi::c_int;
+use core::ffi::{c_int, c_void};
 use core::ptr::NonNull;
 
 use kernel::prelude::*;
@@ -257,6 +257,73 @@ unsafe extern "C" fn ssi_service_reply(
 #[no_mangle]
 extern "C" fn ssi_core_node_up(node: u32) -> bool {
     node == crate::node_id() || crate::nodes::is_up(node)
+}
+
+/// Creates a private-memory region of `pages` pages homed here (`process_memory.rs`);
+/// its generation is written to `generation`.
+#[no_mangle]
+extern "C" fn ssi_region_private_create(pages: u32, generation: *mut u64) -> c_int {
+    if generation.is_null() {
+        return EINVAL.to_errno();
+    }
+    match crate::process_memory::create(pages) {
+        Ok(g) => {
+            // SAFETY: Checked non-null; the caller passes a place for the answer.
+            unsafe { *generation = g };
+            0
+        }
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// Copies the caller's memory at `addr` into a private-memory region homed here;
+/// returns the pages adopted or an errno.
+#[no_mangle]
+extern "C" fn ssi_region_private_adopt(generation: u64, addr: usize, pages: u32) -> c_int {
+    match crate::process_memory::adopt(generation, addr, pages) {
+        // At most the region's size, 2^20 pages.
+        Ok(n) => n as c_int,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// Maps a private-memory region into the calling process at `addr`.
+#[no_mangle]
+extern "C" fn ssi_region_private_map(
+    home: u32,
+    generation: u64,
+    addr: usize,
+    len: usize,
+    pgoff: u64,
+    prot: u32,
+) -> c_int {
+    let Ok(home) = u16::try_from(home) else {
+        return EINVAL.to_errno();
+    };
+    match crate::process_memory::map(home, generation, addr, len, pgoff, prot) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// Removes a private-memory region homed here cluster-wide.
+#[no_mangle]
+extern "C" fn ssi_region_private_remove(generation: u64) -> c_int {
+    match crate::process_memory::remove(generation) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// The generation of the private-memory region a VMA maps, or 0.
+///
+/// # Safety
+///
+/// `vma` is a VMA of the calling process, whose mmap lock the caller holds.
+#[no_mangle]
+unsafe extern "C" fn ssi_region_private_of_vma(vma: *mut c_void) -> u64 {
+    // SAFETY: As this function's own requirements.
+    unsafe { crate::process_memory::of_vma(vma) }
 }
 
 /// Unregisters a service; after it returns its handler is never called again.

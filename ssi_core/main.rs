@@ -36,6 +36,7 @@ mod kvstore;
 mod nodes;
 mod ops;
 mod pages;
+mod process_memory;
 mod procfs;
 #[path = "../rust/kmod/random.rs"]
 mod random;

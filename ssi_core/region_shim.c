@@ -20,6 +20,7 @@
 #include <linux/fs.h>
 #include <linux/highmem.h>
 #include <linux/mm.h>
+#include <linux/mman.h>
 #include <linux/module.h>
 #include <linux/sched/signal.h>
 
@@ -147,6 +148,30 @@ vm_fault_t ssi_region_insert(struct vm_fault *vmf, struct page *page, bool writa
 	/* The kernel wrote the contents through its own mapping of the page. */
 	flush_dcache_page(page);
 	return vmf_insert_pfn_prot(vma, vmf->address & PAGE_MASK, page_to_pfn(page), prot);
+}
+
+/*
+ * Maps a region file into the calling process at addr, replacing what was there (the
+ * private memory of a distributed process, process_memory.rs). The VMA takes its own
+ * references; the caller keeps (and drops) the file's.
+ */
+int ssi_region_vm_mmap(struct file *file, unsigned long addr, unsigned long len, u32 prot,
+		       u64 pgoff)
+{
+	unsigned long got;
+
+	if (!len || (addr | len) & ~PAGE_MASK || pgoff > (ULONG_MAX >> PAGE_SHIFT))
+		return -EINVAL;
+	got = vm_mmap(file, addr, len, prot, MAP_SHARED | MAP_FIXED, pgoff << PAGE_SHIFT);
+	if (IS_ERR_VALUE(got))
+		return (int)got;
+	return got == addr ? 0 : -EFAULT;
+}
+
+/* The region a VMA of the calling process maps, or NULL (mmap lock held by the caller). */
+void *ssi_region_vma_region(struct vm_area_struct *vma)
+{
+	return vma->vm_ops == &ssi_region_vm_ops ? vma->vm_private_data : NULL;
 }
 
 void ssi_current_ids(u32 *uid, u32 *gid)

@@ -144,7 +144,16 @@ extern "C" fn ssi_region_mapping_put(region: *mut c_void) {
     let r = unsafe { Arc::from_raw(region.cast::<Region>()) };
     let last = r.holdings.lock().unmap();
     // Released outside the lock (the VMA holds its own reference on the file).
+    let gone = last.is_some();
     drop(last);
+    // A distributed process's memory lives as long as its home maps it: the process
+    // exited or unmapped it, so every node drops it (threads elsewhere were ended by
+    // the process's exit, or touch memory the process unmapped).
+    if gone && r.is_private() && r.record.home == crate::nodes::self_and_leader().0 {
+        if let Err(e) = crate::regions::remove_private(&r) {
+            pr_warn!("region {}: not removed ({:?})\n", r.name_str(), e);
+        }
+    }
 }
 
 /// May `pages` pages from `pgoff` be mapped?

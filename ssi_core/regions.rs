@@ -240,6 +240,11 @@ impl Region {
         core::str::from_utf8(self.name()).unwrap_or("?")
     }
 
+    /// Whether it holds private memory of a distributed process (`process_memory.rs`).
+    pub(crate) fn is_private(&self) -> bool {
+        region::is_private_name(self.name())
+    }
+
     /// The cluster-wide id of this incarnation of the region.
     pub(crate) fn generation(&self) -> u64 {
         self.record.generation
@@ -282,8 +287,9 @@ impl Region {
     }
 }
 
-/// Most regions in use on one node at once.
-const MAX_REGIONS: usize = 64;
+/// Most regions in use on one node at once (a distributed process uses one per
+/// private writable mapping).
+const MAX_REGIONS: usize = 256;
 
 global_lock! {
     // SAFETY: `init` runs in module init before any frame or ioctl can arrive.
@@ -359,7 +365,7 @@ fn key_of(name: &[u8]) -> Result<([u8; MAX_KEY], usize)> {
 /// can write any key: listings and hooks do not trust them).
 fn name_in_key(key: &[u8]) -> Option<&[u8]> {
     key.strip_prefix(region::KEY_PREFIX)
-        .filter(|name| region::validate_name(name).is_ok())
+        .filter(|name| region::validate_stored_name(name).is_ok())
 }
 
 /// Looks up the record of region `name` in the bookkeeping store.
@@ -488,6 +494,59 @@ pub(crate) fn open(req: &mut SsiRegion) -> Result<Opened> {
         region,
         writable: write,
     })
+}
+
+/// A region to hold private memory of a distributed process homed here (`pages`
+/// pages, owned by the calling task's ids, mode 0: no one opens it through the region
+/// ioctls). The kernel maps it for the process with [`map_private`] and removes it when
+/// the home's last mapping goes.
+pub(crate) fn create_private(pages: u32) -> Result<Arc<Region>> {
+    let (uid, gid) = region_file::current_ids();
+    let generation =
+        (u64::from(crate::random::random_u32()) << 32 | u64::from(crate::random::random_u32())) | 1;
+    let (self_id, _) = nodes::self_and_leader();
+    let record =
+        RegionRecord::new(pages, 0, self_id, uid, gid, generation).map_err(region_errno)?;
+    let mut name = [0u8; region::PRIVATE_NAME_LEN];
+    let len = region::private_name(self_id, generation, &mut name);
+    let region = insert(Region::new(&name[..len], record, true)?, true)?;
+    let (key, n) = key_of(&name[..len])?;
+    if let Err(e) = kvstore::create(&key[..n], &record.encode()) {
+        if lookup(&name[..len]).map(|r| r.generation) != Ok(generation) {
+            forget(&region);
+            return Err(e);
+        }
+    }
+    Ok(region)
+}
+
+/// The private-memory region `generation` homed on `home`, for the kernel to map into
+/// a process that runs threads of its owner (no permission check: the caller decided).
+pub(crate) fn open_private(home: u16, generation: u64) -> Result<Arc<Region>> {
+    if let Some(r) = by_generation(generation) {
+        return if r.holdings.lock().dead {
+            Err(crate::errno::eidrm())
+        } else {
+            Ok(r)
+        };
+    }
+    let mut name = [0u8; region::PRIVATE_NAME_LEN];
+    let len = region::private_name(home, generation, &mut name);
+    let record = lookup(&name[..len])?;
+    let (self_id, _) = nodes::self_and_leader();
+    if record.generation != generation || record.home != home || home == self_id {
+        return Err(crate::errno::eidrm());
+    }
+    if !nodes::is_up(u32::from(home)) {
+        return Err(crate::errno::ehostdown());
+    }
+    insert(Region::new(&name[..len], record, false)?, false)
+}
+
+/// Removes private-memory region `region` cluster-wide (its home's last mapping went).
+pub(crate) fn remove_private(region: &Region) -> Result {
+    let (key, n) = key_of(region.name())?;
+    kvstore::put(&key[..n], &[]).map(|_| ())
 }
 
 /// `SSI_IOC_REGION_REMOVE`: removes region `name` cluster-wide (owner or admin).

@@ -98,6 +98,11 @@ pub(crate) struct Inner {
     comm: [u8; 16],
     /// The next standard-input read's id (`Input`).
     input_id: u64,
+    /// Seen as it exited (its standard streams closed): whether the process ended as a
+    /// whole or only its thread did (the same wait status either way).
+    group_exit: Option<bool>,
+    /// A moved thread: the distributed process it belongs to (else 0).
+    pub(crate) process: u64,
 }
 
 /// A process arriving at (or running on) this node.
@@ -214,6 +219,8 @@ pub(crate) fn on_offer(
                 pid: 0,
                 comm: [0; 16],
                 input_id: 1,
+                group_exit: None,
+                process: 0,
             }),
             fetched: AtomicU64::new(0),
             drained: core::sync::atomic::AtomicBool::new(false),
@@ -478,7 +485,14 @@ fn become_process(a: &Arc<Arrival>, why: &mut Why) -> Result {
     }
     // SAFETY: Each end is a `KBox<StdioEnd>` that `ssi_migrate_stdio_put` frees.
     unsafe { ffi::stdio_install(ends[0], ends[1], ends[2]) }?;
-    pages.restore(&mm, &list, &snap[layout.state..], why)
+    pages.restore(&mm, &list, &snap[layout.state..], a.home.node, why)?;
+    if mm.process != 0 {
+        // A thread of a distributed process: its futex calls are cluster ones.
+        ffi::dist_add(mm.process, a.home.node)
+            .inspect_err(|_| why.set(format_args!("cannot record the process as distributed")))?;
+        a.inner.lock().process = mm.process;
+    }
+    Ok(())
 }
 
 /// `SSI_IOC_MIGRATE_DRAIN`: pulls every page of a process that came back to its home
@@ -534,7 +548,7 @@ pub(crate) fn drain(file: usize, job: u64) -> Result<usize> {
 /// `SSI_IOC_MIGRATE_EXITED`: the daemon's child of `job` ended with `status`.
 pub(crate) fn exited(file: usize, req: &SsiMigrateExit) -> Result {
     let a = find(req.job).ok_or(ENOENT)?;
-    let state = {
+    let (state, group) = {
         let mut g = a.inner.lock();
         if g.daemon != file {
             return Err(EPERM);
@@ -542,13 +556,15 @@ pub(crate) fn exited(file: usize, req: &SsiMigrateExit) -> Result {
         let s = g.state;
         g.state = State::Ended;
         g.task = None;
-        s
+        // Not seen (it closed its streams itself): only a moved thread ends with 0.
+        (s, g.group_exit.unwrap_or(req.status != 0))
     };
     engine().drop_arrival(req.job);
     if state == State::Running {
         let msg = MigMsg::Exited {
             home_hop: a.home.hop,
             status: req.status,
+            group,
         };
         if let Err(e) = link::tell(a.home.node, &msg, 5000) {
             pr_warn!(
@@ -878,6 +894,22 @@ struct StdioEnd {
 unsafe extern "C" fn ssi_migrate_stdio_put(ctx: *mut core::ffi::c_void) {
     // SAFETY: Guaranteed by the caller.
     drop(unsafe { KBox::from_raw(ctx.cast::<StdioEnd>()) });
+}
+
+/// A standard stream is closed as the process exits: records whether it ends as a whole
+/// (`group`) or only its one thread ended.
+///
+/// # Safety
+///
+/// `ctx` is a live `StdioEnd` (the file holds it).
+#[no_mangle]
+unsafe extern "C" fn ssi_migrate_stdio_exiting(ctx: *mut core::ffi::c_void, group: bool) {
+    // SAFETY: Guaranteed by the caller.
+    let end = unsafe { &*ctx.cast::<StdioEnd>() };
+    let mut g = end.arrival.inner.lock();
+    if g.group_exit.is_none() {
+        g.group_exit = Some(group);
+    }
 }
 
 /// `write()` on descriptor 1 or 2: the home stand-in writes it.

@@ -47,6 +47,7 @@ extern "C" {
         max_vmas: u32,
         nr_vmas: *mut u32,
         node: u32,
+        thread: bool,
         why: *mut c_char,
     ) -> isize;
     fn ssi_mig_hold_module() -> c_int;
@@ -70,8 +71,22 @@ extern "C" {
         nr_vmas: u32,
         state: *const c_void,
         len: usize,
+        home: u32,
         why: *mut c_char,
     ) -> c_int;
+    fn ssi_mig_private_ranges(out: *mut PrivateRange, max: u32, why: *mut c_char) -> c_int;
+    fn ssi_mig_task_leader(t: *mut bindings::task_struct) -> *mut bindings::task_struct;
+    fn ssi_mig_siblings(out: *mut *mut bindings::task_struct, max: u32) -> c_int;
+    fn ssi_mig_queue_park(t: *mut bindings::task_struct, ctx: *mut c_void) -> c_int;
+    fn ssi_mig_thread_exit(status: c_int, group: bool) -> !;
+    fn ssi_mig_reaper_stop();
+    fn ssi_mig_dist_add(id: u64, home: u32) -> c_int;
+    fn ssi_mig_dist_current(id: *mut u64, home: *mut u32) -> c_int;
+    fn ssi_mig_futex_hook() -> c_int;
+    fn ssi_mig_futex_unhook();
+    fn ssi_mig_futex_read(uaddr: usize, val: *mut u32) -> c_int;
+    fn ssi_mig_futex_cmpxchg(uaddr: usize, oldval: u32, newval: u32, old: *mut u32) -> c_int;
+    fn ssi_mig_ns_until(deadline: i64, realtime: bool) -> i64;
     fn ssi_mig_pages_file(ctx: *mut c_void) -> *mut RawFile;
     fn ssi_mig_source_addr(
         t: *mut bindings::task_struct,
@@ -114,6 +129,14 @@ impl Why {
         self.0.as_mut_ptr().cast()
     }
 
+    /// Replaces the text (cut to fit, NUL-terminated).
+    pub(crate) fn set(&mut self, args: core::fmt::Arguments<'_>) {
+        let mut w = crate::shared::text::SliceWriter::new(&mut self.0[..WHY_LEN - 1]);
+        let _ = core::fmt::write(&mut w, args);
+        let n = w.len();
+        self.0[n..].fill(0);
+    }
+
     /// The text (up to its NUL).
     pub(crate) fn text(&self) -> &[u8] {
         let n = self.0.iter().position(|&b| b == 0).unwrap_or(WHY_LEN);
@@ -133,6 +156,17 @@ impl Task {
     /// The calling task.
     pub(crate) fn current() -> Self {
         Self(crate::task::current_task())
+    }
+
+    /// The main thread of its process.
+    pub(crate) fn leader(&self) -> Self {
+        // SAFETY: We hold a reference; the shim returns a counted reference.
+        let t = unsafe { ssi_mig_task_leader(self.as_ptr()) };
+        match NonNull::new(t.cast::<kernel::task::Task>()) {
+            // SAFETY: A counted reference, which the `ARef` takes over.
+            Some(t) => Self(unsafe { ARef::from_raw(t) }),
+            None => Self(self.0.clone()),
+        }
     }
 
     pub(crate) fn as_ptr(&self) -> *mut bindings::task_struct {
@@ -213,6 +247,7 @@ pub(crate) fn capture(
     mm: &mut MmInfo,
     vmas: &mut [VmaInfo],
     node: u32,
+    thread: bool,
     why: &mut Why,
 ) -> Result<(usize, usize)> {
     let mut nr = 0u32;
@@ -226,6 +261,7 @@ pub(crate) fn capture(
             vmas.len().try_into().unwrap_or(u32::MAX),
             &mut nr,
             node,
+            thread,
             why.ptr(),
         )
     })?;
@@ -282,12 +318,14 @@ impl PagesFile {
         Ok(Self(NonNull::new(f).ok_or(ENOMEM)?))
     }
 
-    /// Replaces current's address space and registers (see `ssi_mig_restore`).
+    /// Replaces current's address space and registers (see `ssi_mig_restore`); the
+    /// process's private-memory regions are homed on `home`.
     pub(crate) fn restore(
         &self,
         mm: &MmInfo,
         vmas: &[VmaInfo],
         state: &[u8],
+        home: u32,
         why: &mut Why,
     ) -> Result {
         // SAFETY: The file is ours; the buffers are valid for their lengths.
@@ -299,6 +337,7 @@ impl PagesFile {
                 vmas.len().try_into().map_err(|_| EINVAL)?,
                 state.as_ptr().cast(),
                 state.len(),
+                home,
                 why.ptr(),
             )
         })
@@ -394,6 +433,126 @@ pub(crate) fn fd_read(fd: i32, buf: &mut [u8]) -> Result<usize> {
 pub(crate) fn fd_readable(fd: i32) -> Result<bool> {
     // SAFETY: No pointer arguments.
     result(unsafe { ssi_mig_fd_readable(fd) } as isize).map(|r| r != 0)
+}
+
+/// `struct ssi_private_range`: a private writable mapping of the calling process that
+/// is not in a region yet.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct PrivateRange {
+    pub(crate) start: u64,
+    pub(crate) end: u64,
+    /// `PROT_READ`/`PROT_WRITE`.
+    pub(crate) prot: u32,
+    reserved: u32,
+}
+
+/// The caller's private writable mappings that are not in regions yet (see
+/// `ssi_mig_private_ranges`).
+pub(crate) fn private_ranges(max: usize, why: &mut Why) -> Result<KVec<PrivateRange>> {
+    let mut out = KVec::from_elem(PrivateRange::default(), max, GFP_KERNEL)?;
+    // SAFETY: `out` has `max` elements of the C layout; `why` has `WHY_LEN` bytes.
+    let n = unsafe { ssi_mig_private_ranges(out.as_mut_ptr(), max.try_into()?, why.ptr()) };
+    kernel::error::to_result(n.min(0))?;
+    out.truncate(n as usize);
+    Ok(out)
+}
+
+/// The caller's sibling threads that are not exiting (at most `max`).
+pub(crate) fn siblings(max: usize) -> Result<KVec<Task>> {
+    // Both allocated first: once the shim took references, nothing may fail.
+    let mut raw = KVec::from_elem(core::ptr::null_mut(), max, GFP_KERNEL)?;
+    let mut out = KVec::with_capacity(max, GFP_KERNEL)?;
+    // SAFETY: `raw` has `max` places; the shim fills `n` of them with counted references.
+    let n = unsafe { ssi_mig_siblings(raw.as_mut_ptr(), max.try_into()?) };
+    kernel::error::to_result(n.min(0))?;
+    for &t in &raw[..n as usize] {
+        let Some(t) = NonNull::new(t.cast::<kernel::task::Task>()) else {
+            continue;
+        };
+        // SAFETY: The shim took a reference for us, which the `ARef` takes over; `Task`
+        // is a transparent wrapper of `struct task_struct`.
+        let task = Task(unsafe { ARef::from_raw(t) });
+        // Within the capacity reserved above: cannot fail.
+        let _ = out.push(task, GFP_KERNEL);
+    }
+    Ok(out)
+}
+
+impl Task {
+    /// Runs `ssi_migrate_park(ctx)` in the task's context (see the shim).
+    ///
+    /// # Safety
+    ///
+    /// `ctx` must be what `ssi_migrate_park` expects, and stay valid until it runs.
+    pub(crate) unsafe fn queue_park(&self, ctx: *mut c_void) -> Result {
+        // SAFETY: We hold a reference; `ctx` is guaranteed by the caller.
+        kernel::error::to_result(unsafe { ssi_mig_queue_park(self.as_ptr(), ctx) })
+    }
+}
+
+/// Ends the calling thread stand-in (its module reference goes to the shim's reaper):
+/// only the thread, or with `group` the whole process with wait status `status`.
+pub(crate) fn thread_exit(status: i32, group: bool) -> ! {
+    // SAFETY: Called by a thread stand-in in its own context, holding no locks, with
+    // the module reference of its task_work.
+    unsafe { ssi_mig_thread_exit(status, group) }
+}
+
+/// Records the calling process as distributed process `id` homed on `home` (its futex
+/// calls go to `cluster_futex.rs` from now on; the record pins the module until the
+/// process is gone).
+pub(crate) fn dist_add(id: u64, home: u32) -> Result {
+    // SAFETY: No pointer arguments; works on current.
+    kernel::error::to_result(unsafe { ssi_mig_dist_add(id, home) })
+}
+
+/// The distributed process the caller belongs to: its id and home.
+pub(crate) fn dist_current() -> Option<(u64, u32)> {
+    let (mut id, mut home) = (0u64, 0u32);
+    // SAFETY: The out pointers are valid locals.
+    (unsafe { ssi_mig_dist_current(&mut id, &mut home) } == 1).then_some((id, home))
+}
+
+/// Redirects the futex calls of distributed processes here (module init).
+pub(crate) fn futex_hook() -> Result {
+    // SAFETY: Called once, from module init.
+    kernel::error::to_result(unsafe { ssi_mig_futex_hook() })
+}
+
+/// Undoes [`futex_hook`] (module exit; harmless if it failed).
+pub(crate) fn futex_unhook() {
+    // SAFETY: Called once, from module exit.
+    unsafe { ssi_mig_futex_unhook() }
+}
+
+/// The caller's futex word at `uaddr`.
+pub(crate) fn futex_read(uaddr: usize) -> Result<u32> {
+    let mut v = 0u32;
+    // SAFETY: `v` is a valid local; the shim reads user memory with uaccess.
+    kernel::error::to_result(unsafe { ssi_mig_futex_read(uaddr, &mut v) })?;
+    Ok(v)
+}
+
+/// Compare-and-exchange of the caller's futex word at `uaddr`; returns what was there.
+pub(crate) fn futex_cmpxchg(uaddr: usize, old: u32, new: u32) -> Result<u32> {
+    let mut was = 0u32;
+    // SAFETY: `was` is a valid local; the shim writes user memory with uaccess.
+    kernel::error::to_result(unsafe { ssi_mig_futex_cmpxchg(uaddr, old, new, &mut was) })?;
+    Ok(was)
+}
+
+/// Nanoseconds from now to the absolute time `deadline` (on the realtime clock or the
+/// monotonic one); negative once past.
+pub(crate) fn ns_until(deadline: i64, realtime: bool) -> i64 {
+    // SAFETY: No pointer arguments.
+    unsafe { ssi_mig_ns_until(deadline, realtime) }
+}
+
+/// Stops the reaper of thread stand-ins (module exit: no reference is left).
+pub(crate) fn reaper_stop() {
+    // SAFETY: No preconditions.
+    unsafe { ssi_mig_reaper_stop() }
 }
 
 /// Ends current with wait status `status` (its parent sees it).

@@ -27,11 +27,12 @@ use kernel::{
 use crate::arrive::Arrival;
 use crate::ffi::{self, Task, Why};
 use crate::link::{self, Reply, Wait};
+use crate::shared::ioctl::SSI_MIGRATE_THREAD;
 use crate::shared::ioctl::{
     SsiMigrate, SsiMigrateJob, SsiProcInfo, SSI_MAX_GROUPS, SSI_PROC_HOME, SSI_PROC_LEAVING,
     SSI_PROC_RELAY,
 };
-use crate::shared::migrate_target;
+use crate::shared::migrate_target::{self, Hop};
 use crate::shared::migrate_wire::{
     HomeRef, MigMsg, MmInfo, SnapshotLayout, VmaInfo, MAX_DATA, MAX_STATE, MAX_VMAS, PAGE_DATA,
     PAGE_HEAD, PAGE_ZERO, REDIRECT_LEN,
@@ -93,6 +94,10 @@ pub(crate) struct Inner {
     requests: KVec<Request>,
     input: Option<(u64, u32, Reply)>,
     exit_status: Option<i32>,
+    /// With `exit_status`: the whole process ended, not just the thread that moved.
+    exit_group: bool,
+    /// A thread's hop: the distributed process it belongs to.
+    process: u64,
     finished: bool,
 }
 
@@ -107,6 +112,9 @@ pub(crate) struct Leaving {
     pub(crate) is_home: bool,
     pub(crate) hops: u32,
     pub(crate) comm: [u8; 16],
+    /// One thread of a multi-threaded process moves; its siblings stay (its stand-in
+    /// ends with the thread, or ends the process when the thread ends it).
+    pub(crate) thread: bool,
     /// When the process had arrived here from elsewhere.
     arrival: Option<Arc<Arrival>>,
     #[pin]
@@ -172,8 +180,12 @@ pub(crate) fn migrate(req: &mut SsiMigrate) -> Result {
     let (pid, dest) = (req.pid, req.node);
     let dest: u32 = dest;
     let runs_on = dest;
-    if req.flags != 0 || req.reserved != 0 {
-        return Err(fail_with(req, EINVAL, format_args!("flags must be zero")));
+    if req.flags & !SSI_MIGRATE_THREAD != 0 || req.reserved != 0 {
+        return Err(fail_with(
+            req,
+            EINVAL,
+            format_args!("unknown flags {:#x}", req.flags & !SSI_MIGRATE_THREAD),
+        ));
     }
     if req.node == here {
         return Err(fail_with(
@@ -192,9 +204,34 @@ pub(crate) fn migrate(req: &mut SsiMigrate) -> Result {
     let Some(task) = Task::by_pid(req.pid) else {
         return Err(fail_with(req, ESRCH, format_args!("no process {}", pid)));
     };
-    if let Err(refusal) = migrate_target::check(&task.target_facts()) {
-        let err = Error::from_errno(refusal.errno());
-        return Err(fail_with(req, err, format_args!("{}", refusal)));
+    let thread = match migrate_target::check(&task.target_facts(), req.flags != 0) {
+        Ok(hop) => hop == Hop::Thread,
+        Err(refusal) => {
+            let err = Error::from_errno(refusal.errno());
+            return Err(fail_with(req, err, format_args!("{}", refusal)));
+        }
+    };
+    if thread && !e.threads_may_move {
+        return Err(fail_with(
+            req,
+            errno::eopnotsupp(),
+            format_args!(
+                "threads cannot move: this kernel cannot redirect futexes (no function tracer)"
+            ),
+        ));
+    }
+    if thread {
+        if let Some(a) = crate::arrive::running_as(&task.leader()) {
+            return Err(fail_with(
+                req,
+                EBUSY,
+                format_args!(
+                    "thread {} belongs to pid {} of node {}, which runs here: its threads \
+                     cannot move on yet",
+                    pid, a.home.pid, a.home.node
+                ),
+            ));
+        }
     }
     for l in e.leaving.lock().iter() {
         if l.task.as_ptr() == task.as_ptr() {
@@ -212,6 +249,18 @@ pub(crate) fn migrate(req: &mut SsiMigrate) -> Result {
         }
     }
     let arrival = crate::arrive::running_as(&task);
+    if let Some(a) = &arrival {
+        if a.inner.lock().process != 0 {
+            return Err(fail_with(
+                req,
+                EBUSY,
+                format_args!(
+                    "pid {} runs thread {} of node {}: a moved thread cannot move on or back yet",
+                    pid, a.home.pid, a.home.node
+                ),
+            ));
+        }
+    }
     let hop = e.new_id();
     let (home, is_home, hops) = match &arrival {
         Some(a) => (a.home, false, a.hops + 1),
@@ -236,6 +285,7 @@ pub(crate) fn migrate(req: &mut SsiMigrate) -> Result {
             is_home,
             hops,
             comm,
+            thread,
             arrival,
             inner <- new_mutex!(Inner {
                 phase: Phase::Capturing,
@@ -251,6 +301,8 @@ pub(crate) fn migrate(req: &mut SsiMigrate) -> Result {
                 requests: KVec::new(),
                 input: None,
                 exit_status: None,
+                exit_group: false,
+                process: 0,
                 finished: false,
             }),
             changed <- new_condvar!(),
@@ -432,6 +484,18 @@ unsafe extern "C" fn ssi_migrate_task_work(ctx: *mut core::ffi::c_void) {
 fn snapshot(l: &Leaving) -> Result {
     let frozen = crate::clock::now_ns();
     let mut why = Why::new();
+    let mut process = 0;
+    if l.thread {
+        // Its siblings keep running here: the memory they share must be in regions.
+        match crate::distribute::distribute(&mut why) {
+            Ok(id) => process = id,
+            Err(err) => {
+                l.fail(err, why.text());
+                return Err(err);
+            }
+        }
+        l.inner.lock().process = process;
+    }
     let mut fill = || -> Result<KVVec<u8>> {
         let mut state = KVVec::from_elem(0u8, MAX_STATE, GFP_KERNEL)?;
         let empty = VmaInfo {
@@ -440,6 +504,7 @@ fn snapshot(l: &Leaving) -> Result {
             pgoff: 0,
             flags: 0,
             name: [0; 32],
+            region: 0,
         };
         let mut vmas = KVVec::from_elem(empty, MAX_VMAS, GFP_KERNEL)?;
         let mut mm = MmInfo {
@@ -456,9 +521,17 @@ fn snapshot(l: &Leaving) -> Result {
             env_end: 0,
             auxv_words: 0,
             auxv: [0; 64],
+            process: 0,
         };
-        let (state_len, nr) =
-            ffi::capture(&mut state, &mut mm, &mut vmas, engine().node, &mut why)?;
+        let (state_len, nr) = ffi::capture(
+            &mut state,
+            &mut mm,
+            &mut vmas,
+            engine().node,
+            l.thread,
+            &mut why,
+        )?;
+        mm.process = process;
         let id = ffi::identity();
         let mut job = SsiMigrateJob::default();
         job.home_node = l.home.node;
@@ -567,6 +640,11 @@ fn stand_in(l: Arc<Leaving>) {
                         b"the destination died while taking the process over",
                     );
                     engine().forget(&l);
+                    if l.thread {
+                        // Its siblings cannot go on without it.
+                        drop(l);
+                        ffi::thread_exit(SIGKILL, true);
+                    }
                     drop(l);
                     // Pinned by the descriptor until do_exit() has left this module.
                     if ffi::install_standin_fd().is_ok() {
@@ -583,8 +661,9 @@ fn stand_in(l: Arc<Leaving>) {
         }
     }
     // The descriptor pins the module until do_exit() has closed it; the task_work's
-    // reference is not needed any more.
-    let pinned = ffi::install_standin_fd().is_ok();
+    // reference is not needed any more. A thread's stand-in cannot have one (the table
+    // is its process's): it keeps the reference until it is gone (`thread_exit`).
+    let pinned = !l.thread && ffi::install_standin_fd().is_ok();
     if pinned {
         ffi::module_put();
     }
@@ -592,16 +671,21 @@ fn stand_in(l: Arc<Leaving>) {
         a.moved_away();
     }
     pr_info!(
-        "pid {} now runs on node {}; {} stand-in here\n",
+        "{} {} now runs on node {}; {} stand-in here\n",
+        if l.thread { "thread" } else { "pid" },
         l.pid,
         l.dest,
         if l.is_home { "home" } else { "relay" }
     );
-    let status = serve(&l);
+    let (status, group) = serve(&l);
     if l.is_home {
         release_relays(l.hop);
     }
     engine().forget(&l);
+    if l.thread {
+        drop(l);
+        ffi::thread_exit(status, group);
+    }
     drop(l);
     if !pinned {
         ffi::module_put();
@@ -609,20 +693,21 @@ fn stand_in(l: Arc<Leaving>) {
     ffi::exit(status)
 }
 
-/// Serves the process until it ends; returns the wait status to exit with.
-fn serve(l: &Leaving) -> i32 {
+/// Serves the process (or thread) until it ends; returns the wait status to exit with,
+/// and whether the whole process ends (for a thread's stand-in).
+fn serve(l: &Leaving) -> (i32, bool) {
     let mut page = match KBox::new([0u8; PAGE_HEAD + 4096], GFP_KERNEL) {
         Ok(p) => p,
-        Err(_) => return SIGKILL,
+        Err(_) => return (SIGKILL, true),
     };
     let mut last_check = crate::clock::now_ns();
     loop {
         let mut g = l.inner.lock();
         if let Some(status) = g.exit_status {
-            return status;
+            return (status, g.exit_group);
         }
         if g.finished {
-            return 0;
+            return (0, false);
         }
         if !g.requests.is_empty() {
             let r = g.requests.remove(0);
@@ -682,7 +767,7 @@ fn serve(l: &Leaving) -> i32 {
                 let job = l.inner.lock().job;
                 let _ = link::tell(node, &MigMsg::Signal { job, signo }, 2000);
             }
-            return signo as i32;
+            return (signo as i32, true);
         }
         ffi::clear_notify();
         while let Some(sig) = ffi::dequeue_signal() {
@@ -704,6 +789,18 @@ fn serve(l: &Leaving) -> i32 {
         if now - last_check > 200_000_000 {
             last_check = now;
             if !crate::core_client::node_up(node) {
+                if l.is_home && l.thread {
+                    pr_err!(
+                        "thread {}: node {} that ran it went down; killing its process\n",
+                        l.pid,
+                        node
+                    );
+                    let _ = ffi::fd_write(
+                        2,
+                        b"ssi: a node running a thread of this process went down; it is killed\n",
+                    );
+                    return (SIGKILL, true);
+                }
                 if l.is_home {
                     pr_err!(
                         "pid {}: node {} that ran it went down; the process is lost\n",
@@ -714,9 +811,9 @@ fn serve(l: &Leaving) -> i32 {
                         2,
                         b"ssi: the node running this process went down; it is lost\n",
                     );
-                    return SIGKILL;
+                    return (SIGKILL, true);
                 }
-                return 0;
+                return (0, false);
             }
         }
 
@@ -929,14 +1026,38 @@ pub(crate) fn on_input(
     Ok(None)
 }
 
-/// `Exited`: the process ended; the home stand-in ends with the same status.
-pub(crate) fn on_exited(node: u32, home_hop: u64, status: i32) -> Result<usize> {
+/// Whether `node` may speak for distributed process `space` homed here (queue, wake,
+/// cancel on its futexes): this node, or one that runs a thread of it.
+pub(crate) fn speaks_for(node: u32, space: u64) -> bool {
+    node == engine().node
+        || engine().leaving.lock().iter().any(|l| {
+            if !l.thread {
+                return false;
+            }
+            let g = l.inner.lock();
+            g.process == space && g.node == node
+        })
+}
+
+/// `Exited`: the process (or moved thread) ended; the home stand-in ends with the same
+/// status (`group`: the whole process ended).
+pub(crate) fn on_exited(node: u32, home_hop: u64, status: i32, group: bool) -> Result<usize> {
     let l = find_home(home_hop).ok_or(ESRCH)?;
     let mut g = l.inner.lock();
     if node != g.node {
         return Err(EPERM);
     }
     g.exit_status = Some(status);
+    g.exit_group = group;
+    if l.thread {
+        pr_info!(
+            "thread {} ended on node {} with status {:#x}{}\n",
+            l.pid,
+            node,
+            status,
+            if group { ", ending its process" } else { "" }
+        );
+    }
     drop(g);
     l.changed.notify_all();
     Ok(0)

@@ -90,6 +90,18 @@ pub(crate) fn call(
 ) -> Result<usize> {
     let mut req = KVec::from_elem(0u8, MAX_SERVICE_DATA, GFP_KERNEL)?;
     let n = msg.encode(&mut req).map_err(|_| EMSGSIZE)?;
+    call_encoded(node, &req[..n], resp, timeout_ms, wait)
+}
+
+/// [`call`] with a request already encoded (a migration or a futex message).
+pub(crate) fn call_encoded(
+    node: u32,
+    req: &[u8],
+    resp: &mut [u8],
+    timeout_ms: u32,
+    wait: Wait,
+) -> Result<usize> {
+    let n = req.len();
     if node != core_client::node_id() {
         let flags = if wait == Wait::Uninterruptible {
             SSI_CALL_UNINTERRUPTIBLE

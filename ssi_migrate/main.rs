@@ -26,9 +26,11 @@ mod caller;
 #[path = "../rust/kmod/clock.rs"]
 #[allow(dead_code)] // Each module reads the clock in the units it needs.
 mod clock;
+mod cluster_futex;
 #[path = "../rust/kmod/core_client.rs"]
 #[allow(dead_code)]
 mod core_client;
+mod distribute;
 #[path = "../rust/kmod/errno.rs"]
 #[allow(dead_code)]
 mod errno;
@@ -75,6 +77,11 @@ pub(crate) struct Engine {
     /// Signalled when an offer comes or the module goes.
     #[pin]
     pub(crate) offered: CondVar,
+    /// Futexes of distributed processes (their wait queues, here if homed here).
+    #[pin]
+    pub(crate) futexes: cluster_futex::Futexes,
+    /// The futex calls of distributed processes come here: threads may move.
+    pub(crate) threads_may_move: bool,
     next_id: AtomicU64,
     hops_out: AtomicU64,
 }
@@ -322,23 +329,55 @@ impl fmt::Display for Id {
     }
 }
 
+/// The redirect of distributed processes' futex calls (`futex_hook.c`), undone on drop.
+struct FutexHook;
+
+impl FutexHook {
+    fn new() -> Result<Self> {
+        ffi::futex_hook()?;
+        Ok(Self)
+    }
+}
+
+impl Drop for FutexHook {
+    fn drop(&mut self) {
+        ffi::futex_unhook();
+    }
+}
+
 struct SsiMigrateModule {
     // Dropped in declaration order: the service goes, then the engine registration
-    // (which waits for running ioctls), then the engine.
+    // (which waits for running ioctls), then the futex redirect (whose calls and
+    // clean-up use the engine), then the engine.
     _service: ServiceRegistration<Engine>,
     _registration: MigrateRegistration<Engine>,
+    _futex_hook: Option<FutexHook>,
     engine: Arc<Engine>,
 }
 
 impl kernel::Module for SsiMigrateModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
         let node = core_client::node_id();
+        // Without it a moved thread's futexes could not work: threads then stay.
+        let futex_hook = match FutexHook::new() {
+            Ok(h) => Some(h),
+            Err(e) => {
+                pr_warn!(
+                    "futexes cannot be redirected ({:?}): threads will not move\n",
+                    e
+                );
+                None
+            }
+        };
+        let threads_may_move = futex_hook.is_some();
         let engine = Arc::pin_init(
             try_pin_init!(Engine {
                 node,
                 leaving <- new_mutex!(KVec::new()),
                 arrivals <- new_mutex!(arrive::Table::new()),
                 offered <- new_condvar!(),
+                futexes <- cluster_futex::Futexes::new()?,
+                threads_may_move,
                 next_id: AtomicU64::new(1),
                 hops_out: AtomicU64::new(0),
             }),
@@ -353,6 +392,7 @@ impl kernel::Module for SsiMigrateModule {
         Ok(Self {
             _service: service,
             _registration: registration,
+            _futex_hook: futex_hook,
             engine,
         })
     }
@@ -364,5 +404,7 @@ impl Drop for SsiMigrateModule {
         // running ioctls) does not wait for them.
         self.engine.arrivals.lock().closing = true;
         self.engine.offered.notify_all();
+        // Thread stand-ins held module references until they were gone: none is left.
+        ffi::reaper_stop();
     }
 }

@@ -34,6 +34,9 @@ pub(crate) fn handle(
         .map_err(|_| EMSGSIZE)?;
         return Ok(Some(w.len()));
     }
+    if crate::cluster_futex::is_futex_message(req) {
+        return crate::cluster_futex::handle(node, req, resp).map(Some);
+    }
     let msg = MigMsg::decode(req).map_err(|_| EINVAL)?;
     let answer = match msg {
         MigMsg::Offer {
@@ -62,7 +65,11 @@ pub(crate) fn handle(
         MigMsg::Input { home_hop, id, max } => {
             return leave::on_input(node, home_hop, id, max, reply)
         }
-        MigMsg::Exited { home_hop, status } => leave::on_exited(node, home_hop, status)?,
+        MigMsg::Exited {
+            home_hop,
+            status,
+            group,
+        } => leave::on_exited(node, home_hop, status, group)?,
         MigMsg::Signal { job, signo } => arrive::on_signal(node, job, signo)?,
         MigMsg::Moved {
             home_hop,

@@ -9,6 +9,8 @@
 pub(crate) mod arith;
 #[path = "../rust/src/errno.rs"]
 pub(crate) mod errno;
+#[path = "../rust/src/futex.rs"]
+pub(crate) mod futex;
 #[path = "../rust/src/ioctl.rs"]
 pub(crate) mod ioctl;
 #[path = "../rust/src/migrate_abi.rs"]

@@ -14,6 +14,7 @@
 
 struct task_struct;
 struct file;
+struct vm_area_struct;
 
 /* Memory-layout facts of a process (struct mm_struct fields and the saved auxv). */
 #define SSI_AUXV_WORDS 64
@@ -23,6 +24,7 @@ struct ssi_mm_info {
 	u64 arg_start, arg_end, env_start, env_end;
 	u64 auxv_words;
 	u64 auxv[SSI_AUXV_WORDS];
+	u64 process;
 };
 
 /* One VMA. */
@@ -34,17 +36,20 @@ struct ssi_mm_info {
 #define SSI_VMA_SPECIAL 0x10
 /* Backed by a file on the source (contents still come from the source). */
 #define SSI_VMA_FILE 0x20
+/* A private-memory region of a distributed process (region = its generation). */
+#define SSI_VMA_REGION 0x40
 #define SSI_VMA_NAME_LEN 32
 struct ssi_vma_info {
 	u64 start, end, pgoff, flags;
 	char name[SSI_VMA_NAME_LEN];
+	u64 region;
 };
 
 /* What decides whether the caller may migrate a task (rust/src/migrate_target.rs). */
 struct ssi_target_facts {
 	u32 pid;
 	bool kernel_thread, init, is_caller, exiting;
-	bool caller_has_its_ids, dumpable, caller_may_ptrace;
+	bool caller_has_its_ids, dumpable, caller_may_ptrace, group_leader;
 	u32 threads;
 };
 
@@ -65,7 +70,8 @@ void ssi_mig_task_comm(struct task_struct *t, char *buf);
 void ssi_mig_target_facts(struct task_struct *t, struct ssi_target_facts *f);
 int ssi_mig_queue_work(struct task_struct *t, void *ctx);
 ssize_t ssi_mig_capture(void *state, size_t cap, struct ssi_mm_info *mm,
-			struct ssi_vma_info *vmas, u32 max_vmas, u32 *nr_vmas, u32 node, char *why);
+			struct ssi_vma_info *vmas, u32 max_vmas, u32 *nr_vmas, u32 node,
+			bool thread, char *why);
 int ssi_mig_hold_module(void);
 int ssi_mig_install_standin_fd(void);
 int ssi_mig_scan_pinned(struct ssi_pinned *out, u32 max);
@@ -74,7 +80,31 @@ void ssi_mig_identity(u32 *ids, u32 *umask, u32 *groups, u32 max_groups, u32 *ng
 		      char *comm, char *cwd, size_t cwd_len);
 int ssi_mig_restore(struct file *pages, const struct ssi_mm_info *mm,
 		    const struct ssi_vma_info *vmas, u32 nr_vmas, const void *state,
-		    size_t len, char *why);
+		    size_t len, u32 home, char *why);
+
+/* A private writable mapping that a distributed process keeps in a region. */
+struct ssi_private_range {
+	u64 start, end;
+	u32 prot;
+	u32 reserved;
+};
+int ssi_mig_private_ranges(struct ssi_private_range *out, u32 max, char *why);
+struct task_struct *ssi_mig_task_leader(struct task_struct *t);
+int ssi_mig_siblings(struct task_struct **out, u32 max);
+int ssi_mig_queue_park(struct task_struct *t, void *ctx);
+void ssi_mig_put_task(struct task_struct *t);
+void __noreturn ssi_mig_thread_exit(int status, bool group);
+void ssi_mig_reaper_stop(void);
+
+/* futex_hook.c */
+int ssi_mig_dist_add(u64 id, u32 home);
+int ssi_mig_dist_current(u64 *id, u32 *home);
+int ssi_mig_dist_count(void);
+int ssi_mig_futex_hook(void);
+void ssi_mig_futex_unhook(void);
+int ssi_mig_futex_read(unsigned long uaddr, u32 *val);
+int ssi_mig_futex_cmpxchg(unsigned long uaddr, u32 oldval, u32 newval, u32 *old);
+s64 ssi_mig_ns_until(s64 deadline, bool realtime);
 struct file *ssi_mig_pages_file(void *ctx); /* owns @ctx, also when it fails */
 int ssi_mig_source_addr(struct task_struct *t, u64 addr, u64 *src, u64 *anchor);
 int ssi_mig_stdio_install(void *in_ctx, void *out_ctx, void *err_ctx);
@@ -92,6 +122,13 @@ void __noreturn ssi_mig_exit(int status);
 
 /* Rust (main.rs and friends): called by task_shim.c */
 void ssi_migrate_task_work(void *ctx);
+void ssi_migrate_park(void *ctx);
+u64 ssi_migrate_region_of(struct vm_area_struct *vma);
+int ssi_migrate_map_region(u32 home, const struct ssi_vma_info *v, u32 prot);
+void ssi_migrate_stdio_exiting(void *ctx, bool group);
+long ssi_migrate_futex(u64 id, u32 home, unsigned long uaddr, u32 op, u32 val, s64 deadline,
+		       unsigned long uaddr2, u32 val2, u32 val3);
+void ssi_migrate_space_ended(u64 id);
 int ssi_migrate_fetch(void *ctx, u64 addr, u64 anchor, void *dst);
 void ssi_migrate_ctx_put(void *ctx);
 void ssi_migrate_stdio_put(void *ctx);

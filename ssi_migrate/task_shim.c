@@ -48,9 +48,12 @@
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
+#include <linux/sched/task_stack.h>
+#include <linux/sizes.h>
 #include <linux/slab.h>
 #include <linux/task_work.h>
 #include <linux/uaccess.h>
+#include <linux/workqueue.h>
 
 #ifdef CONFIG_X86_64
 #include <asm/prctl.h>
@@ -61,11 +64,12 @@
 #include <asm/sigcontext.h>
 #include <asm/ucontext.h>
 #endif
+#include <asm/syscall.h>
 
 #include "shim.h"
 
-static_assert(sizeof(struct ssi_mm_info) == 96 + 8 * SSI_AUXV_WORDS);
-static_assert(sizeof(struct ssi_vma_info) == 64);
+static_assert(sizeof(struct ssi_mm_info) == 96 + 8 * SSI_AUXV_WORDS + 8);
+static_assert(sizeof(struct ssi_vma_info) == 72);
 static_assert(sizeof(struct ssi_target_facts) == 16);
 static_assert(offsetof(struct ssi_target_facts, threads) == 12);
 
@@ -116,6 +120,7 @@ void ssi_mig_target_facts(struct task_struct *t, struct ssi_target_facts *f)
 	f->caller_may_ptrace = ns_capable(tcred->user_ns, CAP_SYS_PTRACE);
 	rcu_read_unlock();
 
+	f->group_leader = thread_group_leader(t);
 	f->threads = get_nr_threads(t);
 }
 
@@ -221,7 +226,7 @@ static void ssi_vma_name(struct vm_area_struct *vma, struct mm_struct *mm, char 
 static bool ssi_vma_pins(struct vm_area_struct *vma)
 {
 	return (vma->vm_flags & (VM_IO | VM_PFNMAP | VM_MIXEDMAP)) &&
-	       !(vma->vm_ops && vma->vm_ops->name);
+	       !(vma->vm_ops && vma->vm_ops->name) && !ssi_migrate_region_of(vma);
 }
 
 /* The first mapping of @task that pins it to this node, described in @p. */
@@ -322,8 +327,10 @@ static int ssi_capture_mm(struct ssi_mm_info *mi, struct ssi_vma_info *vmas, u32
 	for_each_vma(vmi, vma) {
 		struct ssi_vma_info *v = &vmas[n];
 		char name[SSI_VMA_NAME_LEN];
+		u64 region;
 
 		ssi_vma_name(vma, mm, name);
+		region = ssi_migrate_region_of(vma);
 		if (ssi_vma_pins(vma)) {
 			snprintf(why, SSI_WHY_LEN, "pinned to node %u by %s (device memory at %#lx)",
 				 node, name[0] ? name : "a device mapping", vma->vm_start);
@@ -334,7 +341,8 @@ static int ssi_capture_mm(struct ssi_mm_info *mi, struct ssi_vma_info *vmas, u32
 		 * A shared mapping can only move as a copy: fine for a file the process cannot
 		 * write through it (read-only caches such as gconv-modules.cache), not else.
 		 */
-		if ((vma->vm_flags & VM_MAYSHARE) && (!vma->vm_file || (vma->vm_flags & VM_MAYWRITE))) {
+		if (!region && (vma->vm_flags & VM_MAYSHARE) &&
+		    (!vma->vm_file || (vma->vm_flags & VM_MAYWRITE))) {
 			snprintf(why, SSI_WHY_LEN, "shared mapping of %s at %#lx cannot migrate",
 				 name[0] ? name : "anonymous memory", vma->vm_start);
 			ret = -EBUSY;
@@ -363,7 +371,10 @@ static int ssi_capture_mm(struct ssi_mm_info *mi, struct ssi_vma_info *vmas, u32
 			v->flags |= SSI_VMA_EXEC;
 		if (vma->vm_flags & VM_GROWSDOWN)
 			v->flags |= SSI_VMA_GROWSDOWN;
-		if (vma->vm_ops && vma->vm_ops->name)
+		v->region = region;
+		if (region)
+			v->flags |= SSI_VMA_REGION;
+		else if (vma->vm_ops && vma->vm_ops->name)
 			v->flags |= SSI_VMA_SPECIAL;
 		else if (vma->vm_file)
 			v->flags |= SSI_VMA_FILE;
@@ -764,7 +775,8 @@ static int ssi_check_state(const struct ssi_task_state *st, size_t len, char *wh
  * state, the mm facts and the VMA list and returns the state's length.
  */
 ssize_t ssi_mig_capture(void *state, size_t cap, struct ssi_mm_info *mm,
-			struct ssi_vma_info *vmas, u32 max_vmas, u32 *nr_vmas, u32 node, char *why)
+			struct ssi_vma_info *vmas, u32 max_vmas, u32 *nr_vmas, u32 node,
+			bool thread, char *why)
 {
 	int ret;
 
@@ -772,7 +784,7 @@ ssize_t ssi_mig_capture(void *state, size_t cap, struct ssi_mm_info *mm,
 		snprintf(why, SSI_WHY_LEN, "the process exited");
 		return -ESRCH;
 	}
-	if (get_nr_threads(current) != 1) {
+	if (!thread && get_nr_threads(current) != 1) {
 		snprintf(why, SSI_WHY_LEN, "the process started a thread: it cannot migrate");
 		return -EBUSY;
 	}
@@ -922,6 +934,218 @@ int ssi_mig_signal_task(struct task_struct *t, int sig)
 void __noreturn ssi_mig_exit(int status)
 {
 	do_exit(status);
+}
+
+/* ---- distributed processes: one thread moves, its siblings stay ------------------------ */
+
+/*
+ * The private writable mappings of current's process that are not in regions yet: what
+ * it must keep in regions before one of its threads runs on another node. A writable
+ * and executable one (JIT code) is refused: region mappings cannot be executable (their
+ * file lives on an anonymous inode, which is mounted noexec). A main-thread stack
+ * (VM_GROWSDOWN) is taken down to the stack limit, as far as the mappings below allow
+ * with a guard gap, because a region mapping cannot grow. Returns the count.
+ */
+int ssi_mig_private_ranges(struct ssi_private_range *out, u32 max, char *why)
+{
+	struct mm_struct *mm = current->mm;
+	struct vm_area_struct *vma;
+	unsigned long prev_end = 0;
+	int n = 0;
+	VMA_ITERATOR(vmi, mm, 0);
+
+	if (!mm)
+		return -ESRCH;
+	mmap_read_lock(mm);
+	for_each_vma(vmi, vma) {
+		unsigned long start = vma->vm_start, end = vma->vm_end;
+		vm_flags_t f = vma->vm_flags;
+		bool skip = (f & VM_MAYSHARE) || !(f & VM_WRITE) ||
+			    (vma->vm_ops && vma->vm_ops->name) || is_vm_hugetlb_page(vma) ||
+			    (f & (VM_IO | VM_PFNMAP | VM_MIXEDMAP)) || ssi_migrate_region_of(vma);
+
+		if (skip) {
+			prev_end = end;
+			continue;
+		}
+		if (f & VM_EXEC) {
+			snprintf(why, SSI_WHY_LEN,
+				 "writable executable memory at %#lx cannot be shared between nodes",
+				 start);
+			n = -EBUSY;
+			break;
+		}
+		if (n == max) {
+			snprintf(why, SSI_WHY_LEN, "more than %u private mappings", max);
+			n = -E2BIG;
+			break;
+		}
+		if (f & VM_GROWSDOWN) {
+			unsigned long limit = min_t(unsigned long, rlimit(RLIMIT_STACK), SZ_64M);
+			unsigned long low = end > limit ? (end - limit) & PAGE_MASK : 0;
+
+			low = max(low, PAGE_ALIGN(prev_end + SZ_1M));
+			if (low < start)
+				start = low;
+		}
+		out[n].start = start;
+		out[n].end = end;
+		out[n].prot = ((f & VM_READ) ? PROT_READ : 0) | ((f & VM_WRITE) ? PROT_WRITE : 0);
+		out[n].reserved = 0;
+		n++;
+		prev_end = end;
+	}
+	mmap_read_unlock(mm);
+	return n;
+}
+
+/*
+ * Counted references to current's sibling threads that are not exiting (at most max;
+ * -E2BIG if there are more). The caller drops them with ssi_mig_put_task().
+ */
+int ssi_mig_siblings(struct task_struct **out, u32 max)
+{
+	struct task_struct *t;
+	int n = 0;
+
+	rcu_read_lock();
+	for_each_thread(current, t) {
+		if (t == current || (t->flags & PF_EXITING))
+			continue;
+		if (n == max) {
+			n = -E2BIG;
+			break;
+		}
+		get_task_struct(t);
+		out[n++] = t;
+	}
+	rcu_read_unlock();
+	if (n < 0) {
+		/* Drop what was taken: the caller gets nothing. */
+		while (max)
+			put_task_struct(out[--max]);
+	}
+	return n;
+}
+
+/* A counted reference to the main thread of t's process. */
+struct task_struct *ssi_mig_task_leader(struct task_struct *t)
+{
+	struct task_struct *leader;
+
+	rcu_read_lock();
+	leader = READ_ONCE(t->group_leader);
+	get_task_struct(leader);
+	rcu_read_unlock();
+	return leader;
+}
+
+void ssi_mig_put_task(struct task_struct *t)
+{
+	put_task_struct(t);
+}
+
+static void ssi_mig_park_fn(struct callback_head *cb)
+{
+	struct ssi_mig_work *w = container_of(cb, struct ssi_mig_work, cb);
+	void *ctx = w->ctx;
+
+	kfree(w);
+	ssi_migrate_park(ctx);
+}
+
+/* Runs ssi_migrate_park(ctx) in t's context (as ssi_mig_queue_work does). */
+int ssi_mig_queue_park(struct task_struct *t, void *ctx)
+{
+	struct ssi_mig_work *w = kmalloc(sizeof(*w), GFP_KERNEL);
+	int ret;
+
+	if (!w)
+		return -ENOMEM;
+	w->ctx = ctx;
+	init_task_work(&w->cb, ssi_mig_park_fn);
+	ret = task_work_add(t, &w->cb, TWA_SIGNAL);
+	if (ret)
+		kfree(w);
+	return ret;
+}
+
+/*
+ * Thread stand-ins end with do_exit() while their process lives on, so no descriptor
+ * can pin the module for them (the table is the process's): each one leaves its module
+ * reference here, and this work drops it once the task has left do_exit() for good
+ * (exit_state set). Module exit cancels the work; it can only run with no reference
+ * left, so the list is empty then.
+ */
+struct ssi_mig_dead_thread {
+	struct list_head node;
+	struct task_struct *task;
+};
+static LIST_HEAD(ssi_mig_dead_threads);
+static DEFINE_SPINLOCK(ssi_mig_dead_lock);
+static void ssi_mig_reap(struct work_struct *work);
+static DECLARE_DELAYED_WORK(ssi_mig_reaper, ssi_mig_reap);
+
+static void ssi_mig_reap(struct work_struct *work)
+{
+	struct ssi_mig_dead_thread *d, *tmp;
+	LIST_HEAD(done);
+	bool more;
+
+	spin_lock(&ssi_mig_dead_lock);
+	list_for_each_entry_safe(d, tmp, &ssi_mig_dead_threads, node)
+		if (READ_ONCE(d->task->exit_state))
+			list_move(&d->node, &done);
+	more = !list_empty(&ssi_mig_dead_threads);
+	spin_unlock(&ssi_mig_dead_lock);
+	if (more)
+		queue_delayed_work(system_dfl_wq, &ssi_mig_reaper, HZ / 10);
+	list_for_each_entry_safe(d, tmp, &done, node) {
+		put_task_struct(d->task);
+		kfree(d);
+		module_put(THIS_MODULE);
+	}
+}
+
+void ssi_mig_reaper_stop(void)
+{
+	cancel_delayed_work_sync(&ssi_mig_reaper);
+}
+
+/*
+ * Ends the calling thread stand-in, which holds a module reference (given to the
+ * reaper). group: the whole process ends with wait status `status`, as exit_group()
+ * would (do_group_exit() is not exported): a SIGKILL to ourselves makes the kernel
+ * kill every thread, and the status is then set to the process's own before this
+ * thread leaves (the parent cannot reap it before every thread, this one included,
+ * has exited). Else only this thread ends.
+ */
+void __noreturn ssi_mig_thread_exit(int status, bool group)
+{
+	struct ssi_mig_dead_thread *d = kmalloc(sizeof(*d), GFP_KERNEL | __GFP_NOFAIL);
+
+	get_task_struct(current);
+	d->task = current;
+	spin_lock(&ssi_mig_dead_lock);
+	list_add_tail(&d->node, &ssi_mig_dead_threads);
+	spin_unlock(&ssi_mig_dead_lock);
+	queue_delayed_work(system_dfl_wq, &ssi_mig_reaper, HZ / 10);
+	if (group) {
+		bool already;
+
+		spin_lock_irq(&current->sighand->siglock);
+		already = current->signal->flags & SIGNAL_GROUP_EXIT;
+		spin_unlock_irq(&current->sighand->siglock);
+		if (!already) {
+			send_sig(SIGKILL, current, 1);
+			spin_lock_irq(&current->sighand->siglock);
+			if (current->signal->group_exit_code == SIGKILL)
+				current->signal->group_exit_code = status;
+			spin_unlock_irq(&current->sighand->siglock);
+		}
+		do_exit(status);
+	}
+	do_exit(0);
 }
 
 void ssi_mig_fput(struct file *file)
@@ -1085,6 +1309,26 @@ static ssize_t ssi_mig_stdio_write(struct file *file, const char __user *buf, si
 	return ssi_migrate_stdio_write(file->private_data, buf, len);
 }
 
+/*
+ * Closed while the process exits (its last thread's files go): tell whether it ends as
+ * a whole (exit_group or a fatal signal) or only its thread did (a moved thread's
+ * exit), which its wait status cannot say. The kernel marks the exit of a process's
+ * last thread as a group exit either way, so the exit's own cause is looked at: a
+ * signal in the exit code, or the system call it is in.
+ */
+static int ssi_mig_stdio_flush(struct file *file, fl_owner_t id)
+{
+	struct pt_regs *regs = task_pt_regs(current);
+	bool group;
+
+	if (!(current->flags & PF_EXITING))
+		return 0;
+	group = (current->signal->group_exit_code & 0x7f) ||
+		syscall_get_nr(current, regs) == __NR_exit_group;
+	ssi_migrate_stdio_exiting(file->private_data, group);
+	return 0;
+}
+
 static int ssi_mig_stdio_release(struct inode *inode, struct file *file)
 {
 	ssi_migrate_stdio_put(file->private_data);
@@ -1094,6 +1338,7 @@ static int ssi_mig_stdio_release(struct inode *inode, struct file *file)
 static const struct file_operations ssi_mig_stdin_fops = {
 	.owner = THIS_MODULE,
 	.read = ssi_mig_stdio_read,
+	.flush = ssi_mig_stdio_flush,
 	.release = ssi_mig_stdio_release,
 	.llseek = noop_llseek,
 };
@@ -1101,6 +1346,7 @@ static const struct file_operations ssi_mig_stdin_fops = {
 static const struct file_operations ssi_mig_stdout_fops = {
 	.owner = THIS_MODULE,
 	.write = ssi_mig_stdio_write,
+	.flush = ssi_mig_stdio_flush,
 	.release = ssi_mig_stdio_release,
 	.llseek = noop_llseek,
 };
@@ -1219,7 +1465,7 @@ static bool ssi_special_in_place(struct vm_area_struct *vma, const struct ssi_vm
  */
 int ssi_mig_restore(struct file *pages, const struct ssi_mm_info *mi,
 		    const struct ssi_vma_info *vmas, u32 nr, const void *state, size_t len,
-		    char *why)
+		    u32 home, char *why)
 {
 	const struct ssi_task_state *st = state;
 	struct ssi_pages_file *pf = pages->private_data;
@@ -1298,6 +1544,16 @@ int ssi_mig_restore(struct file *pages, const struct ssi_mm_info *mi,
 			prot |= PROT_READ;
 		if (v->flags & SSI_VMA_WRITE)
 			prot |= PROT_WRITE;
+		if (v->flags & SSI_VMA_REGION) {
+			/* Memory shared with the process's other nodes: the region's own mapping. */
+			ret = ssi_migrate_map_region(home, v, prot);
+			if (ret) {
+				snprintf(why, SSI_WHY_LEN, "mapping %#llx-%#llx (%s) of region %llx failed (%d)",
+					 v->start, v->end, v->name, v->region, ret);
+				return ret;
+			}
+			continue;
+		}
 		pf->exec_next = v->flags & SSI_VMA_EXEC;
 		pf->growsdown_next = v->flags & SSI_VMA_GROWSDOWN;
 		got = vm_mmap(pages, v->start, v->end - v->start, prot, flags, v->start);
@@ -1345,7 +1601,7 @@ int ssi_mig_restore(struct file *pages, const struct ssi_mm_info *mi,
 
 int ssi_mig_restore(struct file *pages, const struct ssi_mm_info *mi,
 		    const struct ssi_vma_info *vmas, u32 nr, const void *state, size_t len,
-		    char *why)
+		    u32 home, char *why)
 {
 	return ssi_check_state(state, len, why);
 }

@@ -662,6 +662,65 @@ pub(crate) fn node_up(node: u32) -> bool {
     unsafe { ssi_core_node_up(node) }
 }
 
+/// The private memory of a distributed process, kept in regions by `ssi_core`
+/// (`ssi_core/process_memory.rs`). Each call works on the calling process.
+#[allow(dead_code)] // Only ssi_migrate moves threads.
+pub(crate) mod private_memory {
+    use core::ffi::c_void;
+    use kernel::prelude::*;
+
+    /// A region of `pages` pages homed here; returns its generation.
+    pub(crate) fn create(pages: u32) -> Result<u64> {
+        let mut generation = 0u64;
+        // SAFETY: `generation` is a valid place for the answer.
+        kernel::error::to_result(unsafe {
+            super::ssi_region_private_create(pages, &mut generation)
+        })?;
+        Ok(generation)
+    }
+
+    /// Copies `pages` pages of the caller's memory at `addr` into region `generation`;
+    /// returns the pages adopted (those not all zero).
+    pub(crate) fn adopt(generation: u64, addr: usize, pages: u32) -> Result<u32> {
+        // SAFETY: No pointer arguments; the core reads user memory with uaccess.
+        let n = unsafe { super::ssi_region_private_adopt(generation, addr, pages) };
+        kernel::error::to_result(n.min(0))?;
+        Ok(n as u32)
+    }
+
+    /// Maps `len` bytes of region `generation` (homed on `home`) from page `pgoff` at
+    /// `addr`, replacing what is there.
+    pub(crate) fn map(
+        home: u32,
+        generation: u64,
+        addr: usize,
+        len: usize,
+        pgoff: u64,
+        prot: u32,
+    ) -> Result {
+        // SAFETY: No pointer arguments.
+        kernel::error::to_result(unsafe {
+            super::ssi_region_private_map(home, generation, addr, len, pgoff, prot)
+        })
+    }
+
+    /// Removes region `generation` (homed here) cluster-wide.
+    pub(crate) fn remove(generation: u64) -> Result {
+        // SAFETY: No pointer arguments.
+        kernel::error::to_result(unsafe { super::ssi_region_private_remove(generation) })
+    }
+
+    /// The generation of the private-memory region that `vma` maps, or 0.
+    ///
+    /// # Safety
+    ///
+    /// `vma` is a VMA of the calling process, whose mmap lock the caller holds.
+    pub(crate) unsafe fn of_vma(vma: *mut c_void) -> u64 {
+        // SAFETY: Guaranteed by the caller.
+        unsafe { super::ssi_region_private_of_vma(vma) }
+    }
+}
+
 /// Calls `service` on `node` and waits at most `timeout_ms` for the answer, which goes
 /// to `resp`; returns its length. Sleeps: never call it from a service handler.
 pub(crate) fn call_service(

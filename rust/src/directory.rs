@@ -267,6 +267,23 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Directory<S> {
         }
     }
 
+    /// `node` already holds contents of the untouched `page` that nobody else has: it
+    /// becomes the page's exclusive owner. This is how memory that existed before the
+    /// region did (a process's private memory when it becomes distributed) enters the
+    /// directory; only an untouched page with no fault in flight can be adopted.
+    pub fn adopt(&mut self, page: usize, node: u16) -> Result<(), DirError> {
+        if node >= MAX_NODES {
+            return Err(DirError::Invalid);
+        }
+        let mut e = self.entry(page)?;
+        if e.state != PageState::Untouched || e.in_flight.is_some() {
+            return Err(DirError::Busy);
+        }
+        e.state = PageState::Exclusive { owner: node };
+        self.set(page, e);
+        Ok(())
+    }
+
     /// `node` dropped its read-only copy of `page` by itself (unmap, exit). The owner's
     /// contents stay authoritative; a copy that was the only current one is never
     /// dropped this way (the owner keeps it to serve it).
@@ -410,6 +427,23 @@ mod tests {
                 copies: 0b100
             })
         );
+    }
+
+    #[test]
+    fn adopted_pages_are_served_by_their_owner() {
+        let mut store = [None; 2];
+        let mut d = Directory::new(&mut store[..]);
+        assert_eq!(d.adopt(0, 3), Ok(()));
+        assert_eq!(d.state(0), Ok(PageState::Exclusive { owner: 3 }));
+        // Only untouched pages, once.
+        assert_eq!(d.adopt(0, 1), Err(DirError::Busy));
+        assert_eq!(d.adopt(5, 1), Err(DirError::Invalid));
+        assert_eq!(d.adopt(1, MAX_NODES), Err(DirError::Invalid));
+        // Another node's read gets the owner's contents and downgrades it.
+        let plan = d.request(0, 1, Access::Read).unwrap();
+        assert_eq!(plan.source, Source::Node(3));
+        assert_eq!(plan.downgrade, Some(3));
+        assert_eq!(d.adopt(1, 1), Ok(()));
     }
 
     #[test]

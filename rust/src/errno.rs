@@ -12,6 +12,8 @@ pub const ESRCH: i32 = 3;
 pub const EAGAIN: i32 = 11;
 /// Out of memory.
 pub const ENOMEM: i32 = 12;
+/// Bad address.
+pub const EFAULT: i32 = 14;
 /// Device or resource busy.
 pub const EBUSY: i32 = 16;
 /// File exists.
@@ -20,5 +22,7 @@ pub const EEXIST: i32 = 17;
 pub const EINVAL: i32 = 22;
 /// Function not implemented.
 pub const ENOSYS: i32 = 38;
+/// Protocol error.
+pub const EPROTO: i32 = 71;
 /// Operation already in progress.
 pub const EALREADY: i32 = 114;

@@ -514,7 +514,7 @@ pub struct SsiMigrate {
     pub pid: u32,
     /// Destination node.
     pub node: u32,
-    /// Zero.
+    /// `SSI_MIGRATE_THREAD` or zero.
     pub flags: u32,
     /// Zero.
     pub reserved: u32,
@@ -528,6 +528,11 @@ pub struct SsiMigrate {
     /// Out: why it failed (NUL-terminated), or empty.
     pub message: [u8; SSI_MESSAGE_LEN],
 }
+
+/// `SsiMigrate::flags`: move only the thread `pid` names, even when it is the main
+/// thread of its process (any other thread of a multi-threaded process moves alone
+/// anyway).
+pub const SSI_MIGRATE_THREAD: u32 = 1;
 
 impl Default for SsiMigrate {
     fn default() -> Self {

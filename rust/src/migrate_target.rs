@@ -32,6 +32,8 @@ pub struct TargetFacts {
     pub dumpable: bool,
     /// The caller has `CAP_SYS_PTRACE` over its user namespace.
     pub caller_may_ptrace: bool,
+    /// It is its process's main thread (its thread id is the process id).
+    pub group_leader: bool,
     /// Its number of threads.
     pub threads: u32,
 }
@@ -53,8 +55,18 @@ pub enum Refusal {
     Exiting { pid: u32 },
     /// The caller could not ptrace it.
     NotPermitted { pid: u32 },
-    /// Several threads: not supported yet.
+    /// The main thread of a multi-threaded process, without asking for that thread
+    /// alone: moving every thread of a process at once is not supported yet.
     Threads { pid: u32, threads: u32 },
+}
+
+/// What moves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hop {
+    /// The whole (single-threaded) process.
+    Process,
+    /// One thread of a multi-threaded process; its siblings stay where they are.
+    Thread,
 }
 
 use super::errno::{EBUSY, EINVAL, EPERM, ESRCH};
@@ -85,16 +97,19 @@ impl fmt::Display for Refusal {
             ),
             Refusal::Threads { pid, threads } => write!(
                 f,
-                "pid {} has {} threads: only single-threaded processes migrate",
+                "pid {} has {} threads: move one thread at a time (its thread id, or \
+                 --thread for the main one)",
                 pid, threads
             ),
         }
     }
 }
 
-/// Whether the caller may migrate the process described by `t`; the first rule that
+/// Whether the caller may migrate the task described by `t`, and what moves: a
+/// single-threaded process moves whole; one thread of a multi-threaded one moves alone
+/// when it is not the main thread or `thread_only` asks for it. The first rule that
 /// refuses is reported.
-pub fn check(t: &TargetFacts) -> Result<(), Refusal> {
+pub fn check(t: &TargetFacts, thread_only: bool) -> Result<Hop, Refusal> {
     let pid = t.pid;
     if t.kernel_thread {
         return Err(Refusal::KernelThread { pid });
@@ -112,13 +127,16 @@ pub fn check(t: &TargetFacts) -> Result<(), Refusal> {
     if !may_trace {
         return Err(Refusal::NotPermitted { pid });
     }
-    if t.threads != 1 {
+    if t.threads <= 1 {
+        return Ok(Hop::Process);
+    }
+    if t.group_leader && !thread_only {
         return Err(Refusal::Threads {
             pid,
             threads: t.threads,
         });
     }
-    Ok(())
+    Ok(Hop::Thread)
 }
 
 #[cfg_attr(ssi_kunit, kernel::prelude::kunit_tests(ssi_migrate_target))]
@@ -134,6 +152,7 @@ mod tests {
             pid: 42,
             caller_has_its_ids: true,
             dumpable: true,
+            group_leader: true,
             threads: 1,
             ..TargetFacts::default()
         }
@@ -147,7 +166,39 @@ mod tests {
 
     #[test]
     fn an_owned_dumpable_single_threaded_process_may_move() {
-        assert_eq!(check(&movable()), Ok(()));
+        assert_eq!(check(&movable(), false), Ok(Hop::Process));
+        assert_eq!(check(&movable(), true), Ok(Hop::Process));
+    }
+
+    #[test]
+    fn threads_of_a_multi_threaded_process_move_one_at_a_time() {
+        let worker = TargetFacts {
+            group_leader: false,
+            threads: 4,
+            ..movable()
+        };
+        assert_eq!(check(&worker, false), Ok(Hop::Thread));
+        let main = TargetFacts {
+            threads: 4,
+            ..movable()
+        };
+        assert_eq!(
+            check(&main, false),
+            Err(Refusal::Threads {
+                pid: 42,
+                threads: 4
+            })
+        );
+        assert_eq!(check(&main, true), Ok(Hop::Thread));
+        // Permission comes first.
+        let others = TargetFacts {
+            caller_has_its_ids: false,
+            ..worker
+        };
+        assert_eq!(
+            check(&others, false),
+            Err(Refusal::NotPermitted { pid: 42 })
+        );
     }
 
     #[test]
@@ -156,22 +207,28 @@ mod tests {
             caller_has_its_ids: false,
             ..movable()
         };
-        assert_eq!(check(&other_user), Err(Refusal::NotPermitted { pid: 42 }));
+        assert_eq!(
+            check(&other_user, false),
+            Err(Refusal::NotPermitted { pid: 42 })
+        );
         let setuid = TargetFacts {
             dumpable: false,
             ..movable()
         };
-        assert_eq!(check(&setuid), Err(Refusal::NotPermitted { pid: 42 }));
+        assert_eq!(
+            check(&setuid, false),
+            Err(Refusal::NotPermitted { pid: 42 })
+        );
         let with_cap = TargetFacts {
             caller_may_ptrace: true,
             ..other_user
         };
-        assert_eq!(check(&with_cap), Ok(()));
+        assert_eq!(check(&with_cap, false), Ok(Hop::Process));
         let setuid_with_cap = TargetFacts {
             caller_may_ptrace: true,
             ..setuid
         };
-        assert_eq!(check(&setuid_with_cap), Ok(()));
+        assert_eq!(check(&setuid_with_cap, false), Ok(Hop::Process));
     }
 
     #[test]
@@ -215,7 +272,7 @@ mod tests {
             ),
         ];
         for (facts, refusal) in cases {
-            assert_eq!(check(&facts), Err(refusal));
+            assert_eq!(check(&facts, false), Err(refusal));
         }
     }
 
@@ -229,7 +286,10 @@ mod tests {
             threads: 0,
             ..TargetFacts::default()
         };
-        assert_eq!(check(&everything), Err(Refusal::KernelThread { pid: 0 }));
+        assert_eq!(
+            check(&everything, true),
+            Err(Refusal::KernelThread { pid: 0 })
+        );
     }
 
     #[test]
@@ -238,7 +298,8 @@ mod tests {
         let n = message(Refusal::Threads { pid: 7, threads: 2 }, &mut buf);
         assert_eq!(
             &buf[..n],
-            b"pid 7 has 2 threads: only single-threaded processes migrate"
+            &b"pid 7 has 2 threads: move one thread at a time (its thread id, or --thread \
+               for the main one)"[..]
         );
         let n = message(Refusal::NotPermitted { pid: 9 }, &mut buf);
         assert_eq!(

@@ -18,7 +18,7 @@ use super::ioctl::{PlainData, SsiMigrateJob};
 /// First byte of every message (service data that is not `probe`).
 pub const MAGIC: u8 = 0xA5;
 /// Version of this protocol and the snapshot layout.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 /// Largest data in one `Output`/`Input` exchange or snapshot chunk.
 pub const MAX_DATA: usize = 3968;
 /// Largest message text in `Failed`.
@@ -121,8 +121,14 @@ pub enum MigMsg<'a> {
     /// Running node → home: read at most `max` bytes of the stand-in's standard input.
     /// `id` tells a retry from a new read.
     Input { home_hop: u64, id: u64, max: u32 },
-    /// Running node → home: the process ended with wait status `status`.
-    Exited { home_hop: u64, status: i32 },
+    /// Running node → home: the process ended with wait status `status`; `group`: it
+    /// ended as a whole (`exit_group`, a fatal signal), not just its one thread (what
+    /// the home of a moved thread needs to know: the thread or the whole process ends).
+    Exited {
+        home_hop: u64,
+        status: i32,
+        group: bool,
+    },
     /// Home → running node: deliver `signo` to job `job`.
     Signal { job: u64, signo: u32 },
     /// New running node → home: the process now runs on `node` as job `job`; it came
@@ -282,9 +288,14 @@ impl<'a> MigMsg<'a> {
                 o.u64(id)?;
                 o.u32(max)?;
             }
-            MigMsg::Exited { home_hop, status } => {
+            MigMsg::Exited {
+                home_hop,
+                status,
+                group,
+            } => {
                 o.u64(home_hop)?;
                 o.put(&status.to_le_bytes())?;
+                o.u32(u32::from(group))?;
             }
             MigMsg::Signal { job, signo } => {
                 o.u64(job)?;
@@ -363,9 +374,16 @@ impl<'a> MigMsg<'a> {
             9 => {
                 let home_hop = i.u64()?;
                 let s = i.take(4)?;
+                let status = i32::from_le_bytes([s[0], s[1], s[2], s[3]]);
+                let group = match i.u32()? {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(MigWireError::Malformed),
+                };
                 MigMsg::Exited {
                     home_hop,
-                    status: i32::from_le_bytes([s[0], s[1], s[2], s[3]]),
+                    status,
+                    group,
                 }
             }
             10 => MigMsg::Signal {
@@ -408,6 +426,9 @@ pub struct MmInfo {
     pub env_end: u64,
     pub auxv_words: u64,
     pub auxv: [u64; 64],
+    /// The distributed process a moved thread belongs to (its id at its home, which
+    /// names its futexes), or 0 for a whole process.
+    pub process: u64,
 }
 
 /// One VMA (mirror of `struct ssi_vma_info`).
@@ -419,6 +440,9 @@ pub struct VmaInfo {
     pub pgoff: u64,
     pub flags: u64,
     pub name: [u8; 32],
+    /// With `VMA_REGION`: the generation of the private-memory region it maps (homed
+    /// on the process's home; `pgoff` is the page of the region at `start`).
+    pub region: u64,
 }
 
 /// `VmaInfo::flags`: see `ssi_migrate/shim.h`.
@@ -428,9 +452,12 @@ pub const VMA_EXEC: u64 = 0x4;
 pub const VMA_GROWSDOWN: u64 = 0x8;
 pub const VMA_SPECIAL: u64 = 0x10;
 pub const VMA_FILE: u64 = 0x20;
+pub const VMA_REGION: u64 = 0x40;
+/// Every `VmaInfo::flags` bit.
+pub const VMA_FLAGS: u64 = 0x7f;
 
-const _: () = assert!(core::mem::size_of::<MmInfo>() == 96 + 8 * 64);
-const _: () = assert!(core::mem::size_of::<VmaInfo>() == 64);
+const _: () = assert!(core::mem::size_of::<MmInfo>() == 96 + 8 * 64 + 8);
+const _: () = assert!(core::mem::size_of::<VmaInfo>() == 72);
 // SAFETY: `#[repr(C)]` structs of `u64`s and a byte array, whose sizes (checked above)
 // leave no room for implicit padding.
 unsafe impl PlainData for MmInfo {}
@@ -523,7 +550,8 @@ pub fn vmas_valid(vmas: &[VmaInfo], limit: u64) -> bool {
             && v.end <= limit
             && (v.start | v.end) & 0xfff == 0
             && v.start >= prev_end
-            && v.flags & !0x3f == 0;
+            && v.flags & !VMA_FLAGS == 0
+            && (v.flags & VMA_REGION != 0) == (v.region != 0);
         prev_end = v.end;
         ok
     })
@@ -560,6 +588,7 @@ mod tests {
             pgoff: 0,
             flags,
             name: [0; 32],
+            region: 0,
         }
     }
 
@@ -608,6 +637,7 @@ mod tests {
             MigMsg::Exited {
                 home_hop: 5,
                 status: -1,
+                group: true,
             },
             MigMsg::Signal { job: 4, signo: 15 },
             MigMsg::Moved {
@@ -718,6 +748,18 @@ mod tests {
         let overlapping = [vma(0x1000, 0x3000, 0), vma(0x2000, 0x4000, 0)];
         assert!(!vmas_valid(&overlapping, 1 << 47));
         assert!(!vmas_valid(&[vma(0x1000, 0x1800, 0)], 1 << 47));
-        assert!(!vmas_valid(&[vma(0x1000, 0x2000, 0x40)], 1 << 47));
+        // A region mapping names its region, and only a region mapping does.
+        assert!(!vmas_valid(&[vma(0x1000, 0x2000, VMA_REGION)], 1 << 47));
+        let region = VmaInfo {
+            region: 0xabc,
+            ..vma(0x1000, 0x2000, VMA_READ | VMA_WRITE | VMA_REGION)
+        };
+        assert!(vmas_valid(&[region], 1 << 47));
+        let stray = VmaInfo {
+            flags: VMA_READ,
+            ..region
+        };
+        assert!(!vmas_valid(&[stray], 1 << 47));
+        assert!(!vmas_valid(&[vma(0x1000, 0x2000, 0x80)], 1 << 47));
     }
 }

@@ -61,9 +61,78 @@ pub fn validate_name(name: &[u8]) -> Result<(), RegionError> {
     Ok(())
 }
 
-/// Writes the bookkeeping key of region `name` into `out`; returns its length.
+/// Names of the regions that hold a distributed process's private memory start with
+/// this (a leading dot, which no user's region name may have): `.p<home>-<generation>`,
+/// the generation in 16 hex digits. Such regions are created, mapped and removed by the
+/// kernel for the process, never through the region ioctls.
+pub const PRIVATE_PREFIX: &[u8] = b".p";
+
+/// Longest private region name: the prefix, a `u16` in decimal, a dash, 16 hex digits.
+pub const PRIVATE_NAME_LEN: usize = PRIVATE_PREFIX.len() + 5 + 1 + 16;
+const _: () = assert!(PRIVATE_NAME_LEN <= MAX_NAME);
+
+/// Writes the name of the private-memory region of generation `generation` homed on
+/// `home` into `out`; returns its length.
+pub fn private_name(home: u16, generation: u64, out: &mut [u8; PRIVATE_NAME_LEN]) -> usize {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut n = PRIVATE_PREFIX.len();
+    out[..n].copy_from_slice(PRIVATE_PREFIX);
+    let mut digits = [0u8; 5];
+    let mut d = 0;
+    let mut v = home;
+    loop {
+        digits[d] = b'0' + (v % 10) as u8;
+        d += 1;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for i in (0..d).rev() {
+        out[n] = digits[i];
+        n += 1;
+    }
+    out[n] = b'-';
+    n += 1;
+    for i in (0..16).rev() {
+        // Shifts only (no u64 division: 32-bit ARM).
+        out[n] = HEX[((generation >> (4 * i)) & 0xf) as usize];
+        n += 1;
+    }
+    n
+}
+
+/// Whether `name` is the name of a private-memory region (see [`PRIVATE_PREFIX`]).
+pub fn is_private_name(name: &[u8]) -> bool {
+    let Some(rest) = name.strip_prefix(PRIVATE_PREFIX) else {
+        return false;
+    };
+    let Some(dash) = rest.iter().position(|&c| c == b'-') else {
+        return false;
+    };
+    let (home, generation) = (&rest[..dash], &rest[dash + 1..]);
+    (1..=5).contains(&home.len())
+        && home.iter().all(u8::is_ascii_digit)
+        && generation.len() == 16
+        && generation
+            .iter()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
+}
+
+/// Checks the name of a region as the bookkeeping store may hold it: a user's region
+/// name or a private-memory region's.
+pub fn validate_stored_name(name: &[u8]) -> Result<(), RegionError> {
+    if is_private_name(name) {
+        Ok(())
+    } else {
+        validate_name(name)
+    }
+}
+
+/// Writes the bookkeeping key of region `name` (a user's or a private-memory region's)
+/// into `out`; returns its length.
 pub fn key(name: &[u8], out: &mut [u8; MAX_KEY]) -> Result<usize, RegionError> {
-    validate_name(name)?;
+    validate_stored_name(name)?;
     let n = KEY_PREFIX.len() + name.len();
     out[..KEY_PREFIX.len()].copy_from_slice(KEY_PREFIX);
     out[KEY_PREFIX.len()..n].copy_from_slice(name);
@@ -162,6 +231,34 @@ mod tests {
             validate_name(&[b'x'; MAX_NAME + 1]),
             Err(RegionError::BadName)
         );
+    }
+
+    #[test]
+    fn private_names_are_recognised_and_keyed() {
+        let mut n = [0u8; PRIVATE_NAME_LEN];
+        let len = private_name(12, 0x00ab_cdef_0123_4567, &mut n);
+        assert_eq!(&n[..len], b".p12-00abcdef01234567");
+        assert!(is_private_name(&n[..len]));
+        let len = private_name(u16::MAX, u64::MAX, &mut n);
+        assert_eq!(len, PRIVATE_NAME_LEN);
+        assert!(is_private_name(&n[..len]));
+        assert_eq!(private_name(0, 1, &mut n), 20);
+        assert_eq!(&n[..20], b".p0-0000000000000001");
+        // Users cannot name a region like that, but the store may hold one.
+        assert_eq!(validate_name(&n[..20]), Err(RegionError::BadName));
+        let mut k = [0u8; MAX_KEY];
+        assert_eq!(key(&n[..20], &mut k), Ok(27));
+        for bad in [
+            &b".p-0000000000000001"[..],
+            b".p0-000000000000001",
+            b".p0-000000000000000g",
+            b".px-0000000000000001",
+            b".p123456-0000000000000001",
+            b".q0-0000000000000001",
+        ] {
+            assert!(!is_private_name(bad));
+            assert_eq!(key(bad, &mut k), Err(RegionError::BadName));
+        }
     }
 
     #[test]

@@ -339,7 +339,7 @@ mod migrate_wire {
             let mut vmas = Vec::new();
             for (gap, len) in gaps {
                 at += gap;
-                vmas.push(VmaInfo { start: at << 12, end: (at + len) << 12, pgoff: 0, flags: 1, name: [0; 32] });
+                vmas.push(VmaInfo { start: at << 12, end: (at + len) << 12, pgoff: 0, flags: 1, name: [0; 32], region: 0 });
                 at += len;
             }
             prop_assert!(vmas_valid(&vmas, 1 << 47));

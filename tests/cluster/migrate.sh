@@ -82,7 +82,7 @@ t_match "node0: ... EBUSY, naming it" 'Device or resource busy.*: open file desc
 thr=$(start_job 0 "python3 -c 'import os,threading,time; threading.Thread(target=time.sleep,args=(600,),daemon=True).start(); print(\"ready\", os.getpid(), flush=True); time.sleep(600)'" thrjob)
 out=$(cluster_run 0 "$SSICTL migrate $thr 1 2>&1")
 t_err "node0: a multi-threaded process refused" $? "$out"
-t_match "node0: ... EBUSY, single-threaded only" 'Device or resource busy.*: pid [0-9]+ has 2 threads' "$out"
+t_match "node0: ... EBUSY, a multi-threaded process moves a thread at a time" 'Device or resource busy.*: pid [0-9]+ has 2 threads: move one thread at a time' "$out"
 cluster_run 0 "$MEMTEST create pinreg 1M >/dev/null"
 pin=$(start_job 0 "sh -c 'echo ready \$\$; exec $MEMTEST touch pinreg --pages 0 --loop'" pinjob)
 out=$(cluster_run 0 "$SSICTL migrate $pin 1 2>&1")

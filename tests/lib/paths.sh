@@ -16,3 +16,4 @@ CABLE=$SSI_ROOT/target/release/ssi-gpio-cable
 HOSTILE=$SSI_ROOT/target/ssi-hostile
 REGTEST=$SSI_ROOT/target/ssi-regtest
 COUNTER=$SSI_ROOT/target/ssi-counter
+THREADS=$SSI_ROOT/target/ssi-threads

@@ -88,12 +88,17 @@ enum Command {
     },
     /// Move a running process to another node: it keeps running there, its memory
     /// follows page by page on demand, and it keeps its PID, parent, terminal and exit
-    /// status here (ptrace rights over the process are needed).
+    /// status here (ptrace rights over the process are needed). A thread id of a
+    /// multi-threaded process moves that thread alone: its siblings keep running here
+    /// and all of them share one address space.
     Migrate {
-        /// The process (a PID of this node).
+        /// The process, or one thread of it (a PID or thread id of this node).
         pid: u32,
         /// The destination node (it must run `ssictl daemon`).
         node: u32,
+        /// Move only this thread, even if it is its process's main thread.
+        #[arg(long)]
+        thread: bool,
     },
     /// List the processes ssi knows cluster-wide: migrated ones where they run, their
     /// home stand-ins and relays, with their cluster-wide id HOME_NODE:HOME_PID.
@@ -314,7 +319,9 @@ fn main() -> ExitCode {
             },
             json,
         ),
-        Command::Migrate { pid, node } => ok(migrate::migrate(dev, pid, node, json)),
+        Command::Migrate { pid, node, thread } => {
+            ok(migrate::migrate(dev, pid, node, thread, json))
+        }
         Command::Ps => ok(migrate::ps(dev, json)),
         Command::Daemon { once } => ok(migrate::daemon(dev, once)),
         Command::Region {
@@ -349,7 +356,9 @@ mod tests {
     #[test]
     fn migration_commands_parse() {
         match parse(&["migrate", "1234", "2"]).unwrap().command {
-            Command::Migrate { pid, node } => assert_eq!((pid, node), (1234, 2)),
+            Command::Migrate { pid, node, thread } => {
+                assert_eq!((pid, node, thread), (1234, 2, false))
+            }
             _ => panic!(),
         }
         assert!(parse(&["migrate", "1234"]).is_err());

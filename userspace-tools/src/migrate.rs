@@ -6,17 +6,25 @@ use std::io;
 
 use serde_json::json;
 use ssi_shared::ioctl::{
-    name_str, proc_role_label, SsiMigrate, SsiMigrateJob, SsiProcInfo, SSI_NODE_SELF, SSI_NODE_UP,
+    name_str, proc_role_label, SsiMigrate, SsiMigrateJob, SsiProcInfo, SSI_MIGRATE_THREAD,
+    SSI_NODE_SELF, SSI_NODE_UP,
 };
 
 use crate::device::{self, common_hint};
 
-/// `ssictl migrate PID NODE`.
-pub fn migrate(device: &str, pid: u32, node: u32, as_json: bool) -> Result<(), String> {
+/// `ssictl migrate [--thread] PID NODE`.
+pub fn migrate(
+    device: &str,
+    pid: u32,
+    node: u32,
+    thread: bool,
+    as_json: bool,
+) -> Result<(), String> {
     let dev = device::open(device)?;
     let mut req = SsiMigrate {
         pid,
         node,
+        flags: if thread { SSI_MIGRATE_THREAD } else { 0 },
         ..Default::default()
     };
     let r = dev.migrate(&mut req);

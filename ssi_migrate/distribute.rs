@@ -1,0 +1,311 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Making a process distributed: before one of its threads runs on another node, the
+//! process's home keeps its private writable memory in regions.
+//!
+//! A thread that moves leaves its siblings running here, and every node must see one
+//! address space. The regions of `ssi_core` already keep memory coherent page by page
+//! (single writer, many readers, the directory at the region's home), so the process's
+//! private writable mappings become private-memory regions homed here
+//! (`ssi_core/process_memory.rs`): each region adopts the mapping's pages and replaces
+//! it at the same address. The destination maps the same regions. Read-only mappings
+//! (program text, libraries) stay as they are and are copied lazily as before.
+//!
+//! The replacement must not race with the process's own accesses, so the moving thread
+//! (in its task_work) first parks every sibling that still runs here: a task_work of
+//! each sibling waits at a [`Rendezvous`] until the mappings are replaced (a sibling in
+//! a blocking system call is interrupted and restarts it afterwards). Thread stand-ins
+//! (siblings that run elsewhere) never return to user mode and are not waited for.
+//! Mappings made after this (a new thread's stack, `mmap`, heap growth) stay private to
+//! the node that made them until the next thread moves, which adopts the new ones of
+//! the home.
+
+use core::ffi::c_void;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use kernel::{
+    new_condvar, new_mutex,
+    prelude::*,
+    sync::{Arc, CondVar, Mutex},
+    time::{delay::fsleep, msecs_to_jiffies, Delta},
+};
+
+use crate::core_client::private_memory;
+use crate::ffi::{self, Task, Why};
+use crate::shared::migrate_wire::VmaInfo;
+use crate::{engine, errno};
+
+/// Most threads of one process that can be parked.
+const MAX_THREADS: usize = 4096;
+/// Most private writable mappings of one process.
+const MAX_RANGES: usize = 1024;
+/// How long the siblings may take to park.
+const PARK_TIMEOUT_MS: u64 = 10_000;
+
+/// One distribution at a time on this node: two threads of one process moving at
+/// once would each wait for the other to park.
+static DISTRIBUTING: AtomicBool = AtomicBool::new(false);
+
+/// Where the siblings wait while their address space changes.
+#[pin_data]
+struct Rendezvous {
+    #[pin]
+    state: Mutex<Parked>,
+    #[pin]
+    changed: CondVar,
+}
+
+struct Parked {
+    /// Siblings waiting.
+    parked: usize,
+    /// The mappings are replaced (or the attempt was given up): go on.
+    released: bool,
+}
+
+impl Rendezvous {
+    fn release(&self) {
+        self.state.lock().released = true;
+        self.changed.notify_all();
+    }
+}
+
+/// Releases the siblings however `distribute` returns.
+struct ReleaseOnDrop(Arc<Rendezvous>);
+
+impl Drop for ReleaseOnDrop {
+    fn drop(&mut self) {
+        self.0.release();
+    }
+}
+
+/// Clears [`DISTRIBUTING`] however `distribute` returns.
+struct Distributing;
+
+impl Drop for Distributing {
+    fn drop(&mut self) {
+        DISTRIBUTING.store(false, Ordering::Release);
+    }
+}
+
+/// In the moving thread's task_work: parks the siblings that run here, moves every
+/// private writable mapping not in a region yet into one homed here, records the
+/// process as distributed (its futex calls go to `cluster_futex.rs` from then on) and
+/// lets the siblings go. Returns the process's id.
+pub(crate) fn distribute(why: &mut Why) -> Result<u64> {
+    if DISTRIBUTING
+        .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        why.set(format_args!(
+            "another thread is moving from this node; try again"
+        ));
+        return Err(EAGAIN);
+    }
+    let _distributing = Distributing;
+    let rv = Arc::pin_init(
+        try_pin_init!(Rendezvous {
+            state <- new_mutex!(Parked {
+                parked: 0,
+                released: false,
+            }),
+            changed <- new_condvar!(),
+        }),
+        GFP_KERNEL,
+    )?;
+    let _release = ReleaseOnDrop(rv.clone());
+    park_siblings(&rv, why)?;
+    let ranges = ffi::private_ranges(MAX_RANGES, why)?;
+    let home = engine().node;
+    for r in ranges.iter() {
+        let len = (r.end - r.start) as usize;
+        let pages = u32::try_from(len >> 12).map_err(|_| E2BIG)?;
+        let generation = private_memory::create(pages).inspect_err(|e| {
+            why.set(format_args!(
+                "no region for the memory at {:#x} ({:?})",
+                r.start, e
+            ))
+        })?;
+        if let Err(e) = private_memory::adopt(generation, r.start as usize, pages) {
+            let _ = private_memory::remove(generation);
+            why.set(format_args!(
+                "copying the memory at {:#x} failed ({:?})",
+                r.start, e
+            ));
+            return Err(e);
+        }
+        if let Err(e) = private_memory::map(home, generation, r.start as usize, len, 0, r.prot) {
+            // The private mapping may be gone already: the process cannot go on.
+            let _ = private_memory::remove(generation);
+            pr_err!(
+                "pid {}: its memory at {:#x} could not be shared ({:?}); killing it\n",
+                ffi::Task::current().pid(),
+                r.start,
+                e
+            );
+            let _ = Task::current().signal(9);
+            why.set(format_args!("mapping the memory at {:#x} failed", r.start));
+            return Err(e);
+        }
+    }
+    // Before the siblings go on: their next futex call (a blocking one they were in is
+    // restarted) is a cluster one.
+    match ffi::dist_current() {
+        Some((id, _)) => Ok(id),
+        None => {
+            let id = engine().new_id();
+            ffi::dist_add(id, home).inspect_err(|e| {
+                why.set(format_args!(
+                    "cannot record the process as distributed ({:?})",
+                    e
+                ))
+            })?;
+            Ok(id)
+        }
+    }
+}
+
+/// Parks every sibling that runs here (and those they create meanwhile).
+fn park_siblings(rv: &Arc<Rendezvous>, why: &mut Why) -> Result {
+    let mut queued: KVec<Task> = KVec::new();
+    loop {
+        let mut added = 0;
+        for t in ffi::siblings(MAX_THREADS)? {
+            if queued.iter().any(|q| q.as_ptr() == t.as_ptr()) || is_stand_in(&t) {
+                continue;
+            }
+            ffi::hold_module()?;
+            let ctx = Arc::into_raw(rv.clone()).cast_mut().cast::<c_void>();
+            // SAFETY: `ctx` is a reference that `ssi_migrate_park` takes over.
+            match unsafe { t.queue_park(ctx) } {
+                Ok(()) => {
+                    queued.push(t, GFP_KERNEL)?;
+                    added += 1;
+                }
+                Err(_) => {
+                    // Exiting: it will not touch the memory again.
+                    // SAFETY: Not queued: the reference is still ours.
+                    drop(unsafe { Arc::from_raw(ctx.cast::<Rendezvous>()) });
+                    ffi::module_put();
+                }
+            }
+        }
+        if added == 0 {
+            return Ok(());
+        }
+        wait_parked(rv, queued.len(), why)?;
+    }
+}
+
+/// A sibling that stands in for a thread running elsewhere (it never returns to user
+/// mode until its thread comes back or ends).
+fn is_stand_in(t: &Task) -> bool {
+    engine()
+        .leaving
+        .lock()
+        .iter()
+        .any(|l| l.task.as_ptr() == t.as_ptr())
+}
+
+/// Waits until `want` siblings are parked.
+fn wait_parked(rv: &Rendezvous, want: usize, why: &mut Why) -> Result {
+    let deadline = crate::clock::now_ns() + PARK_TIMEOUT_MS * 1_000_000;
+    let mut g = rv.state.lock();
+    while g.parked < want {
+        if ffi::fatal_signal_pending() {
+            why.set(format_args!("the process is being killed"));
+            return Err(EINTR);
+        }
+        if crate::clock::now_ns() >= deadline {
+            why.set(format_args!(
+                "{} of {} sibling threads did not stop within 10 s",
+                want - g.parked,
+                want
+            ));
+            return Err(ETIMEDOUT);
+        }
+        if ffi::signal_pending() {
+            drop(g);
+            fsleep(Delta::from_millis(1));
+            g = rv.state.lock();
+            continue;
+        }
+        let _ = rv
+            .changed
+            .wait_interruptible_timeout(&mut g, msecs_to_jiffies(10));
+    }
+    Ok(())
+}
+
+/// A sibling's task_work: waits until the moving thread has replaced the mappings.
+///
+/// # Safety
+///
+/// `ctx` is a reference to a `Rendezvous` from `park_siblings` (passed to us), and the
+/// module reference taken for it is ours to drop.
+#[no_mangle]
+unsafe extern "C" fn ssi_migrate_park(ctx: *mut c_void) {
+    // SAFETY: Guaranteed by the caller: we own this reference now.
+    let rv = unsafe { Arc::from_raw(ctx.cast::<Rendezvous>()) };
+    {
+        let mut g = rv.state.lock();
+        g.parked += 1;
+        rv.changed.notify_all();
+        // Bounded by the moving thread, which releases on every path; a fatal signal
+        // (the process is ending) leaves at once.
+        while !g.released && !ffi::fatal_signal_pending() {
+            if ffi::signal_pending() {
+                drop(g);
+                fsleep(Delta::from_millis(1));
+                g = rv.state.lock();
+                continue;
+            }
+            let _ = rv
+                .changed
+                .wait_interruptible_timeout(&mut g, msecs_to_jiffies(10));
+        }
+    }
+    drop(rv);
+    ffi::module_put();
+}
+
+/// For the snapshot's walk of the VMAs: the private-memory region `vma` maps, or 0.
+///
+/// # Safety
+///
+/// `vma` is a VMA of the calling process, whose mmap lock the caller holds.
+#[no_mangle]
+unsafe extern "C" fn ssi_migrate_region_of(vma: *mut c_void) -> u64 {
+    // SAFETY: Guaranteed by the caller.
+    unsafe { private_memory::of_vma(vma) }
+}
+
+/// For the restore: maps the private-memory region of `v` (homed on `home`) where the
+/// process has it.
+///
+/// # Safety
+///
+/// `v` points to a valid `VmaInfo`.
+#[no_mangle]
+unsafe extern "C" fn ssi_migrate_map_region(home: u32, v: *const VmaInfo, prot: u32) -> i32 {
+    // SAFETY: Guaranteed by the caller.
+    let v = unsafe { &*v };
+    let Some(len) = v.end.checked_sub(v.start) else {
+        return EINVAL.to_errno();
+    };
+    match private_memory::map(
+        home,
+        v.region,
+        v.start as usize,
+        len as usize,
+        v.pgoff,
+        prot,
+    ) {
+        Ok(()) => 0,
+        Err(e) => {
+            if e == errno::ehostdown() {
+                pr_warn!("the home of region {:x} is down\n", v.region);
+            }
+            e.to_errno()
+        }
+    }
+}

@@ -1,0 +1,575 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ssi-threads: the test program of distributed threads (tests/cluster/threads.sh), where
+ * `ssictl migrate TID NODE` moves one thread of a process to another node while its
+ * siblings keep running at home, all of them in one coherent address space (x86-TSO).
+ *
+ *   ssi-threads counter THREADS ITERS GOFILE   THREADS (1-16) workers each add ITERS times
+ *   ssi-threads mutex THREADS ITERS GOFILE     the same under a pthread_mutex
+ *   ssi-threads queue ITEMS GOFILE             producer -> consumer through a queue
+ *                                              under a pthread_mutex and two pthread_conds
+ *   ssi-threads barrier THREADS ROUNDS GOFILE  THREADS workers, a pthread_barrier per round
+ *   ssi-threads mp ITERS GOFILE                message-passing litmus, 2 workers
+ *   ssi-threads sb ITERS GOFILE                store-buffering litmus (with mfence), 2 workers
+ *   ssi-threads exitcode CODE GOFILE           1 worker calls exit_group(CODE)
+ *   ssi-threads join VALUE GOFILE              1 worker returns VALUE to pthread_join
+ *
+ * Every mode creates its workers, prints "ready PID" and one line "tid I TID" per worker
+ * (worker I's gettid(), the id to migrate) and waits until the file GOFILE exists, so
+ * that the test can move threads before they start. The main thread polls for GOFILE and
+ * then raises a flag the workers spin on. counter and mutex workers stop half-way until
+ * GOFILE.half exists as well (so that threads can be moved while they run for sure).
+ * "workers done" is printed once every worker
+ * has finished its loop (before pthread_join: a hang after it is in the thread exit or
+ * the join, not in the memory).
+ *
+ * Why the workers look as they do: counter, mp and sb test the memory alone, so their
+ * workers synchronise only through C11 atomics and spin-waits (pause, and sched_yield
+ * every ~1000 spins so that a spinning sibling does not starve the others on the
+ * guests' single vCPU); mutex, queue and barrier test cluster-wide futexes through
+ * glibc's own pthread_mutex, pthread_cond and pthread_barrier. No worker uses stdio or
+ * malloc. All the memory they use is static
+ * and allocated before pthread_create, and each variable that the test moves between
+ * nodes is alone on its own 4096-byte page, so that every page has one job. Only the
+ * main thread, which stays at home, prints, sleeps and joins.
+ *
+ * Results: counter prints "counter total=X expected=Y locked=L expected_locked=M" (L is
+ * a plain counter incremented under a spinlock every 16th iteration) and "per-thread ok"
+ * or "per-thread mismatch ..."; mp prints "mp iterations=N forbidden=K" (the reader saw
+ * the flag of round i but not the data of round i); sb prints "sb iterations=N
+ * forbidden=K outcomes 00=a 01=b 10=c 11=d" (r0 r1; 00 is forbidden with the fences);
+ * mutex prints "mutex total=X expected=Y"; queue prints "queue items=N in_order=M";
+ * barrier prints "barrier rounds=R ok=K";
+ * join prints "joined value=V". Exit 0 when everything checks out, 1 otherwise, CODE for
+ * exitcode (1 with a message if exit_group ended only the worker), 2 on a usage error.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PAGE 4096
+#define MAX_THREADS 16
+/* Spins between two looks at the go flag, and between two sched_yield()s elsewhere. */
+#define SPINS 1000
+/* The join worker's writes after GOFILE. */
+#define JOIN_SPINS 1000000UL
+
+/* One variable alone on its page: aligned to a page and padded to its size. */
+struct page_ulong {
+	_Alignas(PAGE) atomic_ulong v;
+};
+
+struct page_plain {
+	_Alignas(PAGE) unsigned long v;
+};
+
+/* What one worker keeps for itself (only the worker writes it while it runs). */
+struct worker {
+	_Alignas(PAGE) atomic_ulong count; /* counter: its iterations; join: its writes */
+	unsigned long iterations, forbidden;   /* mp reader, sb thread 0 */
+	unsigned long outcomes[4];             /* sb thread 0: r0 * 2 + r1 */
+	atomic_ulong r1;                       /* sb thread 1: its r1 of this round */
+};
+
+/* The sense-reversing barrier of sb (2 threads). */
+struct barrier {
+	_Alignas(PAGE) atomic_uint count;
+	atomic_uint sense;
+};
+
+static struct page_ulong go_flag, ready_count, done_count;
+static struct {
+	_Alignas(PAGE) pid_t tid[MAX_THREADS];
+} tids;
+static struct worker workers[MAX_THREADS];
+/* counter */
+static struct page_ulong shared_counter, spinlock;
+static struct page_plain locked_counter;
+/* mp */
+static struct page_ulong mp_data, mp_flag, mp_ack;
+/* sb */
+static struct page_ulong sb_x, sb_y;
+static struct barrier sb_barrier;
+
+/* the half-way gate of counter and mutex */
+static struct page_ulong half_flag;
+/* mutex */
+static struct {
+	_Alignas(PAGE) pthread_mutex_t lock;
+	unsigned long counter;
+} mutexed = { PTHREAD_MUTEX_INITIALIZER, 0 };
+/* queue: a ring of QUEUE_LEN numbered items */
+#define QUEUE_LEN 16
+static struct {
+	_Alignas(PAGE) pthread_mutex_t lock;
+	pthread_cond_t not_empty, not_full;
+	unsigned long items[QUEUE_LEN];
+	unsigned long head, tail;
+} queue = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
+	    { 0 }, 0, 0 };
+/* barrier: each worker's round, checked by all after each barrier */
+static struct {
+	_Alignas(PAGE) pthread_barrier_t b;
+	atomic_ulong round[MAX_THREADS];
+} rounds;
+
+static enum { COUNTER, MUTEX, QUEUE, BARRIER, MP, SB, EXITCODE, JOIN } mode;
+static unsigned long iters;
+static long value;
+static int nthreads;
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#else
+	atomic_signal_fence(memory_order_seq_cst);
+#endif
+}
+
+/* Keeps the compiler from moving memory accesses across it; emits nothing. */
+static inline void compiler_barrier(void)
+{
+	atomic_signal_fence(memory_order_seq_cst);
+}
+
+/* Spins until COND holds, yielding the CPU every SPINS spins. */
+#define SPIN_UNTIL(cond)                                           \
+	do {                                                       \
+		unsigned int spins_ = 0;                           \
+		while (!(cond)) {                                  \
+			cpu_relax();                               \
+			if (++spins_ % SPINS == 0)                 \
+				sched_yield();                     \
+		}                                                  \
+	} while (0)
+
+static void wait_go(void)
+{
+	int k;
+
+	while (!atomic_load_explicit(&go_flag.v, memory_order_acquire)) {
+		for (k = 0; k < SPINS; k++)
+			cpu_relax();
+		sched_yield();
+	}
+}
+
+/* Test-and-test-and-set. */
+static void lock(void)
+{
+	while (atomic_exchange_explicit(&spinlock.v, 1, memory_order_acquire))
+		SPIN_UNTIL(!atomic_load_explicit(&spinlock.v, memory_order_relaxed));
+}
+
+static void unlock(void)
+{
+	atomic_store_explicit(&spinlock.v, 0, memory_order_release);
+}
+
+static void barrier_wait(unsigned int *sense)
+{
+	unsigned int s = *sense ^ 1;
+
+	*sense = s;
+	if (atomic_fetch_add(&sb_barrier.count, 1) == 1) {
+		atomic_store(&sb_barrier.count, 0);
+		atomic_store(&sb_barrier.sense, s);
+	} else {
+		SPIN_UNTIL(atomic_load(&sb_barrier.sense) == s);
+	}
+}
+
+/* counter and mutex: half-way, wait until the main thread raises the half flag. */
+static void half_way(unsigned long i)
+{
+	if (i == iters / 2)
+		SPIN_UNTIL(atomic_load_explicit(&half_flag.v, memory_order_acquire));
+}
+
+static void run_counter(struct worker *w)
+{
+	unsigned long i;
+
+	for (i = 0; i < iters; i++) {
+		half_way(i);
+		atomic_fetch_add(&shared_counter.v, 1);
+		/* A plain load and store (no lock prefix), but each one reaches memory. */
+		atomic_store_explicit(&w->count,
+				      atomic_load_explicit(&w->count, memory_order_relaxed) + 1,
+				      memory_order_relaxed);
+		if ((i & 15) == 0) {
+			lock();
+			locked_counter.v = locked_counter.v + 1;
+			unlock();
+		}
+	}
+}
+
+static void run_mutex(struct worker *w)
+{
+	unsigned long i;
+
+	for (i = 0; i < iters; i++) {
+		half_way(i);
+		pthread_mutex_lock(&mutexed.lock);
+		mutexed.counter++;
+		pthread_mutex_unlock(&mutexed.lock);
+		atomic_store_explicit(&w->count, i + 1, memory_order_relaxed);
+	}
+}
+
+/* Worker 0 produces 1..iters; worker 1 consumes them and counts those in order. */
+static void run_queue(int me, struct worker *w)
+{
+	unsigned long i, item;
+
+	for (i = 1; i <= iters; i++) {
+		pthread_mutex_lock(&queue.lock);
+		if (me == 0) {
+			while (queue.tail - queue.head == QUEUE_LEN)
+				pthread_cond_wait(&queue.not_full, &queue.lock);
+			queue.items[queue.tail++ % QUEUE_LEN] = i;
+			pthread_cond_signal(&queue.not_empty);
+		} else {
+			while (queue.tail == queue.head)
+				pthread_cond_wait(&queue.not_empty, &queue.lock);
+			item = queue.items[queue.head++ % QUEUE_LEN];
+			pthread_cond_signal(&queue.not_full);
+			w->iterations++;
+			if (item != i)
+				w->forbidden++;
+		}
+		pthread_mutex_unlock(&queue.lock);
+	}
+}
+
+/* Each round: publish the round, wait for all, check that all published it. */
+static void run_barrier(int me, struct worker *w)
+{
+	unsigned long r;
+	int k;
+
+	for (r = 1; r <= iters; r++) {
+		atomic_store(&rounds.round[me], r);
+		pthread_barrier_wait(&rounds.b);
+		for (k = 0; k < nthreads; k++)
+			if (atomic_load(&rounds.round[k]) < r)
+				w->forbidden++;
+		w->iterations++;
+		/* Nobody publishes round r + 1 before everybody checked round r. */
+		pthread_barrier_wait(&rounds.b);
+	}
+}
+
+static void run_mp_writer(void)
+{
+	unsigned long i;
+
+	for (i = 1; i <= iters; i++) {
+		atomic_store_explicit(&mp_data.v, i, memory_order_relaxed);
+		compiler_barrier();
+		atomic_store_explicit(&mp_flag.v, i, memory_order_relaxed);
+		SPIN_UNTIL(atomic_load_explicit(&mp_ack.v, memory_order_relaxed) == i);
+	}
+}
+
+static void run_mp_reader(struct worker *w)
+{
+	unsigned long i, d;
+
+	for (i = 1; i <= iters; i++) {
+		SPIN_UNTIL(atomic_load_explicit(&mp_flag.v, memory_order_relaxed) == i);
+		compiler_barrier();
+		d = atomic_load_explicit(&mp_data.v, memory_order_relaxed);
+		/* d < i is the forbidden outcome; d > i cannot happen at all (the writer
+		 * waits for our ack before it stores i + 1): either means broken memory. */
+		if (d != i)
+			w->forbidden++;
+		w->iterations++;
+		compiler_barrier();
+		atomic_store_explicit(&mp_ack.v, i, memory_order_relaxed);
+	}
+}
+
+static void run_sb(int me, struct worker *w)
+{
+	atomic_ulong *mine = me ? &sb_y.v : &sb_x.v, *other = me ? &sb_x.v : &sb_y.v;
+	unsigned int sense = 0;
+	unsigned long i, r, r1;
+
+	for (i = 0; i < iters; i++) {
+		barrier_wait(&sense);
+		atomic_store_explicit(mine, 1, memory_order_relaxed);
+		atomic_thread_fence(memory_order_seq_cst);
+		r = atomic_load_explicit(other, memory_order_relaxed);
+		if (me)
+			atomic_store_explicit(&w->r1, r, memory_order_relaxed);
+		barrier_wait(&sense);
+		if (!me) {
+			r1 = atomic_load_explicit(&workers[1].r1, memory_order_relaxed);
+			w->outcomes[(r ? 2 : 0) + (r1 ? 1 : 0)]++;
+			if (!r && !r1)
+				w->forbidden++;
+			w->iterations++;
+			atomic_store_explicit(&sb_x.v, 0, memory_order_relaxed);
+			atomic_store_explicit(&sb_y.v, 0, memory_order_relaxed);
+		}
+		barrier_wait(&sense);
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	int me = (int)(intptr_t)arg;
+	struct worker *w = &workers[me];
+	unsigned long i;
+
+	tids.tid[me] = (pid_t)syscall(SYS_gettid);
+	atomic_fetch_add_explicit(&ready_count.v, 1, memory_order_release);
+	wait_go();
+
+	switch (mode) {
+	case COUNTER:
+		run_counter(w);
+		break;
+	case MUTEX:
+		run_mutex(w);
+		break;
+	case QUEUE:
+		run_queue(me, w);
+		break;
+	case BARRIER:
+		run_barrier(me, w);
+		break;
+	case MP:
+		if (me == 0)
+			run_mp_writer();
+		else
+			run_mp_reader(w);
+		break;
+	case SB:
+		run_sb(me, w);
+		break;
+	case EXITCODE:
+		syscall(SYS_exit_group, (int)value);
+		break; /* not reached */
+	case JOIN:
+		for (i = 0; i < JOIN_SPINS; i++)
+			atomic_store_explicit(&w->count, i + 1, memory_order_relaxed);
+		break;
+	}
+	atomic_fetch_add_explicit(&done_count.v, 1, memory_order_release);
+	return (void *)(intptr_t)value;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts))
+		;
+}
+
+static int usage(const char *argv0)
+{
+	fprintf(stderr,
+		"usage: %s counter THREADS ITERS GOFILE   (THREADS 1-%d)\n"
+		"       %s mutex THREADS ITERS GOFILE\n"
+		"       %s queue ITEMS GOFILE\n"
+		"       %s barrier THREADS ROUNDS GOFILE\n"
+		"       %s mp ITERS GOFILE\n"
+		"       %s sb ITERS GOFILE\n"
+		"       %s exitcode CODE GOFILE           (CODE 0-255)\n"
+		"       %s join VALUE GOFILE\n",
+		argv0, MAX_THREADS, argv0, argv0, argv0, argv0, argv0, argv0, argv0);
+	return 2;
+}
+
+/* A whole decimal number in [min, max]. */
+static int parse(const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *gofile;
+	static char halffile[PATH_MAX];
+	pthread_t th[MAX_THREADS];
+	void *ret;
+	long n;
+	int i, err, bad = 0;
+
+	if (argc < 2)
+		return usage(argv[0]);
+	if ((!strcmp(argv[1], "counter") || !strcmp(argv[1], "mutex") ||
+	     !strcmp(argv[1], "barrier")) && argc == 5) {
+		mode = argv[1][0] == 'c' ? COUNTER : argv[1][0] == 'm' ? MUTEX : BARRIER;
+		if (parse(argv[2], 1, MAX_THREADS, &n))
+			return usage(argv[0]);
+		nthreads = (int)n;
+		if (parse(argv[3], 1, 1000000000L, &n))
+			return usage(argv[0]);
+		iters = (unsigned long)n;
+	} else if ((!strcmp(argv[1], "mp") || !strcmp(argv[1], "sb") ||
+		    !strcmp(argv[1], "queue")) && argc == 4) {
+		mode = argv[1][0] == 'm' ? MP : argv[1][0] == 's' ? SB : QUEUE;
+		if (parse(argv[2], 1, 1000000000L, &n))
+			return usage(argv[0]);
+		iters = (unsigned long)n;
+		nthreads = 2;
+	} else if (!strcmp(argv[1], "exitcode") && argc == 4) {
+		mode = EXITCODE;
+		if (parse(argv[2], 0, 255, &value))
+			return usage(argv[0]);
+		nthreads = 1;
+	} else if (!strcmp(argv[1], "join") && argc == 4) {
+		mode = JOIN;
+		if (parse(argv[2], LONG_MIN, LONG_MAX, &value))
+			return usage(argv[0]);
+		nthreads = 1;
+	} else {
+		return usage(argv[0]);
+	}
+	gofile = argv[argc - 1];
+	if (!*gofile || strlen(gofile) > PATH_MAX - 8)
+		return usage(argv[0]);
+	snprintf(halffile, sizeof(halffile), "%s.half", gofile);
+	if (mode == BARRIER) {
+		err = pthread_barrier_init(&rounds.b, NULL, (unsigned int)nthreads);
+		if (err) {
+			fprintf(stderr, "ssi-threads: pthread_barrier_init: %s\n", strerror(err));
+			return 2;
+		}
+	}
+
+	/* The workers' only calls into libc: bound here, so that a worker's first call
+	 * does not run the dynamic linker's symbol lookup. */
+	sched_yield();
+	syscall(SYS_gettid);
+	for (i = 0; i < nthreads; i++) {
+		err = pthread_create(&th[i], NULL, worker_main, (void *)(intptr_t)i);
+		if (err) {
+			fprintf(stderr, "ssi-threads: pthread_create: %s\n", strerror(err));
+			return 2;
+		}
+	}
+	while (atomic_load_explicit(&ready_count.v, memory_order_acquire) < (unsigned long)nthreads)
+		sleep_ms(1);
+	printf("ready %d\n", getpid());
+	for (i = 0; i < nthreads; i++)
+		printf("tid %d %d\n", i, tids.tid[i]);
+	fflush(stdout);
+
+	while (access(gofile, F_OK))
+		sleep_ms(10);
+	atomic_store_explicit(&go_flag.v, 1, memory_order_release);
+	if (mode == COUNTER || mode == MUTEX) {
+		while (access(halffile, F_OK))
+			sleep_ms(10);
+		atomic_store_explicit(&half_flag.v, 1, memory_order_release);
+	}
+
+	if (mode != EXITCODE) {
+		while (atomic_load_explicit(&done_count.v, memory_order_acquire) < (unsigned long)nthreads)
+			sleep_ms(10);
+		printf("workers done\n");
+		fflush(stdout);
+	}
+	for (i = 0; i < nthreads; i++) {
+		err = pthread_join(th[i], &ret);
+		if (err) {
+			printf("pthread_join: %s\n", strerror(err));
+			return 1;
+		}
+	}
+
+	switch (mode) {
+	case COUNTER: {
+		unsigned long expected = (unsigned long)nthreads * iters;
+		unsigned long expected_locked = (unsigned long)nthreads * ((iters + 15) / 16);
+		unsigned long total = atomic_load(&shared_counter.v), c;
+
+		printf("counter total=%lu expected=%lu locked=%lu expected_locked=%lu\n", total,
+		       expected, locked_counter.v, expected_locked);
+		bad = total != expected || locked_counter.v != expected_locked;
+		for (i = 0; i < nthreads; i++)
+			if (atomic_load(&workers[i].count) != iters)
+				break;
+		if (i == nthreads) {
+			printf("per-thread ok\n");
+		} else {
+			printf("per-thread mismatch");
+			for (i = 0; i < nthreads; i++) {
+				c = atomic_load(&workers[i].count);
+				if (c != iters)
+					printf(" %d=%lu", i, c);
+			}
+			printf(" (expected %lu each)\n", iters);
+			bad = 1;
+		}
+		break;
+	}
+	case MUTEX: {
+		unsigned long expected = (unsigned long)nthreads * iters;
+
+		printf("mutex total=%lu expected=%lu\n", mutexed.counter, expected);
+		bad = mutexed.counter != expected;
+		break;
+	}
+	case QUEUE:
+		printf("queue items=%lu in_order=%lu\n", workers[1].iterations,
+		       workers[1].iterations - workers[1].forbidden);
+		bad = workers[1].forbidden || workers[1].iterations != iters;
+		break;
+	case BARRIER: {
+		unsigned long ok = ULONG_MAX;
+
+		for (i = 0; i < nthreads; i++)
+			if (workers[i].iterations - workers[i].forbidden < ok)
+				ok = workers[i].iterations - workers[i].forbidden;
+		printf("barrier rounds=%lu ok=%lu\n", iters, ok);
+		bad = ok != iters;
+		break;
+	}
+	case MP:
+		printf("mp iterations=%lu forbidden=%lu\n", workers[1].iterations,
+		       workers[1].forbidden);
+		bad = workers[1].forbidden || workers[1].iterations != iters;
+		break;
+	case SB:
+		printf("sb iterations=%lu forbidden=%lu outcomes 00=%lu 01=%lu 10=%lu 11=%lu\n",
+		       workers[0].iterations, workers[0].forbidden, workers[0].outcomes[0],
+		       workers[0].outcomes[1], workers[0].outcomes[2], workers[0].outcomes[3]);
+		bad = workers[0].forbidden || workers[0].iterations != iters;
+		break;
+	case EXITCODE:
+		printf("exitcode: FAIL: the worker's exit_group(%ld) ended only the worker\n", value);
+		bad = 1;
+		break;
+	case JOIN:
+		printf("joined value=%ld\n", (long)(intptr_t)ret);
+		bad = (long)(intptr_t)ret != value;
+		break;
+	}
+	return bad;
+}
