@@ -9,6 +9,10 @@
 # the vCPU that runs rxe); ib_send_lat polls, because its event mode (-e) hangs on rxe in
 # this kernel. Output: one line per figure, then ratios (ssi / perftest).
 #
+# Then distributed threads: a futex wake -> wake-up between two threads of one process
+# on the two nodes against ssictl ping's round trip, and an uncontended pthread_mutex in
+# a distributed process against the same in an ordinary one.
+#
 # Then process migration: the freeze time (process stopped on the source until it runs
 # on the destination) of a 1 MiB and a 1 GiB process (median of 3 each; the goal is
 # that they are nearly equal: only registers and the memory layout move), and CRIU's
@@ -26,6 +30,8 @@ t_suite=bench
 . "$SSI_ROOT/tests/lib/assert.sh"
 
 ITERS=${SSI_BENCH_ITERS:-1000}
+# Rounds of the distributed futex ping-pong.
+PP_ROUNDS=${SSI_BENCH_PP_ROUNDS:-200}
 
 ssi_step "booting 2 guests"
 cluster_start 2
@@ -71,6 +77,33 @@ rfault=$(cluster_run 1 "$MEMTEST fault-bench bench --mode read --pages $ITERS" 1
 wfault=$(cluster_run 1 "$MEMTEST fault-bench bench --mode write --pages $ITERS" 1200) || ssi_die "write faults failed: $wfault"
 field() { sed -n "s/.*$2=\([0-9.]*\).*/\1/p" <<<"$1"; }
 
+# Distributed threads: futex wake -> wake-up across nodes (two threads of one process on
+# nodes 0 and 1 hand a futex word back and forth; half a round is one wake -> wake-up,
+# page transfers included) against ssictl ping's round trip; an uncontended
+# pthread_mutex lock+unlock in the main thread once another thread has moved away (the
+# process is distributed; the lock's page is local) against the same before.
+for g in 0 1; do cluster_run $g "insmod $KO_MIGRATE" >/dev/null || ssi_die "cannot load ssi_migrate"; done
+cluster_spawn 1 "exec $SSICTL daemon >>/tmp/daemon.log 2>&1" >/dev/null
+sleep 2
+# threads_run NAME MODE ARG WORKER: ssi-threads MODE ARG on node 0 with worker WORKER
+# moved to node 1 before it starts; prints its output.
+threads_run() {
+    local name=$1 mode=$2 arg=$3 worker=$4 tid
+    cluster_run 0 "rm -f /tmp/$name.go; ( $THREADS $mode $arg /tmp/$name.go >/tmp/$name.out 2>&1; echo rc=\$? >>/tmp/$name.out ) >/dev/null 2>&1 </dev/null &" >/dev/null
+    tid=$(cluster_run 0 "for i in \$(seq 100); do t=\$(sed -n 's/^tid $worker //p' /tmp/$name.out); [ -n \"\$t\" ] && { echo \$t; exit 0; }; sleep 0.1; done; exit 1") ||
+        ssi_die "ssi-threads $mode did not start"
+    cluster_run 0 "$SSICTL migrate $tid 1" >/dev/null || ssi_die "moving thread $tid of ssi-threads $mode failed"
+    cluster_run 0 "touch /tmp/$name.go; for i in \$(seq 3000); do grep -q '^rc=' /tmp/$name.out && break; sleep 0.2; done; cat /tmp/$name.out" 700
+}
+ssi_step "distributed threads: futex ping-pong ($PP_ROUNDS rounds), uncontended mutex"
+pp=$(threads_run pp pingpong "$PP_ROUNDS" 1)
+pp_ns=$(sed -n 's/^pingpong rounds=[0-9]* median_ns=\([0-9]*\)$/\1/p' <<<"$pp")
+[ -n "$pp_ns" ] || ssi_die "ssi-threads pingpong printed no figure: $pp"
+ll=$(threads_run ll lockloop 100000 0)
+ll_before=$(sed -n 's/^lockloop before_ns=\([0-9]*\) after_ns=.*/\1/p' <<<"$ll")
+ll_after=$(sed -n 's/^lockloop before_ns=[0-9]* after_ns=\([0-9]*\)$/\1/p' <<<"$ll")
+[ -n "$ll_before" ] && [ -n "$ll_after" ] || ssi_die "ssi-threads lockloop printed no figure: $ll"
+
 # Migration freeze times: a process of $1 MiB on node 0 moves to node 1, 3 times; prints
 # the median in ms.
 ssi_step "migration freeze time (1 MiB and $BIG_MIB MiB processes)"
@@ -111,11 +144,13 @@ fi
 python3 - "$send_lat" "$read_lat" "$read_min" "$ping_median" "$read_median" \
     "$(field "$rfault" median_us)" "$(field "$wfault" median_us)" \
     "$(field "$rfault" min_us)" "$(field "$wfault" min_us)" \
-    "$freeze_small" "$freeze_big" "$BIG_MIB" "${criu_ms:-}" "${criu_note:-}" <<'EOF'
+    "$freeze_small" "$freeze_big" "$BIG_MIB" "${criu_ms:-}" "${criu_note:-}" \
+    "$pp_ns" "$ll_before" "$ll_after" <<'EOF'
 import sys
 send_lat, read_lat, read_min, ping, read, rfault, wfault, rfault_min, wfault_min = map(float, sys.argv[1:10])
 freeze_small, freeze_big, big_mib = float(sys.argv[10]), float(sys.argv[11]), int(sys.argv[12])
 criu_ms, criu_note = sys.argv[13], sys.argv[14]
+pp_ns, ll_before, ll_after = map(float, sys.argv[15:18])
 # ib_send_lat reports half the round trip; ssictl ping the whole round trip.
 rows = [
     ("message round trip (64 B)", ping, 2 * send_lat, "2 x ib_send_lat -s 64 (polling)"),
@@ -129,6 +164,11 @@ print()
 print(f"{'operation':<28} {'ssi (us)':>10} {'perftest (us)':>14}  {'ratio':>6}  baseline")
 for name, ssi, base, what in rows:
     print(f"{name:<28} {ssi:>10.1f} {base:>14.1f}  {ssi / base:>5.2f}x  {what}")
+print()
+print(f"{'distributed threads':<28} {'ssi (us)':>10} {'baseline (us)':>14}  {'ratio':>6}  baseline")
+hop = pp_ns / 2000.0
+print(f"{'futex wake -> wake-up':<28} {hop:>10.1f} {ping:>14.1f}  {hop / ping:>5.2f}x  ssictl ping round trip (goal <= 1.5x)")
+print(f"{'uncontended mutex, 2 nodes':<28} {ll_after / 1000:>10.3f} {ll_before / 1000:>14.3f}  {ll_after / max(ll_before, 1):>5.2f}x  the same, one node (goal <= 1.2x)")
 print()
 print(f"{'migration':<28} {'ssi (ms)':>10} {'baseline (ms)':>14}  {'ratio':>6}  baseline")
 print(f"{'freeze, 1 MiB process':<28} {freeze_small:>10.1f} {'-':>14}  {'':>6}")

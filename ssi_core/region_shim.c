@@ -174,6 +174,18 @@ void *ssi_region_vma_region(struct vm_area_struct *vma)
 	return vma->vm_ops == &ssi_region_vm_ops ? vma->vm_private_data : NULL;
 }
 
+/* A module reference for work that outlives the VMA it comes from (0, or -ENODEV). */
+int ssi_core_hold(void)
+{
+	return try_module_get(THIS_MODULE) ? 0 : -ENODEV;
+}
+
+/* Drops ssi_core_hold()'s reference, the last thing such work does. */
+void ssi_core_put(void)
+{
+	module_put(THIS_MODULE);
+}
+
 void ssi_current_ids(u32 *uid, u32 *gid)
 {
 	*uid = from_kuid_munged(&init_user_ns, current_fsuid());

@@ -34,6 +34,8 @@ extern "C" {
         page: *mut bindings::page,
         writable: bool,
     ) -> c_uint;
+    fn ssi_core_hold() -> c_int;
+    fn ssi_core_put();
 }
 
 /// A reserved file descriptor and the region file it will refer to: installed with
@@ -150,9 +152,40 @@ extern "C" fn ssi_region_mapping_put(region: *mut c_void) {
     // exited or unmapped it, so every node drops it (threads elsewhere were ended by
     // the process's exit, or touch memory the process unmapped).
     if gone && r.is_private() && r.record.home == crate::nodes::self_and_leader().0 {
-        if let Err(e) = crate::regions::remove_private(&r) {
-            pr_warn!("region {}: not removed ({:?})\n", r.name_str(), e);
+        remove_later(r);
+    }
+}
+
+/// Removes private-memory region `r` from a work item: a VMA's close runs with the mm
+/// locked, maybe in the messaging context (a last `mmput`) or with a signal pending (a
+/// killed process), where a call to the bookkeeping leader must not be made. Retried a
+/// few times (a leader change, a slow link).
+fn remove_later(r: Arc<Region>) {
+    // SAFETY: No preconditions.
+    if unsafe { ssi_core_hold() } != 0 {
+        return;
+    }
+    // SAFETY: `system_dfl_wq` is a C global, always available (the kernel crate does not
+    // name it yet; `system_wq` is deprecated).
+    let queue = unsafe { kernel::workqueue::Queue::from_raw(bindings::system_dfl_wq) };
+    let spawned = queue.try_spawn(GFP_KERNEL, move || {
+        for attempt in 0..5 {
+            match crate::regions::remove_private(&r) {
+                Ok(()) => break,
+                Err(e) if attempt == 4 => {
+                    pr_warn!("region {}: not removed ({:?})\n", r.name_str(), e)
+                }
+                Err(_) => kernel::time::delay::fsleep(kernel::time::Delta::from_millis(500)),
+            }
         }
+        drop(r);
+        // SAFETY: The reference taken above, dropped as the work's last act.
+        unsafe { ssi_core_put() };
+    });
+    if spawned.is_err() {
+        pr_warn!("region removal: out of memory\n");
+        // SAFETY: The reference taken above; nothing will run.
+        unsafe { ssi_core_put() };
     }
 }
 

@@ -463,6 +463,12 @@ fn become_process(a: &Arc<Arrival>, why: &mut Why) -> Result {
         (core::mem::take(&mut g.snapshot), g.layout.ok_or(EINVAL)?)
     };
     let mm = MmInfo::from_bytes_copy(&snap[layout.mm..layout.vmas]).ok_or(EINVAL)?;
+    if mm.process != 0 && !engine().threads_may_move {
+        why.set(format_args!(
+            "this node cannot redirect futexes (no function tracer): threads cannot come here"
+        ));
+        return Err(errno::eopnotsupp());
+    }
     let vmas: &[u8] = &snap[layout.vmas..layout.state];
     let mut list = KVVec::with_capacity(layout.nr_vmas, GFP_KERNEL)?;
     for c in vmas.chunks_exact(core::mem::size_of::<VmaInfo>()) {
@@ -907,7 +913,12 @@ unsafe extern "C" fn ssi_migrate_stdio_exiting(ctx: *mut core::ffi::c_void, grou
     // SAFETY: Guaranteed by the caller.
     let end = unsafe { &*ctx.cast::<StdioEnd>() };
     let mut g = end.arrival.inner.lock();
-    if g.group_exit.is_none() {
+    // Only the process's own exit says anything: a child it spawned shares the streams.
+    let ours = g
+        .task
+        .as_ref()
+        .is_some_and(|t| t.as_ptr() == Task::current().as_ptr());
+    if ours && g.group_exit.is_none() {
         g.group_exit = Some(group);
     }
 }

@@ -3,7 +3,7 @@
 //! Futexes of distributed processes, cluster-wide: the master's wait queues at each
 //! process's home, and the waiting side on every node that runs one of its threads.
 //!
-//! `futex_hook.c` sends each futex call of a distributed process here
+//! `distributed.c` sends each futex call of a distributed process here
 //! ([`ssi_migrate_futex`]), including the kernel's own clear-tid wake of an exiting
 //! thread (what `pthread_join` waits for). The protocol is `rust/src/futex.rs`: the
 //! master (the process's home) keeps the queues in a [`FutexTable`] and never reads user
@@ -45,6 +45,8 @@ use crate::{engine, errno};
 const MAX_WAITERS: usize = 1024;
 /// How long a request to the master may take.
 const CALL_TIMEOUT_MS: u32 = 10_000;
+/// How often a long wait looks at its word (see `wait_on`).
+const RECHECK_MS: u64 = 5_000;
 /// How long a waiter whose cancel lost the race with a wake waits for that wake's
 /// message before it returns anyway (a spurious wake-up, which callers allow).
 const WOKEN_GRACE_MS: u64 = 10_000;
@@ -87,7 +89,7 @@ fn futexes() -> &'static Futexes {
     &engine().futexes
 }
 
-/// A futex call of a distributed process (`id`, homed on `home`), from `futex_hook.c`
+/// A futex call of a distributed process (`id`, homed on `home`), from `distributed.c`
 /// in the caller's context: `do_futex()`'s arguments, the timeout as an absolute time in
 /// nanoseconds (`-1`: none). Returns what `futex()` returns.
 #[no_mangle]
@@ -309,7 +311,7 @@ fn master(node: u32, msg: &FutexMsg) -> Result<i32> {
     Ok(value)
 }
 
-/// The distributed process `id` is gone from this node (`futex_hook.c`): the waits on
+/// The distributed process `id` is gone from this node (`distributed.c`): the waits on
 /// its futexes that this node is master of go; their threads are being killed, and are
 /// told, so that none sleeps on.
 #[no_mangle]
@@ -431,19 +433,30 @@ fn wait_on(
         Ok(0) => WaitEvent::Queued,
         Ok(v) if v < 0 => WaitEvent::Refused(-v),
         Ok(_) => WaitEvent::Refused(EPROTO),
-        Err(e) => return c_long::from(e.to_errno()),
+        Err(e) => {
+            // The master may have queued it all the same: a wait left there would take
+            // a later wake meant for somebody else.
+            let _ = ask(home, &FutexMsg::Cancel { key, token });
+            return c_long::from(e.to_errno());
+        }
     };
     let mut step = m.on(first);
     let mut fault = false;
     let mut gave_up: Option<Error> = None;
     let mut woken_seen = false;
     let mut grace_until = 0u64;
+    // A wake whose message was lost must not leave the thread asleep for ever: futex()
+    // may return early (callers check their word again), so a long wait looks at its
+    // word from time to time and gives up when it changed.
+    let mut next_look = crate::clock::now_ns() + RECHECK_MS * 1_000_000;
+    let mut spurious = false;
     loop {
         match step {
             WaitStep::Return(WaitResult::Woken) => return 0,
             WaitStep::Return(WaitResult::Refused(e)) => {
                 return -c_long::from(if fault { EFAULT } else { e });
             }
+            WaitStep::Return(WaitResult::GaveUp) if spurious => return 0,
             WaitStep::Return(WaitResult::GaveUp) => {
                 return c_long::from(gave_up.unwrap_or(EINTR).to_errno());
             }
@@ -495,8 +508,25 @@ fn wait_on(
                     continue;
                 }
                 if gave_up.is_none() {
+                    let now = crate::clock::now_ns();
+                    if now >= next_look {
+                        next_look = now + RECHECK_MS * 1_000_000;
+                        if ffi::futex_read(uaddr).map_or(true, |v| v != val) {
+                            spurious = true;
+                            gave_up = Some(EAGAIN);
+                            drop(g);
+                            step = m.on(WaitEvent::GiveUp);
+                            continue;
+                        }
+                    }
+                    // A timed wait is not restarted with its whole timeout again.
+                    let interrupted = if deadline.is_some() {
+                        EINTR
+                    } else {
+                        ERESTARTSYS
+                    };
                     let why = if ffi::signal_pending() {
-                        Some(ERESTARTSYS)
+                        Some(interrupted)
                     } else {
                         match deadline {
                             Some((at, realtime)) if ffi::ns_until(at, realtime) <= 0 => {

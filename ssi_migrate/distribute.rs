@@ -32,6 +32,7 @@ use kernel::{
 
 use crate::core_client::private_memory;
 use crate::ffi::{self, Task, Why};
+use crate::leave::Phase;
 use crate::shared::migrate_wire::VmaInfo;
 use crate::{engine, errno};
 
@@ -50,12 +51,12 @@ static DISTRIBUTING: AtomicBool = AtomicBool::new(false);
 #[pin_data]
 struct Rendezvous {
     #[pin]
-    state: Mutex<Parked>,
+    state: Mutex<Waiting>,
     #[pin]
     changed: CondVar,
 }
 
-struct Parked {
+struct Waiting {
     /// Siblings waiting.
     parked: usize,
     /// The mappings are replaced (or the attempt was given up): go on.
@@ -69,29 +70,27 @@ impl Rendezvous {
     }
 }
 
-/// Releases the siblings however `distribute` returns.
-struct ReleaseOnDrop(Arc<Rendezvous>);
-
-impl Drop for ReleaseOnDrop {
-    fn drop(&mut self) {
-        self.0.release();
-    }
+/// A distributed process whose siblings (those that run here) are still parked: the
+/// moving thread takes its snapshot meanwhile, so that nothing the snapshot records
+/// changes under it. Dropping it lets the siblings go (on every path).
+pub(crate) struct Parked {
+    rv: Arc<Rendezvous>,
+    /// The process's id (it names its futexes cluster-wide).
+    pub(crate) process: u64,
 }
 
-/// Clears [`DISTRIBUTING`] however `distribute` returns.
-struct Distributing;
-
-impl Drop for Distributing {
+impl Drop for Parked {
     fn drop(&mut self) {
+        self.rv.release();
         DISTRIBUTING.store(false, Ordering::Release);
     }
 }
 
-/// In the moving thread's task_work: parks the siblings that run here, moves every
-/// private writable mapping not in a region yet into one homed here, records the
-/// process as distributed (its futex calls go to `cluster_futex.rs` from then on) and
-/// lets the siblings go. Returns the process's id.
-pub(crate) fn distribute(why: &mut Why) -> Result<u64> {
+/// In the moving thread's task_work: parks the siblings that run here, records the
+/// process as distributed (its futex calls go to `cluster_futex.rs`, its forks are
+/// refused), and moves every private writable mapping not in a region yet into one
+/// homed here. The siblings stay parked until the returned [`Parked`] is dropped.
+pub(crate) fn distribute(why: &mut Why) -> Result<Parked> {
     if DISTRIBUTING
         .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
         .is_err()
@@ -101,21 +100,47 @@ pub(crate) fn distribute(why: &mut Why) -> Result<u64> {
         ));
         return Err(EAGAIN);
     }
-    let _distributing = Distributing;
-    let rv = Arc::pin_init(
+    let rv = match Arc::pin_init(
         try_pin_init!(Rendezvous {
-            state <- new_mutex!(Parked {
+            state <- new_mutex!(Waiting {
                 parked: 0,
                 released: false,
             }),
             changed <- new_condvar!(),
         }),
         GFP_KERNEL,
-    )?;
-    let _release = ReleaseOnDrop(rv.clone());
-    park_siblings(&rv, why)?;
-    let ranges = ffi::private_ranges(MAX_RANGES, why)?;
+    ) {
+        Ok(rv) => rv,
+        Err(e) => {
+            DISTRIBUTING.store(false, Ordering::Release);
+            return Err(e);
+        }
+    };
+    let mut parked = Parked { rv, process: 0 };
+    park_siblings(&parked.rv, why)?;
+    // A sibling on its way out may still store its clear-tid word.
+    ffi::wait_exiting_siblings().inspect_err(|_| {
+        why.set(format_args!(
+            "a sibling thread did not finish exiting within 2 s"
+        ))
+    })?;
     let home = engine().node;
+    // Recorded before the first mapping changes: from then on the process has shared
+    // memory, which a fork must not copy as shared.
+    parked.process = match ffi::dist_current() {
+        Some((id, _)) => id,
+        None => {
+            let id = engine().new_id();
+            ffi::dist_add(id, home).inspect_err(|e| {
+                why.set(format_args!(
+                    "cannot record the process as distributed ({:?})",
+                    e
+                ))
+            })?;
+            id
+        }
+    };
+    let ranges = ffi::private_ranges(MAX_RANGES, why)?;
     for r in ranges.iter() {
         let len = (r.end - r.start) as usize;
         let pages = u32::try_from(len >> 12).map_err(|_| E2BIG)?;
@@ -147,30 +172,24 @@ pub(crate) fn distribute(why: &mut Why) -> Result<u64> {
             return Err(e);
         }
     }
-    // Before the siblings go on: their next futex call (a blocking one they were in is
-    // restarted) is a cluster one.
-    match ffi::dist_current() {
-        Some((id, _)) => Ok(id),
-        None => {
-            let id = engine().new_id();
-            ffi::dist_add(id, home).inspect_err(|e| {
-                why.set(format_args!(
-                    "cannot record the process as distributed ({:?})",
-                    e
-                ))
-            })?;
-            Ok(id)
-        }
-    }
+    Ok(parked)
 }
 
-/// Parks every sibling that runs here (and those they create meanwhile).
+/// Parks every sibling that runs here (and those they create meanwhile). A sibling
+/// that stands in for a thread elsewhere never returns to user mode and is left alone;
+/// one whose own hop is under way is parked too, but not waited for: it is in the
+/// kernel until its hop is decided, and parks if the hop fails and it goes back.
 fn park_siblings(rv: &Arc<Rendezvous>, why: &mut Why) -> Result {
     let mut queued: KVec<Task> = KVec::new();
+    let mut waited = 0;
     loop {
         let mut added = 0;
         for t in ffi::siblings(MAX_THREADS)? {
-            if queued.iter().any(|q| q.as_ptr() == t.as_ptr()) || is_stand_in(&t) {
+            if queued.iter().any(|q| q.as_ptr() == t.as_ptr()) {
+                continue;
+            }
+            let role = role_of(&t);
+            if role == Role::StandIn {
                 continue;
             }
             ffi::hold_module()?;
@@ -180,6 +199,9 @@ fn park_siblings(rv: &Arc<Rendezvous>, why: &mut Why) -> Result {
                 Ok(()) => {
                     queued.push(t, GFP_KERNEL)?;
                     added += 1;
+                    if role == Role::Running {
+                        waited += 1;
+                    }
                 }
                 Err(_) => {
                     // Exiting: it will not touch the memory again.
@@ -192,18 +214,30 @@ fn park_siblings(rv: &Arc<Rendezvous>, why: &mut Why) -> Result {
         if added == 0 {
             return Ok(());
         }
-        wait_parked(rv, queued.len(), why)?;
+        wait_parked(rv, waited, why)?;
     }
 }
 
-/// A sibling that stands in for a thread running elsewhere (it never returns to user
-/// mode until its thread comes back or ends).
-fn is_stand_in(t: &Task) -> bool {
-    engine()
-        .leaving
-        .lock()
-        .iter()
-        .any(|l| l.task.as_ptr() == t.as_ptr())
+/// What a sibling is doing, for [`park_siblings`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// It runs here (in user mode, or in a system call it returns from).
+    Running,
+    /// In its own hop's task_work, until the hop is decided.
+    Leaving,
+    /// It stands in for a thread that runs elsewhere.
+    StandIn,
+}
+
+fn role_of(t: &Task) -> Role {
+    let leaving = engine().leaving.lock();
+    match leaving.iter().find(|l| l.task.as_ptr() == t.as_ptr()) {
+        None => Role::Running,
+        Some(l) => match l.inner.lock().phase {
+            Phase::Committed | Phase::Started => Role::StandIn,
+            _ => Role::Leaving,
+        },
+    }
 }
 
 /// Waits until `want` siblings are parked.

@@ -82,8 +82,8 @@ extern "C" {
     fn ssi_mig_reaper_stop();
     fn ssi_mig_dist_add(id: u64, home: u32) -> c_int;
     fn ssi_mig_dist_current(id: *mut u64, home: *mut u32) -> c_int;
-    fn ssi_mig_futex_hook() -> c_int;
-    fn ssi_mig_futex_unhook();
+    fn ssi_mig_hooks_install() -> c_int;
+    fn ssi_mig_hooks_remove();
     fn ssi_mig_futex_read(uaddr: usize, val: *mut u32) -> c_int;
     fn ssi_mig_futex_cmpxchg(uaddr: usize, oldval: u32, newval: u32, old: *mut u32) -> c_int;
     fn ssi_mig_ns_until(deadline: i64, realtime: bool) -> i64;
@@ -100,6 +100,9 @@ extern "C" {
     fn ssi_mig_fatal_signo() -> c_int;
     fn ssi_mig_signal_pending() -> c_int;
     fn ssi_mig_dequeue_signal() -> c_int;
+    fn ssi_mig_dequeue_thread_signal() -> c_int;
+    fn ssi_mig_wait_exiting_siblings() -> c_int;
+    fn ssi_mig_dist_stop();
     fn ssi_mig_clear_notify();
     fn ssi_mig_fd_write(fd: c_int, buf: *const c_void, len: usize) -> isize;
     fn ssi_mig_fd_read(fd: c_int, buf: *mut c_void, len: usize) -> isize;
@@ -412,6 +415,26 @@ pub(crate) fn dequeue_signal() -> Option<u32> {
     (sig > 0).then_some(sig as u32)
 }
 
+/// A signal sent to the calling thread alone, never `SIGKILL`/`SIGSTOP` (see the shim).
+pub(crate) fn dequeue_thread_signal() -> Option<u32> {
+    // SAFETY: No pointer arguments; works on current under its siglock.
+    let sig = unsafe { ssi_mig_dequeue_thread_signal() };
+    (sig > 0).then_some(sig as u32)
+}
+
+/// Waits (at most 2 s) until no sibling of the caller is between starting to exit and
+/// releasing its memory.
+pub(crate) fn wait_exiting_siblings() -> Result {
+    // SAFETY: No pointer arguments; works on current's thread group under RCU.
+    kernel::error::to_result(unsafe { ssi_mig_wait_exiting_siblings() })
+}
+
+/// Waits for the reaper of distributed processes (module exit).
+pub(crate) fn dist_stop() {
+    // SAFETY: Called from module exit, once no distributed process is left.
+    unsafe { ssi_mig_dist_stop() }
+}
+
 pub(crate) fn clear_notify() {
     // SAFETY: No preconditions.
     unsafe { ssi_mig_clear_notify() }
@@ -514,16 +537,17 @@ pub(crate) fn dist_current() -> Option<(u64, u32)> {
     (unsafe { ssi_mig_dist_current(&mut id, &mut home) } == 1).then_some((id, home))
 }
 
-/// Redirects the futex calls of distributed processes here (module init).
-pub(crate) fn futex_hook() -> Result {
+/// Redirects the futex calls of distributed processes here and refuses their forks
+/// (module init).
+pub(crate) fn hooks_install() -> Result {
     // SAFETY: Called once, from module init.
-    kernel::error::to_result(unsafe { ssi_mig_futex_hook() })
+    kernel::error::to_result(unsafe { ssi_mig_hooks_install() })
 }
 
-/// Undoes [`futex_hook`] (module exit; harmless if it failed).
-pub(crate) fn futex_unhook() {
+/// Undoes [`hooks_install`] (module exit; harmless if it failed).
+pub(crate) fn hooks_remove() {
     // SAFETY: Called once, from module exit.
-    unsafe { ssi_mig_futex_unhook() }
+    unsafe { ssi_mig_hooks_remove() }
 }
 
 /// The caller's futex word at `uaddr`.

@@ -485,10 +485,20 @@ fn snapshot(l: &Leaving) -> Result {
     let frozen = crate::clock::now_ns();
     let mut why = Why::new();
     let mut process = 0;
+    let mut parked = None;
     if l.thread {
+        // The refusals first, before anything changes: a snapshot that is thrown away.
+        if let Err(err) = take_snapshot(l, 0, &mut why) {
+            l.fail(err, why.text());
+            return Err(err);
+        }
         // Its siblings keep running here: the memory they share must be in regions.
+        // They stay parked until the snapshot is taken.
         match crate::distribute::distribute(&mut why) {
-            Ok(id) => process = id,
+            Ok(p) => {
+                process = p.process;
+                parked = Some(p);
+            }
             Err(err) => {
                 l.fail(err, why.text());
                 return Err(err);
@@ -496,67 +506,9 @@ fn snapshot(l: &Leaving) -> Result {
         }
         l.inner.lock().process = process;
     }
-    let mut fill = || -> Result<KVVec<u8>> {
-        let mut state = KVVec::from_elem(0u8, MAX_STATE, GFP_KERNEL)?;
-        let empty = VmaInfo {
-            start: 0,
-            end: 0,
-            pgoff: 0,
-            flags: 0,
-            name: [0; 32],
-            region: 0,
-        };
-        let mut vmas = KVVec::from_elem(empty, MAX_VMAS, GFP_KERNEL)?;
-        let mut mm = MmInfo {
-            start_code: 0,
-            end_code: 0,
-            start_data: 0,
-            end_data: 0,
-            start_brk: 0,
-            brk: 0,
-            start_stack: 0,
-            arg_start: 0,
-            arg_end: 0,
-            env_start: 0,
-            env_end: 0,
-            auxv_words: 0,
-            auxv: [0; 64],
-            process: 0,
-        };
-        let (state_len, nr) = ffi::capture(
-            &mut state,
-            &mut mm,
-            &mut vmas,
-            engine().node,
-            l.thread,
-            &mut why,
-        )?;
-        mm.process = process;
-        let id = ffi::identity();
-        let mut job = SsiMigrateJob::default();
-        job.home_node = l.home.node;
-        job.home_pid = l.home.pid;
-        job.source_node = engine().node;
-        [
-            job.uid, job.euid, job.suid, job.fsuid, job.gid, job.egid, job.sgid, job.fsgid,
-        ] = id.ids;
-        job.umask = id.umask;
-        job.ngroups = id.ngroups.min(SSI_MAX_GROUPS as u32);
-        job.groups = id.groups;
-        job.comm = id.comm;
-        job.cwd = id.cwd;
-        let layout = SnapshotLayout::new(nr, state_len).map_err(|_| E2BIG)?;
-        let mut snap = KVVec::with_capacity(layout.total, GFP_KERNEL)?;
-        snap.extend_from_slice(&layout.head(), GFP_KERNEL)?;
-        snap.extend_from_slice(job.as_bytes(), GFP_KERNEL)?;
-        snap.extend_from_slice(mm.as_bytes(), GFP_KERNEL)?;
-        for v in &vmas[..nr] {
-            snap.extend_from_slice(v.as_bytes(), GFP_KERNEL)?;
-        }
-        snap.extend_from_slice(&state[..state_len], GFP_KERNEL)?;
-        Ok(snap)
-    };
-    match fill() {
+    let result = take_snapshot(l, process, &mut why);
+    drop(parked);
+    match result {
         Ok(snap) => {
             let mut g = l.inner.lock();
             if g.phase != Phase::Capturing {
@@ -583,6 +535,63 @@ fn snapshot(l: &Leaving) -> Result {
             Err(err)
         }
     }
+}
+
+/// Takes the snapshot of the calling task (registers, layout, identity): the bytes the
+/// destination fetches. `why` says why it failed.
+fn take_snapshot(l: &Leaving, process: u64, why: &mut Why) -> Result<KVVec<u8>> {
+    let mut state = KVVec::from_elem(0u8, MAX_STATE, GFP_KERNEL)?;
+    let empty = VmaInfo {
+        start: 0,
+        end: 0,
+        pgoff: 0,
+        flags: 0,
+        name: [0; 32],
+        region: 0,
+    };
+    let mut vmas = KVVec::from_elem(empty, MAX_VMAS, GFP_KERNEL)?;
+    let mut mm = MmInfo {
+        start_code: 0,
+        end_code: 0,
+        start_data: 0,
+        end_data: 0,
+        start_brk: 0,
+        brk: 0,
+        start_stack: 0,
+        arg_start: 0,
+        arg_end: 0,
+        env_start: 0,
+        env_end: 0,
+        auxv_words: 0,
+        auxv: [0; 64],
+        process: 0,
+    };
+    let (state_len, nr) =
+        ffi::capture(&mut state, &mut mm, &mut vmas, engine().node, l.thread, why)?;
+    mm.process = process;
+    let id = ffi::identity();
+    let mut job = SsiMigrateJob::default();
+    job.home_node = l.home.node;
+    job.home_pid = l.home.pid;
+    job.source_node = engine().node;
+    [
+        job.uid, job.euid, job.suid, job.fsuid, job.gid, job.egid, job.sgid, job.fsgid,
+    ] = id.ids;
+    job.umask = id.umask;
+    job.ngroups = id.ngroups.min(SSI_MAX_GROUPS as u32);
+    job.groups = id.groups;
+    job.comm = id.comm;
+    job.cwd = id.cwd;
+    let layout = SnapshotLayout::new(nr, state_len).map_err(|_| E2BIG)?;
+    let mut snap = KVVec::with_capacity(layout.total, GFP_KERNEL)?;
+    snap.extend_from_slice(&layout.head(), GFP_KERNEL)?;
+    snap.extend_from_slice(job.as_bytes(), GFP_KERNEL)?;
+    snap.extend_from_slice(mm.as_bytes(), GFP_KERNEL)?;
+    for v in &vmas[..nr] {
+        snap.extend_from_slice(v.as_bytes(), GFP_KERNEL)?;
+    }
+    snap.extend_from_slice(&state[..state_len], GFP_KERNEL)?;
+    Ok(snap)
 }
 
 /// The stand-in: waits until the process runs elsewhere (or returns if the hop failed),
@@ -640,6 +649,7 @@ fn stand_in(l: Arc<Leaving>) {
                         b"the destination died while taking the process over",
                     );
                     engine().forget(&l);
+                    drop(page);
                     if l.thread {
                         // Its siblings cannot go on without it.
                         drop(l);
@@ -677,6 +687,7 @@ fn stand_in(l: Arc<Leaving>) {
         l.dest,
         if l.is_home { "home" } else { "relay" }
     );
+    drop(page);
     let (status, group) = serve(&l);
     if l.is_home {
         release_relays(l.hop);
@@ -770,7 +781,14 @@ fn serve(l: &Leaving) -> (i32, bool) {
             return (signo as i32, true);
         }
         ffi::clear_notify();
-        while let Some(sig) = ffi::dequeue_signal() {
+        // A thread's stand-in takes only the signals sent to that thread: the process's
+        // own go to whichever thread the kernel picks, as without ssi.
+        let dequeue = if l.thread {
+            ffi::dequeue_thread_signal
+        } else {
+            ffi::dequeue_signal
+        };
+        while let Some(sig) = dequeue() {
             if l.is_home {
                 let job = l.inner.lock().job;
                 if let Err(e) = link::tell(node, &MigMsg::Signal { job, signo: sig }, 2000) {

@@ -329,19 +329,20 @@ impl fmt::Display for Id {
     }
 }
 
-/// The redirect of distributed processes' futex calls (`futex_hook.c`), undone on drop.
-struct FutexHook;
+/// The redirect of distributed processes' futex calls and the refusal of their forks
+/// (`distributed.c`), undone on drop.
+struct DistributedHooks;
 
-impl FutexHook {
+impl DistributedHooks {
     fn new() -> Result<Self> {
-        ffi::futex_hook()?;
+        ffi::hooks_install()?;
         Ok(Self)
     }
 }
 
-impl Drop for FutexHook {
+impl Drop for DistributedHooks {
     fn drop(&mut self) {
-        ffi::futex_unhook();
+        ffi::hooks_remove();
     }
 }
 
@@ -351,7 +352,7 @@ struct SsiMigrateModule {
     // clean-up use the engine), then the engine.
     _service: ServiceRegistration<Engine>,
     _registration: MigrateRegistration<Engine>,
-    _futex_hook: Option<FutexHook>,
+    _hooks: Option<DistributedHooks>,
     engine: Arc<Engine>,
 }
 
@@ -359,7 +360,7 @@ impl kernel::Module for SsiMigrateModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
         let node = core_client::node_id();
         // Without it a moved thread's futexes could not work: threads then stay.
-        let futex_hook = match FutexHook::new() {
+        let hooks = match DistributedHooks::new() {
             Ok(h) => Some(h),
             Err(e) => {
                 pr_warn!(
@@ -369,7 +370,7 @@ impl kernel::Module for SsiMigrateModule {
                 None
             }
         };
-        let threads_may_move = futex_hook.is_some();
+        let threads_may_move = hooks.is_some();
         let engine = Arc::pin_init(
             try_pin_init!(Engine {
                 node,
@@ -392,7 +393,7 @@ impl kernel::Module for SsiMigrateModule {
         Ok(Self {
             _service: service,
             _registration: registration,
-            _futex_hook: futex_hook,
+            _hooks: hooks,
             engine,
         })
     }
@@ -404,7 +405,9 @@ impl Drop for SsiMigrateModule {
         // running ioctls) does not wait for them.
         self.engine.arrivals.lock().closing = true;
         self.engine.offered.notify_all();
-        // Thread stand-ins held module references until they were gone: none is left.
+        // Thread stand-ins and distributed processes held module references until they
+        // were gone: none is left, but their reapers may still be returning.
         ffi::reaper_stop();
+        ffi::dist_stop();
     }
 }

@@ -93,15 +93,18 @@ struct task_struct *ssi_mig_task_leader(struct task_struct *t);
 int ssi_mig_siblings(struct task_struct **out, u32 max);
 int ssi_mig_queue_park(struct task_struct *t, void *ctx);
 void ssi_mig_put_task(struct task_struct *t);
+int ssi_mig_wait_exiting_siblings(void);
+int ssi_mig_dequeue_thread_signal(void);
 void __noreturn ssi_mig_thread_exit(int status, bool group);
 void ssi_mig_reaper_stop(void);
 
-/* futex_hook.c */
+/* distributed.c */
 int ssi_mig_dist_add(u64 id, u32 home);
 int ssi_mig_dist_current(u64 *id, u32 *home);
 int ssi_mig_dist_count(void);
-int ssi_mig_futex_hook(void);
-void ssi_mig_futex_unhook(void);
+void ssi_mig_dist_stop(void);
+int ssi_mig_hooks_install(void);
+void ssi_mig_hooks_remove(void);
 int ssi_mig_futex_read(unsigned long uaddr, u32 *val);
 int ssi_mig_futex_cmpxchg(unsigned long uaddr, u32 oldval, u32 newval, u32 *old);
 s64 ssi_mig_ns_until(s64 deadline, bool realtime);

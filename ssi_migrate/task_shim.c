@@ -245,7 +245,8 @@ static bool ssi_task_pinned(struct task_struct *task, struct ssi_pinned *p)
 	 */
 	while (!mmap_read_trylock(mm)) {
 		if (++tries > 20) {
-			mmput(mm);
+			/* The last reference may go here: never tear an mm down in this context. */
+			mmput_async(mm);
 			return false;
 		}
 		usleep_range(500, 1000);
@@ -266,7 +267,7 @@ static bool ssi_task_pinned(struct task_struct *task, struct ssi_pinned *p)
 		}
 	}
 	mmap_read_unlock(mm);
-	mmput(mm);
+	mmput_async(mm);
 	if (found)
 		get_task_comm(p->comm, task);
 	return found;
@@ -869,6 +870,30 @@ int ssi_mig_dequeue_signal(void)
 	return sig;
 }
 
+/*
+ * For a thread's stand-in: a signal sent to that thread (tgkill, pthread_kill), never a
+ * process-directed one (the kernel delivers those to whichever thread of the process
+ * does not block them) nor SIGKILL/SIGSTOP (the kernel acts on those itself).
+ */
+int ssi_mig_dequeue_thread_signal(void)
+{
+	kernel_siginfo_t info;
+	enum pid_type type;
+	sigset_t blocked;
+	int sig = 0;
+
+	spin_lock_irq(&current->sighand->siglock);
+	/* Only what is pending for this thread alone is unblocked here. */
+	blocked = current->pending.signal;
+	signotset(&blocked);
+	sigaddset(&blocked, SIGKILL);
+	sigaddset(&blocked, SIGSTOP);
+	if (!sigisemptyset(&current->pending.signal))
+		sig = dequeue_signal(&blocked, &info, &type);
+	spin_unlock_irq(&current->sighand->siglock);
+	return sig;
+}
+
 void ssi_mig_clear_notify(void)
 {
 	clear_notify_signal();
@@ -1040,6 +1065,31 @@ struct task_struct *ssi_mig_task_leader(struct task_struct *t)
 	return leader;
 }
 
+/*
+ * Waits (at most 2 s) until no sibling of current is between PF_EXITING and the release
+ * of its mm: such a thread may still store to the process's memory (its clear-tid word)
+ * and must not do it while that memory is being replaced. 0, or -ETIMEDOUT.
+ */
+int ssi_mig_wait_exiting_siblings(void)
+{
+	int tries;
+
+	for (tries = 0; tries < 2000; tries++) {
+		struct task_struct *t;
+		bool busy = false;
+
+		rcu_read_lock();
+		for_each_thread(current, t)
+			if (t != current && (t->flags & PF_EXITING) && READ_ONCE(t->mm))
+				busy = true;
+		rcu_read_unlock();
+		if (!busy)
+			return 0;
+		usleep_range(500, 1000);
+	}
+	return -ETIMEDOUT;
+}
+
 void ssi_mig_put_task(struct task_struct *t)
 {
 	put_task_struct(t);
@@ -1134,7 +1184,8 @@ void __noreturn ssi_mig_thread_exit(int status, bool group)
 		bool already;
 
 		spin_lock_irq(&current->sighand->siglock);
-		already = current->signal->flags & SIGNAL_GROUP_EXIT;
+		already = (current->signal->flags & SIGNAL_GROUP_EXIT) ||
+			  current->signal->group_exec_task || fatal_signal_pending(current);
 		spin_unlock_irq(&current->sighand->siglock);
 		if (!already) {
 			send_sig(SIGKILL, current, 1);

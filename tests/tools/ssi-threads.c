@@ -13,6 +13,15 @@
  *   ssi-threads sb ITERS GOFILE                store-buffering litmus (with mfence), 2 workers
  *   ssi-threads exitcode CODE GOFILE           1 worker calls exit_group(CODE)
  *   ssi-threads join VALUE GOFILE              1 worker returns VALUE to pthread_join
+ *   ssi-threads signal GOFILE                  pthread_kill(worker, SIGUSR1): the handler
+ *                                              runs in the worker, wherever it is
+ *   ssi-threads sleepy GOFILE                  1 worker spins until the process is killed
+ *   ssi-threads fork GOFILE                    the main thread forks (refused while a
+ *                                              thread is away) and posix_spawns /bin/true
+ *   ssi-threads pingpong ROUNDS GOFILE         (make bench) 2 workers hand a futex word
+ *                                              back and forth: wake -> wake-up latency
+ *   ssi-threads lockloop ITERS GOFILE          (make bench) uncontended pthread_mutex
+ *                                              lock+unlock in main, before GOFILE and after
  *
  * Every mode creates its workers, prints "ready PID" and one line "tid I TID" per worker
  * (worker I's gettid(), the id to migrate) and waits until the file GOFILE exists, so
@@ -40,7 +49,11 @@
  * forbidden=K outcomes 00=a 01=b 10=c 11=d" (r0 r1; 00 is forbidden with the fences);
  * mutex prints "mutex total=X expected=Y"; queue prints "queue items=N in_order=M";
  * barrier prints "barrier rounds=R ok=K";
- * join prints "joined value=V". Exit 0 when everything checks out, 1 otherwise, CODE for
+ * join prints "joined value=V"; signal prints "signal handled_by=worker" (or "other");
+ * fork prints "fork errno=E" (0 if it forked) and "spawn status=S"; pingpong prints
+ * "pingpong rounds=N median_ns=M" (a round is two wake -> wake-up hops); lockloop prints
+ * "lockloop before_ns=B after_ns=A" (per lock+unlock, median of 9 runs each).
+ * Exit 0 when everything checks out, 1 otherwise, CODE for
  * exitcode (1 with a message if exit_group ended only the worker), 2 on a usage error.
  */
 #define _GNU_SOURCE
@@ -48,12 +61,16 @@
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/futex.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -123,7 +140,29 @@ static struct {
 	atomic_ulong round[MAX_THREADS];
 } rounds;
 
-static enum { COUNTER, MUTEX, QUEUE, BARRIER, MP, SB, EXITCODE, JOIN } mode;
+/* signal: who ran the SIGUSR1 handler (1 the worker, 2 another thread) */
+static struct page_ulong handled;
+static pthread_t signal_target;
+
+/* pingpong: the word the two workers hand back and forth, and worker 0's round times */
+static struct page_ulong pp_word;
+static unsigned long *pp_ns;
+
+static enum {
+	COUNTER,
+	MUTEX,
+	QUEUE,
+	BARRIER,
+	MP,
+	SB,
+	EXITCODE,
+	JOIN,
+	SIGNAL,
+	SLEEPY,
+	FORK,
+	PINGPONG,
+	LOCKLOOP
+} mode;
 static unsigned long iters;
 static long value;
 static int nthreads;
@@ -329,6 +368,82 @@ static void run_sb(int me, struct worker *w)
 	}
 }
 
+static unsigned long now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (unsigned long)ts.tv_sec * 1000000000UL + (unsigned long)ts.tv_nsec;
+}
+
+static void futex_wait_for(atomic_ulong *word, unsigned long want)
+{
+	unsigned long v;
+
+	while ((v = atomic_load(word)) != want)
+		syscall(SYS_futex, (unsigned int *)word, FUTEX_WAIT_PRIVATE, (unsigned int)v, NULL,
+			NULL, 0);
+}
+
+/* Worker 0 stores 2k+1 and wakes worker 1, which answers 2k+2; worker 0 times each round. */
+static void run_pingpong(int me)
+{
+	unsigned long i, t0;
+
+	for (i = 0; i < iters; i++) {
+		if (me == 0) {
+			t0 = now_ns();
+			atomic_store(&pp_word.v, 2 * i + 1);
+			syscall(SYS_futex, (unsigned int *)&pp_word.v, FUTEX_WAKE_PRIVATE, 1, NULL, NULL,
+				0);
+			futex_wait_for(&pp_word.v, 2 * i + 2);
+			pp_ns[i] = now_ns() - t0;
+		} else {
+			futex_wait_for(&pp_word.v, 2 * i + 1);
+			atomic_store(&pp_word.v, 2 * i + 2);
+			syscall(SYS_futex, (unsigned int *)&pp_word.v, FUTEX_WAKE_PRIVATE, 1, NULL, NULL,
+				0);
+		}
+	}
+}
+
+static int cmp_ulong(const void *a, const void *b)
+{
+	unsigned long x = *(const unsigned long *)a, y = *(const unsigned long *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static unsigned long median(unsigned long *v, unsigned long n)
+{
+	qsort(v, n, sizeof(*v), cmp_ulong);
+	return v[n / 2];
+}
+
+/* lockloop: ns per uncontended lock+unlock, median of 9 runs of iters each. */
+static unsigned long lock_ns(void)
+{
+	unsigned long runs[9], t0, i;
+	int r;
+
+	for (r = 0; r < 9; r++) {
+		t0 = now_ns();
+		for (i = 0; i < iters; i++) {
+			pthread_mutex_lock(&mutexed.lock);
+			mutexed.counter++;
+			pthread_mutex_unlock(&mutexed.lock);
+		}
+		runs[r] = (now_ns() - t0) / iters;
+	}
+	return median(runs, 9);
+}
+
+static void on_sigusr1(int sig)
+{
+	(void)sig;
+	atomic_store(&handled.v, pthread_equal(pthread_self(), signal_target) ? 1 : 2);
+}
+
 static void *worker_main(void *arg)
 {
 	int me = (int)(intptr_t)arg;
@@ -368,6 +483,21 @@ static void *worker_main(void *arg)
 		for (i = 0; i < JOIN_SPINS; i++)
 			atomic_store_explicit(&w->count, i + 1, memory_order_relaxed);
 		break;
+	case SIGNAL:
+		SPIN_UNTIL(atomic_load(&handled.v));
+		break;
+	case SLEEPY:
+		SPIN_UNTIL(0);
+		break;
+	case FORK:
+		SPIN_UNTIL(atomic_load(&handled.v));
+		break;
+	case PINGPONG:
+		run_pingpong(me);
+		break;
+	case LOCKLOOP:
+		SPIN_UNTIL(atomic_load(&handled.v));
+		break;
 	}
 	atomic_fetch_add_explicit(&done_count.v, 1, memory_order_release);
 	return (void *)(intptr_t)value;
@@ -391,8 +521,14 @@ static int usage(const char *argv0)
 		"       %s mp ITERS GOFILE\n"
 		"       %s sb ITERS GOFILE\n"
 		"       %s exitcode CODE GOFILE           (CODE 0-255)\n"
-		"       %s join VALUE GOFILE\n",
-		argv0, MAX_THREADS, argv0, argv0, argv0, argv0, argv0, argv0, argv0);
+		"       %s join VALUE GOFILE\n"
+		"       %s signal GOFILE\n"
+		"       %s sleepy GOFILE\n"
+		"       %s fork GOFILE\n"
+		"       %s pingpong ROUNDS GOFILE\n"
+		"       %s lockloop ITERS GOFILE\n",
+		argv0, MAX_THREADS, argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0,
+		argv0, argv0, argv0);
 	return 2;
 }
 
@@ -414,6 +550,7 @@ int main(int argc, char **argv)
 {
 	const char *gofile;
 	static char halffile[PATH_MAX];
+	unsigned long before_ns = 0;
 	pthread_t th[MAX_THREADS];
 	void *ret;
 	long n;
@@ -447,6 +584,18 @@ int main(int argc, char **argv)
 		if (parse(argv[2], LONG_MIN, LONG_MAX, &value))
 			return usage(argv[0]);
 		nthreads = 1;
+	} else if ((!strcmp(argv[1], "pingpong") || !strcmp(argv[1], "lockloop")) && argc == 4) {
+		mode = argv[1][0] == 'p' ? PINGPONG : LOCKLOOP;
+		if (parse(argv[2], 1, 100000000L, &n))
+			return usage(argv[0]);
+		iters = (unsigned long)n;
+		nthreads = mode == PINGPONG ? 2 : 1;
+		if (mode == PINGPONG && !(pp_ns = calloc(iters, sizeof(*pp_ns))))
+			return 2;
+	} else if ((!strcmp(argv[1], "signal") || !strcmp(argv[1], "sleepy") ||
+		    !strcmp(argv[1], "fork")) && argc == 3) {
+		mode = argv[1][0] == 'f' ? FORK : argv[1][1] == 'i' ? SIGNAL : SLEEPY;
+		nthreads = 1;
 	} else {
 		return usage(argv[0]);
 	}
@@ -454,6 +603,13 @@ int main(int argc, char **argv)
 	if (!*gofile || strlen(gofile) > PATH_MAX - 8)
 		return usage(argv[0]);
 	snprintf(halffile, sizeof(halffile), "%s.half", gofile);
+	if (mode == SIGNAL) {
+		struct sigaction sa;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_sigusr1;
+		sigaction(SIGUSR1, &sa, NULL);
+	}
 	if (mode == BARRIER) {
 		err = pthread_barrier_init(&rounds.b, NULL, (unsigned int)nthreads);
 		if (err) {
@@ -480,16 +636,49 @@ int main(int argc, char **argv)
 		printf("tid %d %d\n", i, tids.tid[i]);
 	fflush(stdout);
 
+	if (mode == LOCKLOOP)
+		before_ns = lock_ns();
 	while (access(gofile, F_OK))
 		sleep_ms(10);
 	atomic_store_explicit(&go_flag.v, 1, memory_order_release);
+	if (mode == LOCKLOOP) {
+		printf("lockloop before_ns=%lu after_ns=%lu\n", before_ns, lock_ns());
+		atomic_store(&handled.v, 1);
+	}
+	if (mode == SIGNAL) {
+		signal_target = th[0];
+		err = pthread_kill(th[0], SIGUSR1);
+		if (err) {
+			printf("pthread_kill: %s\n", strerror(err));
+			return 1;
+		}
+	}
+	if (mode == FORK) {
+		char *const args[] = { "/bin/true", NULL };
+		pid_t child = fork(), spawned;
+		int status = -1, fork_errno = errno;
+
+		if (child == 0)
+			_exit(0);
+		if (child > 0) {
+			waitpid(child, &status, 0);
+			fork_errno = 0;
+		}
+		printf("fork errno=%d\n", fork_errno);
+		err = posix_spawn(&spawned, args[0], NULL, NULL, args, environ);
+		if (!err)
+			waitpid(spawned, &status, 0);
+		printf("spawn status=%d\n", err ? -err : status);
+		fflush(stdout);
+		atomic_store(&handled.v, 1);
+	}
 	if (mode == COUNTER || mode == MUTEX) {
 		while (access(halffile, F_OK))
 			sleep_ms(10);
 		atomic_store_explicit(&half_flag.v, 1, memory_order_release);
 	}
 
-	if (mode != EXITCODE) {
+	if (mode != EXITCODE && mode != SLEEPY) {
 		while (atomic_load_explicit(&done_count.v, memory_order_acquire) < (unsigned long)nthreads)
 			sleep_ms(10);
 		printf("workers done\n");
@@ -569,6 +758,20 @@ int main(int argc, char **argv)
 	case JOIN:
 		printf("joined value=%ld\n", (long)(intptr_t)ret);
 		bad = (long)(intptr_t)ret != value;
+		break;
+	case SIGNAL:
+		printf("signal handled_by=%s\n", atomic_load(&handled.v) == 1 ? "worker" : "other");
+		bad = atomic_load(&handled.v) != 1;
+		break;
+	case SLEEPY:
+		printf("sleepy: FAIL: the worker ended\n");
+		bad = 1;
+		break;
+	case FORK:
+	case LOCKLOOP:
+		break;
+	case PINGPONG:
+		printf("pingpong rounds=%lu median_ns=%lu\n", iters, median(pp_ns, iters));
 		break;
 	}
 	return bad;

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Cluster futexes for distributed processes: which processes are distributed on this
- * node, and the redirect of their futex calls to ssi_migrate's own futexes (futex.rs).
+ * Distributed processes on this node: which processes are distributed here, the
+ * redirect of their futex calls to ssi_migrate's own futexes (cluster_futex.rs), and the
+ * refusal of their forks.
  *
  * Nothing of the kernel's futex code is exported, and it cannot work across nodes: a
  * waiter on one node must be woken by a store and a wake on another. So the futex calls
@@ -12,6 +13,12 @@
  * signature; every other process runs the kernel's do_futex() untouched. See
  * docs/ARCHITECTURE.md, "Distributed threads", for why this and not something else.
  *
+ * A fork (a clone without CLONE_VM) of a distributed process would share the process's
+ * private-memory regions with the child instead of copying them, so kernel_clone() is
+ * redirected the same way for those calls, to a function that refuses with EBUSY and
+ * says why in the kernel log. Threads, vfork() and posix_spawn() share the address space
+ * anyway and are left alone.
+ *
  * A process is distributed on a node while the node runs one of its threads (the home
  * once a thread moved away; a destination while it runs one); it is known here by its
  * mm, held with mmgrab() so that the pointer cannot name another process later. Each
@@ -20,6 +27,7 @@
  * reference; module exit cancels it, which it can only reach once no entry is left.
  */
 #include <linux/ftrace.h>
+#include <linux/sched/task.h>
 #include <linux/futex.h>
 #include <linux/ktime.h>
 #include <linux/module.h>
@@ -211,63 +219,129 @@ static void notrace ssi_futex_ftrace(unsigned long ip, unsigned long parent_ip,
 	ftrace_test_recursion_unlock(bit);
 }
 
-static struct ftrace_ops ssi_futex_ops = {
-	.func = ssi_futex_ftrace,
-	.flags = FTRACE_OPS_FL_DYNAMIC |
-#ifndef CONFIG_HAVE_DYNAMIC_FTRACE_WITH_ARGS
-		 FTRACE_OPS_FL_SAVE_REGS |
+/* Same signature as kernel_clone(): a fork of a distributed process is refused. */
+static pid_t ssi_refuse_fork(struct kernel_clone_args *args)
+{
+	pr_info_ratelimited("ssi_migrate: pid %d: fork refused (EBUSY): its memory is shared with its threads on other nodes\n",
+			    task_tgid_vnr(current));
+	return -EBUSY;
+}
+
+static void notrace ssi_clone_ftrace(unsigned long ip, unsigned long parent_ip,
+				     struct ftrace_ops *ops, struct ftrace_regs *fregs)
+{
+	struct kernel_clone_args *args;
+	struct mm_struct *mm;
+	int bit;
+
+	if (likely(!atomic_read(&ssi_dist_count)))
+		return;
+	bit = ftrace_test_recursion_trylock(ip, parent_ip);
+	if (WARN_ON_ONCE(bit < 0))
+		return;
+	args = (struct kernel_clone_args *)ftrace_regs_get_argument(fregs, 0);
+	mm = current->mm;
+	if (mm && args && !(args->flags & CLONE_VM) && ssi_dist_find(mm) >= 0)
+		ftrace_regs_set_instruction_pointer(fregs, (unsigned long)ssi_refuse_fork);
+	ftrace_test_recursion_unlock(bit);
+}
+
+#define SSI_FTRACE_FLAGS                                                   \
+	(FTRACE_OPS_FL_DYNAMIC | FTRACE_OPS_FL_IPMODIFY | FTRACE_OPS_FL_PERMANENT | \
+	 SSI_FTRACE_SAVE_REGS)
+#ifdef CONFIG_HAVE_DYNAMIC_FTRACE_WITH_ARGS
+#define SSI_FTRACE_SAVE_REGS 0
+#else
+#define SSI_FTRACE_SAVE_REGS FTRACE_OPS_FL_SAVE_REGS
 #endif
-		 FTRACE_OPS_FL_IPMODIFY | FTRACE_OPS_FL_PERMANENT,
+
+/* One redirected kernel function. */
+struct ssi_hook {
+	const char *function;
+	struct ftrace_ops ops;
+	bool installed;
 };
 
-static bool ssi_futex_hooked;
+static struct ssi_hook ssi_hooks[] = {
+	{ .function = "do_futex", .ops = { .func = ssi_futex_ftrace, .flags = SSI_FTRACE_FLAGS } },
+	{ .function = "kernel_clone",
+	  .ops = { .func = ssi_clone_ftrace, .flags = SSI_FTRACE_FLAGS } },
+};
 
-/* Module init: redirects do_futex() of distributed processes (see above). */
-int ssi_mig_futex_hook(void)
+static void ssi_hook_remove(struct ssi_hook *h)
 {
-	int ret;
+	if (!h->installed)
+		return;
+	unregister_ftrace_function(&h->ops);
+	ftrace_free_filter(&h->ops);
+	h->installed = false;
+}
 
-	ret = ftrace_set_filter(&ssi_futex_ops, "do_futex", strlen("do_futex"), 0);
+static int ssi_hook_install(struct ssi_hook *h)
+{
+	int ret = ftrace_set_filter(&h->ops, (unsigned char *)h->function, strlen(h->function), 0);
+
 	if (ret) {
-		pr_err("ssi_migrate: cannot trace do_futex (%d): needs CONFIG_FUNCTION_TRACER\n",
+		pr_err("ssi_migrate: cannot trace %s (%d)\n", h->function, ret);
+		return ret;
+	}
+	ret = register_ftrace_function(&h->ops);
+	if (ret) {
+		pr_err("ssi_migrate: cannot redirect %s (%d): is it live-patched?\n", h->function,
 		       ret);
+		ftrace_free_filter(&h->ops);
 		return ret;
 	}
-	ret = register_ftrace_function(&ssi_futex_ops);
-	if (ret) {
-		pr_err("ssi_migrate: cannot redirect do_futex (%d): is it live-patched?\n", ret);
-		ftrace_free_filter(&ssi_futex_ops);
-		return ret;
-	}
-	ssi_futex_hooked = true;
+	h->installed = true;
 	return 0;
 }
 
 /* Module exit (no distributed process is left: each pins the module). */
-void ssi_mig_futex_unhook(void)
+void ssi_mig_hooks_remove(void)
 {
-	cancel_delayed_work_sync(&ssi_dist_reaper);
-	if (ssi_futex_hooked) {
-		unregister_ftrace_function(&ssi_futex_ops);
-		ftrace_free_filter(&ssi_futex_ops);
-		ssi_futex_hooked = false;
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(ssi_hooks); i++)
+		ssi_hook_remove(&ssi_hooks[i]);
+}
+
+/* Module init: the redirects of distributed processes' calls (see above), all or none. */
+int ssi_mig_hooks_install(void)
+{
+	int i, ret;
+
+	for (i = 0; i < ARRAY_SIZE(ssi_hooks); i++) {
+		ret = ssi_hook_install(&ssi_hooks[i]);
+		if (ret) {
+			ssi_mig_hooks_remove();
+			return ret;
+		}
 	}
+	return 0;
 }
 
 #else /* no ftrace redirect */
 
-int ssi_mig_futex_hook(void)
+int ssi_mig_hooks_install(void)
 {
 	pr_warn("ssi_migrate: this kernel's ftrace cannot redirect calls (CONFIG_FUNCTION_TRACER with DYNAMIC_FTRACE_WITH_ARGS or _WITH_REGS)\n");
 	return -EOPNOTSUPP;
 }
 
-void ssi_mig_futex_unhook(void)
+void ssi_mig_hooks_remove(void)
 {
-	cancel_delayed_work_sync(&ssi_dist_reaper);
 }
 
 #endif
+
+/*
+ * Module exit: the reaper may have dropped the last entry's module reference and still
+ * be returning; wait for it (no entry is left, so it cannot run again).
+ */
+void ssi_mig_dist_stop(void)
+{
+	cancel_delayed_work_sync(&ssi_dist_reaper);
+}
 
 /* ---- what futex.rs needs of the caller's memory and clocks --------------------------- */
 
