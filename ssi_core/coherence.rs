@@ -178,6 +178,20 @@ fn map(h: &Holdings, page: u32, c: &Copy, replace: bool, insert: Insert<'_>) -> 
 fn sigbus(region: &Region, page: u32, e: Error) -> Outcome {
     static LOGGED: AtomicU32 = AtomicU32::new(0);
     bump(&region.stats.sigbus);
+    // A distributed process's own memory lost with a node: the process is lost (its
+    // thread there is gone too), and ends as its threads' stand-ins would end it.
+    let lost_with = region.stats.lost_with.load(Ordering::Relaxed);
+    if region.is_private() && e == EIO && lost_with > 0 {
+        pr_err!(
+            "pid {}: its memory (page {} of {}) was lost with node {}; killing it\n",
+            region_file::current_tgid(),
+            page,
+            region.name_str(),
+            lost_with - 1
+        );
+        region_file::kill_current_process();
+        return Outcome::SigBus;
+    }
     if LOGGED.fetch_add(1, Ordering::Relaxed) < 20 {
         pr_warn!(
             "region {}: fault on page {} failed ({:?}): SIGBUS\n",
@@ -627,6 +641,9 @@ pub(crate) fn node_lost(id: u16) {
             let lost = dir.node_lost(id);
             if lost > 0 {
                 r.stats.lost.fetch_add(lost as u32, Ordering::Relaxed);
+                r.stats
+                    .lost_with
+                    .store(u32::from(id) + 1, Ordering::Relaxed);
                 pr_warn!(
                     "region {}: {} pages lost with node {} (faults on them get SIGBUS)\n",
                     r.name_str(),

@@ -21,6 +21,8 @@ extern "C" {
     fn ssi_current_ids(uid: *mut u32, gid: *mut u32);
     fn ssi_current_in_group(gid: u32) -> bool;
     fn ssi_current_dying() -> bool;
+    fn ssi_current_tgid() -> i32;
+    fn ssi_current_kill_process();
 }
 
 /// Takes over the reference to a file that a shim function created.
@@ -88,4 +90,16 @@ pub(crate) fn current_in_group(gid: u32) -> bool {
 pub(crate) fn current_dying() -> bool {
     // SAFETY: Reads the current task's pending signals.
     unsafe { ssi_current_dying() }
+}
+
+/// The calling process's id (for logs).
+pub(crate) fn current_tgid() -> i32 {
+    // SAFETY: No preconditions.
+    unsafe { ssi_current_tgid() }
+}
+
+/// Ends the calling process with `SIGKILL` (every thread).
+pub(crate) fn kill_current_process() {
+    // SAFETY: No preconditions: signals current's thread group.
+    unsafe { ssi_current_kill_process() }
 }

@@ -199,6 +199,17 @@ bool ssi_current_in_group(u32 gid)
 	return gid_valid(kgid) && in_group_p(kgid);
 }
 
+int ssi_current_tgid(void)
+{
+	return task_tgid_vnr(current);
+}
+
+/* SIGKILL to current's process: the kernel kills every thread with it. */
+void ssi_current_kill_process(void)
+{
+	send_sig(SIGKILL, current, 1);
+}
+
 bool ssi_current_dying(void)
 {
 	return fatal_signal_pending(current);

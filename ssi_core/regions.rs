@@ -167,6 +167,8 @@ pub(crate) struct Stats {
     pub(crate) invalidations: AtomicU32,
     pub(crate) lost: AtomicU32,
     pub(crate) sigbus: AtomicU32,
+    /// The last node whose going down lost pages of the region, plus one (0: none).
+    pub(crate) lost_with: AtomicU32,
 }
 
 /// Adds one to a counter.

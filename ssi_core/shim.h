@@ -48,6 +48,8 @@ void ssi_region_zap(struct file *backing, u32 page);
 int ssi_region_vm_mmap(struct file *file, unsigned long addr, unsigned long len, u32 prot,
 		       u64 pgoff);
 void *ssi_region_vma_region(struct vm_area_struct *vma);
+int ssi_current_tgid(void);
+void ssi_current_kill_process(void);
 int ssi_core_hold(void);
 void ssi_core_put(void);
 void ssi_region_zap_all(struct file *backing);

@@ -126,37 +126,46 @@ void ssi_mig_target_facts(struct task_struct *t, struct ssi_target_facts *f)
 
 struct ssi_mig_work {
 	struct callback_head cb;
+	void (*fn)(void *ctx);
 	void *ctx;
 };
 
 static void ssi_mig_work_fn(struct callback_head *cb)
 {
 	struct ssi_mig_work *w = container_of(cb, struct ssi_mig_work, cb);
+	void (*fn)(void *ctx) = w->fn;
 	void *ctx = w->ctx;
 
 	kfree(w);
-	ssi_migrate_task_work(ctx);
+	fn(ctx);
 }
 
 /*
- * Runs ssi_migrate_task_work(ctx) in t's own context on its way back to user mode
- * (TWA_SIGNAL interrupts a blocking system call; the call is restarted afterwards, or
- * on the destination). The caller holds a module reference for the pending work
- * (ssi_mig_hold_module) that the work drops.
+ * Runs fn(ctx) in t's own context on its way back to user mode (TWA_SIGNAL interrupts
+ * a blocking system call; the call is restarted afterwards, or on the destination). The
+ * caller holds a module reference for the pending work (ssi_mig_hold_module) that the
+ * work drops.
  */
-int ssi_mig_queue_work(struct task_struct *t, void *ctx)
+static int ssi_mig_queue(struct task_struct *t, void (*fn)(void *ctx), void *ctx)
 {
 	struct ssi_mig_work *w = kmalloc(sizeof(*w), GFP_KERNEL);
 	int ret;
 
 	if (!w)
 		return -ENOMEM;
+	w->fn = fn;
 	w->ctx = ctx;
 	init_task_work(&w->cb, ssi_mig_work_fn);
 	ret = task_work_add(t, &w->cb, TWA_SIGNAL);
 	if (ret)
 		kfree(w);
 	return ret;
+}
+
+/* The hop of t: ssi_migrate_task_work(ctx) (leave.rs). */
+int ssi_mig_queue_work(struct task_struct *t, void *ctx)
+{
+	return ssi_mig_queue(t, ssi_migrate_task_work, ctx);
 }
 
 /* Pins this module while a task_work of it is queued. */
@@ -1095,29 +1104,10 @@ void ssi_mig_put_task(struct task_struct *t)
 	put_task_struct(t);
 }
 
-static void ssi_mig_park_fn(struct callback_head *cb)
-{
-	struct ssi_mig_work *w = container_of(cb, struct ssi_mig_work, cb);
-	void *ctx = w->ctx;
-
-	kfree(w);
-	ssi_migrate_park(ctx);
-}
-
-/* Runs ssi_migrate_park(ctx) in t's context (as ssi_mig_queue_work does). */
+/* Parks t while its process's memory changes: ssi_migrate_park(ctx) (distribute.rs). */
 int ssi_mig_queue_park(struct task_struct *t, void *ctx)
 {
-	struct ssi_mig_work *w = kmalloc(sizeof(*w), GFP_KERNEL);
-	int ret;
-
-	if (!w)
-		return -ENOMEM;
-	w->ctx = ctx;
-	init_task_work(&w->cb, ssi_mig_park_fn);
-	ret = task_work_add(t, &w->cb, TWA_SIGNAL);
-	if (ret)
-		kfree(w);
-	return ret;
+	return ssi_mig_queue(t, ssi_migrate_park, ctx);
 }
 
 /*

@@ -13,24 +13,6 @@ export SSI_GUEST_CPU=${SSI_GUEST_CPU:-max}
 # Memory of the hop chain (MiB).
 CHAIN_MIB=${SSI_CHAIN_MIB:-16}
 
-start_daemon() {
-    cluster_spawn "$1" "exec $SSICTL daemon >>/tmp/daemon.log 2>&1" >/dev/null
-}
-
-# Starts "$2" in the background on guest $1 with output in /tmp/$3.out and its exit code
-# appended as "rc=N" when it ends (the shell there is its parent); waits until it printed
-# "ready PID" (or $4 seconds), prints the PID.
-start_job() {
-    local g=$1 cmd=$2 name=$3 secs=${4:-30}
-    cluster_run "$g" "rm -f /tmp/$name.out; ( $cmd >/tmp/$name.out 2>&1; echo rc=\$? >>/tmp/$name.out ) >/dev/null 2>&1 </dev/null &" >/dev/null
-    cluster_run "$g" "for i in \$(seq $((secs * 10))); do p=\$(sed -n 's/^ready \([0-9]*\).*/\1/p' /tmp/$name.out 2>/dev/null); [ -n \"\$p\" ] && { echo \$p; exit 0; }; sleep 0.1; done; exit 1"
-}
-
-# Waits until /tmp/$2.out on guest $1 has an rc= line (at most $3 s); prints the output.
-wait_job() {
-    cluster_run "$1" "for i in \$(seq $(($3 * 5))); do grep -q '^rc=' /tmp/$2.out && break; sleep 0.2; done; cat /tmp/$2.out" $(($3 + 30))
-}
-
 # The local PID of the process with cluster-wide id $2 on node $3, as ssictl ps on guest
 # $1 reports it.
 pid_on() {
