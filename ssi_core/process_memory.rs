@@ -19,16 +19,10 @@ use core::ffi::{c_int, c_void};
 use kernel::{bindings, prelude::*, sync::Arc};
 
 use crate::coherence::{new_buf, page_from};
-use crate::region_file::owned_file;
 use crate::regions::{self, Copy, Region};
 
 #[allow(improper_ctypes)]
 extern "C" {
-    fn ssi_region_file_new(
-        region: *mut c_void,
-        writable: bool,
-        out: *mut *mut bindings::file,
-    ) -> c_int;
     fn ssi_region_vm_mmap(
         file: *mut bindings::file,
         addr: usize,
@@ -113,21 +107,7 @@ pub(crate) fn map(
     } else {
         regions::open_private(home, generation)?
     };
-    let raw = Arc::into_raw(region).cast_mut().cast::<c_void>();
-    let mut file = core::ptr::null_mut();
-    // SAFETY: `raw` is an owned reference; on success the file owns it (released when
-    // the file is closed). `file` is a valid place.
-    let rc = unsafe { ssi_region_file_new(raw, true, &mut file) };
-    // SAFETY: On success the shim created the file and handed us its reference.
-    let Some(file) = (unsafe { owned_file(file) }).filter(|_| rc == 0) else {
-        // SAFETY: The file was not created: the reference is still ours.
-        drop(unsafe { Arc::from_raw(raw.cast::<Region>()) });
-        return Err(if rc < 0 {
-            Error::from_errno(rc)
-        } else {
-            ENOMEM
-        });
-    };
+    let file = crate::region_vm::region_file(region, true)?;
     // SAFETY: `file` is a live region file; the mapping takes its own references (the
     // region's, and the backing file as `vm_file`), so ours is dropped afterwards.
     let rc = unsafe { ssi_region_vm_mmap(file.as_ptr(), addr, len, prot, pgoff) };

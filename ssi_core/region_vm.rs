@@ -50,24 +50,8 @@ impl RegionFd {
     /// A new region file (holding a reference to `region`) and a reserved descriptor.
     pub(crate) fn new(region: Arc<Region>, writable: bool) -> Result<Self> {
         let reservation = FileDescriptorReservation::get_unused_fd_flags(bindings::O_CLOEXEC)?;
-        let raw = Arc::into_raw(region).cast_mut().cast::<c_void>();
-        let mut file = core::ptr::null_mut();
-        // SAFETY: `raw` is an owned reference; on success the file owns it (released
-        // in `ssi_region_put` when the file is closed). `file` is a valid place.
-        let rc = unsafe { ssi_region_file_new(raw, writable, &mut file) };
-        // SAFETY: On success the shim created the file and handed us its reference.
-        match unsafe { owned_file(file) } {
-            Some(file) if rc == 0 => Ok(Self { reservation, file }),
-            _ => {
-                // SAFETY: The file was not created: the reference is still ours.
-                drop(unsafe { Arc::from_raw(raw.cast::<Region>()) });
-                Err(if rc < 0 {
-                    Error::from_errno(rc)
-                } else {
-                    ENOMEM
-                })
-            }
-        }
+        let file = region_file(region, writable)?;
+        Ok(Self { reservation, file })
     }
 
     /// Makes the descriptor visible to the process; returns it.
@@ -76,6 +60,29 @@ impl RegionFd {
         self.reservation.fd_install(self.file);
         // Descriptors are below the `int` limit of the file table.
         fd as i32
+    }
+}
+
+/// A new region file holding a reference to `region` (given up when it is closed), for
+/// a descriptor or for the kernel to map (`process_memory.rs`).
+pub(crate) fn region_file(region: Arc<Region>, writable: bool) -> Result<ARef<File>> {
+    let raw = Arc::into_raw(region).cast_mut().cast::<c_void>();
+    let mut file = core::ptr::null_mut();
+    // SAFETY: `raw` is an owned reference; on success the file owns it (released in
+    // `ssi_region_put` when the file is closed). `file` is a valid place.
+    let rc = unsafe { ssi_region_file_new(raw, writable, &mut file) };
+    // SAFETY: On success the shim created the file and handed us its reference.
+    match unsafe { owned_file(file) } {
+        Some(file) if rc == 0 => Ok(file),
+        _ => {
+            // SAFETY: The file was not created: the reference is still ours.
+            drop(unsafe { Arc::from_raw(raw.cast::<Region>()) });
+            Err(if rc < 0 {
+                Error::from_errno(rc)
+            } else {
+                ENOMEM
+            })
+        }
     }
 }
 

@@ -207,7 +207,7 @@ pub(crate) fn handle(node: u32, req: &[u8], resp: &mut [u8]) -> Result<usize> {
     let msg = FutexMsg::decode(req).map_err(|_| EINVAL)?;
     let value = match msg {
         FutexMsg::Woken { token } => {
-            woken(node, token);
+            woken_here(node, token);
             0
         }
         msg => master(node, &msg)?,
@@ -300,14 +300,7 @@ fn master(node: u32, msg: &FutexMsg) -> Result<i32> {
     if oom {
         pr_err!("futex wake: out of memory; a woken thread may sleep on\n");
     }
-    let me = engine().node;
-    for w in woken.iter() {
-        if u32::from(w.node) == me {
-            woken_here(me, w.token);
-        } else {
-            send_woken(u32::from(w.node), w.token);
-        }
-    }
+    deliver(&woken);
     Ok(value)
 }
 
@@ -320,8 +313,14 @@ extern "C" fn ssi_migrate_space_ended(id: u64) {
     futexes().table.lock().space_ended(id, |w| {
         let _ = dropped.push(w, GFP_KERNEL);
     });
+    deliver(&dropped);
+}
+
+/// Tells each waiter the master took off its queue: on this node directly, elsewhere
+/// with a `Woken` message.
+fn deliver(woken: &[Waiter]) {
     let me = engine().node;
-    for w in dropped.iter() {
+    for w in woken {
         if u32::from(w.node) == me {
             woken_here(me, w.token);
         } else {
@@ -331,10 +330,6 @@ extern "C" fn ssi_migrate_space_ended(id: u64) {
 }
 
 /// The master (`from`) woke wait `token` of this node.
-fn woken(from: u32, token: u64) {
-    woken_here(from, token);
-}
-
 fn woken_here(from: u32, token: u64) {
     let w = futexes()
         .waits
