@@ -103,6 +103,9 @@ pub(crate) struct Inner {
     group_exit: Option<bool>,
     /// A moved thread: the distributed process it belongs to (else 0).
     pub(crate) process: u64,
+    /// Where its pages come from: the node it came from and the hop there, or, for a
+    /// moved thread, its home stand-in (the node it came from may not keep its task).
+    page_source: (u32, u64),
 }
 
 /// A process arriving at (or running on) this node.
@@ -221,6 +224,7 @@ pub(crate) fn on_offer(
                 input_id: 1,
                 group_exit: None,
                 process: 0,
+                page_source: (node, hop),
             }),
             fetched: AtomicU64::new(0),
             drained: core::sync::atomic::AtomicBool::new(false),
@@ -299,29 +303,30 @@ pub(crate) fn accept(file: usize, job: &mut SsiMigrateJob) -> Result {
     }
 }
 
-fn fetch_snapshot(a: &Arrival, job: &mut SsiMigrateJob) -> Result {
-    let mut snap = KVVec::from_elem(0u8, a.snapshot_len, GFP_KERNEL)?;
+/// Pulls in the `len` bytes of the snapshot of hop `hop` of `node`.
+pub(crate) fn pull_snapshot(node: u32, hop: u64, len: usize, wait: Wait) -> Result<KVVec<u8>> {
+    let mut snap = KVVec::from_elem(0u8, len, GFP_KERNEL)?;
     let mut off = 0;
     while off < snap.len() {
         let want = (snap.len() - off).min(MAX_DATA);
         // Below 1 MiB: fits.
         let msg = MigMsg::Chunk {
-            hop: a.source_hop,
+            hop,
             offset: off as u32,
         };
-        let n = link::call(
-            a.source,
-            &msg,
-            &mut snap[off..off + want],
-            5000,
-            Wait::Interruptible,
-        )?;
+        let n = link::call(node, &msg, &mut snap[off..off + want], 5000, wait)?;
         if n != want {
             return Err(errno::eproto());
         }
         off += n;
     }
+    Ok(snap)
+}
+
+fn fetch_snapshot(a: &Arrival, job: &mut SsiMigrateJob) -> Result {
+    let snap = pull_snapshot(a.source, a.source_hop, a.snapshot_len, Wait::Interruptible)?;
     let layout = SnapshotLayout::parse(&snap).map_err(|_| errno::eproto())?;
+    let mm = MmInfo::from_bytes_copy(&snap[layout.mm..layout.vmas]).ok_or(errno::eproto())?;
     let mut vmas = KVVec::with_capacity(layout.nr_vmas, GFP_KERNEL)?;
     for i in 0..layout.nr_vmas {
         let at = layout.vmas + i * core::mem::size_of::<VmaInfo>();
@@ -365,6 +370,9 @@ fn fetch_snapshot(a: &Arrival, job: &mut SsiMigrateJob) -> Result {
     let fetched = KVVec::from_elem(0u64, bits.div_ceil(64), GFP_KERNEL)?;
     let faulted = KVVec::from_elem(0u64, bits.div_ceil(64), GFP_KERNEL)?;
     let mut g = a.inner.lock();
+    if mm.process != 0 {
+        g.page_source = (a.home.node, a.home.hop);
+    }
     g.comm = j.comm;
     g.snapshot = snap;
     g.layout = Some(layout);
@@ -611,6 +619,20 @@ pub(crate) fn daemon_gone(file: usize) {
     }
 }
 
+/// `MoveThread` from `node`: the local pid of job `job`, a moved thread running here
+/// whose home is `node` (only its home may move it on).
+pub(crate) fn moved_thread_pid(node: u32, job: u64) -> Result<u32> {
+    let a = find(job).ok_or(ESRCH)?;
+    if node != a.home.node {
+        return Err(EPERM);
+    }
+    let g = a.inner.lock();
+    if g.state != State::Running || g.process == 0 {
+        return Err(ESRCH);
+    }
+    Ok(g.pid)
+}
+
 /// `Signal` from the home: deliver it to the process.
 pub(crate) fn on_signal(node: u32, job: u64, signo: u32) -> Result<usize> {
     let a = find(job).ok_or(ESRCH)?;
@@ -723,7 +745,7 @@ fn fetch(a: &Arrival, addr: u64, anchor: u64, dst: &mut [u8; 4096]) -> Result {
     // Which pages to ask for: this one, unless read-ahead brought it already, and the
     // following ones of its source VMA not fetched yet.
     let mut addrs: KVec<u64> = KVec::with_capacity(FETCH_BATCH, GFP_KERNEL)?;
-    {
+    let (source, source_hop) = {
         let mut g = a.inner.lock();
         if !page_from_source(&g.vmas, addr, anchor) {
             dst.fill(0);
@@ -748,7 +770,8 @@ fn fetch(a: &Arrival, addr: u64, anchor: u64, dst: &mut [u8; 4096]) -> Result {
         for x in addrs.iter() {
             g.mark_fetched(*x);
         }
-    }
+        g.page_source
+    };
     let mut msgs = KVec::with_capacity(addrs.len(), GFP_KERNEL)?;
     // On the heap: this runs inside page faults, maybe nested ones (a redirect followed
     // here reads another process's memory), where the kernel stack is short.
@@ -756,7 +779,7 @@ fn fetch(a: &Arrival, addr: u64, anchor: u64, dst: &mut [u8; 4096]) -> Result {
     for x in addrs.iter() {
         msgs.push(
             MigMsg::Page {
-                hop: a.source_hop,
+                hop: source_hop,
                 addr: *x,
             },
             GFP_KERNEL,
@@ -775,7 +798,7 @@ fn fetch(a: &Arrival, addr: u64, anchor: u64, dst: &mut [u8; 4096]) -> Result {
     let deadline = crate::clock::now_ns() + u64::from(FAULT_RETRY_MS) * 1_000_000;
     let results = loop {
         let r = link::call_batch(
-            a.source,
+            source,
             &msgs,
             &mut resps,
             FAULT_TIMEOUT_MS,
@@ -789,7 +812,7 @@ fn fetch(a: &Arrival, addr: u64, anchor: u64, dst: &mut [u8; 4096]) -> Result {
         };
         if !transient || crate::clock::now_ns() >= deadline {
             break r.inspect_err(|e| {
-                pr_warn!("page {:#x} from node {}: {:?}: SIGBUS\n", addr, a.source, e)
+                pr_warn!("page {:#x} from node {}: {:?}: SIGBUS\n", addr, source, e)
             })?;
         }
         kernel::time::delay::fsleep(kernel::time::Delta::from_millis(100));
@@ -800,7 +823,7 @@ fn fetch(a: &Arrival, addr: u64, anchor: u64, dst: &mut [u8; 4096]) -> Result {
         let mut len = match *r {
             Ok(n) => n,
             Err(e) if i == 0 => {
-                pr_warn!("page {:#x} from node {}: {:?}: SIGBUS\n", addr, a.source, e);
+                pr_warn!("page {:#x} from node {}: {:?}: SIGBUS\n", addr, source, e);
                 return Err(e);
             }
             Err(_) => continue,

@@ -109,6 +109,9 @@ extern "C" {
     fn ssi_mig_read_memory(t: *mut bindings::task_struct, addr: u64, buf: *mut c_void) -> isize;
     fn ssi_mig_signal_task(t: *mut bindings::task_struct, sig: c_int) -> c_int;
     fn ssi_mig_exit(status: c_int) -> !;
+    fn ssi_mig_thread_resume(state: *const c_void, len: usize, why: *mut c_char) -> c_int;
+    fn ssi_mig_check_state(state: *const c_void, len: usize, why: *mut c_char) -> c_int;
+    fn ssi_mig_forget_thread_exit_effects();
 }
 
 fn result(ret: isize) -> Result<usize> {
@@ -583,4 +586,28 @@ pub(crate) fn reaper_stop() {
 pub(crate) fn exit(status: i32) -> ! {
     // SAFETY: Called by the stand-in in its own context, holding no locks.
     unsafe { ssi_mig_exit(status) }
+}
+
+/// Whether the register state `state` of a snapshot can be resumed on this node.
+pub(crate) fn check_state(state: &[u8], why: &mut Why) -> Result {
+    // SAFETY: The buffers are valid for their lengths; the shim only reads `state`.
+    kernel::error::to_result(unsafe {
+        ssi_mig_check_state(state.as_ptr().cast(), state.len(), why.ptr())
+    })
+}
+
+/// A moved thread's stand-in (current, in its task_work) becomes the thread again:
+/// back in user mode it continues with the registers of `state`.
+pub(crate) fn thread_resume(state: &[u8], why: &mut Why) -> Result {
+    // SAFETY: The buffers are valid for their lengths; works on current.
+    kernel::error::to_result(unsafe {
+        ssi_mig_thread_resume(state.as_ptr().cast(), state.len(), why.ptr())
+    })
+}
+
+/// Current (a moved thread's task on a node it left) ends without touching the memory
+/// its process shares (no clear-tid wake, no robust-futex cleanup).
+pub(crate) fn forget_thread_exit_effects() {
+    // SAFETY: No arguments; works on current.
+    unsafe { ssi_mig_forget_thread_exit_effects() }
 }

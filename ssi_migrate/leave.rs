@@ -21,7 +21,7 @@ use kernel::{
     prelude::*,
     sync::{Arc, CondVar, CondVarTimeoutResult, Mutex},
     time::{delay::fsleep, msecs_to_jiffies, Delta},
-    transmute::AsBytes,
+    transmute::{AsBytes, FromBytes},
 };
 
 use crate::arrive::Arrival;
@@ -34,8 +34,8 @@ use crate::shared::ioctl::{
 };
 use crate::shared::migrate_target::{self, Hop};
 use crate::shared::migrate_wire::{
-    HomeRef, MigMsg, MmInfo, SnapshotLayout, VmaInfo, MAX_DATA, MAX_STATE, MAX_VMAS, PAGE_DATA,
-    PAGE_HEAD, PAGE_ZERO, REDIRECT_LEN,
+    HomeRef, MigMsg, MmInfo, MoveAnswer, SnapshotLayout, VmaInfo, MAX_DATA, MAX_STATE, MAX_VMAS,
+    PAGE_DATA, PAGE_HEAD, PAGE_ZERO, REDIRECT_LEN, VMA_REGION, VMA_SPECIAL, VMA_WRITE,
 };
 use crate::{engine, errno};
 
@@ -99,6 +99,25 @@ pub(crate) struct Inner {
     /// A thread's hop: the distributed process it belongs to.
     process: u64,
     finished: bool,
+    /// A moved thread's home: the node running it offers it back (its hop there).
+    returning: Option<Return>,
+}
+
+/// A moved thread coming back to its home stand-in: the hop of the node it leaves.
+#[derive(Clone, Copy)]
+struct Return {
+    node: u32,
+    hop: u64,
+    snapshot_len: usize,
+}
+
+/// How a stand-in's service ends.
+enum Outcome {
+    /// The process (or the moved thread) ended with this wait status; `group`: the
+    /// whole process ended (for a thread's stand-in).
+    Exit { status: i32, group: bool },
+    /// The moved thread is back: the stand-in returns to user mode as the thread.
+    Resume,
 }
 
 /// A process leaving (or gone from) this node.
@@ -187,14 +206,7 @@ pub(crate) fn migrate(req: &mut SsiMigrate) -> Result {
             format_args!("unknown flags {:#x}", req.flags & !SSI_MIGRATE_THREAD),
         ));
     }
-    if req.node == here {
-        return Err(fail_with(
-            req,
-            EINVAL,
-            format_args!("pid {} is on node {} already", pid, here),
-        ));
-    }
-    if !crate::core_client::node_up(req.node) {
+    if req.node != here && !crate::core_client::node_up(req.node) {
         return Err(fail_with(
             req,
             errno::ehostdown(),
@@ -204,8 +216,23 @@ pub(crate) fn migrate(req: &mut SsiMigrate) -> Result {
     let Some(task) = Task::by_pid(req.pid) else {
         return Err(fail_with(req, ESRCH, format_args!("no process {}", pid)));
     };
+    if let Some(away) = thread_away(&task) {
+        return move_away_thread(req, &away);
+    }
+    if req.node == here {
+        return Err(fail_with(
+            req,
+            EINVAL,
+            format_args!("pid {} is on node {} already", pid, here),
+        ));
+    }
+    // A thread that moved here moves on (or back home) as a thread.
+    let arrival = crate::arrive::running_as(&task);
+    let moved_thread = arrival
+        .as_ref()
+        .is_some_and(|a| a.inner.lock().process != 0);
     let thread = match migrate_target::check(&task.target_facts(), req.flags != 0) {
-        Ok(hop) => hop == Hop::Thread,
+        Ok(hop) => hop == Hop::Thread || moved_thread,
         Err(refusal) => {
             let err = Error::from_errno(refusal.errno());
             return Err(fail_with(req, err, format_args!("{}", refusal)));
@@ -220,7 +247,7 @@ pub(crate) fn migrate(req: &mut SsiMigrate) -> Result {
             ),
         ));
     }
-    if thread {
+    if thread && !moved_thread {
         if let Some(a) = crate::arrive::running_as(&task.leader()) {
             return Err(fail_with(
                 req,
@@ -246,19 +273,6 @@ pub(crate) fn migrate(req: &mut SsiMigrate) -> Result {
                     ),
                 ));
             }
-        }
-    }
-    let arrival = crate::arrive::running_as(&task);
-    if let Some(a) = &arrival {
-        if a.inner.lock().process != 0 {
-            return Err(fail_with(
-                req,
-                EBUSY,
-                format_args!(
-                    "pid {} runs thread {} of node {}: a moved thread cannot move on or back yet",
-                    pid, a.home.pid, a.home.node
-                ),
-            ));
         }
     }
     let hop = e.new_id();
@@ -304,6 +318,7 @@ pub(crate) fn migrate(req: &mut SsiMigrate) -> Result {
                 exit_group: false,
                 process: 0,
                 finished: false,
+                returning: None,
             }),
             changed <- new_condvar!(),
             served: AtomicU64::new(0),
@@ -322,6 +337,106 @@ pub(crate) fn migrate(req: &mut SsiMigrate) -> Result {
         }
     }
     result
+}
+
+/// The stand-in of a thread of `task`'s process that runs on another node, if `task` is
+/// one: the thread is named by its id here, its home, wherever it runs.
+fn thread_away(task: &Task) -> Option<Arc<Leaving>> {
+    engine()
+        .leaving
+        .lock()
+        .iter()
+        .find(|l| {
+            l.is_home
+                && l.thread
+                && l.task.as_ptr() == task.as_ptr()
+                && l.inner.lock().phase == Phase::Started
+        })
+        .cloned()
+}
+
+/// `SSI_IOC_MIGRATE` of a thread that runs elsewhere: the node running it moves it
+/// on, or back here (`MoveThread`), with the caller's permission checked here, on the
+/// thread's own task.
+fn move_away_thread(req: &mut SsiMigrate, l: &Leaving) -> Result {
+    let (node, job) = {
+        let g = l.inner.lock();
+        (g.node, g.job)
+    };
+    let (pid, dest) = (req.pid, req.node);
+    if dest == node {
+        return Err(fail_with(
+            req,
+            EINVAL,
+            format_args!("thread {} runs on node {} already", pid, node),
+        ));
+    }
+    if let Err(refusal) = migrate_target::check(&l.task.target_facts(), true) {
+        let err = Error::from_errno(refusal.errno());
+        return Err(fail_with(req, err, format_args!("{}", refusal)));
+    }
+    let mut resp = [0u8; 256];
+    let msg = MigMsg::MoveThread { job, node: dest };
+    // The hop there waits for the thread to stop and for its destination.
+    let timeout = FREEZE_TIMEOUT_MS + ARRIVE_TIMEOUT_MS + 10_000;
+    let n = link::call(node, &msg, &mut resp, timeout, Wait::Interruptible).map_err(|e| {
+        fail_with(
+            req,
+            e,
+            format_args!("node {} running thread {} did not answer", node, pid),
+        )
+    })?;
+    let answer = MoveAnswer::decode(&resp[..n]).map_err(|_| errno::eproto())?;
+    if answer.errno != 0 {
+        set_message(req, answer.text);
+        return Err(Error::from_errno(-(answer.errno.clamp(1, 4095) as i32)));
+    }
+    req.migration = answer.migration;
+    req.freeze_ns = answer.freeze_ns;
+    req.snapshot_bytes = answer.snapshot_bytes;
+    Ok(())
+}
+
+/// `MoveThread` from the home of the moved thread `pid` (running here): moves it to
+/// `dest` like `SSI_IOC_MIGRATE` would, from a work item (the hop takes seconds); the
+/// answer goes to `reply`.
+pub(crate) fn move_for_home(pid: u32, dest: u32, reply: Reply) -> Result {
+    ffi::hold_module()?;
+    // SAFETY: `system_dfl_wq` is a C global, always available (the kernel crate does not
+    // name it yet; `system_wq` is deprecated).
+    let queue = unsafe { kernel::workqueue::Queue::from_raw(kernel::bindings::system_dfl_wq) };
+    let spawned = queue.try_spawn(GFP_KERNEL, move || {
+        let mut req = SsiMigrate {
+            pid,
+            node: dest,
+            flags: 0,
+            reserved: 0,
+            migration: 0,
+            freeze_ns: 0,
+            snapshot_bytes: 0,
+            message: [0; 128],
+        };
+        let result = migrate(&mut req);
+        let text = &req.message[..req.message.iter().position(|&b| b == 0).unwrap_or(0)];
+        let answer = MoveAnswer {
+            errno: result.err().map_or(0, |e| e.to_errno().unsigned_abs()),
+            migration: req.migration,
+            freeze_ns: req.freeze_ns,
+            snapshot_bytes: req.snapshot_bytes,
+            text,
+        };
+        let mut buf = [0u8; 256];
+        match answer.encode(&mut buf) {
+            Ok(n) => reply.send(Ok(&buf[..n])),
+            Err(_) => reply.send(Err(EINVAL)),
+        }
+        ffi::module_put();
+    });
+    if spawned.is_err() {
+        ffi::module_put();
+        return Err(ENOMEM);
+    }
+    Ok(())
 }
 
 /// Takes a hop from the queued freeze to the process running on the destination.
@@ -486,7 +601,13 @@ fn snapshot(l: &Leaving) -> Result {
     let mut why = Why::new();
     let mut process = 0;
     let mut parked = None;
-    if l.thread {
+    let moved_thread = l.arrival.as_ref().map_or(0, |a| a.inner.lock().process);
+    if moved_thread != 0 {
+        // A thread that moved here moves on or home: its process is distributed
+        // already, and this node runs nothing else of it that could need parking.
+        process = moved_thread;
+        l.inner.lock().process = process;
+    } else if l.thread {
         // The refusals first, before anything changes: a snapshot that is thrown away.
         if let Err(err) = take_snapshot(l, 0, &mut why) {
             l.fail(err, why.text());
@@ -568,6 +689,21 @@ fn take_snapshot(l: &Leaving, process: u64, why: &mut Why) -> Result<KVVec<u8>> 
     };
     let (state_len, nr) =
         ffi::capture(&mut state, &mut mm, &mut vmas, engine().node, l.thread, why)?;
+    if process != 0 && !l.is_home {
+        // Memory this thread mapped here is in no region: its siblings do not see it,
+        // and it would be lost with the thread's task here.
+        let local = vmas[..nr]
+            .iter()
+            .find(|v| v.flags & VMA_WRITE != 0 && v.flags & (VMA_REGION | VMA_SPECIAL) == 0);
+        if let Some(v) = local {
+            why.set(format_args!(
+                "the thread mapped {:#x}-{:#x} on this node, which its process does not share: \
+                 it cannot move",
+                v.start, v.end
+            ));
+            return Err(EBUSY);
+        }
+    }
     mm.process = process;
     let id = ffi::identity();
     let mut job = SsiMigrateJob::default();
@@ -673,12 +809,31 @@ fn stand_in(l: Arc<Leaving>) {
     // The descriptor pins the module until do_exit() has closed it; the task_work's
     // reference is not needed any more. A thread's stand-in cannot have one (the table
     // is its process's): it keeps the reference until it is gone (`thread_exit`).
+    if let Some(a) = &l.arrival {
+        a.moved_away();
+    }
+    if l.thread && !l.is_home {
+        // A moved thread's task on a node it passes through: the thread runs on (its
+        // pages come from its home, not from here), and this task ends without a trace
+        // in the memory its process shares.
+        pr_info!(
+            "thread {} of node {} now runs on node {}\n",
+            l.home.pid,
+            l.home.node,
+            l.dest
+        );
+        engine().forget(&l);
+        drop(l);
+        drop(page);
+        ffi::forget_thread_exit_effects();
+        // As below: the descriptor pins the module until do_exit() has closed it.
+        let _ = ffi::install_standin_fd();
+        ffi::module_put();
+        ffi::exit(0);
+    }
     let pinned = !l.thread && ffi::install_standin_fd().is_ok();
     if pinned {
         ffi::module_put();
-    }
-    if let Some(a) = &l.arrival {
-        a.moved_away();
     }
     pr_info!(
         "{} {} now runs on node {}; {} stand-in here\n",
@@ -688,7 +843,17 @@ fn stand_in(l: Arc<Leaving>) {
         if l.is_home { "home" } else { "relay" }
     );
     drop(page);
-    let (status, group) = serve(&l);
+    let (status, group) = match serve(&l) {
+        Outcome::Exit { status, group } => (status, group),
+        Outcome::Resume => {
+            // Back in user mode as the thread, at home: nothing of the hop is left.
+            pr_info!("thread {} is home again\n", l.pid);
+            engine().forget(&l);
+            drop(l);
+            ffi::module_put();
+            return;
+        }
+    };
     if l.is_home {
         release_relays(l.hop);
     }
@@ -704,21 +869,39 @@ fn stand_in(l: Arc<Leaving>) {
     ffi::exit(status)
 }
 
-/// Serves the process (or thread) until it ends; returns the wait status to exit with,
-/// and whether the whole process ends (for a thread's stand-in).
-fn serve(l: &Leaving) -> (i32, bool) {
+/// Serves the process (or thread) until it ends, or until the moved thread comes back.
+fn serve(l: &Leaving) -> Outcome {
+    let lost = Outcome::Exit {
+        status: SIGKILL,
+        group: true,
+    };
     let mut page = match KBox::new([0u8; PAGE_HEAD + 4096], GFP_KERNEL) {
         Ok(p) => p,
-        Err(_) => return (SIGKILL, true),
+        Err(_) => return lost,
     };
     let mut last_check = crate::clock::now_ns();
     loop {
         let mut g = l.inner.lock();
         if let Some(status) = g.exit_status {
-            return (status, g.exit_group);
+            return Outcome::Exit {
+                status,
+                group: g.exit_group,
+            };
         }
         if g.finished {
-            return (0, false);
+            return Outcome::Exit {
+                status: 0,
+                group: false,
+            };
+        }
+        if let Some(r) = g.returning.take() {
+            drop(g);
+            match come_home(l, r) {
+                Ok(()) => return Outcome::Resume,
+                Err(true) => return lost,
+                // It stays where it runs.
+                Err(false) => continue,
+            }
         }
         if !g.requests.is_empty() {
             let r = g.requests.remove(0);
@@ -778,7 +961,10 @@ fn serve(l: &Leaving) -> (i32, bool) {
                 let job = l.inner.lock().job;
                 let _ = link::tell(node, &MigMsg::Signal { job, signo }, 2000);
             }
-            return (signo as i32, true);
+            return Outcome::Exit {
+                status: signo as i32,
+                group: true,
+            };
         }
         ffi::clear_notify();
         // A thread's stand-in takes only the signals sent to that thread: the process's
@@ -817,7 +1003,7 @@ fn serve(l: &Leaving) -> (i32, bool) {
                         2,
                         b"ssi: a node running a thread of this process went down; it is killed\n",
                     );
-                    return (SIGKILL, true);
+                    return lost;
                 }
                 if l.is_home {
                     pr_err!(
@@ -829,14 +1015,18 @@ fn serve(l: &Leaving) -> (i32, bool) {
                         2,
                         b"ssi: the node running this process went down; it is lost\n",
                     );
-                    return (SIGKILL, true);
+                    return lost;
                 }
-                return (0, false);
+                return Outcome::Exit {
+                    status: 0,
+                    group: false,
+                };
             }
         }
 
         let mut g = l.inner.lock();
-        if g.requests.is_empty() && g.exit_status.is_none() && !g.finished {
+        if g.requests.is_empty() && g.exit_status.is_none() && !g.finished && g.returning.is_none()
+        {
             let wait: u32 = if g.input.is_some() { 5 } else { 100 };
             if ffi::signal_pending() {
                 drop(g);
@@ -849,6 +1039,112 @@ fn serve(l: &Leaving) -> (i32, bool) {
             }
         }
     }
+}
+
+/// The moved thread comes home (`r`: offered by the node running it): its snapshot is
+/// fetched and checked, the hop committed there, and this stand-in (the thread's own
+/// task, with its id) gets the thread's registers back. `Err(false)`: the thread runs
+/// on where it was; `Err(true)`: it is lost (committed, but not resumed here).
+fn come_home(l: &Leaving, r: Return) -> core::result::Result<(), bool> {
+    let mut why = Why::new();
+    let pulled = crate::arrive::pull_snapshot(r.node, r.hop, r.snapshot_len, Wait::Uninterruptible)
+        .and_then(|snap| {
+            let layout = SnapshotLayout::parse(&snap).map_err(|_| errno::eproto())?;
+            let mm = MmInfo::from_bytes_copy(&snap[layout.mm..layout.vmas]).ok_or(EINVAL)?;
+            if mm.process != l.inner.lock().process {
+                why.set(format_args!("the snapshot is of another process"));
+                return Err(EINVAL);
+            }
+            ffi::check_state(&snap[layout.state..], &mut why)?;
+            Ok((snap, layout.state))
+        });
+    let (snap, state) = match pulled {
+        Ok(s) => s,
+        Err(e) => {
+            let text: &[u8] = if why.text().is_empty() {
+                b"its home could not take the snapshot"
+            } else {
+                why.text()
+            };
+            let msg = MigMsg::Failed {
+                hop: r.hop,
+                errno: e.to_errno().unsigned_abs(),
+                text,
+            };
+            let _ = link::tell(r.node, &msg, 2000);
+            return Err(false);
+        }
+    };
+    // From here on the node it leaves never resumes it.
+    if let Err(e) = link::tell(r.node, &MigMsg::Commit { hop: r.hop }, 5000) {
+        pr_warn!(
+            "thread {}: node {} gave the way home up: {:?}\n",
+            l.pid,
+            r.node,
+            e
+        );
+        return Err(false);
+    }
+    if let Err(e) = ffi::thread_resume(&snap[state..], &mut why) {
+        pr_err!(
+            "thread {}: resuming at home failed ({:?}): {}; its process is killed\n",
+            l.pid,
+            e,
+            core::str::from_utf8(why.text()).unwrap_or("?")
+        );
+        return Err(true);
+    }
+    let started = MigMsg::Started {
+        hop: r.hop,
+        pid: l.pid,
+        job: l.hop,
+    };
+    if let Err(e) = link::tell(r.node, &started, 5000) {
+        pr_warn!(
+            "thread {}: node {} not told it is home: {:?}\n",
+            l.pid,
+            r.node,
+            e
+        );
+    }
+    Ok(())
+}
+
+/// `Offer` from `node` of a moved thread back to its home (here): its stand-in takes
+/// it, without a daemon or a new task, so that the thread keeps its id. `None`: not
+/// such an offer (a process coming home is the daemon's, as on any node).
+pub(crate) fn on_return(
+    node: u32,
+    hop: u64,
+    home: HomeRef,
+    snapshot_len: u32,
+    resp: &mut [u8],
+) -> Option<Result<usize>> {
+    if home.node != engine().node {
+        return None;
+    }
+    let l = find_home(home.hop).filter(|l| l.thread)?;
+    if snapshot_len as usize > 1 << 20 || resp.len() < 8 {
+        return Some(Err(EINVAL));
+    }
+    let mut g = l.inner.lock();
+    // Only the node running the thread may bring it back.
+    if g.phase != Phase::Started || g.node != node {
+        return Some(Err(EPERM));
+    }
+    if g.returning.is_some() || g.exit_status.is_some() {
+        return Some(Err(EBUSY));
+    }
+    g.returning = Some(Return {
+        node,
+        hop,
+        // At most 1 MiB.
+        snapshot_len: snapshot_len as usize,
+    });
+    drop(g);
+    l.changed.notify_all();
+    resp[..8].copy_from_slice(&l.hop.to_le_bytes());
+    Some(Ok(8))
 }
 
 fn serve_page(l: &Leaving, addr: u64, page: &mut [u8; PAGE_HEAD + 4096], reply: Reply) {
@@ -963,6 +1259,10 @@ pub(crate) fn on_started(node: u32, hop: u64, job: u64) -> Result<usize> {
     // The snapshot is not needed any more.
     g.snapshot = KVVec::new();
     drop(g);
+    // It runs there from now on, not here.
+    if let Some(a) = &l.arrival {
+        a.moved_away();
+    }
     l.changed.notify_all();
     Ok(0)
 }
@@ -1094,7 +1394,8 @@ pub(crate) fn on_moved(
     if g.phase != Phase::Started && !(g.phase == Phase::Committed && node == l.dest) {
         return Err(ESRCH);
     }
-    if from_hop != l.hop {
+    // A moved thread's task ends on every node it leaves (its pages come from here).
+    if from_hop != l.hop && !l.thread {
         g.relays.push((from_node, from_hop), GFP_KERNEL)?;
     }
     g.node = node;

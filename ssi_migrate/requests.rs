@@ -52,7 +52,10 @@ pub(crate) fn handle(
                 pid: home_pid,
                 hop: home_hop,
             };
-            arrive::on_offer(node, hop, home, hops, snapshot_len, resp)?
+            match leave::on_return(node, hop, home, snapshot_len, resp) {
+                Some(answer) => answer?,
+                None => arrive::on_offer(node, hop, home, hops, snapshot_len, resp)?,
+            }
         }
         MigMsg::Chunk { hop, offset } => leave::on_chunk(node, hop, offset, resp)?,
         MigMsg::Commit { hop } => leave::on_commit(node, hop)?,
@@ -79,6 +82,11 @@ pub(crate) fn handle(
             from_hop,
         } => leave::on_moved(to, home_hop, job, from_node, from_hop)?,
         MigMsg::Finished { hop } => leave::on_finished(node, hop)?,
+        MigMsg::MoveThread { job, node: dest } => {
+            let pid = arrive::moved_thread_pid(node, job)?;
+            leave::move_for_home(pid, dest, reply)?;
+            return Ok(None);
+        }
         MigMsg::Ps => {
             let procs = e.procs()?;
             let mut n = 0;

@@ -122,6 +122,9 @@ ssize_t ssi_mig_fd_read(int fd, void *buf, size_t len);
 ssize_t ssi_mig_read_memory(struct task_struct *t, u64 addr, void *buf);
 int ssi_mig_signal_task(struct task_struct *t, int sig);
 void __noreturn ssi_mig_exit(int status);
+int ssi_mig_thread_resume(const void *state, size_t len, char *why);
+int ssi_mig_check_state(const void *state, size_t len, char *why);
+void ssi_mig_forget_thread_exit_effects(void);
 
 /* Rust (main.rs and friends): called by task_shim.c */
 void ssi_migrate_task_work(void *ctx);

@@ -1638,6 +1638,31 @@ int ssi_mig_restore(struct file *pages, const struct ssi_mm_info *mi,
 	return ret;
 }
 
+/*
+ * A moved thread comes home: current is its stand-in (the thread's own task, in its
+ * task_work), in the process's address space. Its user registers become the
+ * snapshot's through the same signal frame and trampoline a restore uses; the
+ * interrupted system call of the stand-in is not restarted over them.
+ */
+int ssi_mig_thread_resume(const void *state, size_t len, char *why)
+{
+	const struct ssi_task_state *st = state;
+	unsigned long frame;
+	int ret;
+
+	ret = ssi_check_state(st, len, why);
+	if (ret)
+		return ret;
+	ret = ssi_write_frame(st, &frame, why);
+	if (ret)
+		return ret;
+	ret = ssi_enter_trampoline(st, frame, why);
+	if (ret)
+		return ret;
+	task_pt_regs(current)->orig_ax = -1;
+	return 0;
+}
+
 #else
 
 int ssi_mig_restore(struct file *pages, const struct ssi_mm_info *mi,
@@ -1647,4 +1672,32 @@ int ssi_mig_restore(struct file *pages, const struct ssi_mm_info *mi,
 	return ssi_check_state(state, len, why);
 }
 
+int ssi_mig_thread_resume(const void *state, size_t len, char *why)
+{
+	return ssi_check_state(state, len, why);
+}
+
 #endif
+
+/* Whether a snapshot's register state can be resumed on this node. */
+int ssi_mig_check_state(const void *state, size_t len, char *why)
+{
+	return ssi_check_state(state, len, why);
+}
+
+/*
+ * A moved thread left this node while its process lives on: current (its task here)
+ * ends without the thread's exit effects on the shared memory, which belong to the
+ * thread that runs on: no clear-tid wake (pthread_join would see it end), no robust
+ * futex marked as its owner died.
+ */
+void ssi_mig_forget_thread_exit_effects(void)
+{
+	current->clear_child_tid = NULL;
+#ifdef CONFIG_FUTEX
+	current->futex.robust_list = NULL;
+#ifdef CONFIG_COMPAT
+	current->futex.compat_robust_list = NULL;
+#endif
+#endif
+}

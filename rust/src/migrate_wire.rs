@@ -11,14 +11,16 @@
 //! memory), and the process's standard streams, exit status and signals go to and come
 //! from its home (the node it started on): `Output`, `Input`, `Exited`, `Signal`. `Moved`
 //! tells the home where the process went; `Finished` releases relay stand-ins when the
-//! process has exited. Decoding validates everything and never panics.
+//! process has exited. A moved thread's home asks the node running it to move it on or
+//! back (`MoveThread`): the user names a thread by its id at home wherever it runs.
+//! Decoding validates everything and never panics.
 
 use super::ioctl::{PlainData, SsiMigrateJob};
 
 /// First byte of every message (service data that is not `probe`).
 pub const MAGIC: u8 = 0xA5;
 /// Version of this protocol and the snapshot layout.
-pub const VERSION: u8 = 2;
+pub const VERSION: u8 = 3;
 /// Largest data in one `Output`/`Input` exchange or snapshot chunk.
 pub const MAX_DATA: usize = 3968;
 /// Largest message text in `Failed`.
@@ -144,6 +146,54 @@ pub enum MigMsg<'a> {
     Finished { hop: u64 },
     /// The engine's process list (answer: [`super::ioctl::SsiProcInfo`] entries).
     Ps,
+    /// Home → the node running job `job`, a moved thread: move it to `node` (its home
+    /// included). Answer: [`MoveAnswer`].
+    MoveThread { job: u64, node: u32 },
+}
+
+/// The answer to `MoveThread`: the hop's errno (0: it moved), its figures (as
+/// `SSI_IOC_MIGRATE` reports them) and the refusal's text.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MoveAnswer<'a> {
+    pub errno: u32,
+    pub migration: u64,
+    pub freeze_ns: u64,
+    pub snapshot_bytes: u64,
+    pub text: &'a [u8],
+}
+
+impl<'a> MoveAnswer<'a> {
+    /// Encodes into `buf` (text cut at [`MAX_TEXT`]); returns the length.
+    pub fn encode(&self, buf: &mut [u8]) -> Result<usize, MigWireError> {
+        let mut o = Out { buf, len: 0 };
+        o.u32(self.errno)?;
+        o.u64(self.migration)?;
+        o.u64(self.freeze_ns)?;
+        o.u64(self.snapshot_bytes)?;
+        let n = self.text.len().min(MAX_TEXT);
+        o.blob(&self.text[..n], MAX_TEXT)?;
+        Ok(o.len)
+    }
+
+    /// Decodes a whole answer.
+    pub fn decode(buf: &'a [u8]) -> Result<Self, MigWireError> {
+        let mut i = In { buf };
+        let errno = i.u32()?;
+        let migration = i.u64()?;
+        let freeze_ns = i.u64()?;
+        let snapshot_bytes = i.u64()?;
+        let text = i.blob(MAX_TEXT)?;
+        if !i.buf.is_empty() {
+            return Err(MigWireError::Malformed);
+        }
+        Ok(Self {
+            errno,
+            migration,
+            freeze_ns,
+            snapshot_bytes,
+            text,
+        })
+    }
 }
 
 /// Why a message or snapshot does not decode.
@@ -236,6 +286,7 @@ impl<'a> MigMsg<'a> {
             MigMsg::Moved { .. } => 11,
             MigMsg::Finished { .. } => 12,
             MigMsg::Ps => 13,
+            MigMsg::MoveThread { .. } => 14,
         }
     }
 
@@ -315,6 +366,10 @@ impl<'a> MigMsg<'a> {
                 o.u64(from_hop)?;
             }
             MigMsg::Ps => {}
+            MigMsg::MoveThread { job, node } => {
+                o.u64(job)?;
+                o.u32(node)?;
+            }
         }
         Ok(o.len)
     }
@@ -399,6 +454,10 @@ impl<'a> MigMsg<'a> {
             },
             12 => MigMsg::Finished { hop: i.u64()? },
             13 => MigMsg::Ps,
+            14 => MigMsg::MoveThread {
+                job: i.u64()?,
+                node: i.u32()?,
+            },
             _ => return Err(MigWireError::Unknown),
         };
         if !i.buf.is_empty() {
@@ -649,6 +708,7 @@ mod tests {
             },
             MigMsg::Finished { hop: 12 },
             MigMsg::Ps,
+            MigMsg::MoveThread { job: 9, node: 2 },
         ];
         let mut buf = [0u8; 512];
         for m in msgs {
@@ -692,6 +752,31 @@ mod tests {
             Err(MigWireError::Malformed)
         );
         assert_eq!(MigMsg::Ps.encode(&mut [0u8; 3]), Err(MigWireError::NoSpace));
+    }
+
+    #[test]
+    fn move_answers_round_trip_and_cut_long_texts() {
+        let mut buf = [0u8; 256];
+        let a = MoveAnswer {
+            errno: 16,
+            migration: 3,
+            freeze_ns: 4,
+            snapshot_bytes: 5,
+            text: b"pid 7 is exiting",
+        };
+        let n = a.encode(&mut buf).unwrap();
+        assert_eq!(MoveAnswer::decode(&buf[..n]), Ok(a));
+        for cut in 0..n {
+            assert!(MoveAnswer::decode(&buf[..cut]).is_err());
+        }
+        let long = [b'x'; 300];
+        let n = MoveAnswer {
+            text: &long,
+            ..MoveAnswer::default()
+        }
+        .encode(&mut buf)
+        .unwrap();
+        assert_eq!(MoveAnswer::decode(&buf[..n]).unwrap().text.len(), MAX_TEXT);
     }
 
     #[test]

@@ -14,7 +14,8 @@
 # rmmod is refused while a distributed process lives; a node that runs a thread is
 # killed: the process ends with SIGKILL within the failure detector's delay, and the
 # log names the node; refusals (unknown node, kernel thread, own node, a main thread's
-# id); ssictl ps lists a thread that is away; no BUG/WARNING/Oops; modules unload.
+# id); ssictl ps lists a thread that is away; threads move on (named by their id at
+# home) and back home, keeping their ids; no BUG/WARNING/Oops; modules unload.
 . "$(dirname "$0")/../lib/suite.sh" threads
 
 [ -x "$THREADS" ] || ssi_die "no $THREADS: run scripts/build.sh tools"
@@ -216,6 +217,56 @@ cluster_run 0 "touch /tmp/go5" >/dev/null
 out=$(wait_job 0 exitcode 120)
 t_match "node0: exit_group(7) on node 2 ends the whole process: its parent at home sees 7" \
     '^rc=7$' "$out"
+
+# --- threads move on and back home --------------------------------------------------------------
+# Named by their ids at home wherever they run (the home asks the node running one to
+# move it), or by their pid where they run.
+pid=$(start_threads 0 wander /tmp/go13 wander 3)
+t_ok "node0: ssi-threads wander starts 3 workers (pid $pid)" $? "$pid"
+read -r -a tids <<<"$(job_tids 0 wander 3)"
+out=$(cluster_run 0 "$SSICTL migrate ${tids[1]} 1 2>&1")
+t_ok "node0: worker 1 (tid ${tids[1]}) moves to node 1" $? "$out"
+cluster_run 0 "touch /tmp/go13; sleep 2" >/dev/null
+out=$(cluster_run 0 "$SSICTL migrate ${tids[1]} 2 2>&1")
+t_ok "node0: worker 1, named by its id at home, moves on from node 1 to node 2" $? "$out"
+out=$(cluster_run 0 "$SSICTL migrate ${tids[1]} 2 2>&1")
+t_err "node0: moving it to node 2 again is refused" $? "$out"
+t_match "node0: ... saying where it runs" "thread ${tids[1]} runs on node 2 already" "$out"
+out=$(cluster_run 0 "$SSICTL migrate ${tids[2]} 1 2>&1")
+t_ok "node0: worker 2 (tid ${tids[2]}) moves to node 1" $? "$out"
+out=$(cluster_run 1 "$SSICTL ps")
+t_match "node1: ssictl ps lists worker 2 running there" \
+    "^0:${tids[2]} +1 +[0-9]+ +running .*ssi-threads" "$out"
+t_ok "node1: ... and nothing of worker 1 (it left no task there)" \
+    "$(grep -qE "^0:${tids[1]} +1 " <<<"$out"; [ $? = 1 ]; echo $?)"
+cluster_run 0 "sleep 2" >/dev/null
+out=$(cluster_run 0 "$SSICTL migrate ${tids[1]} 0 2>&1")
+t_ok "node0: worker 1 comes home from node 2 (ssictl migrate TID 0 at home)" $? "$out"
+out=$(cluster_run 0 "$SSICTL ps")
+t_match "node0: ssictl ps: worker 2 is away on node 1" "^0:${tids[2]} +1 " "$out"
+t_ok "node0: ... worker 1 is not listed any more (it runs at home as itself)" \
+    "$(grep -q "^0:${tids[1]} " <<<"$out"; [ $? = 1 ]; echo $?)"
+local_pid=$(cluster_run 1 "$SSICTL ps" |
+    awk -v id="0:${tids[2]}" '$1 == id && $4 == "running" { print $3 }')
+out=$(cluster_run 1 "$SSICTL migrate $local_pid 0 2>&1")
+t_ok "node1: worker 2, named by its pid on node 1 ($local_pid), moves back home" $? "$out"
+cluster_run 0 "sleep 2; touch /tmp/go13.stop" >/dev/null
+out=$(wait_job 0 wander "$JOB_SECS")
+line=$(grep '^wander ' <<<"$out")
+t_ok "node0: no increment under the pthread_mutex was lost ($line)" \
+    "$([ -n "$line" ] && [ "$(kv "$line" total)" = "$(kv "$line" sum)" ]; echo $?)"
+t_match "node0: worker 1 ran on nodes 1, 2 and 0 in that order" \
+    '^path 1: ssi-node1 ssi-node2 ssi-node0$' "$out"
+t_match "node0: worker 2 ran on nodes 0, 1 and 0" '^path 2: ssi-node0 ssi-node1 ssi-node0$' "$out"
+t_match "node0: worker 1 keeps its thread id through every hop" \
+    "^tid 1 start=${tids[1]} end=${tids[1]}\$" "$out"
+t_match "node0: ... and so does worker 2" "^tid 2 start=${tids[2]} end=${tids[2]}\$" "$out"
+t_match "node0: ... exit 0 (no worker looked ended to pthread_tryjoin_np while it ran)" \
+    '^rc=0$' "$out"
+for g in 1 2; do
+    out=$(cluster_run $g "pgrep -c -x ssi-threads")
+    t_eq "node$g: no task of the process is left there" "0" "$out"
+done
 
 # --- fork of a distributed process: refused; posix_spawn works ---------------------------------
 pid=$(start_threads 0 fork /tmp/go12 fork)

@@ -22,6 +22,9 @@
  *                                              back and forth: wake -> wake-up latency
  *   ssi-threads lockloop ITERS GOFILE          (make bench) uncontended pthread_mutex
  *                                              lock+unlock in main, before GOFILE and after
+ *   ssi-threads wander THREADS GOFILE          workers add under a pthread_mutex until
+ *                                              GOFILE.stop exists, noting the nodes they
+ *                                              run on (threads move on and back meanwhile)
  *
  * Every mode creates its workers, prints "ready PID" and one line "tid I TID" per worker
  * (worker I's gettid(), the id to migrate) and waits until the file GOFILE exists, so
@@ -52,7 +55,11 @@
  * join prints "joined value=V"; signal prints "signal handled_by=worker" (or "other");
  * fork prints "fork errno=E" (0 if it forked) and "spawn status=S"; pingpong prints
  * "pingpong rounds=N median_ns=M" (a round is two wake -> wake-up hops); lockloop prints
- * "lockloop before_ns=B after_ns=A" (per lock+unlock, median of 9 runs each).
+ * "lockloop before_ns=B after_ns=A" (per lock+unlock, median of 9 runs each); wander
+ * prints "wander total=X sum=Y" (the mutexed counter and the workers' own counts),
+ * "path I: HOST..." (the host names worker I ran on, in order) and "tid I start=A end=B"
+ * (its gettid() then and at the end), and fails if a worker looked ended to
+ * pthread_tryjoin_np while it ran (its task on a node it left cleared its thread id).
  * Exit 0 when everything checks out, 1 otherwise, CODE for
  * exitcode (1 with a message if exit_group ended only the worker), 2 on a usage error.
  */
@@ -70,6 +77,7 @@
 #include <string.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -96,6 +104,9 @@ struct worker {
 	unsigned long iterations, forbidden;   /* mp reader, sb thread 0 */
 	unsigned long outcomes[4];             /* sb thread 0: r0 * 2 + r1 */
 	atomic_ulong r1;                       /* sb thread 1: its r1 of this round */
+	char path[8][32];                      /* wander: the hosts it ran on */
+	unsigned int npath;
+	pid_t tid_end;
 };
 
 /* The sense-reversing barrier of sb (2 threads). */
@@ -118,8 +129,8 @@ static struct page_ulong mp_data, mp_flag, mp_ack;
 static struct page_ulong sb_x, sb_y;
 static struct barrier sb_barrier;
 
-/* the half-way gate of counter and mutex */
-static struct page_ulong half_flag;
+/* the half-way gate of counter and mutex; wander's stop */
+static struct page_ulong half_flag, stop_flag;
 /* mutex */
 static struct {
 	_Alignas(PAGE) pthread_mutex_t lock;
@@ -161,7 +172,8 @@ static enum {
 	SLEEPY,
 	FORK,
 	PINGPONG,
-	LOCKLOOP
+	LOCKLOOP,
+	WANDER
 } mode;
 static unsigned long iters;
 static long value;
@@ -438,6 +450,39 @@ static unsigned long lock_ns(void)
 	return median(runs, 9);
 }
 
+/* wander: the host the worker runs on now, if it differs from the last one noted. */
+static void note_host(struct worker *w)
+{
+	struct utsname u;
+	size_t n;
+
+	if (uname(&u) || w->npath == 8)
+		return;
+	if (w->npath && !strncmp(w->path[w->npath - 1], u.nodename, sizeof(w->path[0]) - 1))
+		return;
+	n = strnlen(u.nodename, sizeof(w->path[0]) - 1);
+	memcpy(w->path[w->npath], u.nodename, n);
+	w->path[w->npath][n] = 0;
+	w->npath++;
+}
+
+static void run_wander(struct worker *w)
+{
+	unsigned long i = 0;
+
+	note_host(w);
+	while (!atomic_load_explicit(&stop_flag.v, memory_order_acquire)) {
+		pthread_mutex_lock(&mutexed.lock);
+		mutexed.counter++;
+		pthread_mutex_unlock(&mutexed.lock);
+		atomic_store_explicit(&w->count, ++i, memory_order_relaxed);
+		if ((i & 255) == 0)
+			note_host(w);
+	}
+	note_host(w);
+	w->tid_end = (pid_t)syscall(SYS_gettid);
+}
+
 static void on_sigusr1(int sig)
 {
 	(void)sig;
@@ -498,6 +543,9 @@ static void *worker_main(void *arg)
 	case LOCKLOOP:
 		SPIN_UNTIL(atomic_load(&handled.v));
 		break;
+	case WANDER:
+		run_wander(w);
+		break;
 	}
 	atomic_fetch_add_explicit(&done_count.v, 1, memory_order_release);
 	return (void *)(intptr_t)value;
@@ -526,9 +574,10 @@ static int usage(const char *argv0)
 		"       %s sleepy GOFILE\n"
 		"       %s fork GOFILE\n"
 		"       %s pingpong ROUNDS GOFILE\n"
-		"       %s lockloop ITERS GOFILE\n",
+		"       %s lockloop ITERS GOFILE\n"
+		"       %s wander THREADS GOFILE\n",
 		argv0, MAX_THREADS, argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0,
-		argv0, argv0, argv0);
+		argv0, argv0, argv0, argv0);
 	return 2;
 }
 
@@ -549,7 +598,7 @@ static int parse(const char *s, long min, long max, long *out)
 int main(int argc, char **argv)
 {
 	const char *gofile;
-	static char halffile[PATH_MAX];
+	static char halffile[PATH_MAX], stopfile[PATH_MAX];
 	unsigned long before_ns = 0;
 	pthread_t th[MAX_THREADS];
 	void *ret;
@@ -592,6 +641,11 @@ int main(int argc, char **argv)
 		nthreads = mode == PINGPONG ? 2 : 1;
 		if (mode == PINGPONG && !(pp_ns = calloc(iters, sizeof(*pp_ns))))
 			return 2;
+	} else if (!strcmp(argv[1], "wander") && argc == 4) {
+		mode = WANDER;
+		if (parse(argv[2], 1, MAX_THREADS, &n))
+			return usage(argv[0]);
+		nthreads = (int)n;
 	} else if ((!strcmp(argv[1], "signal") || !strcmp(argv[1], "sleepy") ||
 		    !strcmp(argv[1], "fork")) && argc == 3) {
 		mode = argv[1][0] == 'f' ? FORK : argv[1][1] == 'i' ? SIGNAL : SLEEPY;
@@ -603,6 +657,7 @@ int main(int argc, char **argv)
 	if (!*gofile || strlen(gofile) > PATH_MAX - 8)
 		return usage(argv[0]);
 	snprintf(halffile, sizeof(halffile), "%s.half", gofile);
+	snprintf(stopfile, sizeof(stopfile), "%s.stop", gofile);
 	if (mode == SIGNAL) {
 		struct sigaction sa;
 
@@ -622,6 +677,11 @@ int main(int argc, char **argv)
 	 * does not run the dynamic linker's symbol lookup. */
 	sched_yield();
 	syscall(SYS_gettid);
+	if (mode == WANDER) {
+		struct utsname u;
+
+		uname(&u);
+	}
 	for (i = 0; i < nthreads; i++) {
 		err = pthread_create(&th[i], NULL, worker_main, (void *)(intptr_t)i);
 		if (err) {
@@ -676,6 +736,20 @@ int main(int argc, char **argv)
 		while (access(halffile, F_OK))
 			sleep_ms(10);
 		atomic_store_explicit(&half_flag.v, 1, memory_order_release);
+	}
+	if (mode == WANDER) {
+		while (access(stopfile, F_OK))
+			sleep_ms(10);
+		/* Every worker still runs: none may look ended to a join. */
+		for (i = 0; i < nthreads; i++) {
+			err = pthread_tryjoin_np(th[i], &ret);
+			if (err != EBUSY) {
+				printf("wander: worker %d looks ended while it runs (tryjoin: %s)\n", i,
+				       strerror(err));
+				return 1;
+			}
+		}
+		atomic_store_explicit(&stop_flag.v, 1, memory_order_release);
 	}
 
 	if (mode != EXITCODE && mode != SLEEPY) {
@@ -767,6 +841,23 @@ int main(int argc, char **argv)
 		printf("sleepy: FAIL: the worker ended\n");
 		bad = 1;
 		break;
+	case WANDER: {
+		unsigned long sum = 0;
+		unsigned int k;
+
+		for (i = 0; i < nthreads; i++)
+			sum += atomic_load(&workers[i].count);
+		printf("wander total=%lu sum=%lu\n", mutexed.counter, sum);
+		bad = mutexed.counter != sum;
+		for (i = 0; i < nthreads; i++) {
+			printf("path %d:", i);
+			for (k = 0; k < workers[i].npath; k++)
+				printf(" %s", workers[i].path[k]);
+			printf("\ntid %d start=%d end=%d\n", i, tids.tid[i], workers[i].tid_end);
+			bad |= tids.tid[i] != workers[i].tid_end;
+		}
+		break;
+	}
 	case FORK:
 	case LOCKLOOP:
 		break;
