@@ -63,6 +63,7 @@ demo: all
 
 bench: all
 	@scripts/bench.sh
+	@scripts/bench-threads.sh
 	@scripts/bench-gpio.sh
 
 fmt:

@@ -106,6 +106,8 @@ pub(crate) struct Inner {
     /// Where its pages come from: the node it came from and the hop there, or, for a
     /// moved thread, its home stand-in (the node it came from may not keep its task).
     page_source: (u32, u64),
+    /// A moved thread: its process's pid at home and its parent's there.
+    home_pids: (u32, u32),
 }
 
 /// A process arriving at (or running on) this node.
@@ -142,6 +144,11 @@ impl Table {
 }
 
 impl Arrival {
+    /// A moved thread's process's pid at its home, and its parent's there.
+    pub(crate) fn home_pids(&self) -> (u32, u32) {
+        self.inner.lock().home_pids
+    }
+
     /// The process left this node again: its task here is now a relay stand-in.
     pub(crate) fn moved_away(&self) {
         let mut g = self.inner.lock();
@@ -225,6 +232,7 @@ pub(crate) fn on_offer(
                 group_exit: None,
                 process: 0,
                 page_source: (node, hop),
+                home_pids: (0, 0),
             }),
             fetched: AtomicU64::new(0),
             drained: core::sync::atomic::AtomicBool::new(false),
@@ -372,6 +380,7 @@ fn fetch_snapshot(a: &Arrival, job: &mut SsiMigrateJob) -> Result {
     let mut g = a.inner.lock();
     if mm.process != 0 {
         g.page_source = (a.home.node, a.home.hop);
+        g.home_pids = (mm.home_tgid, mm.home_ppid);
     }
     g.comm = j.comm;
     g.snapshot = snap;
@@ -504,6 +513,8 @@ fn become_process(a: &Arc<Arrival>, why: &mut Why) -> Result {
         // A thread of a distributed process: its futex calls are cluster ones.
         ffi::dist_add(mm.process, a.home.node)
             .inspect_err(|_| why.set(format_args!("cannot record the process as distributed")))?;
+        // Its ids at home: what getpid(), gettid() and getppid() answer here.
+        ffi::dist_set_home_ids(mm.home_tgid, mm.home_ppid, a.home.pid);
         a.inner.lock().process = mm.process;
     }
     Ok(())

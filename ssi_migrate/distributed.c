@@ -19,6 +19,12 @@
  * says why in the kernel log. Threads, vfork() and posix_spawn() share the address space
  * anyway and are left alone.
  *
+ * On a node a thread moved to, its ids are those it has at home: getpid(), getppid()
+ * and gettid() of the moved thread are redirected to answer them, and kill() or tgkill()
+ * of its process's pid there to send the signal to the home (home_signals.rs), which
+ * delivers it as if it were sent there. Only calls of tasks of distributed processes
+ * are redirected; a hook costs everybody else one atomic read.
+ *
  * A process is distributed on a node while the node runs one of its threads (the home
  * once a thread moved away; a destination while it runs one); it is known here by its
  * mm, held with mmgrab() so that the pointer cannot name another process later. Each
@@ -27,6 +33,8 @@
  * reference; module exit cancels it, which it can only reach once no entry is left.
  */
 #include <linux/ftrace.h>
+#include <linux/pid.h>
+#include <linux/sched/signal.h>
 #include <linux/sched/task.h>
 #include <linux/futex.h>
 #include <linux/ktime.h>
@@ -46,6 +54,12 @@ struct ssi_distributed {
 	struct mm_struct *mm;
 	u64 id;
 	u32 home;
+	/*
+	 * On a node that runs a moved thread (not its home): the process's pid and its
+	 * parent's at home, the thread's id at home and its task here (by pid); 0 at home.
+	 */
+	u32 home_tgid, home_ppid, home_tid;
+	pid_t moved_task;
 };
 
 static struct ssi_distributed ssi_dist[SSI_MAX_DISTRIBUTED];
@@ -95,12 +109,77 @@ int ssi_mig_dist_add(u64 id, u32 home)
 	__module_get(THIS_MODULE);
 	ssi_dist[free].id = id;
 	ssi_dist[free].home = home;
+	ssi_dist[free].home_tgid = 0;
+	ssi_dist[free].home_ppid = 0;
+	ssi_dist[free].home_tid = 0;
+	ssi_dist[free].moved_task = 0;
 	/* Published last: the handler sees a complete entry. */
 	smp_store_release(&ssi_dist[free].mm, mm);
 	atomic_inc(&ssi_dist_count);
 	queue_delayed_work(system_dfl_wq, &ssi_dist_reaper, HZ);
 out:
 	spin_unlock(&ssi_dist_lock);
+	return ret;
+}
+
+/*
+ * On the node a thread moved to, current being that thread: the ids the thread has at
+ * its home (getpid(), getppid() and gettid() answer them here, and a tgkill() or kill()
+ * of that pid goes to the home).
+ */
+void ssi_mig_dist_set_home_ids(u32 tgid, u32 ppid, u32 tid)
+{
+	int i;
+
+	spin_lock(&ssi_dist_lock);
+	i = ssi_dist_find(current->mm);
+	if (i >= 0) {
+		WRITE_ONCE(ssi_dist[i].home_ppid, ppid);
+		WRITE_ONCE(ssi_dist[i].home_tid, tid);
+		WRITE_ONCE(ssi_dist[i].moved_task, current->pid);
+		/* Last: a nonzero home pid says the entry is complete. */
+		smp_store_release(&ssi_dist[i].home_tgid, tgid);
+	}
+	spin_unlock(&ssi_dist_lock);
+}
+
+/*
+ * At the home of distributed process id (tgid there): sends sig to its thread tid, or to
+ * the whole process when tid is 0, for a thread of it on another node (kill(2) and
+ * tgkill(2) there). The signal is the kernel's (SI_KERNEL): the sender is a thread of
+ * the process itself, on another node.
+ */
+int ssi_mig_dist_kill(u64 id, u32 tgid, u32 tid, int sig)
+{
+	struct mm_struct *mm = NULL;
+	struct task_struct *t;
+	int i, ret = 0;
+
+	if (sig < 0 || sig > _NSIG || !tgid)
+		return -EINVAL;
+	spin_lock(&ssi_dist_lock);
+	for (i = 0; i < SSI_MAX_DISTRIBUTED; i++) {
+		if (ssi_dist[i].mm && ssi_dist[i].id == id && !ssi_dist[i].home_tgid) {
+			mm = ssi_dist[i].mm;
+			break;
+		}
+	}
+	spin_unlock(&ssi_dist_lock);
+	if (!mm)
+		return -ESRCH;
+	rcu_read_lock();
+	t = pid_task(find_vpid(tid ? tid : tgid), PIDTYPE_PID);
+	if (t && (t->mm != mm || task_tgid_vnr(t) != tgid))
+		t = NULL;
+	if (t)
+		get_task_struct(t);
+	rcu_read_unlock();
+	if (!t)
+		return -ESRCH;
+	if (sig)
+		ret = tid ? send_sig_info(sig, SEND_SIG_PRIV, t) :
+			    kill_pid(task_tgid(t), sig, 1);
+	put_task_struct(t);
 	return ret;
 }
 
@@ -202,23 +281,6 @@ static long ssi_do_futex(u32 __user *uaddr, int op, u32 val, ktime_t *timeout,
 	return ret;
 }
 
-static void notrace ssi_futex_ftrace(unsigned long ip, unsigned long parent_ip,
-				     struct ftrace_ops *ops, struct ftrace_regs *fregs)
-{
-	struct mm_struct *mm;
-	int bit;
-
-	if (likely(!atomic_read(&ssi_dist_count)))
-		return;
-	bit = ftrace_test_recursion_trylock(ip, parent_ip);
-	if (WARN_ON_ONCE(bit < 0))
-		return;
-	mm = current->mm;
-	if (mm && ssi_dist_find(mm) >= 0)
-		ftrace_regs_set_instruction_pointer(fregs, (unsigned long)ssi_do_futex);
-	ftrace_test_recursion_unlock(bit);
-}
-
 /* Same signature as kernel_clone(): a fork of a distributed process is refused. */
 static pid_t ssi_refuse_fork(struct kernel_clone_args *args)
 {
@@ -227,22 +289,144 @@ static pid_t ssi_refuse_fork(struct kernel_clone_args *args)
 	return -EBUSY;
 }
 
-static void notrace ssi_clone_ftrace(unsigned long ip, unsigned long parent_ip,
-				     struct ftrace_ops *ops, struct ftrace_regs *fregs)
+#ifdef CONFIG_X86_64
+/*
+ * A moved thread's ids are those it has at home (the system calls below, on the node
+ * it moved to): its process's pid, its parent's and its own thread id, and a signal to
+ * its process goes to the home, which delivers it (to a thread away, through its
+ * stand-in). Threads it starts there keep their own ids. Same signatures as the system
+ * calls.
+ */
+static long ssi_sys_getpid(const struct pt_regs *regs)
 {
-	struct kernel_clone_args *args;
+	int i = ssi_dist_find(current->mm);
+
+	return i >= 0 ? READ_ONCE(ssi_dist[i].home_tgid) : task_tgid_vnr(current);
+}
+
+static long ssi_sys_getppid(const struct pt_regs *regs)
+{
+	int i = ssi_dist_find(current->mm);
+
+	return i >= 0 ? READ_ONCE(ssi_dist[i].home_ppid) : -ESRCH;
+}
+
+static long ssi_sys_gettid(const struct pt_regs *regs)
+{
+	int i = ssi_dist_find(current->mm);
+
+	return i >= 0 ? READ_ONCE(ssi_dist[i].home_tid) : task_pid_vnr(current);
+}
+
+/* kill(home pid, sig) and tgkill(home pid, tid, sig). */
+static long ssi_sys_signal_home(int tid, int sig)
+{
+	u64 id;
+	u32 home;
+	int i = ssi_dist_find(current->mm);
+
+	long ret;
+
+	if (i < 0 || !ssi_mig_dist_current(&id, &home))
+		return -ESRCH;
+	if (sig < 0 || sig > _NSIG || tid < 0)
+		return -EINVAL;
+	/* To itself: here (raise(), abort()). */
+	if (tid && tid == READ_ONCE(ssi_dist[i].home_tid) &&
+	    current->pid == READ_ONCE(ssi_dist[i].moved_task))
+		return sig ? send_sig_info(sig, SEND_SIG_PRIV, current) : 0;
+	/* As for futexes: the call sleeps in this module. */
+	if (!try_module_get(THIS_MODULE))
+		return -EAGAIN;
+	ret = ssi_migrate_signal_home(id, home, READ_ONCE(ssi_dist[i].home_tgid), tid, sig);
+	module_put(THIS_MODULE);
+	return ret;
+}
+
+static long ssi_sys_tgkill(const struct pt_regs *regs)
+{
+	if ((int)regs->si <= 0)
+		return -EINVAL;
+	return ssi_sys_signal_home((int)regs->si, (int)regs->dx);
+}
+
+static long ssi_sys_kill(const struct pt_regs *regs)
+{
+	return ssi_sys_signal_home(0, (int)regs->si);
+}
+#endif
+
+/* One redirected kernel function. */
+struct ssi_hook {
+	/*
+	 * Its name, and the one its address has in kallsyms if that differs (a system call
+	 * without arguments is an alias of its __do_sys_ function, which ftrace knows).
+	 */
+	const char *function, *alias;
+	/* Not needed for threads to move (without it, they do with less). */
+	bool optional;
+	/* Whether the call of distributed process entry i goes to target. */
+	bool (*redirects)(struct ftrace_regs *fregs, int i);
+	void *target;
+	struct ftrace_ops ops;
+	bool installed;
+};
+
+/* Every futex call of a distributed process. */
+static notrace bool ssi_redirect_always(struct ftrace_regs *fregs, int i)
+{
+	return true;
+}
+
+/* A clone without CLONE_VM: a fork. */
+static notrace bool ssi_redirect_fork(struct ftrace_regs *fregs, int i)
+{
+	struct kernel_clone_args *args =
+		(struct kernel_clone_args *)ftrace_regs_get_argument(fregs, 0);
+
+	return args && !(args->flags & CLONE_VM);
+}
+
+#ifdef CONFIG_X86_64
+/* On a node the process's thread moved to (not its home). */
+static notrace bool ssi_redirect_moved(struct ftrace_regs *fregs, int i)
+{
+	return smp_load_acquire(&ssi_dist[i].home_tgid) != 0;
+}
+
+/* The moved thread itself (not a thread it started there). */
+static notrace bool ssi_redirect_moved_task(struct ftrace_regs *fregs, int i)
+{
+	return ssi_redirect_moved(fregs, i) && current->pid == READ_ONCE(ssi_dist[i].moved_task);
+}
+
+/* A signal to the process's pid at home (the system call's first argument). */
+static notrace bool ssi_redirect_to_home_pid(struct ftrace_regs *fregs, int i)
+{
+	const struct pt_regs *regs = (const struct pt_regs *)ftrace_regs_get_argument(fregs, 0);
+
+	return ssi_redirect_moved(fregs, i) && regs &&
+	       (int)regs->di == (int)READ_ONCE(ssi_dist[i].home_tgid);
+}
+#endif
+
+/* The ftrace handler of every hook: sends a distributed process's call to the target. */
+static void notrace ssi_hook_ftrace(unsigned long ip, unsigned long parent_ip,
+				    struct ftrace_ops *ops, struct ftrace_regs *fregs)
+{
+	struct ssi_hook *h = container_of(ops, struct ssi_hook, ops);
 	struct mm_struct *mm;
-	int bit;
+	int bit, i;
 
 	if (likely(!atomic_read(&ssi_dist_count)))
 		return;
 	bit = ftrace_test_recursion_trylock(ip, parent_ip);
 	if (WARN_ON_ONCE(bit < 0))
 		return;
-	args = (struct kernel_clone_args *)ftrace_regs_get_argument(fregs, 0);
 	mm = current->mm;
-	if (mm && args && !(args->flags & CLONE_VM) && ssi_dist_find(mm) >= 0)
-		ftrace_regs_set_instruction_pointer(fregs, (unsigned long)ssi_refuse_fork);
+	i = mm ? ssi_dist_find(mm) : -1;
+	if (i >= 0 && h->redirects(fregs, i))
+		ftrace_regs_set_instruction_pointer(fregs, (unsigned long)h->target);
 	ftrace_test_recursion_unlock(bit);
 }
 
@@ -255,17 +439,22 @@ static void notrace ssi_clone_ftrace(unsigned long ip, unsigned long parent_ip,
 #define SSI_FTRACE_SAVE_REGS FTRACE_OPS_FL_SAVE_REGS
 #endif
 
-/* One redirected kernel function. */
-struct ssi_hook {
-	const char *function;
-	struct ftrace_ops ops;
-	bool installed;
-};
+#define SSI_HOOK(fn, also, opt, when, to)                                                \
+	{ .function = fn, .alias = also, .optional = opt, .redirects = when, .target = to, \
+	  .ops = { .func = ssi_hook_ftrace, .flags = SSI_FTRACE_FLAGS } }
 
 static struct ssi_hook ssi_hooks[] = {
-	{ .function = "do_futex", .ops = { .func = ssi_futex_ftrace, .flags = SSI_FTRACE_FLAGS } },
-	{ .function = "kernel_clone",
-	  .ops = { .func = ssi_clone_ftrace, .flags = SSI_FTRACE_FLAGS } },
+	SSI_HOOK("do_futex", NULL, false, ssi_redirect_always, ssi_do_futex),
+	SSI_HOOK("kernel_clone", NULL, false, ssi_redirect_fork, ssi_refuse_fork),
+#ifdef CONFIG_X86_64
+	SSI_HOOK("__x64_sys_getpid", "__do_sys_getpid", true, ssi_redirect_moved, ssi_sys_getpid),
+	SSI_HOOK("__x64_sys_getppid", "__do_sys_getppid", true, ssi_redirect_moved,
+		 ssi_sys_getppid),
+	SSI_HOOK("__x64_sys_gettid", "__do_sys_gettid", true, ssi_redirect_moved_task,
+		 ssi_sys_gettid),
+	SSI_HOOK("__x64_sys_tgkill", NULL, true, ssi_redirect_to_home_pid, ssi_sys_tgkill),
+	SSI_HOOK("__x64_sys_kill", NULL, true, ssi_redirect_to_home_pid, ssi_sys_kill),
+#endif
 };
 
 static void ssi_hook_remove(struct ssi_hook *h)
@@ -281,6 +470,8 @@ static int ssi_hook_install(struct ssi_hook *h)
 {
 	int ret = ftrace_set_filter(&h->ops, (unsigned char *)h->function, strlen(h->function), 0);
 
+	if (ret == -EINVAL && h->alias)
+		ret = ftrace_set_filter(&h->ops, (unsigned char *)h->alias, strlen(h->alias), 0);
 	if (ret) {
 		pr_err("ssi_migrate: cannot trace %s (%d)\n", h->function, ret);
 		return ret;
@@ -305,13 +496,21 @@ void ssi_mig_hooks_remove(void)
 		ssi_hook_remove(&ssi_hooks[i]);
 }
 
-/* Module init: the redirects of distributed processes' calls (see above), all or none. */
+/*
+ * Module init: the redirects of distributed processes' calls (see above); those threads
+ * need are all or none.
+ */
 int ssi_mig_hooks_install(void)
 {
 	int i, ret;
 
 	for (i = 0; i < ARRAY_SIZE(ssi_hooks); i++) {
 		ret = ssi_hook_install(&ssi_hooks[i]);
+		if (ret && ssi_hooks[i].optional) {
+			pr_warn("ssi_migrate: moved threads' %s answers this node's ids\n",
+				ssi_hooks[i].function);
+			continue;
+		}
 		if (ret) {
 			ssi_mig_hooks_remove();
 			return ret;

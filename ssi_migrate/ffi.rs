@@ -112,6 +112,8 @@ extern "C" {
     fn ssi_mig_thread_resume(state: *const c_void, len: usize, why: *mut c_char) -> c_int;
     fn ssi_mig_check_state(state: *const c_void, len: usize, why: *mut c_char) -> c_int;
     fn ssi_mig_forget_thread_exit_effects();
+    fn ssi_mig_dist_set_home_ids(tgid: u32, ppid: u32, tid: u32);
+    fn ssi_mig_dist_kill(id: u64, tgid: u32, tid: u32, sig: c_int) -> c_int;
 }
 
 fn result(ret: isize) -> Result<usize> {
@@ -610,4 +612,20 @@ pub(crate) fn thread_resume(state: &[u8], why: &mut Why) -> Result {
 pub(crate) fn forget_thread_exit_effects() {
     // SAFETY: No arguments; works on current.
     unsafe { ssi_mig_forget_thread_exit_effects() }
+}
+
+/// Records, for the calling moved thread's distributed process here, its ids at home:
+/// the process's pid `tgid`, its parent's `ppid` and the thread's own `tid` (for the
+/// calling task; threads it starts here keep their own).
+pub(crate) fn dist_set_home_ids(tgid: u32, ppid: u32, tid: u32) {
+    // SAFETY: No pointer arguments; works on current.
+    unsafe { ssi_mig_dist_set_home_ids(tgid, ppid, tid) }
+}
+
+/// Sends `signo` to thread `tid` of process `tgid` (or to the process when `tid` is 0),
+/// which must be distributed process `id` homed here (`ESRCH` otherwise).
+pub(crate) fn dist_kill(id: u64, tgid: u32, tid: u32, signo: u32) -> Result {
+    let sig = c_int::try_from(signo).map_err(|_| EINVAL)?;
+    // SAFETY: No pointer arguments.
+    kernel::error::to_result(unsafe { ssi_mig_dist_kill(id, tgid, tid, sig) })
 }

@@ -686,6 +686,8 @@ fn take_snapshot(l: &Leaving, process: u64, why: &mut Why) -> Result<KVVec<u8>> 
         auxv_words: 0,
         auxv: [0; 64],
         process: 0,
+        home_tgid: 0,
+        home_ppid: 0,
     };
     let (state_len, nr) =
         ffi::capture(&mut state, &mut mm, &mut vmas, engine().node, l.thread, why)?;
@@ -705,6 +707,10 @@ fn take_snapshot(l: &Leaving, process: u64, why: &mut Why) -> Result<KVVec<u8>> 
         }
     }
     mm.process = process;
+    if let Some(a) = &l.arrival {
+        // Its ids at home, not this node's (the capture filled in those).
+        (mm.home_tgid, mm.home_ppid) = a.home_pids();
+    }
     let id = ffi::identity();
     let mut job = SsiMigrateJob::default();
     job.home_node = l.home.node;

@@ -35,6 +35,7 @@ mod distribute;
 #[allow(dead_code)]
 mod errno;
 mod ffi;
+mod home_signals;
 mod leave;
 mod link;
 #[path = "../rust/kmod/plain_data.rs"]

@@ -82,6 +82,12 @@ pub(crate) fn handle(
             from_hop,
         } => leave::on_moved(to, home_hop, job, from_node, from_hop)?,
         MigMsg::Finished { hop } => leave::on_finished(node, hop)?,
+        MigMsg::Kill {
+            process,
+            tgid,
+            tid,
+            signo,
+        } => crate::home_signals::on_kill(node, process, tgid, tid, signo)?,
         MigMsg::MoveThread { job, node: dest } => {
             let pid = arrive::moved_thread_pid(node, job)?;
             leave::move_for_home(pid, dest, reply)?;

@@ -25,6 +25,7 @@ struct ssi_mm_info {
 	u64 auxv_words;
 	u64 auxv[SSI_AUXV_WORDS];
 	u64 process;
+	u32 home_tgid, home_ppid;
 };
 
 /* One VMA. */
@@ -101,6 +102,8 @@ void ssi_mig_reaper_stop(void);
 /* distributed.c */
 int ssi_mig_dist_add(u64 id, u32 home);
 int ssi_mig_dist_current(u64 *id, u32 *home);
+void ssi_mig_dist_set_home_ids(u32 tgid, u32 ppid, u32 tid);
+int ssi_mig_dist_kill(u64 id, u32 tgid, u32 tid, int sig);
 int ssi_mig_dist_count(void);
 void ssi_mig_dist_stop(void);
 int ssi_mig_hooks_install(void);
@@ -135,6 +138,7 @@ void ssi_migrate_stdio_exiting(void *ctx, bool group);
 long ssi_migrate_futex(u64 id, u32 home, unsigned long uaddr, u32 op, u32 val, s64 deadline,
 		       unsigned long uaddr2, u32 val2, u32 val3);
 void ssi_migrate_space_ended(u64 id);
+long ssi_migrate_signal_home(u64 id, u32 home, u32 tgid, u32 tid, int sig);
 int ssi_migrate_fetch(void *ctx, u64 addr, u64 anchor, void *dst);
 void ssi_migrate_ctx_put(void *ctx);
 void ssi_migrate_stdio_put(void *ctx);

@@ -68,7 +68,7 @@
 
 #include "shim.h"
 
-static_assert(sizeof(struct ssi_mm_info) == 96 + 8 * SSI_AUXV_WORDS + 8);
+static_assert(sizeof(struct ssi_mm_info) == 96 + 8 * SSI_AUXV_WORDS + 16);
 static_assert(sizeof(struct ssi_vma_info) == 72);
 static_assert(sizeof(struct ssi_target_facts) == 16);
 static_assert(offsetof(struct ssi_target_facts, threads) == 12);
@@ -333,6 +333,10 @@ static int ssi_capture_mm(struct ssi_mm_info *mi, struct ssi_vma_info *vmas, u32
 	int ret = 0;
 	VMA_ITERATOR(vmi, mm, 0);
 
+	mi->home_tgid = task_tgid_vnr(current);
+	rcu_read_lock();
+	mi->home_ppid = task_tgid_vnr(rcu_dereference(current->real_parent));
+	rcu_read_unlock();
 	mmap_read_lock(mm);
 	for_each_vma(vmi, vma) {
 		struct ssi_vma_info *v = &vmas[n];

@@ -149,6 +149,15 @@ pub enum MigMsg<'a> {
     /// Home → the node running job `job`, a moved thread: move it to `node` (its home
     /// included). Answer: [`MoveAnswer`].
     MoveThread { job: u64, node: u32 },
+    /// A node running a thread of distributed process `process` → its home: send
+    /// `signo` to thread `tid` of process `tgid` there (`tgkill`), or to the whole
+    /// process when `tid` is 0 (`kill`). Answer: empty.
+    Kill {
+        process: u64,
+        tgid: u32,
+        tid: u32,
+        signo: u32,
+    },
 }
 
 /// The answer to `MoveThread`: the hop's errno (0: it moved), its figures (as
@@ -287,6 +296,7 @@ impl<'a> MigMsg<'a> {
             MigMsg::Finished { .. } => 12,
             MigMsg::Ps => 13,
             MigMsg::MoveThread { .. } => 14,
+            MigMsg::Kill { .. } => 15,
         }
     }
 
@@ -369,6 +379,17 @@ impl<'a> MigMsg<'a> {
             MigMsg::MoveThread { job, node } => {
                 o.u64(job)?;
                 o.u32(node)?;
+            }
+            MigMsg::Kill {
+                process,
+                tgid,
+                tid,
+                signo,
+            } => {
+                o.u64(process)?;
+                o.u32(tgid)?;
+                o.u32(tid)?;
+                o.u32(signo)?;
             }
         }
         Ok(o.len)
@@ -458,6 +479,12 @@ impl<'a> MigMsg<'a> {
                 job: i.u64()?,
                 node: i.u32()?,
             },
+            15 => MigMsg::Kill {
+                process: i.u64()?,
+                tgid: i.u32()?,
+                tid: i.u32()?,
+                signo: i.u32()?,
+            },
             _ => return Err(MigWireError::Unknown),
         };
         if !i.buf.is_empty() {
@@ -488,6 +515,10 @@ pub struct MmInfo {
     /// The distributed process a moved thread belongs to (its id at its home, which
     /// names its futexes), or 0 for a whole process.
     pub process: u64,
+    /// The process's pid at its home, and its parent's there (what `getpid()` and
+    /// `getppid()` of a moved thread answer on every node).
+    pub home_tgid: u32,
+    pub home_ppid: u32,
 }
 
 /// One VMA (mirror of `struct ssi_vma_info`).
@@ -515,7 +546,7 @@ pub const VMA_REGION: u64 = 0x40;
 /// Every `VmaInfo::flags` bit.
 pub const VMA_FLAGS: u64 = 0x7f;
 
-const _: () = assert!(core::mem::size_of::<MmInfo>() == 96 + 8 * 64 + 8);
+const _: () = assert!(core::mem::size_of::<MmInfo>() == 96 + 8 * 64 + 16);
 const _: () = assert!(core::mem::size_of::<VmaInfo>() == 72);
 // SAFETY: `#[repr(C)]` structs of `u64`s and a byte array, whose sizes (checked above)
 // leave no room for implicit padding.
@@ -709,6 +740,12 @@ mod tests {
             MigMsg::Finished { hop: 12 },
             MigMsg::Ps,
             MigMsg::MoveThread { job: 9, node: 2 },
+            MigMsg::Kill {
+                process: 7,
+                tgid: 100,
+                tid: 101,
+                signo: 10,
+            },
         ];
         let mut buf = [0u8; 512];
         for m in msgs {

@@ -15,7 +15,9 @@
 # killed: the process ends with SIGKILL within the failure detector's delay, and the
 # log names the node; refusals (unknown node, kernel thread, own node, a main thread's
 # id); ssictl ps lists a thread that is away; threads move on (named by their id at
-# home) and back home, keeping their ids; no BUG/WARNING/Oops; modules unload.
+# home) and back home, keeping their ids; a moved thread's getpid(), getppid() and
+# gettid() answer its ids at home, and its pthread_kill(), kill() and raise() reach
+# the right threads; no BUG/WARNING/Oops; modules unload.
 . "$(dirname "$0")/../lib/suite.sh" threads
 
 [ -x "$THREADS" ] || ssi_die "no $THREADS: run scripts/build.sh tools"
@@ -47,6 +49,20 @@ start_threads() {
 # printed in worker order on one line.
 job_tids() {
     cluster_run "$1" "for i in \$(seq 100); do [ \$(grep -c '^tid ' /tmp/$2.out 2>/dev/null) -ge $3 ] 2>/dev/null && break; sleep 0.1; done; sed -n 's/^tid [0-9]* \([0-9]*\)\$/\1/p' /tmp/$2.out" | xargs
+}
+
+# one_worker_away NAME GOFILE NODE MODE-ARGS...: starts `ssi-threads MODE-ARGS GOFILE`
+# (one worker) as job NAME on node 0, moves the worker to NODE and lets it go; sets pid
+# and tid. Both steps are test cases.
+one_worker_away() {
+    local name=$1 go=$2 node=$3 out
+    shift 3
+    pid=$(start_threads 0 "$name" "$go" "$@")
+    t_ok "node0: ssi-threads $1 starts one worker (pid $pid)" $? "$pid"
+    tid=$(job_tids 0 "$name" 1)
+    out=$(cluster_run 0 "$SSICTL migrate $tid $node 2>&1")
+    t_ok "node0: the worker (tid $tid) moves to node $node" $? "$out"
+    cluster_run 0 "touch $go" >/dev/null
 }
 
 # The value of key $2 in the `key=value` line $1.
@@ -197,23 +213,13 @@ t_match "node0: ... exit 0" '^rc=0$' "$out"
 echo "    sb outcomes (r0 r1): ${line#*outcomes }"
 
 # --- a remote thread's end: pthread_join at home, exit_group ---------------------------------
-pid=$(start_threads 0 join /tmp/go4 join 42)
-t_ok "node0: ssi-threads join starts one worker (pid $pid)" $? "$pid"
-tid=$(job_tids 0 join 1)
-out=$(cluster_run 0 "$SSICTL migrate $tid 1 2>&1")
-t_ok "node0: the worker (tid $tid) moves to node 1" $? "$out"
-cluster_run 0 "touch /tmp/go4" >/dev/null
+one_worker_away join /tmp/go4 1 join 42
 out=$(wait_job 0 join "$JOB_SECS")
 t_match "node0: pthread_join at home gets the value the thread on node 1 returned" \
     '^joined value=42$' "$out"
 t_match "node0: ... exit 0" '^rc=0$' "$out"
 
-pid=$(start_threads 0 exitcode /tmp/go5 exitcode 7)
-t_ok "node0: ssi-threads exitcode starts one worker (pid $pid)" $? "$pid"
-tid=$(job_tids 0 exitcode 1)
-out=$(cluster_run 0 "$SSICTL migrate $tid 2 2>&1")
-t_ok "node0: the worker (tid $tid) moves to node 2" $? "$out"
-cluster_run 0 "touch /tmp/go5" >/dev/null
+one_worker_away exitcode /tmp/go5 2 exitcode 7
 out=$(wait_job 0 exitcode 120)
 t_match "node0: exit_group(7) on node 2 ends the whole process: its parent at home sees 7" \
     '^rc=7$' "$out"
@@ -269,12 +275,7 @@ for g in 1 2; do
 done
 
 # --- fork of a distributed process: refused; posix_spawn works ---------------------------------
-pid=$(start_threads 0 fork /tmp/go12 fork)
-t_ok "node0: ssi-threads fork starts one worker (pid $pid)" $? "$pid"
-tid=$(job_tids 0 fork 1)
-out=$(cluster_run 0 "$SSICTL migrate $tid 1 2>&1")
-t_ok "node0: the worker (tid $tid) moves to node 1" $? "$out"
-cluster_run 0 "touch /tmp/go12" >/dev/null
+one_worker_away fork /tmp/go12 1 fork
 out=$(wait_job 0 fork 120)
 t_match "node0: fork() in a process with a thread on node 1 fails with EBUSY" '^fork errno=16$' "$out"
 t_match "node0: ... posix_spawn (vfork) of /bin/true works and exits 0" '^spawn status=0$' "$out"
@@ -283,23 +284,22 @@ out=$(cluster_run 0 "dmesg | grep 'fork refused'")
 t_match "node0: ... the kernel log says why" "pid $pid: fork refused \\(EBUSY\\)" "$out"
 
 # --- signals: pthread_kill to a remote thread, SIGTERM to the home pid, rmmod refused ---------
-pid=$(start_threads 0 signal /tmp/go9 signal)
-t_ok "node0: ssi-threads signal starts one worker (pid $pid)" $? "$pid"
-tid=$(job_tids 0 signal 1)
-out=$(cluster_run 0 "$SSICTL migrate $tid 1 2>&1")
-t_ok "node0: the worker (tid $tid) moves to node 1" $? "$out"
-cluster_run 0 "touch /tmp/go9" >/dev/null
+one_worker_away signal /tmp/go9 1 signal
 out=$(wait_job 0 signal 120)
 t_match "node0: pthread_kill(SIGUSR1) to the thread on node 1 runs its handler in that thread" \
     '^signal handled_by=worker$' "$out"
 t_match "node0: ... exit 0" '^rc=0$' "$out"
 
-pid=$(start_threads 0 sleepy /tmp/go10 sleepy)
-t_ok "node0: ssi-threads sleepy starts one worker (pid $pid)" $? "$pid"
-tid=$(job_tids 0 sleepy 1)
-out=$(cluster_run 0 "$SSICTL migrate $tid 2 2>&1")
-t_ok "node0: the worker (tid $tid) moves to node 2" $? "$out"
-cluster_run 0 "touch /tmp/go10" >/dev/null
+# A moved thread's ids are those it has at home, and its signals reach their threads.
+one_worker_away ids /tmp/go14 1 ids
+out=$(wait_job 0 ids 120)
+t_match "node0: on node 1 getpid(), getppid() and gettid() answer the thread's ids at home" \
+    "^ids pid=$pid ppid=[0-9]+ tid=$tid same\$" "$out"
+t_match "node0: pthread_kill() to the main thread, kill() of the pid and raise() from node 1 run their handlers in the right threads" \
+    '^signals pthread_kill=ok kill=ok raise=ok$' "$out"
+t_match "node0: ... exit 0" '^rc=0$' "$out"
+
+one_worker_away sleepy /tmp/go10 2 sleepy
 out=$(cluster_run 0 "rmmod ssi_migrate 2>&1")
 t_err "node0: rmmod ssi_migrate is refused while a distributed process lives here" $? "$out"
 out=$(cluster_run 2 "rmmod ssi_migrate 2>&1")
@@ -312,12 +312,7 @@ out=$(cluster_run 2 "for i in \$(seq 50); do pgrep -x ssi-threads >/dev/null || 
 t_eq "node2: ... and its thread there" "0" "$out"
 
 # --- a node that runs a thread dies ------------------------------------------------------------
-pid=$(start_threads 0 sleepy /tmp/go11 sleepy)
-t_ok "node0: another ssi-threads sleepy (pid $pid)" $? "$pid"
-tid=$(job_tids 0 sleepy 1)
-out=$(cluster_run 0 "$SSICTL migrate $tid 2 2>&1")
-t_ok "node0: its worker (tid $tid) moves to node 2" $? "$out"
-cluster_run 0 "touch /tmp/go11" >/dev/null
+one_worker_away sleepy /tmp/go11 2 sleepy
 sleep 1
 t0=$(date +%s%N)
 cluster_kill 2

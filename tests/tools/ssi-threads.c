@@ -22,6 +22,13 @@
  *                                              back and forth: wake -> wake-up latency
  *   ssi-threads lockloop ITERS GOFILE          (make bench) uncontended pthread_mutex
  *                                              lock+unlock in main, before GOFILE and after
+ *   ssi-threads compute THREADS ROUNDS GOFILE  (make bench) each worker churns its own
+ *                                              256 KiB ROUNDS times, adding a checksum to
+ *                                              a shared sum under a pthread_mutex per round
+ *   ssi-threads ids GOFILE                     1 worker reports getpid(), getppid() and
+ *                                              gettid(), signals the main thread
+ *                                              (pthread_kill), the process (kill) and
+ *                                              itself (raise)
  *   ssi-threads wander THREADS GOFILE          workers add under a pthread_mutex until
  *                                              GOFILE.stop exists, noting the nodes they
  *                                              run on (threads move on and back meanwhile)
@@ -59,7 +66,14 @@
  * prints "wander total=X sum=Y" (the mutexed counter and the workers' own counts),
  * "path I: HOST..." (the host names worker I ran on, in order) and "tid I start=A end=B"
  * (its gettid() then and at the end), and fails if a worker looked ended to
- * pthread_tryjoin_np while it ran (its task on a node it left cleared its thread id).
+ * pthread_tryjoin_np while it ran (its task on a node it left cleared its thread id);
+ * compute prints "compute sum=S elapsed_ns=E" once the workers are done (E from GOFILE
+ * to the last one's end), then waits for GOFILE.end before it joins them (so that the
+ * memory's counters can be read meanwhile);
+ * ids prints "ids pid=P ppid=Q tid=T" (the worker's view, 1 more field "same" or
+ * "differ" against the main thread's) and "signals pthread_kill=A kill=B raise=C"
+ * (each "ok" when its handler ran in the thread it should: main, any thread but the
+ * worker's stand-in (main here), the worker).
  * Exit 0 when everything checks out, 1 otherwise, CODE for
  * exitcode (1 with a message if exit_group ended only the worker), 2 on a usage error.
  */
@@ -173,7 +187,9 @@ static enum {
 	FORK,
 	PINGPONG,
 	LOCKLOOP,
-	WANDER
+	WANDER,
+	IDS,
+	COMPUTE
 } mode;
 static unsigned long iters;
 static long value;
@@ -489,6 +505,81 @@ static void on_sigusr1(int sig)
 	atomic_store(&handled.v, pthread_equal(pthread_self(), signal_target) ? 1 : 2);
 }
 
+/* compute: each worker's own memory, and the sum they share. */
+#define COMPUTE_WORDS (256 * 1024 / sizeof(uint32_t))
+static struct {
+	_Alignas(PAGE) uint32_t words[COMPUTE_WORDS];
+} compute_mem[MAX_THREADS];
+
+static void run_compute(int me)
+{
+	uint32_t *m = compute_mem[me].words, x = 2463534242u + (uint32_t)me;
+	unsigned long round, sum;
+	size_t j;
+
+	for (round = 0; round < iters; round++) {
+		sum = 0;
+		for (j = 0; j < COMPUTE_WORDS; j++) {
+			/* xorshift32: a few cycles of work per word, deterministic per worker. */
+			x ^= x << 13;
+			x ^= x >> 17;
+			x ^= x << 5;
+			m[j] += x;
+			sum += m[j];
+		}
+		pthread_mutex_lock(&mutexed.lock);
+		mutexed.counter += sum;
+		pthread_mutex_unlock(&mutexed.lock);
+	}
+}
+
+/* ids: the worker's view of its ids, and where each of its signals was handled. */
+static struct {
+	_Alignas(PAGE) long pid, ppid, tid;
+	atomic_int by_pthread_kill, by_kill, by_raise; /* 1 main, 2 worker */
+	int err_pthread_kill, err_kill, err_raise;
+} ids;
+static pthread_t main_thread;
+
+static int handler_thread(void)
+{
+	return pthread_equal(pthread_self(), main_thread) ? 1 : 2;
+}
+
+static void on_ids_usr1(int sig)
+{
+	(void)sig;
+	atomic_store(&ids.by_pthread_kill, handler_thread());
+}
+
+static void on_ids_usr2(int sig)
+{
+	(void)sig;
+	atomic_store(&ids.by_kill, handler_thread());
+}
+
+static void on_ids_urg(int sig)
+{
+	(void)sig;
+	atomic_store(&ids.by_raise, handler_thread());
+}
+
+static void run_ids(void)
+{
+	ids.pid = getpid();
+	ids.ppid = getppid();
+	ids.tid = syscall(SYS_gettid);
+	ids.err_pthread_kill = pthread_kill(main_thread, SIGUSR1);
+	if (!ids.err_pthread_kill)
+		SPIN_UNTIL(atomic_load(&ids.by_pthread_kill));
+	ids.err_kill = kill(getpid(), SIGUSR2) ? errno : 0;
+	if (!ids.err_kill)
+		SPIN_UNTIL(atomic_load(&ids.by_kill));
+	ids.err_raise = raise(SIGURG) ? errno : 0;
+	if (!ids.err_raise)
+		SPIN_UNTIL(atomic_load(&ids.by_raise));
+}
+
 static void *worker_main(void *arg)
 {
 	int me = (int)(intptr_t)arg;
@@ -546,6 +637,12 @@ static void *worker_main(void *arg)
 	case WANDER:
 		run_wander(w);
 		break;
+	case IDS:
+		run_ids();
+		break;
+	case COMPUTE:
+		run_compute(me);
+		break;
 	}
 	atomic_fetch_add_explicit(&done_count.v, 1, memory_order_release);
 	return (void *)(intptr_t)value;
@@ -575,9 +672,11 @@ static int usage(const char *argv0)
 		"       %s fork GOFILE\n"
 		"       %s pingpong ROUNDS GOFILE\n"
 		"       %s lockloop ITERS GOFILE\n"
-		"       %s wander THREADS GOFILE\n",
+		"       %s wander THREADS GOFILE\n"
+		"       %s ids GOFILE\n"
+		"       %s compute THREADS ROUNDS GOFILE\n",
 		argv0, MAX_THREADS, argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0,
-		argv0, argv0, argv0, argv0);
+		argv0, argv0, argv0, argv0, argv0, argv0);
 	return 2;
 }
 
@@ -598,7 +697,8 @@ static int parse(const char *s, long min, long max, long *out)
 int main(int argc, char **argv)
 {
 	const char *gofile;
-	static char halffile[PATH_MAX], stopfile[PATH_MAX];
+	static char halffile[PATH_MAX], stopfile[PATH_MAX], endfile[PATH_MAX];
+	unsigned long go_ns = 0;
 	unsigned long before_ns = 0;
 	pthread_t th[MAX_THREADS];
 	void *ret;
@@ -608,8 +708,11 @@ int main(int argc, char **argv)
 	if (argc < 2)
 		return usage(argv[0]);
 	if ((!strcmp(argv[1], "counter") || !strcmp(argv[1], "mutex") ||
-	     !strcmp(argv[1], "barrier")) && argc == 5) {
-		mode = argv[1][0] == 'c' ? COUNTER : argv[1][0] == 'm' ? MUTEX : BARRIER;
+	     !strcmp(argv[1], "barrier") || !strcmp(argv[1], "compute")) && argc == 5) {
+		mode = !strcmp(argv[1], "compute") ? COMPUTE :
+		       argv[1][0] == 'c'           ? COUNTER :
+		       argv[1][0] == 'm'           ? MUTEX :
+						     BARRIER;
 		if (parse(argv[2], 1, MAX_THREADS, &n))
 			return usage(argv[0]);
 		nthreads = (int)n;
@@ -646,6 +749,9 @@ int main(int argc, char **argv)
 		if (parse(argv[2], 1, MAX_THREADS, &n))
 			return usage(argv[0]);
 		nthreads = (int)n;
+	} else if (!strcmp(argv[1], "ids") && argc == 3) {
+		mode = IDS;
+		nthreads = 1;
 	} else if ((!strcmp(argv[1], "signal") || !strcmp(argv[1], "sleepy") ||
 		    !strcmp(argv[1], "fork")) && argc == 3) {
 		mode = argv[1][0] == 'f' ? FORK : argv[1][1] == 'i' ? SIGNAL : SLEEPY;
@@ -658,12 +764,25 @@ int main(int argc, char **argv)
 		return usage(argv[0]);
 	snprintf(halffile, sizeof(halffile), "%s.half", gofile);
 	snprintf(stopfile, sizeof(stopfile), "%s.stop", gofile);
+	snprintf(endfile, sizeof(endfile), "%s.end", gofile);
 	if (mode == SIGNAL) {
 		struct sigaction sa;
 
 		memset(&sa, 0, sizeof(sa));
 		sa.sa_handler = on_sigusr1;
 		sigaction(SIGUSR1, &sa, NULL);
+	}
+	if (mode == IDS) {
+		struct sigaction sa;
+
+		main_thread = pthread_self();
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_ids_usr1;
+		sigaction(SIGUSR1, &sa, NULL);
+		sa.sa_handler = on_ids_usr2;
+		sigaction(SIGUSR2, &sa, NULL);
+		sa.sa_handler = on_ids_urg;
+		sigaction(SIGURG, &sa, NULL);
 	}
 	if (mode == BARRIER) {
 		err = pthread_barrier_init(&rounds.b, NULL, (unsigned int)nthreads);
@@ -700,6 +819,7 @@ int main(int argc, char **argv)
 		before_ns = lock_ns();
 	while (access(gofile, F_OK))
 		sleep_ms(10);
+	go_ns = now_ns();
 	atomic_store_explicit(&go_flag.v, 1, memory_order_release);
 	if (mode == LOCKLOOP) {
 		printf("lockloop before_ns=%lu after_ns=%lu\n", before_ns, lock_ns());
@@ -756,6 +876,13 @@ int main(int argc, char **argv)
 		while (atomic_load_explicit(&done_count.v, memory_order_acquire) < (unsigned long)nthreads)
 			sleep_ms(10);
 		printf("workers done\n");
+		if (mode == COMPUTE) {
+			printf("compute sum=%lu elapsed_ns=%lu\n", mutexed.counter,
+			       now_ns() - go_ns);
+			fflush(stdout);
+			while (access(endfile, F_OK))
+				sleep_ms(10);
+		}
 		fflush(stdout);
 	}
 	for (i = 0; i < nthreads; i++) {
@@ -858,8 +985,24 @@ int main(int argc, char **argv)
 		}
 		break;
 	}
+	case IDS: {
+		int same = ids.pid == getpid() && ids.ppid == getppid() && ids.tid == tids.tid[0];
+
+		printf("ids pid=%ld ppid=%ld tid=%ld %s\n", ids.pid, ids.ppid, ids.tid,
+		       same ? "same" : "differ");
+		printf("signals pthread_kill=%s kill=%s raise=%s\n",
+		       ids.err_pthread_kill ? strerror(ids.err_pthread_kill) :
+		       ids.by_pthread_kill == 1 ? "ok" : "wrong-thread",
+		       ids.err_kill ? strerror(ids.err_kill) :
+		       ids.by_kill == 1 ? "ok" : "wrong-thread",
+		       ids.err_raise ? strerror(ids.err_raise) :
+		       ids.by_raise == 2 ? "ok" : "wrong-thread");
+		bad = !same || ids.by_pthread_kill != 1 || ids.by_kill != 1 || ids.by_raise != 2;
+		break;
+	}
 	case FORK:
 	case LOCKLOOP:
+	case COMPUTE:
 		break;
 	case PINGPONG:
 		printf("pingpong rounds=%lu median_ns=%lu\n", iters, median(pp_ns, iters));
