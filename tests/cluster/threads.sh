@@ -17,7 +17,8 @@
 # id); ssictl ps lists a thread that is away; threads move on (named by their id at
 # home) and back home, keeping their ids; a moved thread's getpid(), getppid() and
 # gettid() answer its ids at home, and its pthread_kill(), kill() and raise() reach
-# the right threads; no BUG/WARNING/Oops; modules unload.
+# the right threads; `ssictl migrate PID NODE` of a multi-threaded process moves every
+# thread; no BUG/WARNING/Oops; modules unload.
 . "$(dirname "$0")/../lib/suite.sh" threads
 
 [ -x "$THREADS" ] || ssi_die "no $THREADS: run scripts/build.sh tools"
@@ -273,6 +274,26 @@ for g in 1 2; do
     out=$(cluster_run $g "pgrep -c -x ssi-threads")
     t_eq "node$g: no task of the process is left there" "0" "$out"
 done
+
+# --- a whole multi-threaded process moves: every thread, one at a time ---------------------------
+pid=$(start_threads 0 whole /tmp/go15 counter 3 "$COUNT_ITERS")
+t_ok "node0: ssi-threads counter starts 3 workers (pid $pid)" $? "$pid"
+read -r -a tids <<<"$(job_tids 0 whole 3)"
+out=$(cluster_run 0 "$SSICTL migrate $pid 1 2>&1")
+t_match "node0: ssictl migrate PID 1 moves all 4 threads of the process (its main thread last)" \
+    "^pid $pid now runs on node 1: its 4 threads" "$out"
+out=$(cluster_run 1 "$SSICTL ps")
+t_eq "node1: ssictl ps lists the 4 threads running there" "4" \
+    "$(grep -cE "^0:($pid|${tids[0]}|${tids[1]}|${tids[2]}) +1 +[0-9]+ +running " <<<"$out")"
+# Its main thread, on node 1 now, looks for its go files there.
+for g in 0 1; do cluster_run $g "touch /tmp/go15 /tmp/go15.half" >/dev/null; done
+out=$(wait_job 0 whole "$JOB_SECS")
+want=$((3 * COUNT_ITERS))
+line=$(grep '^counter ' <<<"$out")
+t_eq "node0: 3 workers on node 1 lose no increment of the shared atomic counter" "$want $want" \
+    "$(kv "$line" total) $(kv "$line" expected)"
+t_match "node0: ... each thread's own count is exact" '^per-thread ok$' "$out"
+t_match "node0: ... and the exit status reaches the parent at home" '^rc=0$' "$out"
 
 # --- fork of a distributed process: refused; posix_spawn works ---------------------------------
 one_worker_away fork /tmp/go12 1 fork

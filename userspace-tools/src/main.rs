@@ -89,8 +89,10 @@ enum Command {
     /// Move a running process to another node: it keeps running there, its memory
     /// follows page by page on demand, and it keeps its PID, parent, terminal and exit
     /// status here (ptrace rights over the process are needed). A thread id of a
-    /// multi-threaded process moves that thread alone: its siblings keep running here
-    /// and all of them share one address space.
+    /// multi-threaded process moves that thread alone: its siblings keep running where
+    /// they are and all of them share one address space; the PID of a multi-threaded
+    /// process moves every thread of it, one at a time. A thread that moved away is
+    /// named by its id here wherever it runs (NODE may be this node: it comes back).
     Migrate {
         /// The process, or one thread of it (a PID or thread id of this node).
         pid: u32,

@@ -12,7 +12,9 @@ use ssi_shared::ioctl::{
 
 use crate::device::{self, common_hint};
 
-/// `ssictl migrate [--thread] PID NODE`.
+/// `ssictl migrate [--thread] PID NODE`. A multi-threaded process's PID moves every
+/// thread of it (one at a time, its main thread last); a thread id, or a PID with
+/// `--thread`, moves that thread alone.
 pub fn migrate(
     device: &str,
     pid: u32,
@@ -21,6 +23,39 @@ pub fn migrate(
     as_json: bool,
 ) -> Result<(), String> {
     let dev = device::open(device)?;
+    let threads = if thread { Vec::new() } else { threads_of(pid) };
+    if threads.len() > 1 {
+        return migrate_threads(&dev, pid, node, &threads, as_json);
+    }
+    let req = migrate_one(&dev, pid, node, thread)?;
+    let freeze_ms = req.freeze_ns as f64 / 1e6;
+    if as_json {
+        println!(
+            "{}",
+            json!({
+                "pid": pid,
+                "node": node,
+                "migration": format!("{:x}", req.migration),
+                "freeze_ms": freeze_ms,
+                "snapshot_bytes": req.snapshot_bytes,
+            })
+        );
+    } else {
+        println!(
+            "pid {pid} now runs on node {node} (frozen {freeze_ms:.1} ms, snapshot {} bytes, hop {:x})",
+            req.snapshot_bytes, req.migration
+        );
+    }
+    Ok(())
+}
+
+/// One `SSI_IOC_MIGRATE`; the error says why, as the kernel put it.
+fn migrate_one(
+    dev: &device::Device,
+    pid: u32,
+    node: u32,
+    thread: bool,
+) -> Result<SsiMigrate, String> {
     let mut req = SsiMigrate {
         pid,
         node,
@@ -40,22 +75,62 @@ pub fn migrate(
         };
         return Err(format!("migrate {pid} to node {node}: {e}{why}"));
     }
-    let freeze_ms = req.freeze_ns as f64 / 1e6;
+    Ok(req)
+}
+
+/// The thread ids of process `pid` (from /proc), its main thread last; empty if `pid`
+/// is not a process's id here (a thread id, or unknown: the kernel says which).
+fn threads_of(pid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    let mut tids: Vec<u32> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&t| t != pid)
+        .collect();
+    tids.sort_unstable();
+    tids.push(pid);
+    tids
+}
+
+/// Moves every thread of process `pid` to `node`, one at a time (a thread already there
+/// counts as moved). Stops at the first that cannot move: the ones moved stay there
+/// (each can be moved back), and the error names both.
+fn migrate_threads(
+    dev: &device::Device,
+    pid: u32,
+    node: u32,
+    tids: &[u32],
+    as_json: bool,
+) -> Result<(), String> {
+    let mut moved = Vec::new();
+    let mut frozen_ms = 0.0;
+    for &tid in tids {
+        match migrate_one(dev, tid, node, true) {
+            Ok(req) => frozen_ms += req.freeze_ns as f64 / 1e6,
+            Err(e) if e.ends_with(&format!("runs on node {node} already")) => {}
+            Err(e) => {
+                let done = if moved.is_empty() {
+                    "no thread moved".to_string()
+                } else {
+                    format!("threads {moved:?} run on node {node} now")
+                };
+                return Err(format!(
+                    "pid {pid}: thread {tid} did not move ({done}): {e}"
+                ));
+            }
+        }
+        moved.push(tid);
+    }
     if as_json {
         println!(
             "{}",
-            json!({
-                "pid": pid,
-                "node": node,
-                "migration": format!("{:x}", req.migration),
-                "freeze_ms": freeze_ms,
-                "snapshot_bytes": req.snapshot_bytes,
-            })
+            json!({ "pid": pid, "node": node, "threads": moved, "freeze_ms": frozen_ms })
         );
     } else {
         println!(
-            "pid {pid} now runs on node {node} (frozen {freeze_ms:.1} ms, snapshot {} bytes, hop {:x})",
-            req.snapshot_bytes, req.migration
+            "pid {pid} now runs on node {node}: its {} threads (frozen {frozen_ms:.1} ms in all)",
+            moved.len()
         );
     }
     Ok(())
