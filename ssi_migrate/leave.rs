@@ -134,6 +134,10 @@ pub(crate) struct Leaving {
     /// One thread of a multi-threaded process moves; its siblings stay (its stand-in
     /// ends with the thread, or ends the process when the thread ends it).
     pub(crate) thread: bool,
+    /// That thread is its process's main thread: its stand-in also forwards the
+    /// signals sent to the whole process (a process whose threads all moved away
+    /// still gets them).
+    main_thread: bool,
     /// When the process had arrived here from elsewhere.
     arrival: Option<Arc<Arrival>>,
     #[pin]
@@ -231,7 +235,9 @@ pub(crate) fn migrate(req: &mut SsiMigrate) -> Result {
     let moved_thread = arrival
         .as_ref()
         .is_some_and(|a| a.inner.lock().process != 0);
-    let thread = match migrate_target::check(&task.target_facts(), req.flags != 0) {
+    let facts = task.target_facts();
+    let main_thread = facts.group_leader;
+    let thread = match migrate_target::check(&facts, req.flags != 0) {
         Ok(hop) => hop == Hop::Thread || moved_thread,
         Err(refusal) => {
             let err = Error::from_errno(refusal.errno());
@@ -300,6 +306,7 @@ pub(crate) fn migrate(req: &mut SsiMigrate) -> Result {
             hops,
             comm,
             thread,
+            main_thread,
             arrival,
             inner <- new_mutex!(Inner {
                 phase: Phase::Capturing,
@@ -974,8 +981,9 @@ fn serve(l: &Leaving) -> Outcome {
         }
         ffi::clear_notify();
         // A thread's stand-in takes only the signals sent to that thread: the process's
-        // own go to whichever thread the kernel picks, as without ssi.
-        let dequeue = if l.thread {
+        // own go to whichever thread the kernel picks, as without ssi, or to the main
+        // thread's stand-in, which forwards them to the main thread.
+        let dequeue = if l.thread && !l.main_thread {
             ffi::dequeue_thread_signal
         } else {
             ffi::dequeue_signal

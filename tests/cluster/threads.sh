@@ -100,11 +100,12 @@ out=$(cluster_run 0 "$SSICTL migrate $rt 0 2>&1")
 t_err "node0: moving a thread to the node it runs on is refused" $? "$out"
 # exact text to be settled
 t_match "node0: ... with a message" '.' "$out"
-out=$(cluster_run 0 "$SSICTL migrate $ref 1 2>&1")
-t_err "node0: the main thread's id (the pid) alone is refused: one thread at a time" $? "$out"
-# exact text to be settled (rust/src/migrate_target.rs, being written: EBUSY 'pid N has
-# 2 threads: move one thread at a time ...')
-t_match "node0: ... naming the thread count" "pid $ref has 2 threads" "$out"
+out=$(cluster_run 0 "setpriv --reuid=1000 --regid=1000 --clear-groups $SSICTL migrate $rt 1 2>&1")
+t_err "node0: another user cannot move the thread (ptrace rules)" $? "$out"
+t_match "node0: ... Operation not permitted" 'Operation not permitted' "$out"
+out=$(cluster_run 0 "setpriv --reuid=1000 --regid=1000 --clear-groups $SSICTL migrate $ref 1 2>&1")
+t_err "node0: ... nor the whole process" $? "$out"
+t_match "node0: ... and no thread moved" 'no thread moved.*Operation not permitted' "$out"
 cluster_run 0 "touch /tmp/go0" >/dev/null
 out=$(wait_job 0 refused 120)
 t_match "node0: after the refusals the thread still runs at home and returns 1 to its join" \
@@ -294,6 +295,21 @@ t_eq "node0: 3 workers on node 1 lose no increment of the shared atomic counter"
     "$(kv "$line" total) $(kv "$line" expected)"
 t_match "node0: ... each thread's own count is exact" '^per-thread ok$' "$out"
 t_match "node0: ... and the exit status reaches the parent at home" '^rc=0$' "$out"
+
+# The same with signals: the main thread is away too, so its stand-in forwards the
+# signals sent to the process.
+pid=$(start_threads 0 wholeids /tmp/go16 ids)
+t_ok "node0: ssi-threads ids starts one worker (pid $pid)" $? "$pid"
+tid=$(job_tids 0 wholeids 1)
+out=$(cluster_run 0 "$SSICTL migrate $pid 1 2>&1")
+t_match "node0: ssictl migrate PID 1 moves both threads" "^pid $pid now runs on node 1: its 2 threads" "$out"
+for g in 0 1; do cluster_run $g "touch /tmp/go16" >/dev/null; done
+out=$(wait_job 0 wholeids 120)
+t_match "node0: both threads on node 1 see the process's ids at home" \
+    "^ids pid=$pid ppid=[0-9]+ tid=$tid same\$" "$out"
+t_match "node0: pthread_kill() to the main thread, kill() of the pid (through the home) and raise() run their handlers in the right threads there" \
+    '^signals pthread_kill=ok kill=ok raise=ok$' "$out"
+t_match "node0: ... exit 0" '^rc=0$' "$out"
 
 # --- fork of a distributed process: refused; posix_spawn works ---------------------------------
 one_worker_away fork /tmp/go12 1 fork
