@@ -37,7 +37,7 @@ use crate::shared::migrate_wire::VmaInfo;
 use crate::{engine, errno};
 
 /// Most threads of one process that can be parked.
-const MAX_THREADS: usize = 4096;
+pub(crate) const MAX_THREADS: usize = 4096;
 /// Most private writable mappings of one process.
 const MAX_RANGES: usize = 1024;
 /// How long the siblings may take to park.
@@ -184,7 +184,7 @@ fn park_siblings(rv: &Arc<Rendezvous>, why: &mut Why) -> Result {
     let mut waited = 0;
     loop {
         let mut added = 0;
-        for t in ffi::siblings(MAX_THREADS)? {
+        for t in ffi::siblings(&Task::current(), MAX_THREADS)? {
             if queued.iter().any(|q| q.as_ptr() == t.as_ptr()) {
                 continue;
             }

@@ -76,7 +76,11 @@ extern "C" {
     ) -> c_int;
     fn ssi_mig_private_ranges(out: *mut PrivateRange, max: u32, why: *mut c_char) -> c_int;
     fn ssi_mig_task_leader(t: *mut bindings::task_struct) -> *mut bindings::task_struct;
-    fn ssi_mig_siblings(out: *mut *mut bindings::task_struct, max: u32) -> c_int;
+    fn ssi_mig_siblings(
+        of: *mut bindings::task_struct,
+        out: *mut *mut bindings::task_struct,
+        max: u32,
+    ) -> c_int;
     fn ssi_mig_queue_park(t: *mut bindings::task_struct, ctx: *mut c_void) -> c_int;
     fn ssi_mig_thread_exit(status: c_int, group: bool) -> !;
     fn ssi_mig_reaper_stop();
@@ -153,6 +157,7 @@ impl Why {
 }
 
 /// A counted reference to a task, with what the migration engine does to one.
+#[derive(Clone)]
 pub(crate) struct Task(ARef<kernel::task::Task>);
 
 impl Task {
@@ -486,13 +491,14 @@ pub(crate) fn private_ranges(max: usize, why: &mut Why) -> Result<KVec<PrivateRa
     Ok(out)
 }
 
-/// The caller's sibling threads that are not exiting (at most `max`).
-pub(crate) fn siblings(max: usize) -> Result<KVec<Task>> {
+/// The sibling threads of `of` that are not exiting (at most `max`).
+pub(crate) fn siblings(of: &Task, max: usize) -> Result<KVec<Task>> {
     // Both allocated first: once the shim took references, nothing may fail.
     let mut raw = KVec::from_elem(core::ptr::null_mut(), max, GFP_KERNEL)?;
     let mut out = KVec::with_capacity(max, GFP_KERNEL)?;
-    // SAFETY: `raw` has `max` places; the shim fills `n` of them with counted references.
-    let n = unsafe { ssi_mig_siblings(raw.as_mut_ptr(), max.try_into()?) };
+    // SAFETY: `of` is a live task (we hold a reference); `raw` has `max` places; the shim
+    // fills `n` of them with counted references.
+    let n = unsafe { ssi_mig_siblings(of.as_ptr(), raw.as_mut_ptr(), max.try_into()?) };
     kernel::error::to_result(n.min(0))?;
     for &t in &raw[..n as usize] {
         let Some(t) = NonNull::new(t.cast::<kernel::task::Task>()) else {

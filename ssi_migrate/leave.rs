@@ -30,7 +30,7 @@ use crate::link::{self, Reply, Wait};
 use crate::shared::ioctl::SSI_MIGRATE_THREAD;
 use crate::shared::ioctl::{
     SsiMigrate, SsiMigrateJob, SsiProcInfo, SSI_MAX_GROUPS, SSI_PROC_HOME, SSI_PROC_LEAVING,
-    SSI_PROC_RELAY,
+    SSI_PROC_RELAY, SSI_PROC_RUNNING,
 };
 use crate::shared::migrate_target::{self, Hop};
 use crate::shared::migrate_wire::{
@@ -1462,6 +1462,53 @@ pub(crate) fn list(out: &mut KVec<SsiProcInfo>) -> Result {
         };
         p.comm = l.comm;
         out.push(p, GFP_KERNEL)?;
+    }
+    list_home_threads(out)
+}
+
+/// The threads of distributed processes homed here that run here: with the entries of
+/// the ones away, every thread of such a process is listed where it runs.
+fn list_home_threads(out: &mut KVec<SsiProcInfo>) -> Result {
+    let e = engine();
+    // One thread away per process: its siblings are the process's other threads.
+    let mut away: KVec<Task> = KVec::new();
+    let mut leaders: KVec<usize> = KVec::new();
+    for l in e.leaving.lock().iter() {
+        if !(l.is_home && l.thread && l.inner.lock().phase == Phase::Started) {
+            continue;
+        }
+        let leader = l.task.leader().as_ptr() as usize;
+        if !leaders.contains(&leader) {
+            leaders.push(leader, GFP_KERNEL)?;
+            away.push(l.task.clone(), GFP_KERNEL)?;
+        }
+    }
+    let here = e.node;
+    for t in away.iter() {
+        for s in crate::ffi::siblings(t, crate::distribute::MAX_THREADS)?.iter() {
+            // A stand-in (its thread is away, listed above) or a thread leaving.
+            if e.leaving
+                .lock()
+                .iter()
+                .any(|l| l.task.as_ptr() == s.as_ptr())
+            {
+                continue;
+            }
+            let pid = s.pid();
+            out.push(
+                SsiProcInfo {
+                    home_node: here,
+                    home_pid: pid,
+                    node: here,
+                    pid,
+                    role: SSI_PROC_RUNNING,
+                    hops: 0,
+                    pages: 0,
+                    comm: s.comm(),
+                },
+                GFP_KERNEL,
+            )?;
+        }
     }
     Ok(())
 }

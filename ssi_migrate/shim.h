@@ -91,7 +91,7 @@ struct ssi_private_range {
 };
 int ssi_mig_private_ranges(struct ssi_private_range *out, u32 max, char *why);
 struct task_struct *ssi_mig_task_leader(struct task_struct *t);
-int ssi_mig_siblings(struct task_struct **out, u32 max);
+int ssi_mig_siblings(struct task_struct *of, struct task_struct **out, u32 max);
 int ssi_mig_queue_park(struct task_struct *t, void *ctx);
 void ssi_mig_put_task(struct task_struct *t);
 int ssi_mig_wait_exiting_siblings(void);

@@ -1041,14 +1041,14 @@ int ssi_mig_private_ranges(struct ssi_private_range *out, u32 max, char *why)
  * Counted references to current's sibling threads that are not exiting (at most max;
  * -E2BIG if there are more). The caller drops them with ssi_mig_put_task().
  */
-int ssi_mig_siblings(struct task_struct **out, u32 max)
+int ssi_mig_siblings(struct task_struct *of, struct task_struct **out, u32 max)
 {
 	struct task_struct *t;
 	int n = 0;
 
 	rcu_read_lock();
-	for_each_thread(current, t) {
-		if (t == current || (t->flags & PF_EXITING))
+	for_each_thread(of, t) {
+		if (t == of || (t->flags & PF_EXITING))
 			continue;
 		if (n == max) {
 			n = -E2BIG;

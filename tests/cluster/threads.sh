@@ -18,7 +18,8 @@
 # home) and back home, keeping their ids; a moved thread's getpid(), getppid() and
 # gettid() answer its ids at home, and its pthread_kill(), kill() and raise() reach
 # the right threads; `ssictl migrate PID NODE` of a multi-threaded process moves every
-# thread; no BUG/WARNING/Oops; modules unload.
+# thread; ssictl ps lists every thread of a distributed process where it runs; no
+# BUG/WARNING/Oops; modules unload.
 . "$(dirname "$0")/../lib/suite.sh" threads
 
 [ -x "$THREADS" ] || ssi_die "no $THREADS: run scripts/build.sh tools"
@@ -243,7 +244,10 @@ t_match "node0: ... saying where it runs" "thread ${tids[1]} runs on node 2 alre
 out=$(cluster_run 0 "$SSICTL migrate ${tids[2]} 1 2>&1")
 t_ok "node0: worker 2 (tid ${tids[2]}) moves to node 1" $? "$out"
 out=$(cluster_run 1 "$SSICTL ps")
-t_match "node1: ssictl ps lists worker 2 running there" \
+t_match "node1: ssictl ps lists the main thread running at home" "^0:$pid +0 +$pid +running " "$out"
+t_match "node1: ... worker 0 running at home" "^0:${tids[0]} +0 +${tids[0]} +running " "$out"
+t_match "node1: ... worker 1 running on node 2" "^0:${tids[1]} +2 +[0-9]+ +running " "$out"
+t_match "node1: ... and worker 2 running on node 1" \
     "^0:${tids[2]} +1 +[0-9]+ +running .*ssi-threads" "$out"
 t_ok "node1: ... and nothing of worker 1 (it left no task there)" \
     "$(grep -qE "^0:${tids[1]} +1 " <<<"$out"; [ $? = 1 ]; echo $?)"
