@@ -81,6 +81,17 @@ fn migrate_one(
 /// The thread ids of process `pid` (from /proc), its main thread last; empty if `pid`
 /// is not a process's id here (a thread id, or unknown: the kernel says which).
 fn threads_of(pid: u32) -> Vec<u32> {
+    // /proc also shows a thread id's directory, with its whole process's tasks in it.
+    let tgid = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Tgid:"))
+                .and_then(|v| v.trim().parse::<u32>().ok())
+        });
+    if tgid != Some(pid) {
+        return Vec::new();
+    }
     let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
         return Vec::new();
     };
@@ -487,5 +498,29 @@ pub fn daemon(device: &str, once: bool) -> Result<(), String> {
                 unsafe { libc::_exit(code) };
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod thread_tests {
+    use super::threads_of;
+
+    #[test]
+    fn a_process_lists_its_threads_main_last_and_a_thread_id_lists_none() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            // SAFETY: gettid has no preconditions.
+            tx.send(unsafe { libc::gettid() } as u32).unwrap();
+            stop_rx.recv().unwrap();
+        });
+        let tid = rx.recv().unwrap();
+        let pid = std::process::id();
+        let tids = threads_of(pid);
+        assert_eq!(tids.last(), Some(&pid));
+        assert!(tids.contains(&tid));
+        assert!(threads_of(tid).is_empty());
+        stop_tx.send(()).unwrap();
+        t.join().unwrap();
     }
 }
