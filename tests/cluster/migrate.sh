@@ -63,8 +63,10 @@ t_err "node0: a process with an extra descriptor refused" $? "$out"
 t_match "node0: ... EBUSY, naming it" 'Device or resource busy.*: open file descriptor 5 \(null\) cannot migrate' "$out"
 thr=$(start_job 0 "python3 -c 'import os,threading,time; threading.Thread(target=time.sleep,args=(600,),daemon=True).start(); print(\"ready\", os.getpid(), flush=True); time.sleep(600)'" thrjob)
 out=$(cluster_run 0 "$SSICTL migrate $thr 1 2>&1")
-t_err "node0: a multi-threaded process refused" $? "$out"
-t_match "node0: ... EBUSY, a multi-threaded process moves a thread at a time" 'Device or resource busy.*: pid [0-9]+ has 2 threads: move one thread at a time' "$out"
+t_ok "node0: a multi-threaded process moves with all its threads (one at a time)" $? "$out"
+t_match "node0: ... ssictl says so" "^pid $thr now runs on node 1: its 2 threads" "$out"
+out=$(cluster_run 0 "kill -9 $thr; for i in \$(seq 100); do kill -0 $thr 2>/dev/null || exit 0; sleep 0.1; done; exit 1")
+t_ok "node0: ... and ends when killed at home" $? "$out"
 cluster_run 0 "$MEMTEST create pinreg 1M >/dev/null"
 pin=$(start_job 0 "sh -c 'echo ready \$\$; exec $MEMTEST touch pinreg --pages 0 --loop'" pinjob)
 out=$(cluster_run 0 "$SSICTL migrate $pin 1 2>&1")

@@ -256,8 +256,9 @@ out=$(cluster_run 0 "$SSICTL migrate ${tids[1]} 0 2>&1")
 t_ok "node0: worker 1 comes home from node 2 (ssictl migrate TID 0 at home)" $? "$out"
 out=$(cluster_run 0 "$SSICTL ps")
 t_match "node0: ssictl ps: worker 2 is away on node 1" "^0:${tids[2]} +1 " "$out"
-t_ok "node0: ... worker 1 is not listed any more (it runs at home as itself)" \
-    "$(grep -q "^0:${tids[1]} " <<<"$out"; [ $? = 1 ]; echo $?)"
+t_match "node0: ... worker 1 runs at home as itself" "^0:${tids[1]} +0 +${tids[1]} +running " "$out"
+t_eq "node0: ... and is listed only there (no stand-in, no task elsewhere)" "1" \
+    "$(grep -c "^0:${tids[1]} " <<<"$out")"
 local_pid=$(cluster_run 1 "$SSICTL ps" |
     awk -v id="0:${tids[2]}" '$1 == id && $4 == "running" { print $3 }')
 out=$(cluster_run 1 "$SSICTL migrate $local_pid 0 2>&1")
