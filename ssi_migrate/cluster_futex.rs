@@ -354,13 +354,7 @@ fn woken_here(from: u32, token: u64) {
 
 /// Tells `node` that its wait `token` was woken, from a work item (see the top).
 fn send_woken(node: u32, token: u64) {
-    if ffi::hold_module().is_err() {
-        return;
-    }
-    // SAFETY: `system_dfl_wq` is a C global, always available (the kernel crate does not
-    // name it yet; `system_wq` is deprecated).
-    let queue = unsafe { kernel::workqueue::Queue::from_raw(kernel::bindings::system_dfl_wq) };
-    let spawned = queue.try_spawn(GFP_KERNEL, move || {
+    let spawned = ffi::spawn_held(move || {
         let mut req = [0u8; FUTEX_MSG_MAX];
         if let Ok(n) = (FutexMsg::Woken { token }).encode(&mut req) {
             let mut resp = [0u8; FUTEX_MSG_MAX];
@@ -374,11 +368,10 @@ fn send_woken(node: u32, token: u64) {
                 pr_warn!("futex wake for node {} not delivered: {:?}\n", node, e);
             }
         }
-        ffi::module_put();
     });
-    if spawned.is_err() {
+    // Else the module is going away: nobody waits any more.
+    if matches!(spawned, Err(e) if e == ENOMEM) {
         pr_err!("futex wake for node {}: out of memory\n", node);
-        ffi::module_put();
     }
 }
 

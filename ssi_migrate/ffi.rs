@@ -253,6 +253,24 @@ pub(crate) fn module_put() {
     unsafe { ssi_mig_module_put() }
 }
 
+/// Runs `work` from the system workqueue (work that waits for other nodes, which the
+/// receive context must not), holding a module reference until it has run.
+pub(crate) fn spawn_held(work: impl FnOnce() + Send + 'static) -> Result {
+    hold_module()?;
+    // SAFETY: `system_dfl_wq` is a C global, always available (the kernel crate does not
+    // name it yet; `system_wq` is deprecated).
+    let queue = unsafe { kernel::workqueue::Queue::from_raw(bindings::system_dfl_wq) };
+    let spawned = queue.try_spawn(GFP_KERNEL, move || {
+        work();
+        module_put();
+    });
+    if spawned.is_err() {
+        module_put();
+        return Err(ENOMEM);
+    }
+    Ok(())
+}
+
 /// Snapshot of current (in its own context): arch state into `state`, returns its
 /// length; mm facts and VMAs.
 pub(crate) fn capture(

@@ -408,11 +408,7 @@ fn move_away_thread(req: &mut SsiMigrate, l: &Leaving) -> Result {
 /// `dest` like `SSI_IOC_MIGRATE` would, from a work item (the hop takes seconds); the
 /// answer goes to `reply`.
 pub(crate) fn move_for_home(pid: u32, dest: u32, reply: Reply) -> Result {
-    ffi::hold_module()?;
-    // SAFETY: `system_dfl_wq` is a C global, always available (the kernel crate does not
-    // name it yet; `system_wq` is deprecated).
-    let queue = unsafe { kernel::workqueue::Queue::from_raw(kernel::bindings::system_dfl_wq) };
-    let spawned = queue.try_spawn(GFP_KERNEL, move || {
+    ffi::spawn_held(move || {
         let mut req = SsiMigrate {
             pid,
             node: dest,
@@ -437,13 +433,7 @@ pub(crate) fn move_for_home(pid: u32, dest: u32, reply: Reply) -> Result {
             Ok(n) => reply.send(Ok(&buf[..n])),
             Err(_) => reply.send(Err(EINVAL)),
         }
-        ffi::module_put();
-    });
-    if spawned.is_err() {
-        ffi::module_put();
-        return Err(ENOMEM);
-    }
-    Ok(())
+    })
 }
 
 /// Takes a hop from the queued freeze to the process running on the destination.
