@@ -5,6 +5,8 @@
 // Only the tests use the shared code here, and it is `pub` for the host crate.
 #![allow(dead_code, unreachable_pub)]
 
+#[path = "../rust/src/address_space.rs"]
+pub(crate) mod address_space;
 #[path = "../rust/src/arith.rs"]
 pub(crate) mod arith;
 #[path = "../rust/src/directory.rs"]

@@ -30,8 +30,7 @@ hostile)
     ssi_step "ssi-hostile"
     mkdir -p "$SSI_ROOT/target"
     # The ABI version it speaks by default is the one of rust/src/ioctl.rs.
-    abi=$(sed -n 's/^pub const SSI_ABI_VERSION: u32 = \([0-9]*\);/\1/p' "$SSI_ROOT/rust/src/ioctl.rs")
-    [ -n "$abi" ] || ssi_die "cannot find SSI_ABI_VERSION in rust/src/ioctl.rs"
+    abi=$(ssi_abi_version)
     gcc -O2 -Wall -Wextra -DDEFAULT_ABI="$abi" -o "$SSI_ROOT/target/ssi-hostile" \
         "$SSI_ROOT/tests/tools/ssi-hostile.c" -lrdmacm -libverbs
     ;;

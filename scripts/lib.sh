@@ -29,6 +29,15 @@ ssi_step() { printf '==> [%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 ssi_info() { printf '    %s\n' "$*"; }
 ssi_die() { printf 'ssi: error: %s\n' "$*" >&2; exit 1; }
 
+# The ABI version of this tree (SSI_ABI_VERSION of rust/src/ioctl.rs): what the modules
+# and tools built from it speak.
+ssi_abi_version() {
+    local abi
+    abi=$(sed -n 's/^pub const SSI_ABI_VERSION: u32 = \([0-9]*\);/\1/p' "$SSI_ROOT/rust/src/ioctl.rs")
+    [ -n "$abi" ] || ssi_die "cannot find SSI_ABI_VERSION in rust/src/ioctl.rs"
+    echo "$abi"
+}
+
 # ssi_run_logged STEP LOGNAME CMD...: runs CMD with its output in a log file; on failure
 # names the step and the log and shows its tail.
 ssi_run_logged() {

@@ -18,7 +18,9 @@ use crate::shared::arith::div_small;
 use crate::shared::membership::{Event, PeerState, HEARTBEAT_INTERVAL_MS};
 use crate::shared::wire::{self, Message};
 use crate::transmit::{answer, incarnation, reply, send};
-use crate::{calls, clock, coherence, kvstore, nodes, pages, registry, services, transmit};
+use crate::{
+    calls, clock, coherence, kvstore, nodes, pages, regions, registry, services, transmit,
+};
 
 /// Ticks between two round-trip probes of each peer.
 const PROBE_EVERY_TICKS: u32 = 5;
@@ -140,6 +142,7 @@ pub(crate) fn deliver(tid: u32, node: u32, frame: &[u8]) {
             downgrade,
         } => coherence::on_fetch(&h, region, page, downgrade),
         Message::PageInvalidate { region, page } => coherence::on_invalidate(&h, region, page),
+        Message::RegionGone { region } => regions::on_private_gone(h.src, region),
         Message::PageInfo { .. }
         | Message::Error { .. }
         | Message::PagePlan { .. }

@@ -287,22 +287,28 @@ extern "C" fn ssi_region_private_adopt(generation: u64, addr: usize, pages: u32)
     }
 }
 
-/// Maps a private-memory region into the calling process at `addr`.
+/// Maps a private-memory region into the calling process (at `addr` as `how` says, a
+/// `Placement::raw` of `rust/src/address_space.rs`); returns the address or a negative
+/// errno.
 #[no_mangle]
+#[allow(clippy::too_many_arguments)]
 extern "C" fn ssi_region_private_map(
     home: u32,
     generation: u64,
+    pages: u32,
     addr: usize,
     len: usize,
     pgoff: u64,
     prot: u32,
-) -> c_int {
+    how: u32,
+) -> isize {
     let Ok(home) = u16::try_from(home) else {
-        return EINVAL.to_errno();
+        return EINVAL.to_errno() as isize;
     };
-    match crate::process_memory::map(home, generation, addr, len, pgoff, prot) {
-        Ok(()) => 0,
-        Err(e) => e.to_errno(),
+    match crate::process_memory::map(home, generation, pages, addr, len, pgoff, prot, how) {
+        // A user address: below isize::MAX.
+        Ok(at) => at as isize,
+        Err(e) => e.to_errno() as isize,
     }
 }
 
@@ -315,15 +321,20 @@ extern "C" fn ssi_region_private_remove(generation: u64) -> c_int {
     }
 }
 
-/// The generation of the private-memory region a VMA maps, or 0.
+/// The generation of the private-memory region a VMA maps, or 0; its size in pages
+/// goes to `pages`.
 ///
 /// # Safety
 ///
-/// `vma` is a VMA of the calling process, whose mmap lock the caller holds.
+/// `vma` is a VMA of the calling process, whose mmap lock the caller holds; `pages` is
+/// valid for writing.
 #[no_mangle]
-unsafe extern "C" fn ssi_region_private_of_vma(vma: *mut c_void) -> u64 {
+unsafe extern "C" fn ssi_region_private_of_vma(vma: *mut c_void, pages: *mut u32) -> u64 {
     // SAFETY: As this function's own requirements.
-    unsafe { crate::process_memory::of_vma(vma) }
+    let (generation, n) = unsafe { crate::process_memory::of_vma(vma) };
+    // SAFETY: As this function's own requirements.
+    unsafe { *pages = n };
+    generation
 }
 
 /// Unregisters a service; after it returns its handler is never called again.

@@ -9,12 +9,14 @@
 //! replaces the private one at the same address. Threads on other nodes map the same
 //! regions, so the regions' directory and coherence protocol keep the memory coherent;
 //! nothing here is a second protocol. The home removes a region when its last mapping
-//! there goes (the process exited or unmapped it); every node then drops its state.
+//! there goes (the process exited or unmapped it) and tells every node, which drops its
+//! state. These regions have no bookkeeping key: the nodes learn their size from the
+//! process's snapshot.
 //!
 //! The migration engine calls these functions through the C ABI (`ffi.rs`), in the
 //! context of the process whose address space they change.
 
-use core::ffi::{c_int, c_void};
+use core::ffi::{c_long, c_void};
 
 use kernel::{bindings, prelude::*, sync::Arc};
 
@@ -29,7 +31,8 @@ extern "C" {
         len: usize,
         prot: u32,
         pgoff: u64,
-    ) -> c_int;
+        how: u32,
+    ) -> c_long;
     fn ssi_region_vma_region(vma: *mut c_void) -> *mut c_void;
 }
 
@@ -91,55 +94,62 @@ pub(crate) fn adopt(generation: u64, addr: usize, pages: u32) -> Result<u32> {
     Ok(adopted)
 }
 
-/// Maps `len` bytes of private-memory region `generation` (homed on `home`) from page
-/// `pgoff` at `addr` of the calling process (`MAP_SHARED | MAP_FIXED`: it replaces what
-/// was there), with protection `prot`.
+/// Maps `len` bytes of private-memory region `generation` (`pages` pages, homed on
+/// `home`) from page `pgoff` into the calling process (`MAP_SHARED`), with protection
+/// `prot`, at `addr` as `how` says (`Placement::raw`); returns where.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn map(
     home: u16,
     generation: u64,
+    pages: u32,
     addr: usize,
     len: usize,
     pgoff: u64,
     prot: u32,
-) -> Result {
+    how: u32,
+) -> Result<usize> {
     let region = if home == crate::nodes::self_and_leader().0 {
         homed_here(generation)?
     } else {
-        regions::open_private(home, generation)?
+        regions::open_private(home, generation, pages)?
     };
     let file = crate::region_vm::region_file(region, true)?;
     // SAFETY: `file` is a live region file; the mapping takes its own references (the
     // region's, and the backing file as `vm_file`), so ours is dropped afterwards.
-    let rc = unsafe { ssi_region_vm_mmap(file.as_ptr(), addr, len, prot, pgoff) };
+    let rc = unsafe { ssi_region_vm_mmap(file.as_ptr(), addr, len, prot, pgoff, how) };
     drop(file);
     if rc < 0 {
-        return Err(Error::from_errno(rc));
+        // An errno: above -4096.
+        return Err(Error::from_errno(rc as i32));
     }
-    Ok(())
+    // An address of the calling process: not negative.
+    Ok(rc as usize)
 }
 
 /// Removes private-memory region `generation` (homed here) cluster-wide.
 pub(crate) fn remove(generation: u64) -> Result {
-    regions::remove_private(&*homed_here(generation)?)
+    regions::remove_private(&homed_here(generation)?);
+    Ok(())
 }
 
-/// The generation of the private-memory region that `vma` maps, or 0.
+/// The generation and size in pages of the private-memory region that `vma` maps, or 0
+/// and 0.
 ///
 /// # Safety
 ///
 /// `vma` is a VMA of the calling process, whose mmap lock the caller holds.
-pub(crate) unsafe fn of_vma(vma: *mut c_void) -> u64 {
+pub(crate) unsafe fn of_vma(vma: *mut c_void) -> (u64, u32) {
     // SAFETY: By the function's requirements the VMA is alive; the shim only compares
     // its `vm_ops` and reads `vm_private_data`.
     let region = unsafe { ssi_region_vma_region(vma) };
     if region.is_null() {
-        return 0;
+        return (0, 0);
     }
     // SAFETY: A region VMA holds a reference on its region for its whole life.
     let r = unsafe { &*region.cast::<Region>() };
     if r.is_private() {
-        r.generation()
+        (r.generation(), r.record.pages)
     } else {
-        0
+        (0, 0)
     }
 }

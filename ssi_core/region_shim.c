@@ -151,21 +151,25 @@ vm_fault_t ssi_region_insert(struct vm_fault *vmf, struct page *page, bool writa
 }
 
 /*
- * Maps a region file into the calling process at addr, replacing what was there (the
- * private memory of a distributed process, process_memory.rs). The VMA takes its own
- * references; the caller keeps (and drops) the file's.
+ * Maps a region file into the calling process (the private memory of a distributed
+ * process, process_memory.rs), placed as rust/src/address_space.rs's Placement how
+ * says: where there is room, addr a hint (0), at addr, replacing what was there (1), or
+ * at addr if nothing is there (2, else -EEXIST). Returns the address or a negative
+ * errno. The VMA takes its own references; the caller keeps (and drops) the file's.
  */
-int ssi_region_vm_mmap(struct file *file, unsigned long addr, unsigned long len, u32 prot,
-		       u64 pgoff)
+long ssi_region_vm_mmap(struct file *file, unsigned long addr, unsigned long len, u32 prot,
+			u64 pgoff, u32 how)
 {
+	static const unsigned long placement[] = { 0, MAP_FIXED, MAP_FIXED_NOREPLACE };
 	unsigned long got;
 
-	if (!len || (addr | len) & ~PAGE_MASK || pgoff > (ULONG_MAX >> PAGE_SHIFT))
+	if (!len || (addr | len) & ~PAGE_MASK || pgoff > (ULONG_MAX >> PAGE_SHIFT) ||
+	    how >= ARRAY_SIZE(placement))
 		return -EINVAL;
-	got = vm_mmap(file, addr, len, prot, MAP_SHARED | MAP_FIXED, pgoff << PAGE_SHIFT);
+	got = vm_mmap(file, addr, len, prot, MAP_SHARED | placement[how], pgoff << PAGE_SHIFT);
 	if (IS_ERR_VALUE(got))
-		return (int)got;
-	return got == addr ? 0 : -EFAULT;
+		return (long)got;
+	return !how || got == addr ? (long)got : -EFAULT;
 }
 
 /* The region a VMA of the calling process maps, or NULL (mmap lock held by the caller). */

@@ -165,8 +165,7 @@ extern "C" fn ssi_region_mapping_put(region: *mut c_void) {
 
 /// Removes private-memory region `r` from a work item: a VMA's close runs with the mm
 /// locked, maybe in the messaging context (a last `mmput`) or with a signal pending (a
-/// killed process), where a call to the bookkeeping leader must not be made. Retried a
-/// few times (a leader change, a slow link).
+/// killed process), where the other nodes must not be waited for.
 fn remove_later(r: Arc<Region>) {
     // SAFETY: No preconditions.
     if unsafe { ssi_core_hold() } != 0 {
@@ -176,15 +175,7 @@ fn remove_later(r: Arc<Region>) {
     // name it yet; `system_wq` is deprecated).
     let queue = unsafe { kernel::workqueue::Queue::from_raw(bindings::system_dfl_wq) };
     let spawned = queue.try_spawn(GFP_KERNEL, move || {
-        for attempt in 0..5 {
-            match crate::regions::remove_private(&r) {
-                Ok(()) => break,
-                Err(e) if attempt == 4 => {
-                    pr_warn!("region {}: not removed ({:?})\n", r.name_str(), e)
-                }
-                Err(_) => kernel::time::delay::fsleep(kernel::time::Delta::from_millis(500)),
-            }
-        }
+        crate::regions::remove_private(&r);
         drop(r);
         // SAFETY: The reference taken above, dropped as the work's last act.
         unsafe { ssi_core_put() };

@@ -22,6 +22,7 @@ use kernel::{
     page::Page,
     prelude::*,
     sync::{global_lock, Arc, Mutex},
+    time::{delay::fsleep, Delta},
 };
 
 use crate::shared::directory::{Directory, Slot};
@@ -29,9 +30,14 @@ use crate::shared::ioctl::{
     SsiRegion, SsiRegionInfo, SsiRegionList, SSI_REGION_LIST_LEN, SSI_REGION_NAME_LEN,
     SSI_REGION_STATE_ACTIVE, SSI_REGION_STATE_DEAD, SSI_REGION_STATE_REMOTE, SSI_REGION_WRITE,
 };
+use crate::shared::membership::PeerState;
 use crate::shared::region::{self, RegionError, RegionRecord, RECORD_LEN};
-use crate::shared::wire::MAX_KEY;
-use crate::{kvstore, nodes, region_file};
+use crate::shared::wire::{Message, MAX_KEY};
+use crate::{kvstore, nodes, region_file, transmit};
+
+/// Attempts at sending a `RegionGone` to one node (a full send queue drains in
+/// microseconds).
+const GONE_SEND_TRIES: u32 = 100;
 
 /// A page this node holds a copy of.
 pub(crate) struct Copy {
@@ -290,8 +296,8 @@ impl Region {
 }
 
 /// Most regions in use on one node at once (a distributed process uses one per
-/// private writable mapping).
-const MAX_REGIONS: usize = 256;
+/// private writable mapping, and one per anonymous mapping it makes afterwards).
+const MAX_REGIONS: usize = 1024;
 
 global_lock! {
     // SAFETY: `init` runs in module init before any frame or ioctl can arrive.
@@ -364,10 +370,11 @@ fn key_of(name: &[u8]) -> Result<([u8; MAX_KEY], usize)> {
 }
 
 /// The region name in a bookkeeping key, if it is a well-formed region key (any admin
-/// can write any key: listings and hooks do not trust them).
+/// can write any key: listings and hooks do not trust them). Private-memory regions
+/// have no key, so a key naming one is not about one.
 fn name_in_key(key: &[u8]) -> Option<&[u8]> {
     key.strip_prefix(region::KEY_PREFIX)
-        .filter(|name| region::validate_stored_name(name).is_ok())
+        .filter(|name| region::validate_name(name).is_ok())
 }
 
 /// Looks up the record of region `name` in the bookkeeping store.
@@ -502,6 +509,11 @@ pub(crate) fn open(req: &mut SsiRegion) -> Result<Opened> {
 /// pages, owned by the calling task's ids, mode 0: no one opens it through the region
 /// ioctls). The kernel maps it for the process with [`map_private`] and removes it when
 /// the home's last mapping goes.
+///
+/// It has no bookkeeping key: the nodes that map it learn its size from the process's
+/// snapshot, and its removal from the home's `RegionGone` ([`remove_private`]). Deleted
+/// keys keep their slot in the store, so a key per mapping would fill the store after a
+/// few dozen distributed processes.
 pub(crate) fn create_private(pages: u32) -> Result<Arc<Region>> {
     let (uid, gid) = region_file::current_ids();
     let generation =
@@ -511,44 +523,78 @@ pub(crate) fn create_private(pages: u32) -> Result<Arc<Region>> {
         RegionRecord::new(pages, 0, self_id, uid, gid, generation).map_err(region_errno)?;
     let mut name = [0u8; region::PRIVATE_NAME_LEN];
     let len = region::private_name(self_id, generation, &mut name);
-    let region = insert(Region::new(&name[..len], record, true)?, true)?;
-    let (key, n) = key_of(&name[..len])?;
-    if let Err(e) = kvstore::create(&key[..n], &record.encode()) {
-        if lookup(&name[..len]).map(|r| r.generation) != Ok(generation) {
-            forget(&region);
-            return Err(e);
-        }
-    }
-    Ok(region)
+    insert(Region::new(&name[..len], record, true)?, true)
 }
 
-/// The private-memory region `generation` homed on `home`, for the kernel to map into
-/// a process that runs threads of its owner (no permission check: the caller decided).
-pub(crate) fn open_private(home: u16, generation: u64) -> Result<Arc<Region>> {
+/// The private-memory region `generation` of `pages` pages homed on `home`, for the
+/// kernel to map into a process that runs threads of its owner (no permission check:
+/// the caller decided; the size comes from the process's snapshot).
+pub(crate) fn open_private(home: u16, generation: u64, pages: u32) -> Result<Arc<Region>> {
     if let Some(r) = by_generation(generation) {
         return if r.holdings.lock().dead {
             Err(crate::errno::eidrm())
+        } else if r.record.pages != pages || r.record.home != home {
+            Err(EINVAL)
         } else {
             Ok(r)
         };
     }
-    let mut name = [0u8; region::PRIVATE_NAME_LEN];
-    let len = region::private_name(home, generation, &mut name);
-    let record = lookup(&name[..len])?;
     let (self_id, _) = nodes::self_and_leader();
-    if record.generation != generation || record.home != home || home == self_id {
+    if home == self_id {
         return Err(crate::errno::eidrm());
     }
     if !nodes::is_up(u32::from(home)) {
         return Err(crate::errno::ehostdown());
     }
+    let (uid, gid) = region_file::current_ids();
+    let record = RegionRecord::new(pages, 0, home, uid, gid, generation).map_err(region_errno)?;
+    let mut name = [0u8; region::PRIVATE_NAME_LEN];
+    let len = region::private_name(home, generation, &mut name);
     insert(Region::new(&name[..len], record, false)?, false)
 }
 
-/// Removes private-memory region `region` cluster-wide (its home's last mapping went).
-pub(crate) fn remove_private(region: &Region) -> Result {
-    let (key, n) = key_of(region.name())?;
-    kvstore::put(&key[..n], &[]).map(|_| ())
+/// Removes private-memory region `region` (homed here) cluster-wide: its home's last
+/// mapping went. The other nodes are told with a `RegionGone` each (a full send queue
+/// is retried; a node that is down or unlinked dropped its state already).
+pub(crate) fn remove_private(region: &Arc<Region>) {
+    forget(region);
+    let msg = Message::RegionGone {
+        region: region.generation(),
+    };
+    for (node, state) in nodes::linked_peers().iter() {
+        if *state != PeerState::Up {
+            continue;
+        }
+        let mut sent = false;
+        for _ in 0..GONE_SEND_TRIES {
+            if transmit::send(*node, &msg, 0, 0).is_ok() || !nodes::is_up(*node) {
+                sent = true;
+                break;
+            }
+            fsleep(Delta::from_millis(1));
+        }
+        if !sent {
+            pr_warn!(
+                "region {}: node {} was not told that it is gone\n",
+                region.name_str(),
+                node
+            );
+        }
+    }
+}
+
+/// A `RegionGone` from `node`: believed only from the region's home, for a
+/// private-memory region.
+pub(crate) fn on_private_gone(node: u16, generation: u64) {
+    match by_generation(generation) {
+        Some(r) if r.is_private() && r.record.home == node => forget(&r),
+        Some(_) => pr_warn!(
+            "node {}: RegionGone for region {:x}, which is not its private memory: ignored\n",
+            node,
+            generation
+        ),
+        None => {}
+    }
 }
 
 /// `SSI_IOC_REGION_REMOVE`: removes region `name` cluster-wide (owner or admin).
@@ -636,6 +682,15 @@ pub(crate) fn list(out: &mut SsiRegionList) {
         if let Some(r) = by_generation(info.region.generation) {
             *info = r.info();
         }
+    }
+    // Private-memory regions are not in the store: those in use here.
+    for r in all().iter().filter(|r| r.is_private()) {
+        if count >= SSI_REGION_LIST_LEN {
+            more += 1;
+            continue;
+        }
+        out.regions[count] = r.info();
+        count += 1;
     }
     // At most SSI_REGION_LIST_LEN.
     out.count = count as u32;

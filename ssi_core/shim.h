@@ -45,8 +45,8 @@ struct vm_fault;
 int ssi_region_backing_new(struct file **out);
 int ssi_region_file_new(void *region, bool writable, struct file **out);
 void ssi_region_zap(struct file *backing, u32 page);
-int ssi_region_vm_mmap(struct file *file, unsigned long addr, unsigned long len, u32 prot,
-		       u64 pgoff);
+long ssi_region_vm_mmap(struct file *file, unsigned long addr, unsigned long len, u32 prot,
+			u64 pgoff, u32 how);
 void *ssi_region_vma_region(struct vm_area_struct *vma);
 int ssi_current_tgid(void);
 void ssi_current_kill_process(void);

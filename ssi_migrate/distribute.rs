@@ -33,6 +33,7 @@ use kernel::{
 use crate::core_client::private_memory;
 use crate::ffi::{self, Task, Why};
 use crate::leave::Phase;
+use crate::shared::address_space::Placement;
 use crate::shared::migrate_wire::VmaInfo;
 use crate::{engine, errno};
 
@@ -158,7 +159,16 @@ pub(crate) fn distribute(why: &mut Why) -> Result<Parked> {
             ));
             return Err(e);
         }
-        if let Err(e) = private_memory::map(home, generation, r.start as usize, len, 0, r.prot) {
+        if let Err(e) = private_memory::map(
+            home,
+            generation,
+            pages,
+            r.start as usize,
+            len,
+            0,
+            r.prot,
+            Placement::Fixed.raw(),
+        ) {
             // The private mapping may be gone already: the process cannot go on.
             let _ = private_memory::remove(generation);
             pr_err!(
@@ -302,15 +312,20 @@ unsafe extern "C" fn ssi_migrate_park(ctx: *mut c_void) {
     ffi::module_put();
 }
 
-/// For the snapshot's walk of the VMAs: the private-memory region `vma` maps, or 0.
+/// For the snapshot's walk of the VMAs: the private-memory region `vma` maps, or 0; its
+/// size in pages goes to `pages`.
 ///
 /// # Safety
 ///
-/// `vma` is a VMA of the calling process, whose mmap lock the caller holds.
+/// `vma` is a VMA of the calling process, whose mmap lock the caller holds; `pages` is
+/// valid for writing.
 #[no_mangle]
-unsafe extern "C" fn ssi_migrate_region_of(vma: *mut c_void) -> u64 {
+unsafe extern "C" fn ssi_migrate_region_of(vma: *mut c_void, pages: *mut u32) -> u64 {
     // SAFETY: Guaranteed by the caller.
-    unsafe { private_memory::of_vma(vma) }
+    let (generation, n) = unsafe { private_memory::of_vma(vma) };
+    // SAFETY: Guaranteed by the caller.
+    unsafe { *pages = n };
+    generation
 }
 
 /// For the restore: maps the private-memory region of `v` (homed on `home`) where the
@@ -329,12 +344,14 @@ unsafe extern "C" fn ssi_migrate_map_region(home: u32, v: *const VmaInfo, prot: 
     match private_memory::map(
         home,
         v.region,
+        v.region_pages,
         v.start as usize,
         len as usize,
         v.pgoff,
         prot,
+        Placement::Fixed.raw(),
     ) {
-        Ok(()) => 0,
+        Ok(_) => 0,
         Err(e) => {
             if e == errno::ehostdown() {
                 pr_warn!("the home of region {:x} is down\n", v.region);

@@ -25,6 +25,12 @@
  * delivers it as if it were sent there. Only calls of tasks of distributed processes
  * are redirected; a hook costs everybody else one atomic read.
  *
+ * Its address space stays one: an anonymous mmap() of a distributed process goes to
+ * address_space.rs (shared memory the home places and every address space of the process
+ * maps), and so does a munmap() of such memory; brk() cannot move the break (glibc's
+ * malloc then maps its memory instead) and mremap() fails with ENOMEM (glibc's realloc
+ * then copies). See docs/ARCHITECTURE.md, "Distributed threads".
+ *
  * A process is distributed on a node while the node runs one of its threads (the home
  * once a thread moved away; a destination while it runs one); it is known here by its
  * mm, held with mmgrab() so that the pointer cannot name another process later. Each
@@ -33,6 +39,8 @@
  * reference; module exit cancels it, which it can only reach once no entry is left.
  */
 #include <linux/ftrace.h>
+#include <linux/kthread.h>
+#include <linux/mman.h>
 #include <linux/pid.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
@@ -202,6 +210,131 @@ int ssi_mig_dist_current(u64 *id, u32 *home)
 }
 
 /*
+ * The home node of distributed process id as this node knows it (1), or 0 if no address
+ * space of it is here.
+ */
+int ssi_mig_dist_home(u64 id, u32 *home)
+{
+	int i, ret = 0;
+
+	spin_lock(&ssi_dist_lock);
+	for (i = 0; i < SSI_MAX_DISTRIBUTED; i++) {
+		if (ssi_dist[i].mm && ssi_dist[i].id == id) {
+			*home = ssi_dist[i].home;
+			ret = 1;
+			break;
+		}
+	}
+	spin_unlock(&ssi_dist_lock);
+	return ret;
+}
+
+/*
+ * The address spaces of distributed process id here that still have users (at home only
+ * the home's own with home_only), each with a user reference for ssi_mig_mm_put(); at
+ * most max. Returns how many.
+ */
+int ssi_mig_dist_mms(u64 id, bool home_only, struct mm_struct **out, u32 max)
+{
+	int i, n = 0;
+
+	spin_lock(&ssi_dist_lock);
+	for (i = 0; i < SSI_MAX_DISTRIBUTED && n < max; i++) {
+		struct mm_struct *mm = ssi_dist[i].mm;
+
+		if (!mm || ssi_dist[i].id != id || (home_only && ssi_dist[i].home_tgid))
+			continue;
+		if (mmget_not_zero(mm))
+			out[n++] = mm;
+	}
+	spin_unlock(&ssi_dist_lock);
+	return n;
+}
+
+/* Work items change another process's address space as its own (kthread_use_mm()). */
+void ssi_mig_mm_use(struct mm_struct *mm)
+{
+	kthread_use_mm(mm);
+}
+
+void ssi_mig_mm_unuse(struct mm_struct *mm)
+{
+	kthread_unuse_mm(mm);
+}
+
+void ssi_mig_mm_put(struct mm_struct *mm)
+{
+	mmput(mm);
+}
+
+/* Current's address space, as an opaque token (0 for none). */
+u64 ssi_mig_mm_token(void)
+{
+	return (u64)(unsigned long)current->mm;
+}
+
+/* The first private-memory region mapping of current that meets [addr, end), clipped. */
+static bool ssi_first_region_in(unsigned long addr, unsigned long end, unsigned long *from,
+				unsigned long *to)
+{
+	struct mm_struct *mm = current->mm;
+	struct vm_area_struct *vma;
+	bool found = false;
+	u32 pages;
+	VMA_ITERATOR(vmi, mm, addr);
+
+	mmap_read_lock(mm);
+	for_each_vma_range(vmi, vma, end) {
+		if (ssi_migrate_region_of(vma, &pages)) {
+			*from = max(vma->vm_start, addr);
+			*to = min(vma->vm_end, end);
+			found = true;
+			break;
+		}
+	}
+	mmap_read_unlock(mm);
+	return found;
+}
+
+/* The private-memory region current maps at addr, or 0. */
+u64 ssi_mig_region_at(unsigned long addr)
+{
+	struct mm_struct *mm = current->mm;
+	struct vm_area_struct *vma;
+	u64 region = 0;
+	u32 pages;
+
+	if (!mm)
+		return 0;
+	mmap_read_lock(mm);
+	vma = vma_lookup(mm, addr);
+	if (vma)
+		region = ssi_migrate_region_of(vma, &pages);
+	mmap_read_unlock(mm);
+	return region;
+}
+
+/*
+ * Unmaps the private-memory region mappings of current in [addr, addr + len), and only
+ * those (another node's unmap must not take what only this address space maps there).
+ */
+int ssi_mig_unmap_regions(unsigned long addr, unsigned long len)
+{
+	unsigned long from, to;
+	int ret = 0, n;
+
+	if (!current->mm || addr + len < addr)
+		return -EINVAL;
+	/* Each round unmaps one mapping; the bound is for safety only. */
+	for (n = 0; n < 65536 && !ret; n++) {
+		if (!ssi_first_region_in(addr, addr + len, &from, &to))
+			break;
+		ret = vm_munmap(from, to - from);
+	}
+	return ret;
+}
+
+/*
  * Forgets the processes whose address space is gone (no task uses it any more), or
  * every one with all; tells futex.rs of each, then drops its mm and module references.
  */
@@ -354,6 +487,74 @@ static long ssi_sys_kill(const struct pt_regs *regs)
 {
 	return ssi_sys_signal_home(0, (int)regs->si);
 }
+
+/* Whether current maps private-memory region memory in [addr, addr + len). */
+static bool ssi_has_regions_in(unsigned long addr, unsigned long len)
+{
+	unsigned long from, to;
+
+	if (!current->mm || !len || addr + len < addr)
+		return false;
+	return ssi_first_region_in(addr, addr + len, &from, &to);
+}
+
+/*
+ * Same signature as ksys_mmap_pgoff(), for anonymous mappings: address_space.rs makes
+ * private ones shared memory; the others, which stay this node's, are mapped as the
+ * kernel would (an anonymous mapping ignores its offset).
+ */
+static unsigned long ssi_mmap_pgoff(unsigned long addr, unsigned long len, unsigned long prot,
+				    unsigned long flags, unsigned long fd, unsigned long pgoff)
+{
+	u64 id;
+	u32 home;
+	long ret = SSI_SPACE_LOCAL;
+
+	if (try_module_get(THIS_MODULE)) {
+		if (ssi_mig_dist_current(&id, &home))
+			ret = ssi_migrate_space_mmap(id, home, addr, len, prot, flags);
+		module_put(THIS_MODULE);
+	}
+	if (ret == SSI_SPACE_LOCAL)
+		return vm_mmap(NULL, addr, len, prot, flags, 0);
+	return (unsigned long)ret;
+}
+
+/*
+ * munmap(): shared memory goes from every address space of the process
+ * (address_space.rs), once it is gone from the caller's.
+ */
+static long ssi_sys_munmap(const struct pt_regs *regs)
+{
+	unsigned long addr = untagged_addr(regs->di), len = regs->si;
+	bool shared = ssi_has_regions_in(addr, len);
+	u64 id;
+	u32 home;
+	long ret;
+
+	ret = vm_munmap(addr, len);
+	if (ret || !shared || !try_module_get(THIS_MODULE))
+		return ret;
+	if (ssi_mig_dist_current(&id, &home))
+		ret = ssi_migrate_space_munmap(id, home, addr, len);
+	module_put(THIS_MODULE);
+	return ret;
+}
+
+/*
+ * brk(): the break cannot move (the heap is shared memory of a fixed size), which brk()
+ * says by answering the current one; glibc's malloc maps its memory instead.
+ */
+static long ssi_sys_brk(const struct pt_regs *regs)
+{
+	return READ_ONCE(current->mm->brk);
+}
+
+/* mremap(): refused (a shared mapping cannot move or grow by itself); realloc copies. */
+static long ssi_sys_mremap(const struct pt_regs *regs)
+{
+	return -ENOMEM;
+}
 #endif
 
 /* One redirected kernel function. */
@@ -398,6 +599,14 @@ static notrace bool ssi_redirect_moved(struct ftrace_regs *fregs, int i)
 static notrace bool ssi_redirect_moved_task(struct ftrace_regs *fregs, int i)
 {
 	return ssi_redirect_moved(fregs, i) && current->pid == READ_ONCE(ssi_dist[i].moved_task);
+}
+
+/* An anonymous mapping that is not of huge pages. */
+static notrace bool ssi_redirect_anon_mmap(struct ftrace_regs *fregs, int i)
+{
+	unsigned long flags = ftrace_regs_get_argument(fregs, 3);
+
+	return (flags & MAP_ANONYMOUS) && !(flags & MAP_HUGETLB);
 }
 
 /* A signal to the process's pid at home (the system call's first argument). */
@@ -454,6 +663,10 @@ static struct ssi_hook ssi_hooks[] = {
 		 ssi_sys_gettid),
 	SSI_HOOK("__x64_sys_tgkill", NULL, true, ssi_redirect_to_home_pid, ssi_sys_tgkill),
 	SSI_HOOK("__x64_sys_kill", NULL, true, ssi_redirect_to_home_pid, ssi_sys_kill),
+	SSI_HOOK("ksys_mmap_pgoff", NULL, false, ssi_redirect_anon_mmap, ssi_mmap_pgoff),
+	SSI_HOOK("__x64_sys_munmap", NULL, false, ssi_redirect_always, ssi_sys_munmap),
+	SSI_HOOK("__x64_sys_brk", NULL, false, ssi_redirect_always, ssi_sys_brk),
+	SSI_HOOK("__x64_sys_mremap", NULL, false, ssi_redirect_always, ssi_sys_mremap),
 #endif
 };
 

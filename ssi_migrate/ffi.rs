@@ -118,6 +118,19 @@ extern "C" {
     fn ssi_mig_forget_thread_exit_effects();
     fn ssi_mig_dist_set_home_ids(tgid: u32, ppid: u32, tid: u32);
     fn ssi_mig_dist_kill(id: u64, tgid: u32, tid: u32, sig: c_int) -> c_int;
+    fn ssi_mig_dist_home(id: u64, home: *mut u32) -> c_int;
+    fn ssi_mig_dist_mms(
+        id: u64,
+        home_only: bool,
+        out: *mut *mut bindings::mm_struct,
+        max: u32,
+    ) -> c_int;
+    fn ssi_mig_mm_use(mm: *mut bindings::mm_struct);
+    fn ssi_mig_mm_unuse(mm: *mut bindings::mm_struct);
+    fn ssi_mig_mm_put(mm: *mut bindings::mm_struct);
+    fn ssi_mig_mm_token() -> u64;
+    fn ssi_mig_unmap_regions(addr: usize, len: usize) -> c_int;
+    fn ssi_mig_region_at(addr: usize) -> u64;
 }
 
 fn result(ret: isize) -> Result<usize> {
@@ -652,4 +665,97 @@ pub(crate) fn dist_kill(id: u64, tgid: u32, tid: u32, signo: u32) -> Result {
     let sig = c_int::try_from(signo).map_err(|_| EINVAL)?;
     // SAFETY: No pointer arguments.
     kernel::error::to_result(unsafe { ssi_mig_dist_kill(id, tgid, tid, sig) })
+}
+
+/// The home of distributed process `id` as this node knows it, if an address space of
+/// it is here.
+pub(crate) fn dist_home(id: u64) -> Option<u32> {
+    let mut home = 0u32;
+    // SAFETY: The out pointer is a valid local.
+    (unsafe { ssi_mig_dist_home(id, &mut home) } == 1).then_some(home)
+}
+
+/// Most address spaces of one distributed process on a node.
+const MAX_SPACES: usize = 64;
+
+/// An address space of a distributed process, with a user reference.
+///
+/// # Invariants
+///
+/// `mm` is a live `mm_struct` on which this holds a user reference (`mmget`).
+pub(crate) struct Space {
+    mm: NonNull<bindings::mm_struct>,
+}
+
+// SAFETY: The reference may be dropped from any thread (`mmput` may sleep, and a
+// `Space` is only dropped in process context).
+unsafe impl Send for Space {}
+
+impl Space {
+    /// The address spaces of distributed process `id` here (only the home's own with
+    /// `home_only`).
+    pub(crate) fn of_process(id: u64, home_only: bool) -> Result<KVec<Space>> {
+        let mut raw = [core::ptr::null_mut::<bindings::mm_struct>(); MAX_SPACES];
+        // SAFETY: `raw` has room for `MAX_SPACES` pointers.
+        let n = unsafe { ssi_mig_dist_mms(id, home_only, raw.as_mut_ptr(), MAX_SPACES as u32) };
+        let mut out = KVec::new();
+        for &mm in raw.iter().take(n.max(0) as usize) {
+            // INVARIANT: The shim took a user reference on each pointer it returned.
+            let space = Space {
+                mm: NonNull::new(mm).ok_or(EINVAL)?,
+            };
+            out.push(space, GFP_KERNEL)?;
+        }
+        Ok(out)
+    }
+
+    /// Its token, as [`current_space_token`] gives it to the task that uses it.
+    pub(crate) fn token(&self) -> u64 {
+        self.mm.as_ptr() as u64
+    }
+
+    /// Runs `f` with this address space as the calling work item's own, as if one of
+    /// its tasks ran it (`kthread_use_mm`). Only from a work item.
+    pub(crate) fn with<R>(&self, f: impl FnOnce() -> R) -> R {
+        // SAFETY: By the type invariant the mm is live; the callers are work items, kernel
+        // threads without an mm of their own.
+        unsafe { ssi_mig_mm_use(self.mm.as_ptr()) };
+        let r = f();
+        // SAFETY: Used just above, by this thread.
+        unsafe { ssi_mig_mm_unuse(self.mm.as_ptr()) };
+        r
+    }
+}
+
+impl Drop for Space {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant this holds a user reference, given up here.
+        unsafe { ssi_mig_mm_put(self.mm.as_ptr()) }
+    }
+}
+
+/// The calling task's address space, as an opaque token (compared with
+/// [`Space::token`] on this node only).
+pub(crate) fn current_space_token() -> u64 {
+    // SAFETY: No arguments; reads current's mm pointer.
+    unsafe { ssi_mig_mm_token() }
+}
+
+/// The private-memory region the calling (or used) address space maps at `addr`, or 0.
+pub(crate) fn region_at(addr: u64) -> u64 {
+    let Ok(addr) = usize::try_from(addr) else {
+        return 0;
+    };
+    // SAFETY: No pointer arguments; works on current's mm.
+    unsafe { ssi_mig_region_at(addr) }
+}
+
+/// Unmaps the private-memory region mappings of the calling (or used) address space in
+/// `[addr, addr + len)`, and nothing else.
+pub(crate) fn unmap_regions(addr: u64, len: u64) -> Result {
+    let (Ok(addr), Ok(len)) = (usize::try_from(addr), usize::try_from(len)) else {
+        return Err(EINVAL);
+    };
+    // SAFETY: No pointer arguments; works on current's mm.
+    kernel::error::to_result(unsafe { ssi_mig_unmap_regions(addr, len) })
 }

@@ -666,6 +666,8 @@ fn take_snapshot(l: &Leaving, process: u64, why: &mut Why) -> Result<KVVec<u8>> 
         flags: 0,
         name: [0; 32],
         region: 0,
+        region_pages: 0,
+        reserved: 0,
     };
     let mut vmas = KVVec::from_elem(empty, MAX_VMAS, GFP_KERNEL)?;
     let mut mm = MmInfo {

@@ -20,6 +20,7 @@ use kernel::{
     transmute::FromBytes,
 };
 
+mod address_space;
 mod arrive;
 #[path = "../rust/kmod/caller.rs"]
 mod caller;

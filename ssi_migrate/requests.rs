@@ -88,6 +88,8 @@ pub(crate) fn handle(
             tid,
             signo,
         } => crate::home_signals::on_kill(node, process, tgid, tid, signo)?,
+        MigMsg::SpaceChange(c) => return crate::address_space::on_change(node, reply, c),
+        MigMsg::SpaceApply(a) => return crate::address_space::on_apply(node, reply, a),
         MigMsg::MoveThread { job, node: dest } => {
             let pid = arrive::moved_thread_pid(node, job)?;
             leave::move_for_home(pid, dest, reply)?;

@@ -44,6 +44,7 @@ struct ssi_vma_info {
 	u64 start, end, pgoff, flags;
 	char name[SSI_VMA_NAME_LEN];
 	u64 region;
+	u32 region_pages, reserved;
 };
 
 /* What decides whether the caller may migrate a task (rust/src/migrate_target.rs). */
@@ -105,6 +106,14 @@ int ssi_mig_dist_current(u64 *id, u32 *home);
 void ssi_mig_dist_set_home_ids(u32 tgid, u32 ppid, u32 tid);
 int ssi_mig_dist_kill(u64 id, u32 tgid, u32 tid, int sig);
 int ssi_mig_dist_count(void);
+int ssi_mig_dist_home(u64 id, u32 *home);
+int ssi_mig_dist_mms(u64 id, bool home_only, struct mm_struct **out, u32 max);
+void ssi_mig_mm_use(struct mm_struct *mm);
+void ssi_mig_mm_unuse(struct mm_struct *mm);
+void ssi_mig_mm_put(struct mm_struct *mm);
+u64 ssi_mig_mm_token(void);
+int ssi_mig_unmap_regions(unsigned long addr, unsigned long len);
+u64 ssi_mig_region_at(unsigned long addr);
 void ssi_mig_dist_stop(void);
 int ssi_mig_hooks_install(void);
 void ssi_mig_hooks_remove(void);
@@ -132,13 +141,18 @@ void ssi_mig_forget_thread_exit_effects(void);
 /* Rust (main.rs and friends): called by task_shim.c */
 void ssi_migrate_task_work(void *ctx);
 void ssi_migrate_park(void *ctx);
-u64 ssi_migrate_region_of(struct vm_area_struct *vma);
+u64 ssi_migrate_region_of(struct vm_area_struct *vma, u32 *pages);
 int ssi_migrate_map_region(u32 home, const struct ssi_vma_info *v, u32 prot);
 void ssi_migrate_stdio_exiting(void *ctx, bool group);
 long ssi_migrate_futex(u64 id, u32 home, unsigned long uaddr, u32 op, u32 val, s64 deadline,
 		       unsigned long uaddr2, u32 val2, u32 val3);
 void ssi_migrate_space_ended(u64 id);
 long ssi_migrate_signal_home(u64 id, u32 home, u32 tgid, u32 tid, int sig);
+/* ssi_migrate_space_mmap()'s answer for a mapping that stays this node's (not an address). */
+#define SSI_SPACE_LOCAL 1
+long ssi_migrate_space_mmap(u64 id, u32 home, unsigned long addr, unsigned long len,
+			    unsigned long prot, unsigned long flags);
+long ssi_migrate_space_munmap(u64 id, u32 home, unsigned long addr, unsigned long len);
 int ssi_migrate_fetch(void *ctx, u64 addr, u64 anchor, void *dst);
 void ssi_migrate_ctx_put(void *ctx);
 void ssi_migrate_stdio_put(void *ctx);

@@ -69,7 +69,7 @@
 #include "shim.h"
 
 static_assert(sizeof(struct ssi_mm_info) == 96 + 8 * SSI_AUXV_WORDS + 16);
-static_assert(sizeof(struct ssi_vma_info) == 72);
+static_assert(sizeof(struct ssi_vma_info) == 80);
 static_assert(sizeof(struct ssi_target_facts) == 16);
 static_assert(offsetof(struct ssi_target_facts, threads) == 12);
 
@@ -234,8 +234,10 @@ static void ssi_vma_name(struct vm_area_struct *vma, struct mm_struct *mm, char 
  */
 static bool ssi_vma_pins(struct vm_area_struct *vma)
 {
+	u32 pages;
+
 	return (vma->vm_flags & (VM_IO | VM_PFNMAP | VM_MIXEDMAP)) &&
-	       !(vma->vm_ops && vma->vm_ops->name) && !ssi_migrate_region_of(vma);
+	       !(vma->vm_ops && vma->vm_ops->name) && !ssi_migrate_region_of(vma, &pages);
 }
 
 /* The first mapping of @task that pins it to this node, described in @p. */
@@ -342,9 +344,10 @@ static int ssi_capture_mm(struct ssi_mm_info *mi, struct ssi_vma_info *vmas, u32
 		struct ssi_vma_info *v = &vmas[n];
 		char name[SSI_VMA_NAME_LEN];
 		u64 region;
+		u32 region_pages;
 
 		ssi_vma_name(vma, mm, name);
-		region = ssi_migrate_region_of(vma);
+		region = ssi_migrate_region_of(vma, &region_pages);
 		if (ssi_vma_pins(vma)) {
 			snprintf(why, SSI_WHY_LEN, "pinned to node %u by %s (device memory at %#lx)",
 				 node, name[0] ? name : "a device mapping", vma->vm_start);
@@ -386,6 +389,8 @@ static int ssi_capture_mm(struct ssi_mm_info *mi, struct ssi_vma_info *vmas, u32
 		if (vma->vm_flags & VM_GROWSDOWN)
 			v->flags |= SSI_VMA_GROWSDOWN;
 		v->region = region;
+		v->region_pages = region_pages;
+		v->reserved = 0;
 		if (region)
 			v->flags |= SSI_VMA_REGION;
 		else if (vma->vm_ops && vma->vm_ops->name)
@@ -998,9 +1003,11 @@ int ssi_mig_private_ranges(struct ssi_private_range *out, u32 max, char *why)
 	for_each_vma(vmi, vma) {
 		unsigned long start = vma->vm_start, end = vma->vm_end;
 		vm_flags_t f = vma->vm_flags;
+		u32 pages;
 		bool skip = (f & VM_MAYSHARE) || !(f & VM_WRITE) ||
 			    (vma->vm_ops && vma->vm_ops->name) || is_vm_hugetlb_page(vma) ||
-			    (f & (VM_IO | VM_PFNMAP | VM_MIXEDMAP)) || ssi_migrate_region_of(vma);
+			    (f & (VM_IO | VM_PFNMAP | VM_MIXEDMAP)) ||
+			    ssi_migrate_region_of(vma, &pages);
 
 		if (skip) {
 			prev_end = end;

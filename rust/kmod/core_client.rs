@@ -688,20 +688,30 @@ pub(crate) mod private_memory {
         Ok(n as u32)
     }
 
-    /// Maps `len` bytes of region `generation` (homed on `home`) from page `pgoff` at
-    /// `addr`, replacing what is there.
+    /// Maps `len` bytes of region `generation` (`pages` pages, homed on `home`) from page
+    /// `pgoff` into the calling process, at `addr` as `how` says (a `Placement::raw` of
+    /// `rust/src/address_space.rs`); returns where.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn map(
         home: u32,
         generation: u64,
+        pages: u32,
         addr: usize,
         len: usize,
         pgoff: u64,
         prot: u32,
-    ) -> Result {
+        how: u32,
+    ) -> Result<usize> {
         // SAFETY: No pointer arguments.
-        kernel::error::to_result(unsafe {
-            super::ssi_region_private_map(home, generation, addr, len, pgoff, prot)
-        })
+        let at = unsafe {
+            super::ssi_region_private_map(home, generation, pages, addr, len, pgoff, prot, how)
+        };
+        if at < 0 {
+            // An errno: above -4096.
+            return Err(Error::from_errno(at as i32));
+        }
+        // Not negative.
+        Ok(at as usize)
     }
 
     /// Removes region `generation` (homed here) cluster-wide.
@@ -710,14 +720,17 @@ pub(crate) mod private_memory {
         kernel::error::to_result(unsafe { super::ssi_region_private_remove(generation) })
     }
 
-    /// The generation of the private-memory region that `vma` maps, or 0.
+    /// The generation and size in pages of the private-memory region that `vma` maps,
+    /// or 0 and 0.
     ///
     /// # Safety
     ///
     /// `vma` is a VMA of the calling process, whose mmap lock the caller holds.
-    pub(crate) unsafe fn of_vma(vma: *mut c_void) -> u64 {
-        // SAFETY: Guaranteed by the caller.
-        unsafe { super::ssi_region_private_of_vma(vma) }
+    pub(crate) unsafe fn of_vma(vma: *mut c_void) -> (u64, u32) {
+        let mut pages = 0u32;
+        // SAFETY: Guaranteed by the caller; `pages` is a valid place for the answer.
+        let generation = unsafe { super::ssi_region_private_of_vma(vma, &mut pages) };
+        (generation, pages)
     }
 }
 

@@ -34,7 +34,7 @@ macro_rules! plain_data {
 
 /// Version of this ABI. Bumped on any incompatible change; `ssictl` refuses to talk to a
 /// kernel with another version.
-pub const SSI_ABI_VERSION: u32 = 4;
+pub const SSI_ABI_VERSION: u32 = 5;
 
 /// The ioctl "type" byte of ssi (free in Documentation/userspace-api/ioctl/ioctl-number.rst).
 pub const SSI_IOC_MAGIC: u32 = 0xD5;

@@ -12,6 +12,7 @@
 
 #![no_std]
 
+pub mod address_space;
 pub mod arith;
 pub mod directory;
 pub mod errno;

@@ -20,7 +20,7 @@ use super::ioctl::{PlainData, SsiMigrateJob};
 /// First byte of every message (service data that is not `probe`).
 pub const MAGIC: u8 = 0xA5;
 /// Version of this protocol and the snapshot layout.
-pub const VERSION: u8 = 3;
+pub const VERSION: u8 = 4;
 /// Largest data in one `Output`/`Input` exchange or snapshot chunk.
 pub const MAX_DATA: usize = 3968;
 /// Largest message text in `Failed`.
@@ -158,6 +158,85 @@ pub enum MigMsg<'a> {
         tid: u32,
         signo: u32,
     },
+    /// A node running a thread of a distributed process → its home: that thread
+    /// changes the process's address space. Answer: [`SpaceAnswer`].
+    SpaceChange(SpaceChange),
+    /// Home → each node: change every address space of a distributed process there.
+    /// Answer: empty.
+    SpaceApply(SpaceApply),
+}
+
+/// A change of a distributed process's address space asked of its home: [`SPACE_MAP`],
+/// a shared mapping of `len` bytes at `addr` placed as `placement` says (see
+/// `super::address_space::Placement`), or [`SPACE_UNMAP`], `[addr, addr + len)` goes.
+/// The home changes its own address space and has every other one changed; the
+/// caller's (`except`, an opaque token of the caller's node) changes itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SpaceChange {
+    pub process: u64,
+    pub op: u32,
+    pub placement: u32,
+    pub addr: u64,
+    pub len: u64,
+    pub except: u64,
+}
+
+/// The home's change of every address space of distributed process `process` on a node
+/// but `except` (the caller's, on the caller's node; 0 elsewhere): map `len` bytes of
+/// private-memory region `generation` of `pages` pages at `addr` ([`SPACE_MAP`],
+/// replacing what is there with `placement` `Fixed`, else only where nothing is), or
+/// unmap the region memory in `[addr, addr + len)` ([`SPACE_UNMAP`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SpaceApply {
+    pub process: u64,
+    pub op: u32,
+    pub placement: u32,
+    pub addr: u64,
+    pub len: u64,
+    pub generation: u64,
+    pub pages: u32,
+    pub except: u64,
+}
+
+/// `SpaceChange`/`SpaceApply` operations.
+pub const SPACE_MAP: u32 = 1;
+pub const SPACE_UNMAP: u32 = 2;
+
+/// The answer to `SpaceChange`: where the mapping went and the region that holds it
+/// (0s for an unmap).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SpaceAnswer {
+    pub addr: u64,
+    pub generation: u64,
+    pub pages: u32,
+}
+
+impl SpaceAnswer {
+    /// Its encoded length.
+    pub const LEN: usize = 20;
+
+    /// Encodes into `buf`; returns the length.
+    pub fn encode(&self, buf: &mut [u8]) -> Result<usize, MigWireError> {
+        let mut o = Out { buf, len: 0 };
+        o.u64(self.addr)?;
+        o.u64(self.generation)?;
+        o.u32(self.pages)?;
+        Ok(o.len)
+    }
+
+    /// Decodes a whole answer.
+    pub fn decode(buf: &[u8]) -> Result<Self, MigWireError> {
+        let mut i = In { buf };
+        let a = Self {
+            addr: i.u64()?,
+            generation: i.u64()?,
+            pages: i.u32()?,
+        };
+        if !i.buf.is_empty() {
+            return Err(MigWireError::Malformed);
+        }
+        Ok(a)
+    }
 }
 
 /// The answer to `MoveThread`: the hop's errno (0: it moved), its figures (as
@@ -202,6 +281,15 @@ impl<'a> MoveAnswer<'a> {
             snapshot_bytes,
             text,
         })
+    }
+}
+
+/// A known `SpaceChange`/`SpaceApply` operation.
+fn space_op(op: u32) -> Result<u32, MigWireError> {
+    if op == SPACE_MAP || op == SPACE_UNMAP {
+        Ok(op)
+    } else {
+        Err(MigWireError::Malformed)
     }
 }
 
@@ -297,6 +385,8 @@ impl<'a> MigMsg<'a> {
             MigMsg::Ps => 13,
             MigMsg::MoveThread { .. } => 14,
             MigMsg::Kill { .. } => 15,
+            MigMsg::SpaceChange(_) => 16,
+            MigMsg::SpaceApply(_) => 17,
         }
     }
 
@@ -390,6 +480,24 @@ impl<'a> MigMsg<'a> {
                 o.u32(tgid)?;
                 o.u32(tid)?;
                 o.u32(signo)?;
+            }
+            MigMsg::SpaceChange(c) => {
+                o.u64(c.process)?;
+                o.u32(c.op)?;
+                o.u32(c.placement)?;
+                o.u64(c.addr)?;
+                o.u64(c.len)?;
+                o.u64(c.except)?;
+            }
+            MigMsg::SpaceApply(a) => {
+                o.u64(a.process)?;
+                o.u32(a.op)?;
+                o.u32(a.placement)?;
+                o.u64(a.addr)?;
+                o.u64(a.len)?;
+                o.u64(a.generation)?;
+                o.u32(a.pages)?;
+                o.u64(a.except)?;
             }
         }
         Ok(o.len)
@@ -485,6 +593,24 @@ impl<'a> MigMsg<'a> {
                 tid: i.u32()?,
                 signo: i.u32()?,
             },
+            16 => MigMsg::SpaceChange(SpaceChange {
+                process: i.u64()?,
+                op: space_op(i.u32()?)?,
+                placement: i.u32()?,
+                addr: i.u64()?,
+                len: i.u64()?,
+                except: i.u64()?,
+            }),
+            17 => MigMsg::SpaceApply(SpaceApply {
+                process: i.u64()?,
+                op: space_op(i.u32()?)?,
+                placement: i.u32()?,
+                addr: i.u64()?,
+                len: i.u64()?,
+                generation: i.u64()?,
+                pages: i.u32()?,
+                except: i.u64()?,
+            }),
             _ => return Err(MigWireError::Unknown),
         };
         if !i.buf.is_empty() {
@@ -533,6 +659,9 @@ pub struct VmaInfo {
     /// With `VMA_REGION`: the generation of the private-memory region it maps (homed
     /// on the process's home; `pgoff` is the page of the region at `start`).
     pub region: u64,
+    /// With `VMA_REGION`: the region's size in pages (it has no bookkeeping record).
+    pub region_pages: u32,
+    pub reserved: u32,
 }
 
 /// `VmaInfo::flags`: see `ssi_migrate/shim.h`.
@@ -547,7 +676,7 @@ pub const VMA_REGION: u64 = 0x40;
 pub const VMA_FLAGS: u64 = 0x7f;
 
 const _: () = assert!(core::mem::size_of::<MmInfo>() == 96 + 8 * 64 + 16);
-const _: () = assert!(core::mem::size_of::<VmaInfo>() == 72);
+const _: () = assert!(core::mem::size_of::<VmaInfo>() == 80);
 // SAFETY: `#[repr(C)]` structs of `u64`s and a byte array, whose sizes (checked above)
 // leave no room for implicit padding.
 unsafe impl PlainData for MmInfo {}
@@ -641,10 +770,19 @@ pub fn vmas_valid(vmas: &[VmaInfo], limit: u64) -> bool {
             && (v.start | v.end) & 0xfff == 0
             && v.start >= prev_end
             && v.flags & !VMA_FLAGS == 0
-            && (v.flags & VMA_REGION != 0) == (v.region != 0);
+            && (v.flags & VMA_REGION != 0) == (v.region != 0)
+            && (v.region == 0 || region_fits(v));
         prev_end = v.end;
         ok
     })
+}
+
+/// Whether region mapping `v` lies within its region.
+fn region_fits(v: &VmaInfo) -> bool {
+    let pages = (v.end - v.start) >> 12;
+    v.pgoff
+        .checked_add(pages)
+        .is_some_and(|last| last <= u64::from(v.region_pages))
 }
 
 /// The VMA containing `addr`, if any.
@@ -679,6 +817,8 @@ mod tests {
             flags,
             name: [0; 32],
             region: 0,
+            region_pages: 0,
+            reserved: 0,
         }
     }
 
@@ -746,6 +886,24 @@ mod tests {
                 tid: 101,
                 signo: 10,
             },
+            MigMsg::SpaceChange(SpaceChange {
+                process: 7,
+                op: SPACE_MAP,
+                placement: 1,
+                addr: 0x7000_0000,
+                len: 8192,
+                except: 0xffff_8880_0000_1000,
+            }),
+            MigMsg::SpaceApply(SpaceApply {
+                process: 7,
+                op: SPACE_UNMAP,
+                placement: 2,
+                addr: 0x7000_0000,
+                len: 8192,
+                generation: 0xabc,
+                pages: 2,
+                except: 0,
+            }),
         ];
         let mut buf = [0u8; 512];
         for m in msgs {
@@ -759,6 +917,33 @@ mod tests {
             buf[n] = 0;
             assert_eq!(MigMsg::decode(&buf[..n + 1]), Err(MigWireError::Malformed));
         }
+    }
+
+    #[test]
+    fn space_changes_name_a_known_operation_and_answer_in_full() {
+        let mut buf = [0u8; 64];
+        let n = MigMsg::SpaceChange(SpaceChange {
+            process: 1,
+            op: SPACE_UNMAP,
+            placement: 0,
+            addr: 0x1000,
+            len: 0x1000,
+            except: 0,
+        })
+        .encode(&mut buf)
+        .unwrap();
+        // The operation follows the header and the process.
+        buf[12] = 3;
+        assert_eq!(MigMsg::decode(&buf[..n]), Err(MigWireError::Malformed));
+        let a = SpaceAnswer {
+            addr: 0x7f00_0000_0000,
+            generation: u64::MAX,
+            pages: 32768,
+        };
+        assert_eq!(a.encode(&mut buf), Ok(SpaceAnswer::LEN));
+        assert_eq!(SpaceAnswer::decode(&buf[..SpaceAnswer::LEN]), Ok(a));
+        assert!(SpaceAnswer::decode(&buf[..SpaceAnswer::LEN - 1]).is_err());
+        assert!(SpaceAnswer::decode(&buf[..SpaceAnswer::LEN + 1]).is_err());
     }
 
     #[test]
@@ -874,9 +1059,19 @@ mod tests {
         assert!(!vmas_valid(&[vma(0x1000, 0x2000, VMA_REGION)], 1 << 47));
         let region = VmaInfo {
             region: 0xabc,
+            region_pages: 2,
+            pgoff: 1,
             ..vma(0x1000, 0x2000, VMA_READ | VMA_WRITE | VMA_REGION)
         };
         assert!(vmas_valid(&[region], 1 << 47));
+        // It lies within its region.
+        let past = VmaInfo { pgoff: 2, ..region };
+        assert!(!vmas_valid(&[past], 1 << 47));
+        let wrapping = VmaInfo {
+            pgoff: u64::MAX,
+            ..region
+        };
+        assert!(!vmas_valid(&[wrapping], 1 << 47));
         let stray = VmaInfo {
             flags: VMA_READ,
             ..region

@@ -119,20 +119,10 @@ pub fn is_private_name(name: &[u8]) -> bool {
             .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
 }
 
-/// Checks the name of a region as the bookkeeping store may hold it: a user's region
-/// name or a private-memory region's.
-pub fn validate_stored_name(name: &[u8]) -> Result<(), RegionError> {
-    if is_private_name(name) {
-        Ok(())
-    } else {
-        validate_name(name)
-    }
-}
-
-/// Writes the bookkeeping key of region `name` (a user's or a private-memory region's)
-/// into `out`; returns its length.
+/// Writes the bookkeeping key of user region `name` into `out`; returns its length.
+/// Private-memory regions have no key (their nodes learn of them from the process).
 pub fn key(name: &[u8], out: &mut [u8; MAX_KEY]) -> Result<usize, RegionError> {
-    validate_stored_name(name)?;
+    validate_name(name)?;
     let n = KEY_PREFIX.len() + name.len();
     out[..KEY_PREFIX.len()].copy_from_slice(KEY_PREFIX);
     out[KEY_PREFIX.len()..n].copy_from_slice(name);
@@ -234,7 +224,7 @@ mod tests {
     }
 
     #[test]
-    fn private_names_are_recognised_and_keyed() {
+    fn private_names_are_recognised_and_have_no_key() {
         let mut n = [0u8; PRIVATE_NAME_LEN];
         let len = private_name(12, 0x00ab_cdef_0123_4567, &mut n);
         assert_eq!(&n[..len], b".p12-00abcdef01234567");
@@ -244,10 +234,10 @@ mod tests {
         assert!(is_private_name(&n[..len]));
         assert_eq!(private_name(0, 1, &mut n), 20);
         assert_eq!(&n[..20], b".p0-0000000000000001");
-        // Users cannot name a region like that, but the store may hold one.
+        // Users cannot name a region like that, and the store holds none.
         assert_eq!(validate_name(&n[..20]), Err(RegionError::BadName));
         let mut k = [0u8; MAX_KEY];
-        assert_eq!(key(&n[..20], &mut k), Ok(27));
+        assert_eq!(key(&n[..20], &mut k), Err(RegionError::BadName));
         for bad in [
             &b".p-0000000000000001"[..],
             b".p0-000000000000001",

@@ -108,6 +108,8 @@ pub enum MsgType {
     PageData = 16,
     /// Asks a node to drop its copy of a page.
     PageInvalidate = 17,
+    /// A private-memory region is gone (from its home, to every node).
+    RegionGone = 18,
 }
 
 impl MsgType {
@@ -131,6 +133,7 @@ impl MsgType {
             15 => Self::PageFetch,
             16 => Self::PageData,
             17 => Self::PageInvalidate,
+            18 => Self::RegionGone,
             _ => return None,
         })
     }
@@ -298,6 +301,13 @@ pub enum Message<'a> {
         /// Page index.
         page: u32,
     },
+    /// From a private-memory region's home: the region is gone (the process unmapped it
+    /// or ended), every node drops its state. Not answered. Private-memory regions have
+    /// no bookkeeping key, so this notice is how their removal reaches the other nodes.
+    RegionGone {
+        /// The region's generation.
+        region: u64,
+    },
 }
 
 /// Bytes of the page contents `PagePlan` and `PageData` carry.
@@ -339,6 +349,7 @@ impl Message<'_> {
             Self::PageFetch { .. } => MsgType::PageFetch,
             Self::PageData { .. } => MsgType::PageData,
             Self::PageInvalidate { .. } => MsgType::PageInvalidate,
+            Self::RegionGone { .. } => MsgType::RegionGone,
         }
     }
 }
@@ -588,6 +599,7 @@ fn encode_payload(msg: &Message<'_>, w: &mut Writer<'_>) -> Result<(), WireError
             w.u64(region)?;
             w.u32(page)
         }
+        Message::RegionGone { region } => w.u64(region),
     }
 }
 
@@ -732,6 +744,7 @@ fn decode_payload(t: MsgType, payload: &[u8]) -> Result<Message<'_>, WireError> 
             region: r.u64()?,
             page: r.u32()?,
         },
+        MsgType::RegionGone => Message::RegionGone { region: r.u64()? },
     };
     r.finish()?;
     Ok(msg)
@@ -970,6 +983,7 @@ mod tests {
         assert!(round_trip(Message::PageData { data: &[] }));
         assert!(!round_trip(Message::PageData { data: &page[..100] }));
         assert!(round_trip(Message::PageInvalidate { region: 3, page: 4 }));
+        assert!(round_trip(Message::RegionGone { region: 5 }));
     }
 
     #[test]

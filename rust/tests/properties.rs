@@ -302,7 +302,7 @@ mod kv_props {
 mod migrate_wire {
     use proptest::prelude::*;
     use ssi_shared::migrate_wire::{
-        page_from_source, vma_of, vmas_valid, MigMsg, Redirect, SnapshotLayout, VmaInfo,
+        page_from_source, vma_of, vmas_valid, MigMsg, Redirect, SnapshotLayout, VmaInfo, VERSION,
     };
 
     proptest! {
@@ -318,8 +318,8 @@ mod migrate_wire {
 
         /// A decoded message encodes back to the same bytes (one encoding per message).
         #[test]
-        fn decoded_messages_are_canonical(kind in 1u8..14, body in prop::collection::vec(any::<u8>(), 0..64)) {
-            let mut bytes = vec![0xA5, 1, kind, 0];
+        fn decoded_messages_are_canonical(kind in 1u8..19, body in prop::collection::vec(any::<u8>(), 0..64)) {
+            let mut bytes = vec![0xA5, VERSION, kind, 0];
             bytes.extend_from_slice(&body);
             if let Ok(m) = MigMsg::decode(&bytes) {
                 let mut out = [0u8; 256];
@@ -339,7 +339,7 @@ mod migrate_wire {
             let mut vmas = Vec::new();
             for (gap, len) in gaps {
                 at += gap;
-                vmas.push(VmaInfo { start: at << 12, end: (at + len) << 12, pgoff: 0, flags: 1, name: [0; 32], region: 0 });
+                vmas.push(VmaInfo { start: at << 12, end: (at + len) << 12, pgoff: 0, flags: 1, name: [0; 32], region: 0, region_pages: 0, reserved: 0 });
                 at += len;
             }
             prop_assert!(vmas_valid(&vmas, 1 << 47));
@@ -349,6 +349,69 @@ mod migrate_wire {
                 prop_assert_eq!(vma_of(&vmas, a).map(|v| v.start), scan.map(|v| v.start));
                 let same = scan.is_some() && scan == vmas.iter().find(|v| v.start <= b && b < v.end);
                 prop_assert_eq!(page_from_source(&vmas, a, b), same);
+            }
+        }
+    }
+}
+
+mod address_space_props {
+    use proptest::prelude::*;
+    use ssi_shared::address_space::{
+        shared_mapping, unmap_range, Placement, MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE,
+        MAP_PRIVATE, MAX_PAGES,
+    };
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+
+        /// Whatever a program passes to mmap: no panic; a shared mapping covers the
+        /// length asked for in whole pages within a region's size, is placed as the flags
+        /// say, and at exactly the address asked for when fixed.
+        #[test]
+        fn mmap_arguments_are_decided_soundly(
+            addr in prop_oneof![any::<u64>(), (0u64..1 << 35).prop_map(|p| p << 12)],
+            len in prop_oneof![any::<u64>(), 0u64..1 << 33],
+            prot in prop_oneof![0u32..8, any::<u32>()],
+            flags in prop_oneof![
+                Just(MAP_PRIVATE | MAP_ANONYMOUS),
+                Just(MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED),
+                Just(MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE),
+                any::<u32>(),
+            ],
+        ) {
+            match shared_mapping(addr, len, prot, flags) {
+                None => prop_assert!(
+                    flags & MAP_ANONYMOUS == 0 || flags & 0xf != MAP_PRIVATE || prot & !3 != 0
+                        || flags & 0x4_0100 != 0
+                ),
+                Some(Err(_)) => {}
+                Some(Ok(m)) => {
+                    prop_assert!(m.bytes() >= len && m.bytes() - len < 4096);
+                    prop_assert!(m.pages >= 1 && m.pages <= MAX_PAGES);
+                    prop_assert_eq!(m.prot, prot);
+                    let want = if flags & MAP_FIXED_NOREPLACE != 0 {
+                        Placement::FixedNoReplace
+                    } else if flags & MAP_FIXED != 0 {
+                        Placement::Fixed
+                    } else {
+                        Placement::Anywhere
+                    };
+                    prop_assert_eq!(m.placement, want);
+                    prop_assert_eq!(m.addr & 4095, 0);
+                    if want != Placement::Anywhere {
+                        prop_assert_eq!(m.addr, addr);
+                    }
+                }
+            }
+        }
+
+        /// munmap's range is whole pages, covers what was asked and stays in bounds.
+        #[test]
+        fn unmap_ranges_stay_in_bounds(addr in any::<u64>(), len in any::<u64>()) {
+            if let Ok((a, l)) = unmap_range(addr, len, 1 << 47) {
+                prop_assert_eq!(a, addr);
+                prop_assert!(l >= len && l - len < 4096 && l & 4095 == 0);
+                prop_assert!(a + l <= 1 << 47);
             }
         }
     }

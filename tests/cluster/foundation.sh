@@ -21,7 +21,7 @@ for n in 0 1; do
     js=$(cluster_run $n "$SSICTL status --json")
     t_ok "node$n: ssictl status --json" $? "$js"
     t_eq "node$n: status node_id" "$n" "$(json_get "$js" 'd["node_id"]')"
-    t_eq "node$n: status abi_version" 4 "$(json_get "$js" 'd["abi_version"]')"
+    t_eq "node$n: status abi_version" "$ABI_VERSION" "$(json_get "$js" 'd["abi_version"]')"
     t_eq "node$n: transports registered" '["rdma", "gpio-bus"]' \
         "$(json_get "$js" '[t["name"] for t in d["transports"]]')"
     t_match "node$n: rdma transport sees rxe0 ACTIVE" "devices: rxe0:1:ACTIVE" \

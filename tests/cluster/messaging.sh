@@ -67,7 +67,7 @@ t_err "node0: oversized ping payload refused" $? "$out"
 
 # --- services registered by other modules (ssi_migrate's) --------------------------------
 out=$(cluster_run 0 "$SSICTL service call 1 1 probe --json")
-t_eq "node0: node 1's migration engine answers its service" '"engine on node 1, ABI v4"' \
+t_eq "node0: node 1's migration engine answers its service" "\"engine on node 1, ABI v$ABI_VERSION\"" \
     "$(json_get "$out" 'json.dumps(d["answer"])')"
 out=$(cluster_run 0 "grep services: /proc/ssi/status")
 t_eq "node0: /proc/ssi/status lists the migrate service" "services: 1:migrate" "$out"
@@ -82,7 +82,7 @@ out=$(cluster_run 0 "$SSICTL service call 1 1 probe 2>&1")
 t_match "node0: its service is gone from node 1" 'no service 1' "$out"
 out=$(cluster_run 1 "insmod $KO_MIGRATE")
 out=$(cluster_run 0 "$SSICTL service call 1 1 probe")
-t_eq "node0: ... and back after reloading it" "engine on node 1, ABI v4" "$out"
+t_eq "node0: ... and back after reloading it" "engine on node 1, ABI v$ABI_VERSION" "$out"
 
 # --- the bookkeeping store -----------------------------------------------------------
 out=$(cluster_run 2 "$SSICTL kv put region/alpha home=3 && $SSICTL kv put region/beta home=2")
@@ -156,7 +156,7 @@ out=$(cluster_run 1 "$HOSTILE $IP0 9 connect 2>/dev/null")
 t_eq "hostile: node 9 claimed from the wrong address rejected (reason 3)" "rejected 3" \
     "$(json_get "$out" '"%s %s" % (d["result"], d["reject_reason"])')"
 out=$(cluster_run 0 "dmesg")
-t_match "node0: the ABI mismatch is explained in dmesg" 'refused node 9 .*speaks ABI v99, this node v4' "$out"
+t_match "node0: the ABI mismatch is explained in dmesg" "refused node 9 .*speaks ABI v99, this node v$ABI_VERSION" "$out"
 out=$(cluster_run 2 "python3 -c '
 import os, socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

@@ -18,7 +18,10 @@
 # home) and back home, keeping their ids; a moved thread's getpid(), getppid() and
 # gettid() answer its ids at home, and its pthread_kill(), kill() and raise() reach
 # the right threads; `ssictl migrate PID NODE` of a multi-threaded process moves every
-# thread; ssictl ps lists every thread of a distributed process where it runs; no
+# thread; ssictl ps lists every thread of a distributed process where it runs; memory
+# mapped (mmap, malloc, a new thread's stack) or unmapped on either side after the
+# threads spread is seen on the other; processes with many private mappings distribute
+# run after run and leave no region behind; no
 # BUG/WARNING/Oops; modules unload.
 . "$(dirname "$0")/../lib/suite.sh" threads
 
@@ -324,6 +327,40 @@ t_match "node0: ... posix_spawn (vfork) of /bin/true works and exits 0" '^spawn 
 t_match "node0: ... exit 0" '^rc=0$' "$out"
 out=$(cluster_run 0 "dmesg | grep 'fork refused'")
 t_match "node0: ... the kernel log says why" "pid $pid: fork refused \\(EBUSY\\)" "$out"
+
+# --- memory mapped after the threads spread is one address space too ---------------------------
+# The worker on node 1 maps memory (mmap, a big malloc served by mmap, a small one from
+# its own malloc arena) and starts a thread there; the main thread at home reads all of
+# it, writes into it and maps memory of its own, which the worker reads; the worker's
+# munmap reaches home. The break cannot move and mremap fails (malloc and realloc do
+# without them).
+one_worker_away newmem /tmp/go18 1 newmem
+out=$(wait_job 0 newmem "$JOB_SECS")
+t_match "node0: memory the worker maps on node 1 (mmap, malloc of 1 MiB and of 4000 B) reads back at home" \
+    '^newmem worker_map=ok worker_big=ok worker_small=ok ' "$out"
+t_match "node0: ... a store at home reads back on node 1, and so does memory mapped at home" \
+    ' written=ok home_map=ok ' "$out"
+t_match "node0: ... the stack of a thread started on node 1 reads back at home" ' stack=ok ' "$out"
+t_match "node0: ... memory unmapped on node 1 is gone at home" ' unmapped=ok ' "$out"
+t_match "node0: ... sbrk and mremap fail with ENOMEM" \
+    ' sbrk=Cannot allocate memory mremap=Cannot allocate memory$' "$out"
+t_match "node0: ... exit 0" '^rc=0$' "$out"
+
+# --- private memory leaves nothing behind ---------------------------------------------------------
+# Each run distributes a process with 120 private writable mappings (a region each); the
+# regions have no bookkeeping key, so run after run fits (the store holds 256 keys), and
+# when a process ends every node drops its regions.
+for run in 1 2 3; do
+    one_worker_away "maps$run" "/tmp/go17.$run" $((run % 2 + 1)) mappings 120
+    out=$(wait_job 0 "maps$run" "$JOB_SECS")
+    t_match "node0: run $run: the worker on node $((run % 2 + 1)) read all 120 mappings and wrote each" \
+        '^mappings n=120 sum=7260 written=120$' "$out"
+    t_match "node0: ... exit 0" '^rc=0$' "$out"
+done
+for g in 0 1 2; do
+    left=$(cluster_run $g "for i in \$(seq 50); do n=\$(grep -c '^\.p' /proc/ssi/regions); [ \$n = 0 ] && break; sleep 0.2; done; echo \$n")
+    t_eq "node$g: no private-memory region is left once the processes ended" 0 "$left"
+done
 
 # --- signals: pthread_kill to a remote thread, SIGTERM to the home pid, rmmod refused ---------
 one_worker_away signal /tmp/go9 1 signal

@@ -17,3 +17,5 @@ HOSTILE=$SSI_ROOT/target/ssi-hostile
 REGTEST=$SSI_ROOT/target/ssi-regtest
 COUNTER=$SSI_ROOT/target/ssi-counter
 THREADS=$SSI_ROOT/target/ssi-threads
+# The ABI version the modules and ssictl built from this tree speak.
+ABI_VERSION=$(ssi_abi_version)

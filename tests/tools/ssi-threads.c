@@ -73,7 +73,17 @@
  * ids prints "ids pid=P ppid=Q tid=T" (the worker's view, 1 more field "same" or
  * "differ" against the main thread's) and "signals pthread_kill=A kill=B raise=C"
  * (each "ok" when its handler ran in the thread it should: main, any thread but the
- * worker's stand-in (main here), the worker).
+ * worker's stand-in (main here), the worker);
+ * newmem: the worker maps memory (mmap, a big and a small malloc), the main thread
+ * reads it, writes to it and maps some of its own, which the worker reads; the worker
+ * starts a thread, whose stack the main thread reads, tries sbrk() and mremap(), then
+ * unmaps its mapping, which the main thread checks is gone; it prints "newmem
+ * worker_map=ok worker_big=ok worker_small=ok written=ok home_map=ok stack=ok
+ * unmapped=ok sbrk=E mremap=E" ("bad" for a check that failed; E the error, or
+ * "moved");
+ * mappings maps N private writable pages, each a mapping of its own, before the worker
+ * starts; the worker sums them, then doubles each; it prints "mappings n=N sum=S
+ * written=W" (S must be N(N+1)/2, W the pages that hold what the worker wrote).
  * Exit 0 when everything checks out, 1 otherwise, CODE for
  * exitcode (1 with a message if exit_group ended only the worker), 2 on a usage error.
  */
@@ -90,6 +100,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/futex.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -189,7 +200,9 @@ static enum {
 	LOCKLOOP,
 	WANDER,
 	IDS,
-	COMPUTE
+	COMPUTE,
+	MAPPINGS,
+	NEWMEM
 } mode;
 static unsigned long iters;
 static long value;
@@ -580,6 +593,176 @@ static void run_ids(void)
 		SPIN_UNTIL(atomic_load(&ids.by_raise));
 }
 
+/* mappings: N private writable pages, each its own mapping (PROT_NONE pages between). */
+static unsigned char *areas;
+static unsigned long areas_sum;
+
+static unsigned long *area(unsigned long k)
+{
+	return (unsigned long *)(areas + 2 * k * PAGE);
+}
+
+static int map_areas(unsigned long n)
+{
+	unsigned long k;
+
+	areas = mmap(NULL, 2 * n * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (areas == MAP_FAILED)
+		return -1;
+	for (k = 0; k < n; k++) {
+		if (mprotect(area(k), PAGE, PROT_READ | PROT_WRITE))
+			return -1;
+		*area(k) = k + 1;
+	}
+	return 0;
+}
+
+/*
+ * newmem: memory mapped after the process became distributed, by the worker (moved to
+ * another node) and by the main thread at home, passed to the other by pointer.
+ */
+#define NEWMEM_WORDS (16384 / sizeof(unsigned long))
+#define NEWMEM_BIG (1UL << 20)
+#define NEWMEM_SMALL 4000UL
+static struct {
+	_Alignas(PAGE) atomic_int stage;
+	_Atomic(unsigned long *) worker_map, worker_big, worker_small, home_map, stack;
+	int home_map_ok, written_ok, sbrk_errno, mremap_errno;
+} nm;
+
+static int newmem_filled(const unsigned long *p, unsigned long words, unsigned long mul,
+			 unsigned long add)
+{
+	unsigned long i;
+
+	for (i = 0; i < words; i++)
+		if (p[i] != i * mul + add)
+			return 0;
+	return 1;
+}
+
+static void newmem_fill(unsigned long *p, unsigned long words, unsigned long mul,
+			unsigned long add)
+{
+	unsigned long i;
+
+	for (i = 0; i < words; i++)
+		p[i] = i * mul + add;
+}
+
+/* A thread the worker starts where it runs: its stack is new memory too. */
+static void *newmem_stack_thread(void *arg)
+{
+	unsigned long a[512];
+
+	(void)arg;
+	newmem_fill(a, 512, 1, 5);
+	atomic_store(&nm.stack, a);
+	SPIN_UNTIL(atomic_load(&nm.stage) >= 4);
+	return NULL;
+}
+
+static void run_newmem(void)
+{
+	unsigned long *p, *big, *small;
+	pthread_t t;
+	void *r;
+
+	p = mmap(NULL, NEWMEM_WORDS * sizeof(long), PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	big = malloc(NEWMEM_BIG);
+	small = malloc(NEWMEM_SMALL);
+	if (p == MAP_FAILED || !big || !small) {
+		printf("newmem: the worker's mmap or malloc failed: %s\n", strerror(errno));
+		fflush(stdout);
+		_exit(1);
+	}
+	newmem_fill(p, NEWMEM_WORDS, 7, 0);
+	newmem_fill(big, NEWMEM_BIG / sizeof(long), 3, 1);
+	newmem_fill(small, NEWMEM_SMALL / sizeof(long), 5, 2);
+	atomic_store(&nm.worker_map, p);
+	atomic_store(&nm.worker_big, big);
+	atomic_store(&nm.worker_small, small);
+	atomic_store(&nm.stage, 1);
+
+	SPIN_UNTIL(atomic_load(&nm.stage) == 2);
+	nm.home_map_ok = newmem_filled(atomic_load(&nm.home_map), NEWMEM_WORDS, 11, 4);
+	nm.written_ok = p[0] == 12345;
+	nm.sbrk_errno = sbrk(PAGE) == (void *)-1 ? errno : 0;
+	r = mremap(p, NEWMEM_WORDS * sizeof(long), 2 * NEWMEM_WORDS * sizeof(long),
+		   MREMAP_MAYMOVE);
+	nm.mremap_errno = r == MAP_FAILED ? errno : 0;
+	if (r != MAP_FAILED)
+		p = r;
+	if (pthread_create(&t, NULL, newmem_stack_thread, NULL)) {
+		printf("newmem: pthread_create on the worker's node failed\n");
+		fflush(stdout);
+		_exit(1);
+	}
+	atomic_store(&nm.stage, 3);
+
+	SPIN_UNTIL(atomic_load(&nm.stage) == 4);
+	pthread_join(t, NULL);
+	munmap(p, NEWMEM_WORDS * sizeof(long));
+	free(big);
+	free(small);
+	atomic_store(&nm.stage, 5);
+	SPIN_UNTIL(atomic_load(&nm.stage) == 6);
+}
+
+/* The main thread's side of newmem; prints the results. */
+static int newmem_home(void)
+{
+	unsigned long *m, *p;
+	int big_ok, small_ok, map_ok, stack_ok, unmapped;
+
+	SPIN_UNTIL(atomic_load(&nm.stage) == 1);
+	p = atomic_load(&nm.worker_map);
+	map_ok = newmem_filled(p, NEWMEM_WORDS, 7, 0);
+	big_ok = newmem_filled(atomic_load(&nm.worker_big), NEWMEM_BIG / sizeof(long), 3, 1);
+	small_ok = newmem_filled(atomic_load(&nm.worker_small), NEWMEM_SMALL / sizeof(long), 5,
+				 2);
+	p[0] = 12345;
+	m = mmap(NULL, NEWMEM_WORDS * sizeof(long), PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED) {
+		printf("newmem: mmap at home failed: %s\n", strerror(errno));
+		return 1;
+	}
+	newmem_fill(m, NEWMEM_WORDS, 11, 4);
+	atomic_store(&nm.home_map, m);
+	atomic_store(&nm.stage, 2);
+
+	SPIN_UNTIL(atomic_load(&nm.stage) == 3 && atomic_load(&nm.stack));
+	stack_ok = newmem_filled(atomic_load(&nm.stack), 512, 1, 5);
+	atomic_store(&nm.stage, 4);
+
+	SPIN_UNTIL(atomic_load(&nm.stage) == 5);
+	/* Unmapped by the worker: gone here too (madvise() of unmapped memory: ENOMEM). */
+	unmapped = madvise(p, PAGE, MADV_NORMAL) && errno == ENOMEM;
+	atomic_store(&nm.stage, 6);
+	printf("newmem worker_map=%s worker_big=%s worker_small=%s written=%s home_map=%s "
+	       "stack=%s unmapped=%s sbrk=%s mremap=%s\n",
+	       map_ok ? "ok" : "bad", big_ok ? "ok" : "bad", small_ok ? "ok" : "bad",
+	       nm.written_ok ? "ok" : "bad", nm.home_map_ok ? "ok" : "bad",
+	       stack_ok ? "ok" : "bad", unmapped ? "ok" : "bad",
+	       nm.sbrk_errno ? strerror(nm.sbrk_errno) : "moved",
+	       nm.mremap_errno ? strerror(nm.mremap_errno) : "moved");
+	return !(map_ok && big_ok && small_ok && nm.written_ok && nm.home_map_ok && stack_ok &&
+		 unmapped);
+}
+
+/* The worker reads every area, then doubles what it read there. */
+static void run_mappings(void)
+{
+	unsigned long k;
+
+	for (k = 0; k < iters; k++)
+		areas_sum += *area(k);
+	for (k = 0; k < iters; k++)
+		*area(k) *= 2;
+}
+
 static void *worker_main(void *arg)
 {
 	int me = (int)(intptr_t)arg;
@@ -643,6 +826,12 @@ static void *worker_main(void *arg)
 	case COMPUTE:
 		run_compute(me);
 		break;
+	case MAPPINGS:
+		run_mappings();
+		break;
+	case NEWMEM:
+		run_newmem();
+		break;
 	}
 	atomic_fetch_add_explicit(&done_count.v, 1, memory_order_release);
 	return (void *)(intptr_t)value;
@@ -674,9 +863,11 @@ static int usage(const char *argv0)
 		"       %s lockloop ITERS GOFILE\n"
 		"       %s wander THREADS GOFILE\n"
 		"       %s ids GOFILE\n"
-		"       %s compute THREADS ROUNDS GOFILE\n",
+		"       %s compute THREADS ROUNDS GOFILE\n"
+		"       %s mappings N GOFILE              (N 1-1000)\n"
+		"       %s newmem GOFILE\n",
 		argv0, MAX_THREADS, argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0,
-		argv0, argv0, argv0, argv0, argv0, argv0);
+		argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0);
 	return 2;
 }
 
@@ -749,8 +940,21 @@ int main(int argc, char **argv)
 		if (parse(argv[2], 1, MAX_THREADS, &n))
 			return usage(argv[0]);
 		nthreads = (int)n;
+	} else if (!strcmp(argv[1], "mappings") && argc == 4) {
+		mode = MAPPINGS;
+		if (parse(argv[2], 1, 1000, &n))
+			return usage(argv[0]);
+		iters = (unsigned long)n;
+		nthreads = 1;
+		if (map_areas(iters)) {
+			perror("ssi-threads: mappings");
+			return 2;
+		}
 	} else if (!strcmp(argv[1], "ids") && argc == 3) {
 		mode = IDS;
+		nthreads = 1;
+	} else if (!strcmp(argv[1], "newmem") && argc == 3) {
+		mode = NEWMEM;
 		nthreads = 1;
 	} else if ((!strcmp(argv[1], "signal") || !strcmp(argv[1], "sleepy") ||
 		    !strcmp(argv[1], "fork")) && argc == 3) {
@@ -852,6 +1056,8 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		atomic_store(&handled.v, 1);
 	}
+	if (mode == NEWMEM)
+		bad = newmem_home();
 	if (mode == COUNTER || mode == MUTEX) {
 		while (access(halffile, F_OK))
 			sleep_ms(10);
@@ -1000,9 +1206,19 @@ int main(int argc, char **argv)
 		bad = !same || ids.by_pthread_kill != 1 || ids.by_kill != 1 || ids.by_raise != 2;
 		break;
 	}
+	case MAPPINGS: {
+		unsigned long k, written = 0;
+
+		for (k = 0; k < iters; k++)
+			written += *area(k) == 2 * (k + 1);
+		printf("mappings n=%lu sum=%lu written=%lu\n", iters, areas_sum, written);
+		bad = areas_sum != iters * (iters + 1) / 2 || written != iters;
+		break;
+	}
 	case FORK:
 	case LOCKLOOP:
 	case COMPUTE:
+	case NEWMEM:
 		break;
 	case PINGPONG:
 		printf("pingpong rounds=%lu median_ns=%lu\n", iters, median(pp_ns, iters));

@@ -1,0 +1,432 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! One address space for a distributed process, also for memory it maps after its
+//! threads spread.
+//!
+//! A process whose threads run on several nodes has one address space per node that
+//! runs some of them (the home's, and one per moved thread elsewhere), which must look
+//! alike wherever the program can tell: a pointer one thread gets from `malloc` must
+//! work in every other. `distributed.c` sends a distributed process's anonymous `mmap`
+//! calls here, and its `munmap` calls of shared memory once they are done locally.
+//!
+//! A private anonymous mapping (`rust/src/address_space.rs` says which) becomes a
+//! private-memory region homed at the process's home, as the memory the process had
+//! when it became distributed: the home creates it and maps it, choosing the address
+//! in its own address space (the one every thread's layout started from), then has
+//! every other address space of the process map it there (`SpaceApply`, to every node
+//! that is up; each maps it into each address space of the process it holds, from a
+//! work item that uses that address space), and only then does the caller map it and
+//! `mmap` return. A caller elsewhere asks the home (`SpaceChange`); the home works from
+//! a work item that uses its address space. A mapping that cannot go everywhere (an
+//! address space that has something of its own there) is undone everywhere and `mmap`
+//! fails with `ENOMEM`. `munmap` of shared memory goes from every address space the
+//! same way (only the region mappings of the range, elsewhere).
+//!
+//! Mirrors (the mapping in the address spaces of other threads) are readable and
+//! writable whatever the caller asked for: `mprotect` stays the caller's (glibc maps
+//! thread stacks and malloc arenas `PROT_NONE` and opens them with `mprotect`, in the
+//! thread that uses them).
+
+use core::ffi::c_long;
+
+use kernel::prelude::*;
+
+use crate::core_client::{self, private_memory};
+use crate::ffi::{self, Space};
+use crate::link::{self, Reply, Wait};
+use crate::shared::address_space::{
+    shared_mapping, unmap_range, Placement, SharedMapping, MAX_PAGES, PROT_READ, PROT_WRITE,
+};
+use crate::shared::migrate_wire::{
+    MigMsg, SpaceAnswer, SpaceApply, SpaceChange, SPACE_MAP, SPACE_UNMAP,
+};
+use crate::{engine, errno};
+
+/// `SSI_SPACE_LOCAL` of `shim.h`: the mapping stays this node's.
+const LOCAL: c_long = 1;
+/// How long the home may take for a change (it waits for every node in turn).
+const CHANGE_TIMEOUT_MS: u32 = 20_000;
+/// How long one node may take to apply a change.
+const APPLY_TIMEOUT_MS: u32 = 5000;
+/// Node ids are below this.
+const MAX_NODES: u32 = 64;
+/// Highest user address (x86_64 and 32-bit ARM both fit).
+const USER_LIMIT: u64 = 1 << 47;
+
+const RW: u32 = PROT_READ | PROT_WRITE;
+
+fn to_c(r: Result<usize>) -> c_long {
+    match r {
+        // A user address: below `c_long::MAX`.
+        Ok(at) => at as c_long,
+        Err(e) => c_long::from(e.to_errno()),
+    }
+}
+
+/// `mmap(addr, len, prot, flags)` of anonymous memory by a task of distributed process
+/// `process` homed on `home`: the address of a shared mapping, a negative errno, or
+/// [`LOCAL`] for memory that stays this node's (the caller maps it as the kernel would).
+#[no_mangle]
+extern "C" fn ssi_migrate_space_mmap(
+    process: u64,
+    home: u32,
+    addr: usize,
+    len: usize,
+    prot: usize,
+    flags: usize,
+) -> c_long {
+    // Flags and protections are C ints.
+    let m = match shared_mapping(addr as u64, len as u64, prot as u32, flags as u32) {
+        None => return LOCAL,
+        Some(Err(e)) => return -c_long::from(e),
+        Some(Ok(m)) => m,
+    };
+    to_c(if home == engine().node {
+        map_at_home(process, &m)
+    } else {
+        map_from_afar(process, home, &m)
+    })
+}
+
+/// A shared mapping made at home, in the caller's context (the home's address space).
+fn map_at_home(process: u64, m: &SharedMapping) -> Result<usize> {
+    let me = engine().node;
+    let len = m.bytes() as usize;
+    let generation = private_memory::create(m.pages)?;
+    let at = private_memory::map(
+        me,
+        generation,
+        m.pages,
+        m.addr as usize,
+        len,
+        0,
+        m.prot,
+        m.placement.raw(),
+    )
+    .inspect_err(|_| {
+        let _ = private_memory::remove(generation);
+    })?;
+    let mirror = Mirror {
+        process,
+        generation,
+        pages: m.pages,
+        addr: at as u64,
+        len: len as u64,
+        placement: m.placement,
+    };
+    if let Err(e) = mirror.everywhere(None) {
+        // Gone from here too (the region goes with its last mapping here).
+        let _ = ffi::unmap_regions(at as u64, len as u64);
+        return Err(e);
+    }
+    Ok(at)
+}
+
+/// A shared mapping made by a thread on another node than its process's home.
+fn map_from_afar(process: u64, home: u32, m: &SharedMapping) -> Result<usize> {
+    let msg = MigMsg::SpaceChange(SpaceChange {
+        process,
+        op: SPACE_MAP,
+        placement: m.placement.raw(),
+        addr: m.addr,
+        len: m.bytes(),
+        except: ffi::current_space_token(),
+    });
+    let mut resp = [0u8; SpaceAnswer::LEN];
+    // Not interruptible: the home goes on with the change whatever the caller does, and
+    // it is bounded.
+    let n = link::call(
+        home,
+        &msg,
+        &mut resp,
+        CHANGE_TIMEOUT_MS,
+        Wait::Uninterruptible,
+    )?;
+    let a = SpaceAnswer::decode(&resp[..n]).map_err(|_| errno::eproto())?;
+    if a.pages != m.pages || a.addr & 4095 != 0 {
+        return Err(errno::eproto());
+    }
+    // Where the home put it; only there (the caller's own things stay).
+    let placement = match m.placement {
+        Placement::Fixed => Placement::Fixed,
+        _ => Placement::FixedNoReplace,
+    };
+    match private_memory::map(
+        home,
+        a.generation,
+        a.pages,
+        a.addr as usize,
+        m.bytes() as usize,
+        0,
+        m.prot,
+        placement.raw(),
+    ) {
+        Ok(at) => Ok(at),
+        Err(e) => {
+            // Undone everywhere else. Something of the caller's own is where the home
+            // found room: out of room, as far as the caller can tell.
+            let _ = unmap_from_afar(process, home, a.addr, m.bytes());
+            Err(if e == EEXIST && m.placement == Placement::Anywhere {
+                ENOMEM
+            } else {
+                e
+            })
+        }
+    }
+}
+
+/// `munmap(addr, len)` of shared memory by a task of distributed process `process`
+/// homed on `home`, done in the caller's address space already: it goes from every
+/// other. Returns 0 or a negative errno.
+#[no_mangle]
+extern "C" fn ssi_migrate_space_munmap(process: u64, home: u32, addr: usize, len: usize) -> c_long {
+    let (addr, len) = match unmap_range(addr as u64, len as u64, USER_LIMIT) {
+        Ok(r) => r,
+        Err(e) => return -c_long::from(e),
+    };
+    let r = if home == engine().node {
+        unmap_everywhere(process, addr, len, None)
+    } else {
+        unmap_from_afar(process, home, addr, len)
+    };
+    to_c(r.map(|()| 0))
+}
+
+fn unmap_from_afar(process: u64, home: u32, addr: u64, len: u64) -> Result {
+    let msg = MigMsg::SpaceChange(SpaceChange {
+        process,
+        op: SPACE_UNMAP,
+        placement: 0,
+        addr,
+        len,
+        except: ffi::current_space_token(),
+    });
+    let mut resp = [0u8; SpaceAnswer::LEN];
+    link::call(
+        home,
+        &msg,
+        &mut resp,
+        CHANGE_TIMEOUT_MS,
+        Wait::Uninterruptible,
+    )
+    .map(|_| ())
+}
+
+/// A shared mapping to make in the other address spaces of its process.
+struct Mirror {
+    process: u64,
+    generation: u64,
+    pages: u32,
+    addr: u64,
+    len: u64,
+    placement: Placement,
+}
+
+impl Mirror {
+    /// Maps it on every other node that is up (but not into `except`, a node and the
+    /// token of the caller's address space there); undone everywhere if a node fails.
+    fn everywhere(&self, except: Option<(u32, u64)>) -> Result {
+        let msg = |except| {
+            MigMsg::SpaceApply(SpaceApply {
+                process: self.process,
+                op: SPACE_MAP,
+                placement: self.placement.raw(),
+                addr: self.addr,
+                len: self.len,
+                generation: self.generation,
+                pages: self.pages,
+                except,
+            })
+        };
+        if let Err((node, e)) = fan_out(msg, except) {
+            pr_warn!(
+                "process {:x}: memory at {:#x} could not be mapped on node {} ({:?}); the mapping fails\n",
+                self.process,
+                self.addr,
+                node,
+                e
+            );
+            let _ = unmap_everywhere(self.process, self.addr, self.len, except);
+            return Err(if e == EEXIST { ENOMEM } else { e });
+        }
+        Ok(())
+    }
+}
+
+/// The region memory of `[addr, addr + len)` goes from every other node that is up
+/// (but from `except`, see [`Mirror::everywhere`]).
+fn unmap_everywhere(process: u64, addr: u64, len: u64, except: Option<(u32, u64)>) -> Result {
+    let msg = |except| {
+        MigMsg::SpaceApply(SpaceApply {
+            process,
+            op: SPACE_UNMAP,
+            placement: 0,
+            addr,
+            len,
+            generation: 0,
+            pages: 0,
+            except,
+        })
+    };
+    fan_out(msg, except).map_err(|(_, e)| e)
+}
+
+/// Sends `msg(except token)` to every other node that is up and waits for each; the
+/// first node that failed and why. A node that went down meanwhile does not count (its
+/// address spaces of the process are gone with it).
+fn fan_out(
+    msg: impl Fn(u64) -> MigMsg<'static>,
+    except: Option<(u32, u64)>,
+) -> core::result::Result<(), (u32, Error)> {
+    let me = engine().node;
+    let mut failed = None;
+    for node in (0..MAX_NODES).filter(|&n| n != me && core_client::node_up(n)) {
+        let token = match except {
+            Some((n, token)) if n == node => token,
+            _ => 0,
+        };
+        if let Err(e) = link::tell(node, &msg(token), APPLY_TIMEOUT_MS) {
+            if core_client::node_up(node) && failed.is_none() {
+                failed = Some((node, e));
+            }
+        }
+    }
+    failed.map_or(Ok(()), Err)
+}
+
+/// `SpaceChange` from `node`, which runs a thread of the distributed process homed here:
+/// changes the home's address space and every other, from a work item; answered then.
+/// `None`: answered later.
+pub(crate) fn on_change(node: u32, reply: Reply, c: SpaceChange) -> Result<Option<usize>> {
+    // Only a node that runs a thread of the process speaks for it.
+    if node == engine().node || !crate::leave::speaks_for(node, c.process) {
+        return Err(EPERM);
+    }
+    let placement = Placement::from_raw(c.placement).ok_or(EINVAL)?;
+    if c.op == SPACE_MAP {
+        let pages = c.len >> 12;
+        if c.len == 0 || c.len & 4095 != 0 || pages > u64::from(MAX_PAGES) || c.addr & 4095 != 0 {
+            return Err(EINVAL);
+        }
+    } else {
+        unmap_range(c.addr, c.len, USER_LIMIT).map_err(|_| EINVAL)?;
+    }
+    ffi::spawn_held(move || {
+        let r = change_at_home(node, &c, placement);
+        let mut buf = [0u8; SpaceAnswer::LEN];
+        match r.and_then(|a| a.encode(&mut buf).map_err(|_| EINVAL)) {
+            Ok(n) => reply.send(Ok(&buf[..n])),
+            Err(e) => reply.send(Err(e)),
+        }
+    })?;
+    Ok(None)
+}
+
+/// A work item at the home: the change a thread on `node` asked for.
+fn change_at_home(node: u32, c: &SpaceChange, placement: Placement) -> Result<SpaceAnswer> {
+    let me = engine().node;
+    let spaces = Space::of_process(c.process, true)?;
+    let home_space = spaces.first().ok_or(ESRCH)?;
+    let except = Some((node, c.except));
+    if c.op == SPACE_UNMAP {
+        home_space.with(|| ffi::unmap_regions(c.addr, c.len))?;
+        unmap_everywhere(c.process, c.addr, c.len, except)?;
+        return Ok(SpaceAnswer::default());
+    }
+    // At most MAX_PAGES, checked by `on_change`.
+    let pages = (c.len >> 12) as u32;
+    let generation = private_memory::create(pages)?;
+    let at = home_space
+        .with(|| {
+            private_memory::map(
+                me,
+                generation,
+                pages,
+                c.addr as usize,
+                c.len as usize,
+                0,
+                RW,
+                placement.raw(),
+            )
+        })
+        .inspect_err(|_| {
+            let _ = private_memory::remove(generation);
+        })? as u64;
+    let mirror = Mirror {
+        process: c.process,
+        generation,
+        pages,
+        addr: at,
+        len: c.len,
+        placement,
+    };
+    if let Err(e) = mirror.everywhere(except) {
+        let _ = home_space.with(|| ffi::unmap_regions(at, c.len));
+        return Err(e);
+    }
+    Ok(SpaceAnswer {
+        addr: at,
+        generation,
+        pages,
+    })
+}
+
+/// `SpaceApply` from `node`: believed only from the home of the process (as the
+/// address spaces of it here know it); a node without any has nothing to do.
+pub(crate) fn on_apply(node: u32, reply: Reply, a: SpaceApply) -> Result<Option<usize>> {
+    match ffi::dist_home(a.process) {
+        None => return Ok(Some(0)),
+        Some(home) if home != node || node == engine().node => return Err(EPERM),
+        Some(_) => {}
+    }
+    let placement = Placement::from_raw(a.placement).ok_or(EINVAL)?;
+    if a.op == SPACE_MAP && (u64::from(a.pages) < a.len >> 12 || a.len & 4095 != 0 || a.len == 0) {
+        return Err(EINVAL);
+    }
+    ffi::spawn_held(move || {
+        let r = apply_here(node, &a, placement);
+        reply.send(r.map(|()| &[][..]));
+    })?;
+    Ok(None)
+}
+
+/// A work item on a node that holds address spaces of the process: applies the home's
+/// change to each but the caller's.
+fn apply_here(home: u32, a: &SpaceApply, placement: Placement) -> Result {
+    let mut first_error = Ok(());
+    for space in Space::of_process(a.process, false)?.iter() {
+        if space.token() == a.except {
+            continue;
+        }
+        let r = space.with(|| {
+            if a.op == SPACE_UNMAP {
+                return ffi::unmap_regions(a.addr, a.len);
+            }
+            // What the home placed replaces what is there only when the caller said
+            // so; else it must be free here too.
+            let how = if placement == Placement::Fixed {
+                Placement::Fixed
+            } else {
+                Placement::FixedNoReplace
+            };
+            match private_memory::map(
+                home,
+                a.generation,
+                a.pages,
+                a.addr as usize,
+                a.len as usize,
+                0,
+                RW,
+                how.raw(),
+            ) {
+                // A thread that arrived meanwhile brought it in its layout.
+                Err(e) if e == EEXIST && ffi::region_at(a.addr) == a.generation => Ok(()),
+                r => r.map(|_| ()),
+            }
+        });
+        if first_error.is_ok() {
+            first_error = r;
+        }
+    }
+    first_error
+}
