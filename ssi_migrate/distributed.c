@@ -17,7 +17,8 @@
  * private-memory regions with the child instead of copying them, so kernel_clone() is
  * redirected the same way for those calls, to a function that refuses with EBUSY and
  * says why in the kernel log. Threads, vfork() and posix_spawn() share the address space
- * anyway and are left alone.
+ * anyway and are left alone. An execve() on a node other than the process's home is
+ * refused the same way: the new program would replace the process there only.
  *
  * On a node a thread moved to, its ids are those it has at home: getpid(), getppid()
  * and gettid() of the moved thread are redirected to answer them, and kill() or tgkill()
@@ -550,6 +551,18 @@ static long ssi_sys_brk(const struct pt_regs *regs)
 	return READ_ONCE(current->mm->brk);
 }
 
+/*
+ * execve() by a task of a distributed process on a node other than its home: refused.
+ * The new program would replace the process only here, while its threads elsewhere go
+ * on with the old one; at home, execve() works (the other threads end everywhere).
+ */
+static long ssi_sys_execve_refused(const struct pt_regs *regs)
+{
+	pr_info_ratelimited("ssi_migrate: pid %d: execve refused (EBUSY): its process runs threads on other nodes; exec from its home\n",
+			    task_tgid_vnr(current));
+	return -EBUSY;
+}
+
 /* mremap(): refused (a shared mapping cannot move or grow by itself); realloc copies. */
 static long ssi_sys_mremap(const struct pt_regs *regs)
 {
@@ -667,6 +680,8 @@ static struct ssi_hook ssi_hooks[] = {
 	SSI_HOOK("__x64_sys_munmap", NULL, false, ssi_redirect_always, ssi_sys_munmap),
 	SSI_HOOK("__x64_sys_brk", NULL, false, ssi_redirect_always, ssi_sys_brk),
 	SSI_HOOK("__x64_sys_mremap", NULL, false, ssi_redirect_always, ssi_sys_mremap),
+	SSI_HOOK("__x64_sys_execve", NULL, false, ssi_redirect_moved, ssi_sys_execve_refused),
+	SSI_HOOK("__x64_sys_execveat", NULL, false, ssi_redirect_moved, ssi_sys_execve_refused),
 #endif
 };
 

@@ -319,7 +319,7 @@ t_match "node0: pthread_kill() to the main thread, kill() of the pid (through th
     '^signals pthread_kill=ok kill=ok raise=ok$' "$out"
 t_match "node0: ... exit 0" '^rc=0$' "$out"
 
-# --- fork of a distributed process: refused; posix_spawn works ---------------------------------
+# --- fork of a distributed process: refused; posix_spawn works; execve away from home: refused ---
 one_worker_away fork /tmp/go12 1 fork
 out=$(wait_job 0 fork 120)
 t_match "node0: fork() in a process with a thread on node 1 fails with EBUSY" '^fork errno=16$' "$out"
@@ -327,6 +327,14 @@ t_match "node0: ... posix_spawn (vfork) of /bin/true works and exits 0" '^spawn 
 t_match "node0: ... exit 0" '^rc=0$' "$out"
 out=$(cluster_run 0 "dmesg | grep 'fork refused'")
 t_match "node0: ... the kernel log says why" "pid $pid: fork refused \\(EBUSY\\)" "$out"
+
+one_worker_away exec /tmp/go19 2 exec
+out=$(wait_job 0 exec 120)
+t_match "node0: execve() by the thread on node 2 fails with EBUSY (the process goes on)" \
+    '^exec errno=16$' "$out"
+t_match "node0: ... exit 0" '^rc=0$' "$out"
+out=$(cluster_run 2 "dmesg | grep 'execve refused'")
+t_match "node2: ... its kernel log says why" 'execve refused \(EBUSY\): its process runs threads on other nodes' "$out"
 
 # --- memory mapped after the threads spread is one address space too ---------------------------
 # The worker on node 1 maps memory (mmap, a big malloc served by mmap, a small one from

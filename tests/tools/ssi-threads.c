@@ -81,6 +81,8 @@
  * worker_map=ok worker_big=ok worker_small=ok written=ok home_map=ok stack=ok
  * unmapped=ok sbrk=E mremap=E" ("bad" for a check that failed; E the error, or
  * "moved");
+ * exec: the worker calls execve() of /bin/true; it prints "exec errno=E" (16, EBUSY,
+ * where the worker runs on another node than its process's home);
  * mappings maps N private writable pages, each a mapping of its own, before the worker
  * starts; the worker sums them, then doubles each; it prints "mappings n=N sum=S
  * written=W" (S must be N(N+1)/2, W the pages that hold what the worker wrote).
@@ -202,7 +204,8 @@ static enum {
 	IDS,
 	COMPUTE,
 	MAPPINGS,
-	NEWMEM
+	NEWMEM,
+	EXEC
 } mode;
 static unsigned long iters;
 static long value;
@@ -763,6 +766,17 @@ static void run_mappings(void)
 		*area(k) *= 2;
 }
 
+/* exec: the worker's execve() of /bin/true where it runs (errno, or 0 if it returned). */
+static int exec_errno = -1;
+
+static void run_exec(void)
+{
+	char *const args[] = { "/bin/true", NULL };
+
+	execve(args[0], args, environ);
+	exec_errno = errno;
+}
+
 static void *worker_main(void *arg)
 {
 	int me = (int)(intptr_t)arg;
@@ -832,6 +846,9 @@ static void *worker_main(void *arg)
 	case NEWMEM:
 		run_newmem();
 		break;
+	case EXEC:
+		run_exec();
+		break;
 	}
 	atomic_fetch_add_explicit(&done_count.v, 1, memory_order_release);
 	return (void *)(intptr_t)value;
@@ -865,9 +882,10 @@ static int usage(const char *argv0)
 		"       %s ids GOFILE\n"
 		"       %s compute THREADS ROUNDS GOFILE\n"
 		"       %s mappings N GOFILE              (N 1-1000)\n"
-		"       %s newmem GOFILE\n",
+		"       %s newmem GOFILE\n"
+		"       %s exec GOFILE\n",
 		argv0, MAX_THREADS, argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0,
-		argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0);
+		argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0);
 	return 2;
 }
 
@@ -953,8 +971,8 @@ int main(int argc, char **argv)
 	} else if (!strcmp(argv[1], "ids") && argc == 3) {
 		mode = IDS;
 		nthreads = 1;
-	} else if (!strcmp(argv[1], "newmem") && argc == 3) {
-		mode = NEWMEM;
+	} else if ((!strcmp(argv[1], "newmem") || !strcmp(argv[1], "exec")) && argc == 3) {
+		mode = argv[1][0] == 'n' ? NEWMEM : EXEC;
 		nthreads = 1;
 	} else if ((!strcmp(argv[1], "signal") || !strcmp(argv[1], "sleepy") ||
 		    !strcmp(argv[1], "fork")) && argc == 3) {
@@ -1215,6 +1233,10 @@ int main(int argc, char **argv)
 		bad = areas_sum != iters * (iters + 1) / 2 || written != iters;
 		break;
 	}
+	case EXEC:
+		printf("exec errno=%d\n", exec_errno);
+		bad = exec_errno != EBUSY;
+		break;
 	case FORK:
 	case LOCKLOOP:
 	case COMPUTE:
