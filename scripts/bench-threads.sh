@@ -27,7 +27,8 @@ for g in 0 1 2; do
         ssi_die "loading ssi on guest $g failed"
 done
 for g in 0 1 2; do start_daemon $g; done
-cluster_run 0 "for i in \$(seq 150); do [ \$($SSICTL nodes --json | grep -c '\"state\": *\"up\"') -ge 2 ] && exit 0; sleep 0.2; done; exit 1" >/dev/null ||
+# (ssictl's JSON is one line: count the matches, not the lines.)
+cluster_run 0 "for i in \$(seq 150); do [ \$($SSICTL nodes --json | grep -o '\"state\": *\"up\"' | wc -l) -ge 2 ] && exit 0; sleep 0.2; done; exit 1" >/dev/null ||
     ssi_die "the three nodes did not connect"
 
 # Fetched pages of the process's private-memory regions on guest $1.
