@@ -91,6 +91,15 @@ static notrace int ssi_dist_find(struct mm_struct *mm)
 }
 
 /*
+ * Whether entry i is an address space of distributed process id (with home_only, the
+ * home's own). Called with ssi_dist_lock held.
+ */
+static bool ssi_dist_is(int i, u64 id, bool home_only)
+{
+	return ssi_dist[i].mm && ssi_dist[i].id == id && !(home_only && ssi_dist[i].home_tgid);
+}
+
+/*
  * Records current's process as distributed process id of home (again: a no-op with the
  * same id). -EEXIST if it is known with another id, -ENOSPC when the table is full.
  */
@@ -168,7 +177,7 @@ int ssi_mig_dist_kill(u64 id, u32 tgid, u32 tid, int sig)
 		return -EINVAL;
 	spin_lock(&ssi_dist_lock);
 	for (i = 0; i < SSI_MAX_DISTRIBUTED; i++) {
-		if (ssi_dist[i].mm && ssi_dist[i].id == id && !ssi_dist[i].home_tgid) {
+		if (ssi_dist_is(i, id, true)) {
 			mm = ssi_dist[i].mm;
 			break;
 		}
@@ -220,7 +229,7 @@ int ssi_mig_dist_home(u64 id, u32 *home)
 
 	spin_lock(&ssi_dist_lock);
 	for (i = 0; i < SSI_MAX_DISTRIBUTED; i++) {
-		if (ssi_dist[i].mm && ssi_dist[i].id == id) {
+		if (ssi_dist_is(i, id, false)) {
 			*home = ssi_dist[i].home;
 			ret = 1;
 			break;
@@ -241,12 +250,8 @@ int ssi_mig_dist_mms(u64 id, bool home_only, struct mm_struct **out, u32 max)
 
 	spin_lock(&ssi_dist_lock);
 	for (i = 0; i < SSI_MAX_DISTRIBUTED && n < max; i++) {
-		struct mm_struct *mm = ssi_dist[i].mm;
-
-		if (!mm || ssi_dist[i].id != id || (home_only && ssi_dist[i].home_tgid))
-			continue;
-		if (mmget_not_zero(mm))
-			out[n++] = mm;
+		if (ssi_dist_is(i, id, home_only) && mmget_not_zero(ssi_dist[i].mm))
+			out[n++] = ssi_dist[i].mm;
 	}
 	spin_unlock(&ssi_dist_lock);
 	return n;
