@@ -15,17 +15,31 @@
 //! 4. tells the home (`PageDone`), which records the new state and frees the page for
 //!    the next fault.
 //!
+//! A write takes the page from its owner in one round trip, not two: the owner's
+//! contents and the end of its copy come in one `PageFetch` that *revokes* the copy
+//! (`Plan::steps`, `OwnerStep::Take`), and the home gives its own copy up while it
+//! answers (`Plan::home_revokes`). A revoked copy is unmapped and no longer serves a
+//! fault by itself, but it is kept: if the plan is aborted it is still the current
+//! contents, and the owner's next fault gets it back from the directory (a `Local`
+//! plan). Once the plan completed, the faulting node frees it with a `PageRelease`
+//! naming the fetch's tag (the home frees its own when the `PageDone` comes).
+//!
+//! A read of a migratory page (`directory.rs`), or the first read of an untouched one,
+//! takes it whole: the copy is mapped read-only but is the only one (`Copy::alone`), so
+//! the first write upgrades it here at once (for a migratory page, telling the home with
+//! a `PageWritten` that needs no answer).
+//!
 //! The home's handlers never wait for other nodes (they run in the transports'
 //! receive context), and the owner's contents are never dropped before the faulting
-//! node holds them (a fetch only downgrades; the invalidation comes after), so a lost
-//! answer cannot lose data. Two faults on one page are serialised by the directory
-//! (`Busy`: the second retries), which with invalidation-before-write makes aligned
-//! word accesses sequentially consistent across nodes.
+//! node holds them (a fetch only downgrades or revokes; the invalidation comes after),
+//! so a lost answer cannot lose data. Two faults on one page are serialised by the
+//! directory (`Busy`: the second retries), which with invalidation-before-write makes
+//! aligned word accesses sequentially consistent across nodes.
 //!
 //! Faults of one region on one node are serialised (`Region::faulting`), so a node has
 //! at most one plan of a region in flight and a `PageDone` always refers to it. A plan
-//! is aborted (`PageDone` not ok) only before the owner's copy is touched; invalidating
-//! the owner comes last and commits it.
+//! is aborted (`PageDone` not ok) only before the owner's copy is dropped; the owner's
+//! step comes last and commits it.
 //!
 //! Failures: a fault whose page was lost with a node (`Lost`), or whose region is gone
 //! (removed, or its home went down), gets `SIGBUS`. Transient trouble (a busy page,
@@ -37,8 +51,8 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 use kernel::{page::Page, prelude::*, time::delay::fsleep, time::Delta};
 
-use crate::regions::{self, bump, Copy, Holdings, Region};
-use crate::shared::directory::{Access, DirError, PageState, Plan, Source};
+use crate::regions::{self, bump, Copy, Holdings, Region, Revocation};
+use crate::shared::directory::{Access, DirError, OwnerStep, PageState, Plan, Source};
 use crate::shared::wire::{self, Header, Message, PlanSource, NO_NODE, PAGE_DATA_LEN};
 use crate::{calls, clock, errno, nodes, region_file, transmit};
 
@@ -49,7 +63,8 @@ pub(crate) const FAULT_BUDGET_MS: u64 = 60_000;
 const REQUEST_TIMEOUT_MS: u32 = 1000;
 /// Pause before retrying a busy page.
 const BUSY_PAUSE_US: i64 = 200;
-/// Attempts at sending a `PageDone` (a full send queue drains in microseconds).
+/// Attempts at sending a `PageDone` or `PageRelease` (a full send queue drains in
+/// microseconds).
 const DONE_SEND_TRIES: u32 = 1000;
 
 /// How a fault ended.
@@ -138,8 +153,11 @@ pub(crate) fn fault(
                 return sigbus(region, page, errno::eidrm());
             }
             if let Some(c) = h.copy(page) {
-                if !write || c.writable {
+                if c.serves(write) {
                     return map(&h, page, c, replace, insert);
+                }
+                if write && c.upgrades_alone() {
+                    return upgrade_alone(region, h, page, replace, insert);
                 }
             }
         }
@@ -149,7 +167,7 @@ pub(crate) fn fault(
             let _serialised = region.faulting.lock();
             let h = region.holdings.lock();
             match h.copy(page) {
-                Some(c) if !write || c.writable => Ok(map(&h, page, c, replace, insert)),
+                Some(c) if c.serves(write) => Ok(map(&h, page, c, replace, insert)),
                 _ => {
                     drop(h);
                     acquire(region, page, write, replace, insert)
@@ -161,11 +179,50 @@ pub(crate) fn fault(
             // Being killed: no point in waiting (the fatal signal wins over SIGBUS).
             Err(e) if retryable(e) && region_file::current_dying() => return Outcome::SigBus,
             Err(e) if retryable(e) && clock::now_ms() - start < FAULT_BUDGET_MS => {
-                fsleep(Delta::from_micros(BUSY_PAUSE_US));
+                fsleep(busy_pause());
             }
             Err(e) => return sigbus(region, page, e),
         }
     }
+}
+
+/// A write to the only copy of a page that a read took whole: writable here at once.
+/// The home hears of it (`PageWritten`, not waited for) when it watches the page, a
+/// migratory one: the write is what keeps it migratory.
+fn upgrade_alone(
+    region: &Region,
+    mut h: kernel::sync::MutexGuard<'_, Holdings>,
+    page: u32,
+    replace: bool,
+    insert: Insert<'_>,
+) -> Outcome {
+    let mut watched = false;
+    if let Some(c) = h.copy_mut(page) {
+        c.writable = true;
+        watched = core::mem::replace(&mut c.watched, false);
+    }
+    h.set_owner(page, true);
+    let me = self_id();
+    let home_here = region.record.home == me;
+    if home_here && watched {
+        if let Some(dir) = h.directory.as_mut() {
+            dir.written(page as usize, me);
+        }
+    }
+    let outcome = match h.copy(page) {
+        Some(c) => map(&h, page, c, replace, insert),
+        None => return Outcome::SigBus,
+    };
+    drop(h);
+    if watched && !home_here {
+        let msg = Message::PageWritten {
+            region: region.generation(),
+            page,
+        };
+        // Lost, it only makes the directory share the page at the next read.
+        let _ = transmit::send(u32::from(region.record.home), &msg, 0, 0);
+    }
+    outcome
 }
 
 fn map(h: &Holdings, page: u32, c: &Copy, replace: bool, insert: Insert<'_>) -> Outcome {
@@ -236,15 +293,20 @@ fn acquire(
                 // The home may have made a plan whose answer we lost or could not use:
                 // free the page (ignored if it made none; this node has no other fault
                 // on the region in flight).
-                done(region, page, me, false);
+                done(region, page, me, false, 0);
                 return Err(e);
             }
         }
     };
     // The page is busy at the directory until `done`.
-    let result = execute(region, page, me, fp, replace, insert);
-    done(region, page, me, result.is_ok());
-    result
+    let mut dropped = 0;
+    let result = execute(region, page, me, fp, replace, insert, &mut dropped);
+    done(region, page, me, result.is_ok(), dropped);
+    let (outcome, taken) = result?;
+    if let Some((owner, tag)) = taken {
+        release(region, page, owner, tag);
+    }
+    Ok(outcome)
 }
 
 /// The home's answer to our fault.
@@ -266,6 +328,7 @@ fn ask_home(region: &Region, page: u32, write: bool) -> Result<FaultPlan> {
             owner,
             invalidate,
             writable,
+            alone,
             data,
         },
     )) = wire::decode(&answer)
@@ -279,6 +342,7 @@ fn ask_home(region: &Region, page: u32, write: bool) -> Result<FaultPlan> {
         PlanSource::Node(n) => Source::Node(n),
         PlanSource::Inline => {
             inline = Some(page_from(Some(page_data(data)?))?);
+            bump(&region.stats.fetched);
             // Fetched from the home, which keeps its (read-only) copy.
             Source::Node(region.record.home)
         }
@@ -289,18 +353,23 @@ fn ask_home(region: &Region, page: u32, write: bool) -> Result<FaultPlan> {
             source,
             invalidate,
             map_writable: writable,
+            alone,
         },
         owner,
         inline,
     })
 }
 
-/// Carries out steps 1-3 of a plan.
+/// Carries out steps 1-3 of a plan (`Plan::steps`); returns the outcome and, when the
+/// owner's copy was revoked, the owner and tag to release it with. `dropped` collects
+/// the nodes whose read-only copies are gone (the directory learns them if the plan is
+/// aborted).
 ///
-/// Failure before the owner's copy is touched aborts the plan (the directory's state
-/// stays true: the owner still has the contents). Invalidating the owner comes last;
-/// from then on the plan is committed: we hold the only current contents, so the
-/// owner's invalidation is retried until it is acknowledged or the owner is down.
+/// Failure before the owner's step aborts the plan (the directory's state stays true:
+/// the owner still has the contents). The owner's step comes last; from then on the plan
+/// is committed: we hold the only usable current contents. A revoked owner keeps its
+/// copy until released, so nothing is lost if we cannot install ours; an owner that
+/// drops its copy (`Invalidate`) is asked until it acknowledges or is down.
 fn execute(
     region: &Region,
     page: u32,
@@ -308,10 +377,18 @@ fn execute(
     fp: FaultPlan,
     replace: bool,
     insert: Insert<'_>,
-) -> Result<Outcome> {
+    dropped: &mut u64,
+) -> Result<(Outcome, Option<(u16, u32)>)> {
     let plan = &fp.plan;
-    // 1. The contents (None: our own copy).
-    let fresh = match (plan.source, fp.inline) {
+    let steps = plan.steps(me, fp.owner, fp.inline.is_some());
+    if let Some(d) = plan.downgrade {
+        if plan.source != Source::Node(d) && d != me {
+            // Plans only downgrade the node they read from.
+            return Err(errno::eproto());
+        }
+    }
+    // 1. The contents (None: our own copy, or the owner's, read in its step).
+    let mut fresh = match (plan.source, fp.inline) {
         (_, Some(p)) => Some(p),
         (Source::Zero, None) => Some(page_from(None)?),
         (Source::Local, None) => {
@@ -320,30 +397,37 @@ fn execute(
                 None
             } else if fp.owner != NO_NODE && fp.owner != me {
                 // The directory counts a copy we no longer hold: read the owner's.
-                Some(fetch(region, page, fp.owner)?)
+                Some(fetch(region, page, fp.owner, 0)?)
             } else {
                 return Err(EIO);
             }
         }
-        (Source::Node(n), None) => Some(fetch(region, page, n)?),
+        (Source::Node(_), None) => match steps.fetch {
+            Some(n) => Some(fetch(region, page, n, 0)?),
+            None => None,
+        },
     };
-    if let Some(d) = plan.downgrade {
-        if plan.source != Source::Node(d) && d != me {
-            // Plans only downgrade the node they read from.
-            return Err(errno::eproto());
-        }
-    }
-    // 2. Invalidations: read-only copies first (abortable), the owner's last.
-    let owner_bit = if fp.owner < 64 { 1u64 << fp.owner } else { 0 };
-    let mut set = plan.invalidate & !(1u64 << me) & !owner_bit;
+    // 2. Invalidations of read-only copies (abortable).
+    let mut set = steps.invalidate;
     while set != 0 {
         let n = set.trailing_zeros() as u16;
         set &= set - 1;
         invalidate(region, page, n, false)?;
+        *dropped |= 1u64 << n;
     }
-    if plan.invalidate & owner_bit != 0 && fp.owner != me {
-        invalidate(region, page, fp.owner, true)?;
-    }
+    // The owner's step (the commit).
+    let taken = match steps.owner {
+        OwnerStep::Keep => None,
+        OwnerStep::Take(owner) => {
+            let tag = next_tag();
+            fresh = Some(fetch(region, page, owner, tag)?);
+            Some((owner, tag))
+        }
+        OwnerStep::Invalidate(owner) => {
+            invalidate(region, page, owner, true)?;
+            None
+        }
+    };
     // 3. Install and map.
     let mut h = region.holdings.lock();
     if h.dead {
@@ -360,32 +444,54 @@ fn execute(
                 Copy {
                     page: p,
                     writable: plan.map_writable,
-                    owner: zero_or_write,
+                    owner: zero_or_write || plan.alone,
+                    revoked: None,
+                    alone: plan.alone,
+                    watched: migratory_read(plan),
                 },
             );
         }
         None => {
+            // Our own copy, revoked by an earlier plan that was aborted perhaps: the
+            // directory grants it again.
             let c = h.copy_mut(page).ok_or(EIO)?;
             c.writable = plan.map_writable;
-            if plan.map_writable {
+            c.revoked = None;
+            c.alone = plan.alone;
+            c.watched = migratory_read(plan);
+            if plan.map_writable || plan.alone {
                 h.set_owner(page, true);
             }
         }
     }
     let c = h.copy(page).ok_or(EIO)?;
-    Ok(map(&h, page, c, replace, insert))
+    Ok((map(&h, page, c, replace, insert), taken))
+}
+
+/// A read that took a page whole from another holder (a migratory page): the home
+/// watches for its first write. A first read of an untouched page is taken whole too,
+/// but nobody watches it.
+fn migratory_read(plan: &Plan) -> bool {
+    plan.alone && !plan.map_writable && plan.source != Source::Zero
+}
+
+/// A tag for the next revoking fetch of this node (odd: never 0).
+fn next_tag() -> u32 {
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    NEXT.fetch_add(2, Ordering::Relaxed) | 1
 }
 
 /// Reads `page` from `node`, which write-protects its copy first: a read leaves it
 /// read-only there, a write invalidates it next, and either way no store there is
-/// missed by the copy read.
-fn fetch(region: &Region, page: u32, node: u16) -> Result<Page> {
+/// missed by the copy read. A nonzero `revoke` tag revokes its copy as well.
+fn fetch(region: &Region, page: u32, node: u16, revoke: u32) -> Result<Page> {
     let answer = calls::call_uninterruptible(
         u32::from(node),
         &Message::PageFetch {
             region: region.generation(),
             page,
             downgrade: true,
+            revoke,
         },
         REQUEST_TIMEOUT_MS,
     )?;
@@ -427,37 +533,50 @@ fn invalidate(region: &Region, page: u32, node: u16, committed: bool) -> Result 
             {
                 return Err(e)
             }
-            Err(_) => fsleep(Delta::from_micros(BUSY_PAUSE_US)),
+            Err(_) => fsleep(busy_pause()),
         }
     }
 }
 
-/// Step 4: the page is free again at the directory.
-fn done(region: &Region, page: u32, me: u16, ok: bool) {
+/// After step 4: the owner whose copy we revoked with `tag` may free it.
+fn release(region: &Region, page: u32, owner: u16, tag: u32) {
+    let msg = Message::PageRelease {
+        region: region.generation(),
+        page,
+        tag,
+    };
+    // Lost, it leaves the owner an unusable copy, replaced by its next fault on the page
+    // or freed with the region.
+    let _ = transmit::send_retrying(u32::from(owner), &msg, DONE_SEND_TRIES, busy_pause());
+}
+
+/// Step 4: the page is free again at the directory (which learns the read-only copies
+/// an aborted plan dropped).
+fn done(region: &Region, page: u32, me: u16, ok: bool, dropped: u64) {
     if region.record.home == me {
-        finish_here(region, page, me, ok);
+        finish_here(region, page, me, ok, dropped);
         return;
     }
     let msg = Message::PageDone {
         region: region.generation(),
         page,
         ok,
+        dropped,
     };
-    // A full send queue clears quickly; a dead link makes the home drop our request
-    // (`node_lost`).
-    for _ in 0..DONE_SEND_TRIES {
-        if transmit::send(u32::from(region.record.home), &msg, 0, 0).is_ok()
-            || !nodes::is_up(u32::from(region.record.home))
-        {
-            return;
-        }
-        fsleep(Delta::from_micros(BUSY_PAUSE_US));
+    // A dead link makes the home drop our request (`node_lost`).
+    let home = u32::from(region.record.home);
+    if transmit::send_retrying(home, &msg, DONE_SEND_TRIES, busy_pause()).is_err() {
+        pr_warn!(
+            "region {}: could not tell the home that page {} is done\n",
+            region.name_str(),
+            page
+        );
     }
-    pr_warn!(
-        "region {}: could not tell the home that page {} is done\n",
-        region.name_str(),
-        page
-    );
+}
+
+/// The pause before a busy page, or a full send queue, is tried again.
+fn busy_pause() -> Delta {
+    Delta::from_micros(BUSY_PAUSE_US)
 }
 
 /// Home: the directory's plan for `node`'s fault, and the owner at the time. For a
@@ -481,38 +600,58 @@ fn plan_here(
     let mut plan = dir
         .request(page as usize, node, access)
         .map_err(dir_errno)?;
-    if plan.source != Source::Node(me) || node == me {
+    if node == me {
         return Ok((plan, owner, None));
     }
-    let served = new_buf().and_then(|mut out| {
-        serve(region, &mut h, page, true, &mut out)?;
-        Ok(out)
-    });
-    match served {
-        Ok(out) => {
-            if plan.downgrade == Some(me) {
-                plan.downgrade = None;
+    let served = if plan.source == Source::Node(me) {
+        let served = new_buf().and_then(|mut out| {
+            serve(region, &mut h, page, true, &mut out)?;
+            Ok(out)
+        });
+        match served {
+            Ok(out) => {
+                if plan.downgrade == Some(me) {
+                    plan.downgrade = None;
+                }
+                Some(out)
             }
-            Ok((plan, owner, Some(out)))
-        }
-        Err(e) => {
-            if let Some(dir) = h.directory.as_mut() {
-                let _ = dir.abort(page as usize, node);
+            Err(e) => {
+                if let Some(dir) = h.directory.as_mut() {
+                    let _ = dir.abort(page as usize, node, 0);
+                }
+                return Err(e);
             }
-            Err(e)
         }
+    } else {
+        None
+    };
+    if plan.home_revokes(node, me) {
+        revoke(region, &mut h, page, Revocation { by: node, tag: 0 });
     }
+    Ok((plan, owner, served))
 }
 
-/// Home: the plan for `node`'s fault on `page` was carried out (or not).
-fn finish_here(region: &Region, page: u32, node: u16, ok: bool) {
+/// Home: the plan for `node`'s fault on `page` was carried out (or not). A copy of
+/// ours that the plan revoked goes (completed), or is ours again (aborted).
+fn finish_here(region: &Region, page: u32, node: u16, ok: bool, dropped: u64) {
     let mut h = region.holdings.lock();
-    if let Some(dir) = h.directory.as_mut() {
-        let _ = if ok {
-            dir.complete(page as usize, node).map(|_| ())
-        } else {
-            dir.abort(page as usize, node)
-        };
+    let Some(dir) = h.directory.as_mut() else {
+        return;
+    };
+    let finished = if ok {
+        dir.complete(page as usize, node).map(|_| ())
+    } else {
+        dir.abort(page as usize, node, dropped)
+    };
+    let ours = Some(Revocation { by: node, tag: 0 });
+    if finished.is_err() || node == self_id() || h.copy(page).map(|c| c.revoked) != Some(ours) {
+        return;
+    }
+    if ok {
+        h.zap(page);
+        drop(h.take(page));
+    } else if let Some(c) = h.copy_mut(page) {
+        c.revoked = None;
     }
 }
 
@@ -529,12 +668,30 @@ fn serve(
     if downgrade && writable {
         // Every PTE goes; later reads here map it read-only again.
         h.zap(page);
-        if let Some(c) = h.copy_mut(page) {
-            c.writable = false;
-        }
         bump(&region.stats.invalidations);
     }
+    if downgrade {
+        if let Some(c) = h.copy_mut(page) {
+            c.writable = false;
+            c.alone = false;
+        }
+    }
     read_page(&h.copy(page).ok_or(ENOENT)?.page, out)
+}
+
+/// Revokes our copy of `page` for a plan in flight: every PTE goes and the copy stops
+/// serving faults here until the directory grants it again (see the module's header).
+fn revoke(region: &Region, h: &mut Holdings, page: u32, by: Revocation) {
+    if h.copy(page).is_none() {
+        return;
+    }
+    h.zap(page);
+    if let Some(c) = h.copy_mut(page) {
+        c.writable = false;
+        c.alone = false;
+        c.revoked = Some(by);
+    }
+    bump(&region.stats.invalidations);
 }
 
 /// Drops our copy of `page` (its PTEs first).
@@ -585,29 +742,43 @@ pub(crate) fn on_fault(h: &Header, generation: u64, page: u32, write: bool) {
             owner,
             invalidate: plan.invalidate,
             writable: plan.map_writable,
+            alone: plan.alone,
             data,
         }),
     );
 }
 
 /// A `PageDone` from `node`.
-pub(crate) fn on_done(node: u32, generation: u64, page: u32, ok: bool) {
+pub(crate) fn on_done(node: u32, generation: u64, page: u32, ok: bool, dropped: u64) {
     if let Ok(r) = region_for(generation, page) {
         if r.record.home == self_id() {
             // Ids are below 64.
-            finish_here(&r, page, node as u16, ok);
+            finish_here(&r, page, node as u16, ok, dropped);
         }
     }
 }
 
-/// A `PageFetch`: answer with our copy, write-protected first if asked.
-pub(crate) fn on_fetch(h: &Header, generation: u64, page: u32, downgrade: bool) {
+/// A `PageFetch`: answer with our copy, write-protected first if asked, and revoked for
+/// the sender's plan if `revoke` is a tag.
+pub(crate) fn on_fetch(h: &Header, generation: u64, page: u32, downgrade: bool, revoke: u32) {
     let result = (|| -> Result<PageBuf> {
         let r = region_for(generation, page)?;
         let mut buf = new_buf()?;
         let mut hold = r.holdings.lock();
         if hold.dead {
             return Err(errno::eidrm());
+        }
+        if revoke != 0 {
+            // Every PTE goes before the contents are read.
+            self::revoke(
+                &r,
+                &mut hold,
+                page,
+                Revocation {
+                    by: h.src,
+                    tag: revoke,
+                },
+            );
         }
         serve(&r, &mut hold, page, downgrade, &mut buf)?;
         Ok(buf)
@@ -626,6 +797,35 @@ pub(crate) fn on_invalidate(h: &Header, generation: u64, page: u32) {
             transmit::answer(h, Ok(Message::PageData { data: &[] }));
         }
         Err(e) => transmit::answer(h, Err(e)),
+    }
+}
+
+/// A `PageRelease` from `node`: the plan that revoked our copy with `tag` completed, so
+/// the copy is stale; freed only if it is still the one that plan revoked.
+pub(crate) fn on_release(node: u16, generation: u64, page: u32, tag: u32) {
+    let Ok(r) = region_for(generation, page) else {
+        return;
+    };
+    let mut h = r.holdings.lock();
+    let theirs = Some(Revocation { by: node, tag });
+    if tag != 0 && h.copy(page).map(|c| c.revoked) == Some(theirs) {
+        h.zap(page);
+        drop(h.take(page));
+    }
+}
+
+/// A `PageWritten` from `node`: it wrote the page it took whole by reading.
+pub(crate) fn on_written(node: u16, generation: u64, page: u32) {
+    let Ok(r) = region_for(generation, page) else {
+        return;
+    };
+    if r.record.home != self_id() {
+        return;
+    }
+    let mut h = r.holdings.lock();
+    if let Some(dir) = h.directory.as_mut() {
+        // Only the page's exclusive owner counts.
+        dir.written(page as usize, node);
     }
 }
 

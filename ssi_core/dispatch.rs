@@ -135,13 +135,23 @@ pub(crate) fn deliver(tid: u32, node: u32, frame: &[u8]) {
             page,
             write,
         } => coherence::on_fault(&h, region, page, write),
-        Message::PageDone { region, page, ok } => coherence::on_done(node, region, page, ok),
+        Message::PageDone {
+            region,
+            page,
+            ok,
+            dropped,
+        } => coherence::on_done(node, region, page, ok, dropped),
         Message::PageFetch {
             region,
             page,
             downgrade,
-        } => coherence::on_fetch(&h, region, page, downgrade),
+            revoke,
+        } => coherence::on_fetch(&h, region, page, downgrade, revoke),
         Message::PageInvalidate { region, page } => coherence::on_invalidate(&h, region, page),
+        Message::PageRelease { region, page, tag } => {
+            coherence::on_release(h.src, region, page, tag)
+        }
+        Message::PageWritten { region, page } => coherence::on_written(h.src, region, page),
         Message::RegionGone { region } => regions::on_private_gone(h.src, region),
         Message::PageInfo { .. }
         | Message::Error { .. }

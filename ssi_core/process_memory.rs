@@ -87,6 +87,9 @@ pub(crate) fn adopt(generation: u64, addr: usize, pages: u32) -> Result<u32> {
                 page,
                 writable: true,
                 owner: true,
+                revoked: None,
+                alone: true,
+                watched: false,
             },
         );
         adopted += 1;

@@ -22,7 +22,7 @@ use kernel::{
     page::Page,
     prelude::*,
     sync::{global_lock, Arc, Mutex},
-    time::{delay::fsleep, Delta},
+    time::Delta,
 };
 
 use crate::shared::directory::{Directory, Slot};
@@ -47,6 +47,36 @@ pub(crate) struct Copy {
     pub(crate) writable: bool,
     /// This node holds the authoritative contents (as far as it knows).
     pub(crate) owner: bool,
+    /// Given up to a plan in flight (see `coherence.rs`): unmapped, and mapped again
+    /// only once the directory grants it; kept meanwhile because it may be the only
+    /// current copy if that plan is aborted.
+    pub(crate) revoked: Option<Revocation>,
+    /// The only copy anywhere (the directory's exclusive owner): a write upgrades it
+    /// here, with no request (see `directory.rs` on migratory pages).
+    pub(crate) alone: bool,
+    /// A migratory page this node took by reading it: its home wants to hear of the
+    /// first write (`PageWritten`).
+    pub(crate) watched: bool,
+}
+
+/// Who revoked a copy: node `by`'s plan, with `tag` (0: the home's own copy, revoked
+/// while it answered `by`'s request).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Revocation {
+    pub(crate) by: u16,
+    pub(crate) tag: u32,
+}
+
+impl Copy {
+    /// Usable for this access without asking the directory.
+    pub(crate) fn serves(&self, write: bool) -> bool {
+        self.revoked.is_none() && (!write || self.writable)
+    }
+
+    /// Read-only, but the only copy: a write upgrades it here.
+    pub(crate) fn upgrades_alone(&self) -> bool {
+        self.revoked.is_none() && self.alone && !self.writable
+    }
 }
 
 /// What a region holds on this node, under its lock.
@@ -565,15 +595,7 @@ pub(crate) fn remove_private(region: &Arc<Region>) {
         if *state != PeerState::Up {
             continue;
         }
-        let mut sent = false;
-        for _ in 0..GONE_SEND_TRIES {
-            if transmit::send(*node, &msg, 0, 0).is_ok() || !nodes::is_up(*node) {
-                sent = true;
-                break;
-            }
-            fsleep(Delta::from_millis(1));
-        }
-        if !sent {
+        if transmit::send_retrying(*node, &msg, GONE_SEND_TRIES, Delta::from_millis(1)).is_err() {
             pr_warn!(
                 "region {}: node {} was not told that it is gone\n",
                 region.name_str(),

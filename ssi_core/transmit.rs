@@ -7,7 +7,7 @@
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
-use kernel::prelude::*;
+use kernel::{prelude::*, time::delay::fsleep, time::Delta};
 
 use crate::shared::wire::{self, Header, Message, FLAG_RESPONSE, MAX_FRAME};
 use crate::{errno, nodes, registry};
@@ -56,6 +56,19 @@ pub(crate) fn send(node: u32, msg: &Message<'_>, flags: u16, seq: u32) -> Result
 fn send_frame(tid: u32, node: u32, frame: &[u8]) -> Result {
     let t = registry::transport(tid).ok_or_else(errno::enotconn)?;
     t.send(node, frame)
+}
+
+/// Sends `msg`, which is not answered, trying again while `node`'s send queue is full
+/// (it drains in microseconds): up to `tries` attempts, `pause` apart. Done also when
+/// `node` is down (nothing to tell it any more); `EAGAIN` if every attempt failed.
+pub(crate) fn send_retrying(node: u32, msg: &Message<'_>, tries: u32, pause: Delta) -> Result {
+    for _ in 0..tries {
+        if send(node, msg, 0, 0).is_ok() || !nodes::is_up(node) {
+            return Ok(());
+        }
+        fsleep(pause);
+    }
+    Err(EAGAIN)
 }
 
 /// Answers request `h` with `msg`.

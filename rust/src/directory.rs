@@ -17,6 +17,15 @@
 //!
 //! A node that loses its connection loses its copies ([`Directory::node_lost`]); pages it
 //! owned without a surviving copy become `Lost` (faults on them fail).
+//!
+//! *Migratory* pages (a lock word, a counter, a flag two threads hand back and forth) are
+//! read and then written by one node after another. Shared the usual way, each hand-off
+//! costs two transfers: a read-only copy, then an upgrade that invalidates the previous
+//! holder. A page whose writer first read it while only the previous writer held it
+//! becomes migratory: a read of it then takes it whole (`Plan::alone`), mapped read-only
+//! so that the reader's first write, which needs no other node, is still seen
+//! ([`Directory::written`]). A node that took it by reading and had not written it when
+//! the next reader comes shows that the page is read-shared: it stops being migratory.
 
 /// Most nodes (ids 0..64): copy sets are `u64` bitmaps.
 pub const MAX_NODES: u16 = 64;
@@ -74,6 +83,79 @@ pub struct Plan {
     pub invalidate: u64,
     /// How the faulting node maps the page.
     pub map_writable: bool,
+    /// The faulting node becomes the page's only holder (`Exclusive`); when it maps the
+    /// page read-only (a read of a migratory page), its first write upgrades its own
+    /// copy and reports it with [`Directory::written`].
+    pub alone: bool,
+}
+
+/// What the faulting node does to the copy of the node that held the current contents
+/// when the plan was made (its *owner*).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OwnerStep {
+    /// Nothing: a read leaves the owner its copy, or the faulting node is the owner, or
+    /// the home gave its copy up while it made the plan ([`Plan::home_revokes`]).
+    Keep,
+    /// One request reads the owner's contents and revokes its copy: the owner keeps it,
+    /// unmapped and unusable until the directory grants it again, so that an aborted plan
+    /// loses nothing; the faulting node releases it once the plan completed.
+    Take(u16),
+    /// The owner drops its copy (the faulting node holds the contents already).
+    Invalidate(u16),
+}
+
+/// The requests a faulting node makes to carry out a plan, in this order. Everything
+/// before the owner's step can be aborted (no current contents have been touched); the
+/// owner's step commits the plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Steps {
+    /// Read the contents from this node first (it keeps its copy, write-protected if the
+    /// plan downgrades it).
+    pub fetch: Option<u16>,
+    /// Then these nodes drop their read-only copies.
+    pub invalidate: u64,
+    /// Last, the owner's copy.
+    pub owner: OwnerStep,
+}
+
+impl Plan {
+    /// The home, answering `node`'s request, gives its own copy up on the spot when the
+    /// plan would have `node` invalidate it (revoked, like [`OwnerStep::Take`]: kept
+    /// unusable until the plan completes, then dropped; granted back if it is aborted).
+    /// That saves the faulting node a round trip. Returns true if the home must revoke
+    /// its copy; the plan no longer lists it.
+    pub fn home_revokes(&mut self, node: u16, home: u16) -> bool {
+        if node == home || home >= MAX_NODES || self.invalidate & bit(home) == 0 {
+            return false;
+        }
+        self.invalidate &= !bit(home);
+        true
+    }
+
+    /// The steps of faulting node `me`; `owner` held the current contents when the plan
+    /// was made (or is out of range), `inline`: the home sent them with the plan.
+    pub fn steps(&self, me: u16, owner: u16, inline: bool) -> Steps {
+        let owner_bit = if owner < MAX_NODES { bit(owner) } else { 0 };
+        let mine = if me < MAX_NODES { bit(me) } else { 0 };
+        let others = self.invalidate & !mine;
+        let fetch = match self.source {
+            Source::Node(n) if !inline && n != me => Some(n),
+            _ => None,
+        };
+        let owner_goes = owner != me && others & owner_bit != 0;
+        let (fetch, owner_step) = match fetch {
+            // Read and revoked in one request (the plan's source is always the owner
+            // when the owner goes).
+            Some(n) if owner_goes && n == owner => (None, OwnerStep::Take(owner)),
+            f if owner_goes => (f, OwnerStep::Invalidate(owner)),
+            f => (f, OwnerStep::Keep),
+        };
+        Steps {
+            fetch,
+            invalidate: others & !owner_bit,
+            owner: owner_step,
+        }
+    }
 }
 
 /// Why a request cannot be served now.
@@ -94,11 +176,20 @@ struct Entry {
     state: PageState,
     /// The node whose request is in flight, and what it asked.
     in_flight: Option<(u16, Access)>,
+    /// Read, then written, by one node after another: reads take it whole.
+    migratory: bool,
+    /// `Exclusive` by a read of a migratory page, and not written since.
+    unwritten: bool,
+    /// The request in flight takes the page whole.
+    in_flight_alone: bool,
 }
 
 const FRESH: Entry = Entry {
     state: PageState::Untouched,
     in_flight: None,
+    migratory: false,
+    unwritten: false,
+    in_flight_alone: false,
 };
 
 fn bit(node: u16) -> u64 {
@@ -169,11 +260,14 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Directory<S> {
         let me = bit(node);
         let plan = match (e.state, access) {
             (PageState::Lost, _) => return Err(DirError::Lost),
+            // Nobody else has it: even a read takes it whole (read-only), so that the
+            // write that usually follows a first read needs no second request.
             (PageState::Untouched, a) => Plan {
                 downgrade: None,
                 source: Source::Zero,
                 invalidate: 0,
                 map_writable: a == Access::Write,
+                alone: true,
             },
             (PageState::Shared { owner, copies }, Access::Read) => Plan {
                 downgrade: None,
@@ -184,40 +278,69 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Directory<S> {
                 },
                 invalidate: 0,
                 map_writable: false,
+                alone: false,
             },
-            (PageState::Shared { owner, copies }, Access::Write) => Plan {
-                downgrade: None,
-                // The owner's copy is current even if it is not in `copies` any more
-                // (it keeps the contents to serve them).
-                source: if copies & me != 0 || owner == node {
-                    Source::Local
-                } else {
-                    Source::Node(owner)
-                },
-                invalidate: copies & !me,
-                map_writable: true,
-            },
-            (PageState::Exclusive { owner }, _) if owner == node => Plan {
-                // A spurious fault of the owner (e.g. after a local zap): remap.
+            (PageState::Shared { owner, copies }, Access::Write) => {
+                // Read, then written, while only the previous writer held it: migratory.
+                if owner != node && copies == bit(owner) | me {
+                    e.migratory = true;
+                }
+                Plan {
+                    downgrade: None,
+                    // The owner's copy is current even if it is not in `copies` any
+                    // more (it keeps the contents to serve them).
+                    source: if copies & me != 0 || owner == node {
+                        Source::Local
+                    } else {
+                        Source::Node(owner)
+                    },
+                    invalidate: copies & !me,
+                    map_writable: true,
+                    alone: true,
+                }
+            }
+            (PageState::Exclusive { owner }, a) if owner == node => Plan {
+                // A spurious fault of the owner (e.g. after a local zap): remap, as
+                // it was (a page taken by a read and not written yet stays read-only).
                 downgrade: None,
                 source: Source::Local,
                 invalidate: 0,
-                map_writable: true,
+                map_writable: !(e.unwritten && a == Access::Read),
+                alone: true,
             },
-            (PageState::Exclusive { owner }, Access::Read) => Plan {
-                downgrade: Some(owner),
-                source: Source::Node(owner),
-                invalidate: 0,
-                map_writable: false,
-            },
+            (PageState::Exclusive { owner }, Access::Read) => {
+                if e.unwritten {
+                    // Its holder took it by reading and did not write: read-shared.
+                    e.migratory = false;
+                }
+                if e.migratory {
+                    Plan {
+                        downgrade: None,
+                        source: Source::Node(owner),
+                        invalidate: bit(owner),
+                        map_writable: false,
+                        alone: true,
+                    }
+                } else {
+                    Plan {
+                        downgrade: Some(owner),
+                        source: Source::Node(owner),
+                        invalidate: 0,
+                        map_writable: false,
+                        alone: false,
+                    }
+                }
+            }
             (PageState::Exclusive { owner }, Access::Write) => Plan {
                 downgrade: None,
                 source: Source::Node(owner),
                 invalidate: bit(owner),
                 map_writable: true,
+                alone: true,
             },
         };
         e.in_flight = Some((node, access));
+        e.in_flight_alone = plan.alone;
         self.set(page, e);
         Ok(plan)
     }
@@ -231,8 +354,18 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Directory<S> {
         if n != node {
             return Err(DirError::NotInFlight);
         }
+        let taken_by_read = access == Access::Read && e.in_flight_alone;
+        let own_fault = matches!(e.state, PageState::Exclusive { owner } if owner == node);
+        e.unwritten = match (access, own_fault) {
+            (Access::Write, _) => false,
+            // A spurious fault of the owner changes nothing.
+            (Access::Read, true) => e.unwritten,
+            // Only a read that took a migratory page whole is watched for its write.
+            (Access::Read, false) => taken_by_read && e.migratory,
+        };
         e.state = match (e.state, access) {
             (_, Access::Write) => PageState::Exclusive { owner: node },
+            (_, Access::Read) if taken_by_read => PageState::Exclusive { owner: node },
             (PageState::Untouched, Access::Read) => PageState::Shared {
                 owner: node,
                 copies: bit(node),
@@ -254,17 +387,43 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Directory<S> {
     }
 
     /// The plan for `node`'s fault on `page` failed (e.g. a transfer timed out): the page
-    /// is no longer busy and its state is unchanged.
-    pub fn abort(&mut self, page: usize, node: u16) -> Result<(), DirError> {
+    /// is no longer busy and its state is unchanged, except that the read-only copies in
+    /// `dropped` are gone (the plan invalidated them before it failed; never the owner's,
+    /// whose step comes last). Counting them would let [`Directory::node_lost`] make a
+    /// node without a copy the owner.
+    pub fn abort(&mut self, page: usize, node: u16, dropped: u64) -> Result<(), DirError> {
         let mut e = self.entry(page)?;
         match e.in_flight {
             Some((n, _)) if n == node => {
                 e.in_flight = None;
+                if let PageState::Shared { owner, copies } = e.state {
+                    let keep = if owner < MAX_NODES { bit(owner) } else { 0 };
+                    e.state = PageState::Shared {
+                        owner,
+                        copies: copies & !(dropped & !keep),
+                    };
+                }
                 self.set(page, e);
                 Ok(())
             }
             _ => Err(DirError::NotInFlight),
         }
+    }
+
+    /// `node`, which took `page` whole by reading it, wrote it (it upgraded its own copy):
+    /// the page is still migratory. Ignored unless `node` is the page's exclusive owner.
+    pub fn written(&mut self, page: usize, node: u16) {
+        if let Ok(mut e) = self.entry(page) {
+            if e.state == (PageState::Exclusive { owner: node }) {
+                e.unwritten = false;
+                self.set(page, e);
+            }
+        }
+    }
+
+    /// Whether `page` is migratory (reads take it whole).
+    pub fn is_migratory(&self, page: usize) -> bool {
+        self.entry(page).is_ok_and(|e| e.migratory)
     }
 
     /// `node` already holds contents of the untouched `page` that nobody else has: it
@@ -353,14 +512,22 @@ mod tests {
     fn untouched_pages_are_zero_filled_without_transfer() {
         let mut store = [None; 4];
         let mut d = Directory::new(&mut store[..]);
+        // A first read takes the page whole, read-only: its write needs no request.
         let p = d.request(0, 1, Access::Read).unwrap();
         assert_eq!(p.source, Source::Zero);
-        assert!(!p.map_writable);
+        assert!(!p.map_writable && p.alone);
+        assert_eq!(d.complete(0, 1), Ok(PageState::Exclusive { owner: 1 }));
+        // Another node's read shares it.
+        let p = d.request(0, 3, Access::Read).unwrap();
         assert_eq!(
-            d.complete(0, 1),
+            (p.source, p.downgrade, p.alone),
+            (Source::Node(1), Some(1), false)
+        );
+        assert_eq!(
+            d.complete(0, 3),
             Ok(PageState::Shared {
                 owner: 1,
-                copies: 0b10
+                copies: 0b1010
             })
         );
         let p = d.request(1, 2, Access::Write).unwrap();
@@ -402,7 +569,7 @@ mod tests {
         d.request(0, 1, Access::Write).unwrap();
         assert_eq!(d.request(0, 2, Access::Read), Err(DirError::Busy));
         assert_eq!(d.complete(0, 2), Err(DirError::NotInFlight));
-        d.abort(0, 1).unwrap();
+        d.abort(0, 1, 0).unwrap();
         assert_eq!(d.state(0), Ok(PageState::Untouched));
         assert!(d.request(0, 2, Access::Read).is_ok());
     }
@@ -444,6 +611,109 @@ mod tests {
         assert_eq!(plan.source, Source::Node(3));
         assert_eq!(plan.downgrade, Some(3));
         assert_eq!(d.adopt(1, 1), Ok(()));
+    }
+
+    #[test]
+    fn a_write_takes_the_owners_copy_in_one_request() {
+        let mut store = [None; 2];
+        let mut d = Directory::new(&mut store[..]);
+        d.adopt(0, 2).unwrap();
+        // Node 1 writes the page node 2 owns: read and revoked together.
+        let plan = d.request(0, 1, Access::Write).unwrap();
+        assert_eq!(
+            plan.steps(1, 2, false),
+            Steps {
+                fetch: None,
+                invalidate: 0,
+                owner: OwnerStep::Take(2)
+            }
+        );
+        d.complete(0, 1).unwrap();
+        // Nodes 0 and 3 read; node 3 writes: node 0's copy goes first, node 1 (the
+        // owner) last, in one request with the read.
+        for n in [0, 3] {
+            d.request(0, n, Access::Read).unwrap();
+            d.complete(0, n).unwrap();
+        }
+        let plan = d.request(0, 3, Access::Write).unwrap();
+        assert_eq!(plan.source, Source::Local);
+        assert_eq!(
+            plan.steps(3, 1, false),
+            Steps {
+                fetch: None,
+                invalidate: 0b1,
+                owner: OwnerStep::Invalidate(1)
+            }
+        );
+        d.abort(0, 3, 0).unwrap();
+        // The home (0) answering node 2's write gives its own copy up.
+        let mut plan = d.request(0, 2, Access::Write).unwrap();
+        assert_eq!(plan.invalidate, 0b1011);
+        assert!(plan.home_revokes(2, 0));
+        assert_eq!(plan.invalidate, 0b1010);
+        assert!(!plan.home_revokes(2, 0));
+        assert_eq!(
+            plan.steps(2, 1, false),
+            Steps {
+                fetch: None,
+                invalidate: 0b1000,
+                owner: OwnerStep::Take(1)
+            }
+        );
+        // Contents sent with the plan: nothing to read, the owner only drops its copy.
+        assert_eq!(plan.steps(2, 1, true).owner, OwnerStep::Invalidate(1));
+        // The home's own fault never revokes its copy.
+        assert!(!plan.home_revokes(0, 0));
+    }
+
+    #[test]
+    fn migratory_pages_are_taken_whole_by_reads_until_read_shared() {
+        let mut store = [None; 1];
+        let mut d = Directory::new(&mut store[..]);
+        d.request(0, 1, Access::Write).unwrap();
+        d.complete(0, 1).unwrap();
+        // Node 2 reads, then writes, while only node 1 held it: migratory.
+        d.request(0, 2, Access::Read).unwrap();
+        d.complete(0, 2).unwrap();
+        assert!(!d.is_migratory(0));
+        d.request(0, 2, Access::Write).unwrap();
+        d.complete(0, 2).unwrap();
+        assert!(d.is_migratory(0));
+        // Node 1's read takes it whole, read-only, from node 2.
+        let plan = d.request(0, 1, Access::Read).unwrap();
+        assert_eq!(
+            plan,
+            Plan {
+                downgrade: None,
+                source: Source::Node(2),
+                invalidate: 0b100,
+                map_writable: false,
+                alone: true
+            }
+        );
+        assert_eq!(plan.steps(1, 2, false).owner, OwnerStep::Take(2));
+        assert_eq!(d.complete(0, 1), Ok(PageState::Exclusive { owner: 1 }));
+        // A spurious fault keeps it read-only; node 1 writes it by itself.
+        assert!(!d.request(0, 1, Access::Read).unwrap().map_writable);
+        d.complete(0, 1).unwrap();
+        d.written(0, 1);
+        assert!(d.request(0, 2, Access::Read).unwrap().alone);
+        d.complete(0, 2).unwrap();
+        // Node 2 took it by reading and did not write: node 3's read shares it.
+        let plan = d.request(0, 3, Access::Read).unwrap();
+        assert!(!plan.alone);
+        assert_eq!(plan.downgrade, Some(2));
+        assert!(!d.is_migratory(0));
+        assert_eq!(
+            d.complete(0, 3),
+            Ok(PageState::Shared {
+                owner: 2,
+                copies: 0b1100
+            })
+        );
+        // `written` from a node that is not the exclusive owner changes nothing.
+        d.written(0, 3);
+        assert!(!d.is_migratory(0));
     }
 
     #[test]

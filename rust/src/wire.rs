@@ -24,7 +24,7 @@
 /// `b"SSI1"` as a little-endian `u32`.
 pub const WIRE_MAGIC: u32 = u32::from_le_bytes(*b"SSI1");
 /// Version of this protocol. A peer with another version is refused at hello.
-pub const WIRE_VERSION: u8 = 1;
+pub const WIRE_VERSION: u8 = 2;
 /// Size of the header.
 pub const HEADER_LEN: usize = 24;
 /// Largest payload (a page of data plus its descriptor).
@@ -110,6 +110,10 @@ pub enum MsgType {
     PageInvalidate = 17,
     /// A private-memory region is gone (from its home, to every node).
     RegionGone = 18,
+    /// A faulting node no longer needs the copy it revoked with a `PageFetch`.
+    PageRelease = 19,
+    /// A node wrote a page it took whole by reading it.
+    PageWritten = 20,
 }
 
 impl MsgType {
@@ -134,6 +138,8 @@ impl MsgType {
             16 => Self::PageData,
             17 => Self::PageInvalidate,
             18 => Self::RegionGone,
+            19 => Self::PageRelease,
+            20 => Self::PageWritten,
             _ => return None,
         })
     }
@@ -267,6 +273,8 @@ pub enum Message<'a> {
         invalidate: u64,
         /// Map it writable.
         writable: bool,
+        /// The faulting node becomes the only holder (see `super::directory::Plan`).
+        alone: bool,
         /// The contents when `source` is `Inline` ([`PAGE_DATA_LEN`] bytes), else empty.
         data: &'a [u8],
     },
@@ -279,6 +287,8 @@ pub enum Message<'a> {
         page: u32,
         /// True if the plan was carried out.
         ok: bool,
+        /// Not carried out: the nodes whose read-only copies it dropped before it failed.
+        dropped: u64,
     },
     /// Asks the owner of a page for its contents; answered with `PageData`.
     PageFetch {
@@ -288,6 +298,10 @@ pub enum Message<'a> {
         page: u32,
         /// The owner write-protects its copy before answering.
         downgrade: bool,
+        /// Nonzero: the owner also revokes its copy (zaps every mapping of it and keeps
+        /// it unusable until its directory grants it again or a `PageRelease` with this
+        /// tag from the same node frees it).
+        revoke: u32,
     },
     /// Contents of a page ([`PAGE_DATA_LEN`] bytes), or empty to acknowledge.
     PageData {
@@ -296,6 +310,25 @@ pub enum Message<'a> {
     },
     /// Asks a node to drop its copy of a page; answered with an empty `PageData`.
     PageInvalidate {
+        /// The region's generation.
+        region: u64,
+        /// Page index.
+        page: u32,
+    },
+    /// The plan that revoked a copy with `PageFetch { revoke: tag }` completed: the
+    /// owner frees that copy if it is still the one revoked by the sender with this tag.
+    /// Not answered.
+    PageRelease {
+        /// The region's generation.
+        region: u64,
+        /// Page index.
+        page: u32,
+        /// The `revoke` tag of the fetch.
+        tag: u32,
+    },
+    /// To the region's home: the sender, which took the page whole by reading it
+    /// (`PagePlan::alone`), upgraded its copy to write it. Not answered.
+    PageWritten {
         /// The region's generation.
         region: u64,
         /// Page index.
@@ -349,6 +382,8 @@ impl Message<'_> {
             Self::PageFetch { .. } => MsgType::PageFetch,
             Self::PageData { .. } => MsgType::PageData,
             Self::PageInvalidate { .. } => MsgType::PageInvalidate,
+            Self::PageRelease { .. } => MsgType::PageRelease,
+            Self::PageWritten { .. } => MsgType::PageWritten,
             Self::RegionGone { .. } => MsgType::RegionGone,
         }
     }
@@ -556,6 +591,7 @@ fn encode_payload(msg: &Message<'_>, w: &mut Writer<'_>) -> Result<(), WireError
             owner,
             invalidate,
             writable,
+            alone,
             data,
         } => {
             let (kind, node) = match source {
@@ -569,25 +605,33 @@ fn encode_payload(msg: &Message<'_>, w: &mut Writer<'_>) -> Result<(), WireError
             }
             w.u16(downgrade)?;
             w.u8(kind)?;
-            w.u8(u8::from(writable))?;
+            w.u8(u8::from(writable) | u8::from(alone) << 1)?;
             w.u16(node)?;
             w.u16(owner)?;
             w.u64(invalidate)?;
             w.blob(data, PAGE_DATA_LEN)
         }
-        Message::PageDone { region, page, ok } => {
+        Message::PageDone {
+            region,
+            page,
+            ok,
+            dropped,
+        } => {
             w.u64(region)?;
             w.u32(page)?;
-            w.u32(u32::from(ok))
+            w.u32(u32::from(ok))?;
+            w.u64(dropped)
         }
         Message::PageFetch {
             region,
             page,
             downgrade,
+            revoke,
         } => {
             w.u64(region)?;
             w.u32(page)?;
-            w.u32(u32::from(downgrade))
+            w.u32(u32::from(downgrade))?;
+            w.u32(revoke)
         }
         Message::PageData { data } => {
             if !data.is_empty() && data.len() != PAGE_DATA_LEN {
@@ -596,6 +640,15 @@ fn encode_payload(msg: &Message<'_>, w: &mut Writer<'_>) -> Result<(), WireError
             w.blob(data, PAGE_DATA_LEN)
         }
         Message::PageInvalidate { region, page } => {
+            w.u64(region)?;
+            w.u32(page)
+        }
+        Message::PageRelease { region, page, tag } => {
+            w.u64(region)?;
+            w.u32(page)?;
+            w.u32(tag)
+        }
+        Message::PageWritten { region, page } => {
             w.u64(region)?;
             w.u32(page)
         }
@@ -696,7 +749,11 @@ fn decode_payload(t: MsgType, payload: &[u8]) -> Result<Message<'_>, WireError> 
         MsgType::PagePlan => {
             let downgrade = r.u16()?;
             let kind = r.array::<1>()?[0];
-            let writable = flag(u32::from(r.array::<1>()?[0]))?;
+            let access = r.array::<1>()?[0];
+            if access > 3 {
+                return Err(WireError::BadField);
+            }
+            let (writable, alone) = (access & 1 != 0, access & 2 != 0);
             let node = r.u16()?;
             let owner = r.u16()?;
             let invalidate = r.u64()?;
@@ -720,6 +777,7 @@ fn decode_payload(t: MsgType, payload: &[u8]) -> Result<Message<'_>, WireError> 
                 owner,
                 invalidate,
                 writable,
+                alone,
                 data,
             }
         }
@@ -727,11 +785,13 @@ fn decode_payload(t: MsgType, payload: &[u8]) -> Result<Message<'_>, WireError> 
             region: r.u64()?,
             page: r.u32()?,
             ok: flag(r.u32()?)?,
+            dropped: r.u64()?,
         },
         MsgType::PageFetch => Message::PageFetch {
             region: r.u64()?,
             page: r.u32()?,
             downgrade: flag(r.u32()?)?,
+            revoke: r.u32()?,
         },
         MsgType::PageData => {
             let data = r.blob(PAGE_DATA_LEN)?;
@@ -741,6 +801,15 @@ fn decode_payload(t: MsgType, payload: &[u8]) -> Result<Message<'_>, WireError> 
             Message::PageData { data }
         }
         MsgType::PageInvalidate => Message::PageInvalidate {
+            region: r.u64()?,
+            page: r.u32()?,
+        },
+        MsgType::PageRelease => Message::PageRelease {
+            region: r.u64()?,
+            page: r.u32()?,
+            tag: r.u32()?,
+        },
+        MsgType::PageWritten => Message::PageWritten {
             region: r.u64()?,
             page: r.u32()?,
         },
@@ -944,6 +1013,7 @@ mod tests {
             owner: 1,
             invalidate: 0b110,
             writable: true,
+            alone: true,
             data: page,
         }));
         assert!(round_trip(Message::PagePlan {
@@ -952,6 +1022,7 @@ mod tests {
             owner: 2,
             invalidate: 0,
             writable: false,
+            alone: false,
             data: &[],
         }));
         // Inline without data, data without Inline, a node source of "no node".
@@ -966,18 +1037,27 @@ mod tests {
                 owner: 1,
                 invalidate: 0,
                 writable: false,
+                alone: false,
                 data,
             }));
         }
         assert!(round_trip(Message::PageDone {
             region: 1,
             page: 2,
-            ok: false
+            ok: false,
+            dropped: 0b101
         }));
         assert!(round_trip(Message::PageFetch {
             region: 1,
             page: 2,
-            downgrade: true
+            downgrade: true,
+            revoke: 7
+        }));
+        assert!(round_trip(Message::PageWritten { region: 3, page: 4 }));
+        assert!(round_trip(Message::PageRelease {
+            region: 3,
+            page: 4,
+            tag: 7
         }));
         assert!(round_trip(Message::PageData { data: page }));
         assert!(round_trip(Message::PageData { data: &[] }));
@@ -1057,7 +1137,7 @@ mod tests {
         bad[0] ^= 1;
         assert_eq!(decode(&bad[..n]).err(), Some(WireError::BadMagic));
         let mut bad = buf;
-        bad[4] = 2;
+        bad[4] = WIRE_VERSION + 1;
         assert_eq!(decode(&bad[..n]).err(), Some(WireError::BadVersion));
         let mut bad = buf;
         bad[5] = 200;

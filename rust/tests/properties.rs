@@ -87,7 +87,7 @@ mod wire_props {
 
     fn message() -> impl Strategy<Value = (u8, Vec<u8>, Vec<u8>, u64, u64, u32, u32)> {
         (
-            1u8..=17,
+            1u8..=20,
             prop_oneof![
                 prop::collection::vec(any::<u8>(), 0..MAX_PING + 8),
                 prop::collection::vec(any::<u8>(), PAGE_DATA_LEN..=PAGE_DATA_LEN),
@@ -155,20 +155,30 @@ mod wire_props {
                 owner: (p >> 16) as u16,
                 invalidate: y,
                 writable: x & 1 == 1,
+                alone: x & 2 == 2,
                 data: a,
             },
             14 => Message::PageDone {
                 region: x,
                 page: p,
                 ok: q & 1 == 1,
+                dropped: y,
             },
             15 => Message::PageFetch {
                 region: x,
                 page: p,
                 downgrade: q & 1 == 1,
+                revoke: (y >> 32) as u32,
             },
             16 => Message::PageData { data: a },
-            _ => Message::PageInvalidate { region: x, page: p },
+            17 => Message::PageInvalidate { region: x, page: p },
+            18 => Message::RegionGone { region: x },
+            19 => Message::PageRelease {
+                region: x,
+                page: p,
+                tag: q,
+            },
+            _ => Message::PageWritten { region: x, page: p },
         }
     }
 

@@ -53,7 +53,7 @@
 #define CM_PRIV_MAX 56 /* most private data rdma_connect() carries on RDMA_PS_TCP */
 
 #define WIRE_MAGIC 0x31495353u /* "SSI1" little-endian */
-#define WIRE_VERSION 1
+#define WIRE_VERSION 2
 #define HEADER_LEN 24
 #define FLAG_RESPONSE 0x0001
 #define MAX_PING 1024
