@@ -354,7 +354,7 @@ fn woken_here(from: u32, token: u64) {
 
 /// Tells `node` that its wait `token` was woken, from a work item (see the top).
 fn send_woken(node: u32, token: u64) {
-    let spawned = ffi::spawn_held(move || {
+    let spawned = ffi::spawn_held_urgent(move || {
         let mut req = [0u8; FUTEX_MSG_MAX];
         if let Ok(n) = (FutexMsg::Woken { token }).encode(&mut req) {
             let mut resp = [0u8; FUTEX_MSG_MAX];

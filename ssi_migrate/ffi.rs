@@ -269,10 +269,21 @@ pub(crate) fn module_put() {
 /// Runs `work` from the system workqueue (work that waits for other nodes, which the
 /// receive context must not), holding a module reference until it has run.
 pub(crate) fn spawn_held(work: impl FnOnce() + Send + 'static) -> Result {
-    hold_module()?;
     // SAFETY: `system_dfl_wq` is a C global, always available (the kernel crate does not
     // name it yet; `system_wq` is deprecated).
     let queue = unsafe { kernel::workqueue::Queue::from_raw(bindings::system_dfl_wq) };
+    spawn_held_on(queue, work)
+}
+
+/// [`spawn_held`] for work a thread is waiting for (a futex wake-up): on the high
+/// priority workers, which a node busy computing runs at once rather than after the
+/// time slices of its runnable threads.
+pub(crate) fn spawn_held_urgent(work: impl FnOnce() + Send + 'static) -> Result {
+    spawn_held_on(kernel::workqueue::system_highpri(), work)
+}
+
+fn spawn_held_on(queue: &kernel::workqueue::Queue, work: impl FnOnce() + Send + 'static) -> Result {
+    hold_module()?;
     let spawned = queue.try_spawn(GFP_KERNEL, move || {
         work();
         module_put();

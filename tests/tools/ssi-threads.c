@@ -22,9 +22,11 @@
  *                                              back and forth: wake -> wake-up latency
  *   ssi-threads lockloop ITERS GOFILE          (make bench) uncontended pthread_mutex
  *                                              lock+unlock in main, before GOFILE and after
- *   ssi-threads compute THREADS ROUNDS GOFILE  (make bench) each worker churns its own
- *                                              256 KiB ROUNDS times, adding a checksum to
- *                                              a shared sum under a pthread_mutex per round
+ *   ssi-threads compute THREADS ROUNDS GOFILE [PASSES]
+ *                                              (make bench) each worker churns its own
+ *                                              256 KiB PASSES times (default 1) a round,
+ *                                              ROUNDS rounds, adding a checksum to a
+ *                                              shared sum under a pthread_mutex per round
  *   ssi-threads ids GOFILE                     1 worker reports getpid(), getppid() and
  *                                              gettid(), signals the main thread
  *                                              (pthread_kill), the process (kill) and
@@ -67,9 +69,10 @@
  * "path I: HOST..." (the host names worker I ran on, in order) and "tid I start=A end=B"
  * (its gettid() then and at the end), and fails if a worker looked ended to
  * pthread_tryjoin_np while it ran (its task on a node it left cleared its thread id);
- * compute prints "compute sum=S elapsed_ns=E" once the workers are done (E from GOFILE
- * to the last one's end), then waits for GOFILE.end before it joins them (so that the
- * memory's counters can be read meanwhile);
+ * compute prints "compute sum=S elapsed_ns=E lock_ns=L" once the workers are done (E
+ * from GOFILE to the last one's end, L the mean time a worker spent taking the mutex),
+ * then waits for GOFILE.end before it joins them (so that the memory's counters can be
+ * read meanwhile);
  * ids prints "ids pid=P ppid=Q tid=T" (the worker's view, 1 more field "same" or
  * "differ" against the main thread's) and "signals pthread_kill=A kill=B raise=C"
  * (each "ok" when its handler ran in the thread it should: main, any thread but the
@@ -103,6 +106,7 @@
 #include <string.h>
 #include <linux/futex.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -134,6 +138,10 @@ struct worker {
 	char path[8][32];                      /* wander: the hosts it ran on */
 	unsigned int npath;
 	pid_t tid_end;
+	unsigned long lock_ns; /* compute: time spent taking the mutex */
+	unsigned long start_ns, end_ns; /* compute: when it started and ended */
+	unsigned long hold_ns, work_ns;  /* compute: holding the mutex, computing */
+	struct rusage usage;             /* compute: the worker's own, at its end */
 };
 
 /* The sense-reversing barrier of sb (2 threads). */
@@ -208,6 +216,8 @@ static enum {
 	EXEC
 } mode;
 static unsigned long iters;
+/* compute: passes over a worker's memory per round. */
+static unsigned long passes = 1;
 static long value;
 static int nthreads;
 
@@ -530,23 +540,35 @@ static struct {
 static void run_compute(int me)
 {
 	uint32_t *m = compute_mem[me].words, x = 2463534242u + (uint32_t)me;
-	unsigned long round, sum;
+	unsigned long round, sum, t0, t1, lock_ns = 0, hold_ns = 0, work_ns = 0, start = now_ns();
 	size_t j;
 
 	for (round = 0; round < iters; round++) {
 		sum = 0;
-		for (j = 0; j < COMPUTE_WORDS; j++) {
+		t1 = now_ns();
+		for (j = 0; j < COMPUTE_WORDS * passes; j++) {
 			/* xorshift32: a few cycles of work per word, deterministic per worker. */
 			x ^= x << 13;
 			x ^= x >> 17;
 			x ^= x << 5;
-			m[j] += x;
-			sum += m[j];
+			m[j % COMPUTE_WORDS] += x;
+			sum += m[j % COMPUTE_WORDS];
 		}
+		t0 = now_ns();
+		work_ns += t0 - t1;
 		pthread_mutex_lock(&mutexed.lock);
+		t1 = now_ns();
+		lock_ns += t1 - t0;
 		mutexed.counter += sum;
 		pthread_mutex_unlock(&mutexed.lock);
+		hold_ns += now_ns() - t1;
 	}
+	workers[me].hold_ns = hold_ns;
+	workers[me].work_ns = work_ns;
+	getrusage(RUSAGE_THREAD, &workers[me].usage);
+	workers[me].lock_ns = lock_ns;
+	workers[me].start_ns = start;
+	workers[me].end_ns = now_ns();
 }
 
 /* ids: the worker's view of its ids, and where each of its signals was handled. */
@@ -880,7 +902,7 @@ static int usage(const char *argv0)
 		"       %s lockloop ITERS GOFILE\n"
 		"       %s wander THREADS GOFILE\n"
 		"       %s ids GOFILE\n"
-		"       %s compute THREADS ROUNDS GOFILE\n"
+		"       %s compute THREADS ROUNDS GOFILE [PASSES]\n"
 		"       %s mappings N GOFILE              (N 1-1000)\n"
 		"       %s newmem GOFILE\n"
 		"       %s exec GOFILE\n",
@@ -916,8 +938,9 @@ int main(int argc, char **argv)
 
 	if (argc < 2)
 		return usage(argv[0]);
-	if ((!strcmp(argv[1], "counter") || !strcmp(argv[1], "mutex") ||
-	     !strcmp(argv[1], "barrier") || !strcmp(argv[1], "compute")) && argc == 5) {
+	if (((!strcmp(argv[1], "counter") || !strcmp(argv[1], "mutex") ||
+	      !strcmp(argv[1], "barrier") || !strcmp(argv[1], "compute")) && argc == 5) ||
+	    (!strcmp(argv[1], "compute") && argc == 6)) {
 		mode = !strcmp(argv[1], "compute") ? COMPUTE :
 		       argv[1][0] == 'c'           ? COUNTER :
 		       argv[1][0] == 'm'           ? MUTEX :
@@ -928,6 +951,11 @@ int main(int argc, char **argv)
 		if (parse(argv[3], 1, 1000000000L, &n))
 			return usage(argv[0]);
 		iters = (unsigned long)n;
+		if (argc == 6) {
+			if (parse(argv[5], 1, 1000000L, &n))
+				return usage(argv[0]);
+			passes = (unsigned long)n;
+		}
 	} else if ((!strcmp(argv[1], "mp") || !strcmp(argv[1], "sb") ||
 		    !strcmp(argv[1], "queue")) && argc == 4) {
 		mode = argv[1][0] == 'm' ? MP : argv[1][0] == 's' ? SB : QUEUE;
@@ -981,7 +1009,7 @@ int main(int argc, char **argv)
 	} else {
 		return usage(argv[0]);
 	}
-	gofile = argv[argc - 1];
+	gofile = mode == COMPUTE && argc == 6 ? argv[4] : argv[argc - 1];
 	if (!*gofile || strlen(gofile) > PATH_MAX - 8)
 		return usage(argv[0]);
 	snprintf(halffile, sizeof(halffile), "%s.half", gofile);
@@ -1101,8 +1129,24 @@ int main(int argc, char **argv)
 			sleep_ms(10);
 		printf("workers done\n");
 		if (mode == COMPUTE) {
-			printf("compute sum=%lu elapsed_ns=%lu\n", mutexed.counter,
-			       now_ns() - go_ns);
+			unsigned long elapsed = now_ns() - go_ns, lock_ns = 0;
+
+			for (i = 0; i < nthreads; i++)
+				lock_ns += workers[i].lock_ns;
+			for (i = 0; i < nthreads; i++)
+				printf("compute worker %d ms=%lu lock_ms=%lu hold_ms=%lu work_ms=%lu "
+				       "user_ms=%ld sys_ms=%ld minflt=%ld nvcsw=%ld nivcsw=%ld\n", i,
+				       (workers[i].end_ns - workers[i].start_ns) / 1000000,
+				       workers[i].lock_ns / 1000000, workers[i].hold_ns / 1000000,
+				       workers[i].work_ns / 1000000,
+				       workers[i].usage.ru_utime.tv_sec * 1000 +
+					       workers[i].usage.ru_utime.tv_usec / 1000,
+				       workers[i].usage.ru_stime.tv_sec * 1000 +
+					       workers[i].usage.ru_stime.tv_usec / 1000,
+				       workers[i].usage.ru_minflt, workers[i].usage.ru_nvcsw,
+				       workers[i].usage.ru_nivcsw);
+			printf("compute sum=%lu elapsed_ns=%lu lock_ns=%lu\n", mutexed.counter, elapsed,
+			       lock_ns / (unsigned long)nthreads);
 			fflush(stdout);
 			while (access(endfile, F_OK))
 				sleep_ms(10);
