@@ -643,14 +643,13 @@ fn finish_here(region: &Region, page: u32, node: u16, ok: bool, dropped: u64) {
     } else {
         dir.abort(page as usize, node, dropped)
     };
-    let ours = Some(Revocation { by: node, tag: 0 });
-    if finished.is_err() || node == self_id() || h.copy(page).map(|c| c.revoked) != Some(ours) {
+    if finished.is_err() {
         return;
     }
+    let ours = Revocation { by: node, tag: 0 };
     if ok {
-        h.zap(page);
-        drop(h.take(page));
-    } else if let Some(c) = h.copy_mut(page) {
+        h.free_revoked(page, ours);
+    } else if let Some(c) = h.copy_mut(page).filter(|c| c.revoked == Some(ours)) {
         c.revoked = None;
     }
 }
@@ -806,11 +805,10 @@ pub(crate) fn on_release(node: u16, generation: u64, page: u32, tag: u32) {
     let Ok(r) = region_for(generation, page) else {
         return;
     };
-    let mut h = r.holdings.lock();
-    let theirs = Some(Revocation { by: node, tag });
-    if tag != 0 && h.copy(page).map(|c| c.revoked) == Some(theirs) {
-        h.zap(page);
-        drop(h.take(page));
+    if tag != 0 {
+        r.holdings
+            .lock()
+            .free_revoked(page, Revocation { by: node, tag });
     }
 }
 

@@ -171,6 +171,15 @@ impl Holdings {
         Some(c)
     }
 
+    /// Frees the copy of `page` if it is still the one `by` revoked (its PTEs went when
+    /// it was revoked; zapped again all the same).
+    pub(crate) fn free_revoked(&mut self, page: u32, by: Revocation) {
+        if self.copy(page).is_some_and(|c| c.revoked == Some(by)) {
+            self.zap(page);
+            drop(self.take(page));
+        }
+    }
+
     /// Marks the copy of `page` as owned (or not) here.
     pub(crate) fn set_owner(&mut self, page: u32, owner: bool) {
         if let Some(c) = self.copies.get_mut(page as usize).and_then(|c| c.as_mut()) {
