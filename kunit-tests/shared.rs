@@ -41,6 +41,8 @@ pub(crate) mod region;
 pub(crate) mod rpc;
 #[path = "../rust/src/service.rs"]
 pub(crate) mod service;
+#[path = "../rust/src/space_gate.rs"]
+pub(crate) mod space_gate;
 #[path = "../rust/src/text.rs"]
 pub(crate) mod text;
 #[path = "../rust/src/threads.rs"]

@@ -279,8 +279,14 @@ extern "C" fn ssi_region_private_create(pages: u32, generation: *mut u64) -> c_i
 /// Copies the caller's memory at `addr` into a private-memory region homed here;
 /// returns the pages adopted or an errno.
 #[no_mangle]
-extern "C" fn ssi_region_private_adopt(generation: u64, addr: usize, pages: u32) -> c_int {
-    match crate::process_memory::adopt(generation, addr, pages) {
+extern "C" fn ssi_region_private_adopt(
+    generation: u64,
+    first: u32,
+    addr: usize,
+    pages: u32,
+    forced: bool,
+) -> c_int {
+    match crate::process_memory::adopt(generation, first, addr, pages, forced) {
         // At most the region's size, 2^20 pages.
         Ok(n) => n as c_int,
         Err(e) => e.to_errno(),

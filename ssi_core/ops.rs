@@ -245,6 +245,15 @@ impl MigrateOpsRef {
         }
     }
 
+    /// Tells the engine that the calling task's `mprotect` opened `[start, end)` of
+    /// private-memory region memory.
+    pub(crate) fn opened(&self, start: usize, end: usize) {
+        if let Some(f) = self.ops().opened {
+            // SAFETY: See `ops`; the range is only compared and passed on by the engine.
+            unsafe { f(self.ops().ctx, start, end) }
+        }
+    }
+
     /// The engine's `/proc/ssi/ps` text, written into `buf`.
     pub(crate) fn show_ps(&self, buf: &mut [u8]) -> Result<usize> {
         call_describe(self.ops().show_ps, self.ops().ctx, buf)

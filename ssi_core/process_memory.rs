@@ -3,20 +3,20 @@
 //! The private memory of a distributed process, kept in SSI regions.
 //!
 //! When a thread of a process moves to another node, both nodes must see one address
-//! space. The process's home turns each private writable mapping into a region homed
-//! there (named `.p<home>-<generation>`, see `rust/src/region.rs`): the region adopts
-//! the mapping's current pages (the home owns them, exclusively), and a region mapping
-//! replaces the private one at the same address. Threads on other nodes map the same
-//! regions, so the regions' directory and coherence protocol keep the memory coherent;
-//! nothing here is a second protocol. The home removes a region when its last mapping
-//! there goes (the process exited or unmapped it) and tells every node, which drops its
-//! state. These regions have no bookkeeping key: the nodes learn their size from the
-//! process's snapshot.
+//! space. The process's home turns each private mapping a thread may write into a
+//! region homed there (named `.p<home>-<generation>`, see `rust/src/region.rs`): the
+//! region adopts the mapping's current pages (the home owns them, exclusively), and a
+//! region mapping replaces the private one at the same address. Threads on other nodes
+//! map the same regions, so the regions' directory and coherence protocol keep the
+//! memory coherent; nothing here is a second protocol. The home removes a region when
+//! its last mapping there goes (the process exited or unmapped it) and tells every
+//! node, which drops its state. These regions have no bookkeeping key: the nodes learn
+//! their size from the process's snapshot.
 //!
 //! The migration engine calls these functions through the C ABI (`ffi.rs`), in the
 //! context of the process whose address space they change.
 
-use core::ffi::{c_long, c_void};
+use core::ffi::{c_int, c_long, c_void};
 
 use kernel::{bindings, prelude::*, sync::Arc};
 
@@ -34,6 +34,7 @@ extern "C" {
         how: u32,
     ) -> c_long;
     fn ssi_region_vma_region(vma: *mut c_void) -> *mut c_void;
+    fn ssi_region_read_forced(addr: usize, buf: *mut u8) -> c_int;
 }
 
 /// A private-memory region of `pages` pages homed here; returns its generation.
@@ -51,12 +52,23 @@ fn homed_here(generation: u64) -> Result<Arc<Region>> {
 }
 
 /// Copies `pages` pages of the calling process's memory at `addr` into region
-/// `generation` (homed here, not mapped yet): each page that is not all zero becomes the
-/// home's exclusive copy; the others stay untouched (zero). A page that cannot be read
-/// stays untouched too. Returns the number of pages adopted.
-pub(crate) fn adopt(generation: u64, addr: usize, pages: u32) -> Result<u32> {
+/// `generation` (homed here, not mapped yet) from its page `first` on: each page that
+/// is not all zero becomes the home's exclusive copy; the others stay untouched (zero).
+/// A page that cannot be read stays untouched too. `forced`: the mapping is not readable
+/// (`PROT_NONE`, a reservation that held data), so its pages are read as a debugger
+/// reads them. Returns the number of pages adopted.
+pub(crate) fn adopt(
+    generation: u64,
+    first: u32,
+    addr: usize,
+    pages: u32,
+    forced: bool,
+) -> Result<u32> {
     let region = homed_here(generation)?;
-    if pages > region.record.pages {
+    if first
+        .checked_add(pages)
+        .is_none_or(|end| end > region.record.pages)
+    {
         return Err(EINVAL);
     }
     let me = crate::nodes::self_and_leader().0;
@@ -64,11 +76,17 @@ pub(crate) fn adopt(generation: u64, addr: usize, pages: u32) -> Result<u32> {
     let mut adopted = 0;
     for i in 0..pages {
         let at = addr.checked_add(i as usize * 4096).ok_or(EINVAL)?;
-        if crate::caller::user_slice(at, 4096)
-            .reader()
-            .read_slice(&mut buf[..])
-            .is_err()
-        {
+        let read = if forced {
+            // SAFETY: `buf` has 4096 bytes.
+            let rc = unsafe { ssi_region_read_forced(at, buf.as_mut_ptr()) };
+            rc == 0
+        } else {
+            crate::caller::user_slice(at, 4096)
+                .reader()
+                .read_slice(&mut buf[..])
+                .is_ok()
+        };
+        if !read {
             continue;
         }
         if buf.iter().all(|&b| b == 0) {
@@ -80,9 +98,9 @@ pub(crate) fn adopt(generation: u64, addr: usize, pages: u32) -> Result<u32> {
             return Err(EBUSY);
         }
         let dir = h.directory.as_mut().ok_or(EINVAL)?;
-        dir.adopt(i as usize, me).map_err(|_| EBUSY)?;
+        dir.adopt((first + i) as usize, me).map_err(|_| EBUSY)?;
         h.store(
-            i,
+            first + i,
             Copy {
                 page,
                 writable: true,

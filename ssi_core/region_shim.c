@@ -23,6 +23,8 @@
 #include <linux/mman.h>
 #include <linux/module.h>
 #include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/task_work.h>
 
 #include "shim.h"
 
@@ -64,11 +66,63 @@ static void ssi_region_vm_close(struct vm_area_struct *vma)
 	ssi_region_mapping_put(vma->vm_private_data);
 }
 
+/* An mprotect() that opened private-memory region memory, told on the way back. */
+struct ssi_region_opened_work {
+	struct callback_head cb;
+	unsigned long start, end;
+};
+
+static void ssi_region_opened_fn(struct callback_head *cb)
+{
+	struct ssi_region_opened_work *w = container_of(cb, struct ssi_region_opened_work, cb);
+
+	/* Not when the task is exiting (its address space is gone). */
+	if (current->mm && !(current->flags & PF_EXITING))
+		ssi_region_opened(w->start, w->end);
+	kfree(w);
+	module_put(THIS_MODULE);
+}
+
+/*
+ * mprotect() of a region mapping, before the kernel changes it (the mmap lock is held
+ * for writing). When it makes private-memory region memory (a distributed process's)
+ * readable or writable, the other address spaces of the process must open it too
+ * (ssi_migrate), which takes round trips and other address spaces' locks: that is done
+ * from a task_work, once the system call is over and before the task is back in user
+ * mode, so the program never runs on with memory its siblings elsewhere cannot reach.
+ */
+static int ssi_region_vm_mprotect(struct vm_area_struct *vma, unsigned long start,
+				  unsigned long end, unsigned long newflags)
+{
+	struct ssi_region_opened_work *w;
+
+	if (!((newflags & ~vma->vm_flags) & (VM_READ | VM_WRITE)) ||
+	    !ssi_region_is_private(vma->vm_private_data))
+		return 0;
+	w = kmalloc(sizeof(*w), GFP_KERNEL);
+	if (!w)
+		return -ENOMEM;
+	if (!try_module_get(THIS_MODULE)) {
+		kfree(w);
+		return 0;
+	}
+	w->start = start;
+	w->end = end;
+	init_task_work(&w->cb, ssi_region_opened_fn);
+	if (task_work_add(current, &w->cb, TWA_RESUME)) {
+		/* Exiting: nothing to open for. */
+		kfree(w);
+		module_put(THIS_MODULE);
+	}
+	return 0;
+}
+
 static const struct vm_operations_struct ssi_region_vm_ops = {
 	.fault = ssi_region_vm_fault,
 	.pfn_mkwrite = ssi_region_vm_pfn_mkwrite,
 	.open = ssi_region_vm_open,
 	.close = ssi_region_vm_close,
+	.mprotect = ssi_region_vm_mprotect,
 };
 
 static int ssi_region_file_mmap(struct file *file, struct vm_area_struct *vma)
@@ -170,6 +224,17 @@ long ssi_region_vm_mmap(struct file *file, unsigned long addr, unsigned long len
 	if (IS_ERR_VALUE(got))
 		return (long)got;
 	return !how || got == addr ? (long)got : -EFAULT;
+}
+
+/*
+ * One page of current's memory at addr, read as a debugger reads it (FOLL_FORCE: also
+ * where the mapping is PROT_NONE), into buf (4096 bytes). 0, or -EFAULT.
+ */
+int ssi_region_read_forced(unsigned long addr, void *buf)
+{
+	return access_process_vm(current, addr, buf, PAGE_SIZE, FOLL_FORCE) == PAGE_SIZE ?
+		       0 :
+		       -EFAULT;
 }
 
 /* The region a VMA of the calling process maps, or NULL (mmap lock held by the caller). */

@@ -145,6 +145,23 @@ extern "C" fn ssi_region_mapping_get(region: *mut c_void) {
     unsafe { take_reference(region) };
 }
 
+/// Whether the region a VMA maps is a distributed process's private memory.
+#[no_mangle]
+extern "C" fn ssi_region_is_private(region: *mut c_void) -> bool {
+    // SAFETY: The VMA the shim got `region` from holds a reference.
+    unsafe { borrow(region) }.is_private()
+}
+
+/// The calling task's `mprotect` opened `[start, end)` of private-memory region memory
+/// (from a task_work, on its way back to user mode): the migration engine opens it in
+/// the process's other address spaces.
+#[no_mangle]
+extern "C" fn ssi_region_opened(start: usize, end: usize) {
+    if let Some(engine) = crate::registry::migrate_use() {
+        engine.opened(start, end);
+    }
+}
+
 /// A VMA of the region went away.
 #[no_mangle]
 extern "C" fn ssi_region_mapping_put(region: *mut c_void) {

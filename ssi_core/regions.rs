@@ -35,9 +35,12 @@ use crate::shared::region::{self, RegionError, RegionRecord, RECORD_LEN};
 use crate::shared::wire::{Message, MAX_KEY};
 use crate::{kvstore, nodes, region_file, transmit};
 
-/// Attempts at sending a `RegionGone` to one node (a full send queue drains in
-/// microseconds).
-const GONE_SEND_TRIES: u32 = 100;
+/// Attempts at sending a `RegionGone` to one node, `GONE_SEND_PAUSE_MS` apart: a node
+/// left without it keeps the region for good, and a process that ends may remove
+/// hundreds of regions at once, which fill the send queue for a while (receivers are
+/// slow to drain it under emulation).
+const GONE_SEND_TRIES: u32 = 1000;
+const GONE_SEND_PAUSE_MS: i64 = 5;
 
 /// A page this node holds a copy of.
 pub(crate) struct Copy {
@@ -308,7 +311,13 @@ impl Region {
         // Zap before the pages go.
         h.zap_all();
         h.clear();
-        pr_info!("region {}: {}\n", self.name_str(), why);
+        // A process's own memory goes with it, often hundreds of regions at once:
+        // that is no news, its loss is.
+        if self.is_private() && why == GONE {
+            pr_debug!("region {}: {}\n", self.name_str(), why);
+        } else {
+            pr_info!("region {}: {}\n", self.name_str(), why);
+        }
     }
 
     fn info(&self) -> SsiRegionInfo {
@@ -604,7 +613,14 @@ pub(crate) fn remove_private(region: &Arc<Region>) {
         if *state != PeerState::Up {
             continue;
         }
-        if transmit::send_retrying(*node, &msg, GONE_SEND_TRIES, Delta::from_millis(1)).is_err() {
+        if transmit::send_retrying(
+            *node,
+            &msg,
+            GONE_SEND_TRIES,
+            Delta::from_millis(GONE_SEND_PAUSE_MS),
+        )
+        .is_err()
+        {
             pr_warn!(
                 "region {}: node {} was not told that it is gone\n",
                 region.name_str(),
@@ -642,6 +658,9 @@ pub(crate) fn remove(req: &SsiRegion) -> Result {
     Ok(())
 }
 
+/// Why a removed region dies.
+const GONE: &str = "removed";
+
 /// Drops `region` from the table and kills it.
 fn forget(region: &Arc<Region>) {
     let found = {
@@ -651,7 +670,7 @@ fn forget(region: &Arc<Region>) {
             .map(|i| t.remove(i))
     };
     if let Some(Ok(r)) = found {
-        r.kill("removed");
+        r.kill(GONE);
     }
 }
 

@@ -48,6 +48,7 @@ void ssi_region_zap(struct file *backing, u32 page);
 long ssi_region_vm_mmap(struct file *file, unsigned long addr, unsigned long len, u32 prot,
 			u64 pgoff, u32 how);
 void *ssi_region_vma_region(struct vm_area_struct *vma);
+int ssi_region_read_forced(unsigned long addr, void *buf);
 int ssi_current_tgid(void);
 void ssi_current_kill_process(void);
 int ssi_core_hold(void);
@@ -62,6 +63,8 @@ bool ssi_current_dying(void);
 void ssi_region_put(void *region);
 void ssi_region_mapping_get(void *region);
 void ssi_region_mapping_put(void *region);
+bool ssi_region_is_private(void *region);
+void ssi_region_opened(unsigned long start, unsigned long end);
 int ssi_region_check_range(void *region, unsigned long pgoff, unsigned long pages);
 struct file *ssi_region_map(void *region);
 unsigned int ssi_region_fault(void *region, struct vm_fault *vmf, unsigned long pgoff,

@@ -23,13 +23,28 @@
 //! same way (only the region mappings of the range, elsewhere).
 //!
 //! Mirrors (the mapping in the address spaces of other threads) are readable and
-//! writable whatever the caller asked for: `mprotect` stays the caller's (glibc maps
-//! thread stacks and malloc arenas `PROT_NONE` and opens them with `mprotect`, in the
-//! thread that uses them).
+//! writable whatever the caller asked for. An `mprotect` that makes shared memory
+//! readable or writable (glibc maps thread stacks and malloc arenas `PROT_NONE` and
+//! opens them with `mprotect`, in the thread that uses them) opens it in every other
+//! address space too, before the caller is back in user mode ([`opened`], told by
+//! `ssi_core` from the region mapping's `mprotect` callback): the reservations a
+//! process had when it became distributed are shared memory mapped `PROT_NONE`
+//! everywhere, and what one thread opens there its siblings elsewhere can reach. An
+//! `mprotect` that takes access away stays the caller's.
+//!
+//! A thread that moves takes the layout with it, and its destination holds no address
+//! space of the process until it has built one: the home keeps changes and hops apart
+//! (`rust/src/space_gate.rs`). A change waits while a hop of its process is in flight
+//! (from before the moving thread takes the layout until the destination holds the new
+//! address space: [`hop_begin`] and [`hop_end`], called by `leave.rs` on the node the
+//! thread leaves), and a hop waits for the changes under way.
 
 use core::ffi::c_long;
 
-use kernel::prelude::*;
+use kernel::{
+    prelude::*,
+    time::{delay::fsleep, msecs_to_jiffies, Delta},
+};
 
 use crate::core_client::{self, private_memory};
 use crate::ffi::{self, Space};
@@ -38,9 +53,10 @@ use crate::shared::address_space::{
     shared_mapping, unmap_range, Placement, SharedMapping, MAX_PAGES, PROT_READ, PROT_WRITE,
 };
 use crate::shared::migrate_wire::{
-    MigMsg, SpaceAnswer, SpaceApply, SpaceChange, SPACE_MAP, SPACE_UNMAP,
+    MigMsg, SpaceAnswer, SpaceApply, SpaceChange, SPACE_MAP, SPACE_OPEN, SPACE_UNMAP,
 };
-use crate::{engine, errno};
+use crate::shared::space_gate::{Admit, SpaceGates};
+use crate::{clock, engine, errno};
 
 /// `SSI_SPACE_LOCAL` of `shim.h`: the mapping stays this node's.
 const LOCAL: c_long = 1;
@@ -54,6 +70,196 @@ const MAX_NODES: u32 = 64;
 const USER_LIMIT: u64 = 1 << 47;
 
 const RW: u32 = PROT_READ | PROT_WRITE;
+/// How long a change waits for the hops of its process before it goes on anyway
+/// (logged: the hop's destination may then lack it).
+const CHANGE_GATE_MS: u64 = 60_000;
+/// How long a hop waits for the changes under way before it fails (try again).
+const HOP_GATE_MS: u64 = 10_000;
+/// A hop in flight longer than this is forgotten (its source never said it ended):
+/// longer than any hop may take (`leave.rs`: 10 s to freeze, 30 s to be taken, 60 s
+/// to run once committed).
+const HOP_MAX_MS: u64 = 120_000;
+
+/// Waits (at most `max_ms`) on the home's gates until `step` gives an answer; `None`
+/// when the time is up. Signals do not end the wait (a sibling being parked has one
+/// pending, and its change must finish first), a fatal one does (`EINTR`).
+fn wait_gates<T>(
+    max_ms: u64,
+    mut step: impl FnMut(&mut SpaceGates) -> Option<T>,
+) -> Result<Option<T>> {
+    let e = engine();
+    let start = clock::now_ms();
+    let mut g = e.space_gates.lock();
+    loop {
+        let now = clock::now_ms();
+        g.expire(now, HOP_MAX_MS, core_client::node_up);
+        if let Some(answer) = step(&mut g) {
+            return Ok(Some(answer));
+        }
+        if now - start > max_ms {
+            return Ok(None);
+        }
+        if ffi::fatal_signal_pending() {
+            return Err(EINTR);
+        }
+        if ffi::signal_pending() {
+            drop(g);
+            fsleep(Delta::from_millis(2));
+            g = e.space_gates.lock();
+            continue;
+        }
+        let _ = e
+            .gates_changed
+            .wait_interruptible_timeout(&mut g, msecs_to_jiffies(10));
+    }
+}
+
+/// A change of a distributed process's address space under way at its home: admitted
+/// by the gate (no hop of the process in flight), ended when dropped.
+struct ChangeGate {
+    process: u64,
+    tracked: bool,
+}
+
+impl ChangeGate {
+    /// Waits until a change of `process` may go on (bounded: then it goes on anyway).
+    fn begin(process: u64) -> Result<Self> {
+        let admitted = wait_gates(CHANGE_GATE_MS, |g| match g.begin_change(process) {
+            Admit::Yes => Some(true),
+            Admit::Full => Some(false),
+            Admit::Wait => None,
+        })?;
+        let tracked = match admitted {
+            Some(tracked) => tracked,
+            None => {
+                pr_warn!(
+                    "process {:x}: a change of its memory map waited {} s for a thread's move; it goes on\n",
+                    process,
+                    (CHANGE_GATE_MS / 1000) as u32
+                );
+                false
+            }
+        };
+        Ok(Self { process, tracked })
+    }
+}
+
+impl Drop for ChangeGate {
+    fn drop(&mut self) {
+        if self.tracked {
+            let e = engine();
+            e.space_gates.lock().end_change(self.process);
+            e.gates_changed.notify_all();
+        }
+    }
+}
+
+/// Home: hop `hop` of `node` moves a thread of `process` away; it may take the layout
+/// once no change of the address space is under way, and changes wait until
+/// [`hop_end_here`]. `EAGAIN` if the changes did not end in time.
+fn hop_begin_here(process: u64, node: u32, hop: u64) -> Result {
+    let e = engine();
+    if e.space_gates.lock().want_hop(process) == Admit::Full {
+        return Err(EAGAIN);
+    }
+    let begun = wait_gates(HOP_GATE_MS, |g| {
+        (g.begin_hop(process, node, hop, clock::now_ms()) == Admit::Yes).then_some(())
+    });
+    if !matches!(begun, Ok(Some(()))) {
+        e.space_gates.lock().give_up_hop(process);
+        e.gates_changed.notify_all();
+        return Err(match begun {
+            Err(err) => err,
+            _ => EAGAIN,
+        });
+    }
+    Ok(())
+}
+
+/// Home: the hop is over (see [`hop_begin_here`]).
+fn hop_end_here(process: u64, node: u32, hop: u64) {
+    let e = engine();
+    e.space_gates.lock().end_hop(process, node, hop);
+    e.gates_changed.notify_all();
+}
+
+/// On the node a thread of `process` (homed on `home`) leaves by hop `hop`, before it
+/// takes the layout: waits until the home lets it (no change of the address space
+/// under way; changes wait from now until [`hop_end`]).
+pub(crate) fn hop_begin(process: u64, home: u32, hop: u64) -> Result {
+    let me = engine().node;
+    if home == me {
+        return hop_begin_here(process, me, hop);
+    }
+    let msg = MigMsg::SpaceGate {
+        process,
+        hop,
+        begin: true,
+    };
+    let mut resp = [0u8; 8];
+    link::call(
+        home,
+        &msg,
+        &mut resp,
+        HOP_GATE_MS as u32 + 5000,
+        Wait::Uninterruptible,
+    )
+    .map(|_| ())
+}
+
+/// The hop that [`hop_begin`] let begin is over: the destination holds the thread's
+/// address space, or the hop failed. A lost message only delays the process's changes
+/// (the home forgets hops of lost nodes and, after `HOP_MAX_MS`, any).
+pub(crate) fn hop_end(process: u64, home: u32, hop: u64) {
+    let me = engine().node;
+    if home == me {
+        hop_end_here(process, me, hop);
+        return;
+    }
+    let msg = MigMsg::SpaceGate {
+        process,
+        hop,
+        begin: false,
+    };
+    if let Err(e) = link::tell(home, &msg, 5000) {
+        pr_warn!(
+            "process {:x}: its home (node {}) not told that hop {:x} is over ({:?})\n",
+            process,
+            home,
+            hop,
+            e
+        );
+    }
+}
+
+/// `SpaceGate` from `node`: a hop of a thread of the distributed process homed here
+/// begins there (believed only from a node that runs a thread of it) or is over.
+pub(crate) fn on_gate(
+    node: u32,
+    reply: Reply,
+    process: u64,
+    hop: u64,
+    begin: bool,
+) -> Result<Option<usize>> {
+    if node == engine().node {
+        return Err(EPERM);
+    }
+    if !begin {
+        // Only that node's own hop ends (by then the thread may run elsewhere).
+        hop_end_here(process, node, hop);
+        return Ok(Some(0));
+    }
+    // Only a node that runs a thread of the process moves one.
+    if !crate::leave::speaks_for(node, process) {
+        return Err(EPERM);
+    }
+    // Waits for the changes under way: not in the transport's context.
+    ffi::spawn_held(move || {
+        let r = hop_begin_here(process, node, hop);
+        reply.send(r.map(|()| &[][..]));
+    })?;
+    Ok(None)
+}
 
 fn to_c(r: Result<usize>) -> c_long {
     match r {
@@ -90,6 +296,7 @@ extern "C" fn ssi_migrate_space_mmap(
 
 /// A shared mapping made at home, in the caller's context (the home's address space).
 fn map_at_home(process: u64, m: &SharedMapping) -> Result<usize> {
+    let _gate = ChangeGate::begin(process)?;
     let me = engine().node;
     let len = m.bytes() as usize;
     let generation = private_memory::create(m.pages)?;
@@ -185,7 +392,7 @@ extern "C" fn ssi_migrate_space_munmap(process: u64, home: u32, addr: usize, len
         Err(e) => return -c_long::from(e),
     };
     let r = if home == engine().node {
-        unmap_everywhere(process, addr, len, None)
+        ChangeGate::begin(process).and_then(|_gate| unmap_everywhere(process, addr, len, None))
     } else {
         unmap_from_afar(process, home, addr, len)
     };
@@ -210,6 +417,90 @@ fn unmap_from_afar(process: u64, home: u32, addr: u64, len: u64) -> Result {
         Wait::Uninterruptible,
     )
     .map(|_| ())
+}
+
+/// The calling task's `mprotect` made `[start, end)` of shared memory readable or
+/// writable (told by `ssi_core` on its way back to user mode): the same memory opens in
+/// every other address space of its process. A failure is logged: the system call has
+/// returned already, and the memory stays closed where it failed.
+pub(crate) fn opened(start: usize, end: usize) {
+    let Some((process, home)) = ffi::dist_current() else {
+        return;
+    };
+    let (addr, len) = (start as u64, end.saturating_sub(start) as u64);
+    if len == 0 {
+        return;
+    }
+    let r = if home == engine().node {
+        ChangeGate::begin(process).and_then(|_gate| open_everywhere(process, addr, len, None))
+    } else {
+        let msg = MigMsg::SpaceChange(SpaceChange {
+            process,
+            op: SPACE_OPEN,
+            placement: 0,
+            addr,
+            len,
+            except: ffi::current_space_token(),
+        });
+        let mut resp = [0u8; SpaceAnswer::LEN];
+        link::call(
+            home,
+            &msg,
+            &mut resp,
+            CHANGE_TIMEOUT_MS,
+            Wait::Uninterruptible,
+        )
+        .map(|_| ())
+    };
+    if let Err(e) = r {
+        pr_warn!(
+            "pid {}: memory at {:#x} opened by mprotect could not be opened on every node ({:?})\n",
+            ffi::Task::current().pid(),
+            addr,
+            e
+        );
+    }
+}
+
+/// Makes the shared memory of `[addr, addr + len)` readable and writable in the
+/// calling (or used) address space: each region mapping of the range that is not is
+/// mapped again over itself, with the same region pages (no contents change).
+fn open_regions(home: u32, addr: u64, len: u64) -> Result {
+    // Each round opens one mapping; the bound is for safety only.
+    for _ in 0..65536 {
+        let Some(p) = ffi::closed_region_in(addr, len) else {
+            return Ok(());
+        };
+        private_memory::map(
+            home,
+            p.region,
+            p.region_pages,
+            p.start as usize,
+            (p.end - p.start) as usize,
+            p.pgoff,
+            RW,
+            Placement::Fixed.raw(),
+        )?;
+    }
+    Err(E2BIG)
+}
+
+/// Opens `[addr, addr + len)` on every other node that is up (but not in `except`, see
+/// [`Mirror::everywhere`]).
+fn open_everywhere(process: u64, addr: u64, len: u64, except: Option<(u32, u64)>) -> Result {
+    let msg = |except| {
+        MigMsg::SpaceApply(SpaceApply {
+            process,
+            op: SPACE_OPEN,
+            placement: 0,
+            addr,
+            len,
+            generation: 0,
+            pages: 0,
+            except,
+        })
+    };
+    fan_out(msg, except).map_err(|(_, e)| e)
 }
 
 /// A shared mapping to make in the other address spaces of its process.
@@ -309,6 +600,7 @@ pub(crate) fn on_change(node: u32, reply: Reply, c: SpaceChange) -> Result<Optio
             return Err(EINVAL);
         }
     } else {
+        // An unmap's range, or an opened one (which `mprotect` took as valid).
         unmap_range(c.addr, c.len, USER_LIMIT).map_err(|_| EINVAL)?;
     }
     ffi::spawn_held(move || {
@@ -324,6 +616,7 @@ pub(crate) fn on_change(node: u32, reply: Reply, c: SpaceChange) -> Result<Optio
 
 /// A work item at the home: the change a thread on `node` asked for.
 fn change_at_home(node: u32, c: &SpaceChange, placement: Placement) -> Result<SpaceAnswer> {
+    let _gate = ChangeGate::begin(c.process)?;
     let me = engine().node;
     let spaces = Space::of_process(c.process, true)?;
     let home_space = spaces.first().ok_or(ESRCH)?;
@@ -331,6 +624,11 @@ fn change_at_home(node: u32, c: &SpaceChange, placement: Placement) -> Result<Sp
     if c.op == SPACE_UNMAP {
         home_space.with(|| ffi::unmap_regions(c.addr, c.len))?;
         unmap_everywhere(c.process, c.addr, c.len, except)?;
+        return Ok(SpaceAnswer::default());
+    }
+    if c.op == SPACE_OPEN {
+        home_space.with(|| open_regions(me, c.addr, c.len))?;
+        open_everywhere(c.process, c.addr, c.len, except)?;
         return Ok(SpaceAnswer::default());
     }
     // At most MAX_PAGES, checked by `on_change`.
@@ -401,6 +699,9 @@ fn apply_here(home: u32, a: &SpaceApply, placement: Placement) -> Result {
         let r = space.with(|| {
             if a.op == SPACE_UNMAP {
                 return ffi::unmap_regions(a.addr, a.len);
+            }
+            if a.op == SPACE_OPEN {
+                return open_regions(home, a.addr, a.len);
             }
             // What the home placed replaces what is there only when the caller said
             // so; else it must be free here too.

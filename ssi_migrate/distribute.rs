@@ -1,24 +1,26 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Making a process distributed: before one of its threads runs on another node, the
-//! process's home keeps its private writable memory in regions.
+//! process's home keeps its private memory in regions.
 //!
 //! A thread that moves leaves its siblings running here, and every node must see one
 //! address space. The regions of `ssi_core` already keep memory coherent page by page
 //! (single writer, many readers, the directory at the region's home), so the process's
-//! private writable mappings become private-memory regions homed here
-//! (`ssi_core/process_memory.rs`): each region adopts the mapping's pages and replaces
-//! it at the same address. The destination maps the same regions. Read-only mappings
-//! (program text, libraries) stay as they are and are copied lazily as before.
+//! private writable mappings, and its private anonymous ones that may become writable
+//! (`PROT_NONE` reservations of malloc arenas and thread stacks, which
+//! `address_space.rs` opens everywhere when a thread opens them), become private-memory
+//! regions homed here (`ssi_core/process_memory.rs`): each region adopts the mapping's
+//! pages and replaces it at the same address, with the same protection. The destination
+//! maps the same regions. Read-only file mappings (program text, libraries) stay as
+//! they are and are copied lazily as before.
 //!
 //! The replacement must not race with the process's own accesses, so the moving thread
 //! (in its task_work) first parks every sibling that still runs here: a task_work of
 //! each sibling waits at a [`Rendezvous`] until the mappings are replaced (a sibling in
 //! a blocking system call is interrupted and restarts it afterwards). Thread stand-ins
 //! (siblings that run elsewhere) never return to user mode and are not waited for.
-//! Mappings made after this (a new thread's stack, `mmap`, heap growth) stay private to
-//! the node that made them until the next thread moves, which adopts the new ones of
-//! the home.
+//! Anonymous memory mapped after this is shared memory from the start
+//! (`address_space.rs`).
 
 use core::ffi::c_void;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -33,13 +35,13 @@ use kernel::{
 use crate::core_client::private_memory;
 use crate::ffi::{self, Task, Why};
 use crate::leave::Phase;
-use crate::shared::address_space::Placement;
+use crate::shared::address_space::{Placement, MAX_PAGES};
 use crate::shared::migrate_wire::VmaInfo;
 use crate::{engine, errno};
 
 /// Most threads of one process that can be parked.
 pub(crate) const MAX_THREADS: usize = 4096;
-/// Most private writable mappings of one process.
+/// Most private mappings of one process moved into regions at once.
 const MAX_RANGES: usize = 1024;
 /// How long the siblings may take to park.
 const PARK_TIMEOUT_MS: u64 = 10_000;
@@ -89,8 +91,8 @@ impl Drop for Parked {
 
 /// In the moving thread's task_work: parks the siblings that run here, records the
 /// process as distributed (its futex calls go to `cluster_futex.rs`, its forks are
-/// refused), and moves every private writable mapping not in a region yet into one
-/// homed here. The siblings stay parked until the returned [`Parked`] is dropped.
+/// refused), and moves every private mapping not in a region yet that a thread may write
+/// into one homed here. The siblings stay parked until the returned [`Parked`] is dropped.
 pub(crate) fn distribute(why: &mut Why) -> Result<Parked> {
     if DISTRIBUTING
         .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
@@ -142,16 +144,47 @@ pub(crate) fn distribute(why: &mut Why) -> Result<Parked> {
         }
     };
     let ranges = ffi::private_ranges(MAX_RANGES, why)?;
-    for r in ranges.iter() {
-        let len = (r.end - r.start) as usize;
-        let pages = u32::try_from(len >> 12).map_err(|_| E2BIG)?;
-        let generation = private_memory::create(pages).inspect_err(|e| {
-            why.set(format_args!(
-                "no region for the memory at {:#x} ({:?})",
-                r.start, e
-            ))
-        })?;
-        if let Err(e) = private_memory::adopt(generation, r.start as usize, pages) {
+    // Mappings that touch share one region (a malloc arena and the rest of its
+    // reservation, a thread's stack and its guard page, `.data` and `.bss`): fewer
+    // regions to keep, and one removal when they go.
+    let mut first = 0;
+    while first < ranges.len() {
+        let base = ranges[first].start;
+        let mut end = first + 1;
+        while end < ranges.len()
+            && ranges[end].start == ranges[end - 1].end
+            && (ranges[end].end - base) >> 12 <= u64::from(MAX_PAGES)
+        {
+            end += 1;
+        }
+        share(home, &ranges[first..end], why)?;
+        first = end;
+    }
+    Ok(parked)
+}
+
+/// Moves `group`, private mappings that touch (at most `MAX_PAGES` in all), into one
+/// private-memory region homed here: the region adopts their pages and each is mapped
+/// from it where it was, with its protection.
+fn share(home: u32, group: &[ffi::PrivateRange], why: &mut Why) -> Result {
+    let (Some(head), Some(tail)) = (group.first(), group.last()) else {
+        return Ok(());
+    };
+    let base = head.start;
+    let pages = u32::try_from((tail.end - base) >> 12).map_err(|_| E2BIG)?;
+    let generation = private_memory::create(pages).inspect_err(|e| {
+        why.set(format_args!(
+            "no region for the memory at {:#x} ({:?})",
+            base, e
+        ))
+    })?;
+    for r in group.iter().filter(|r| !r.empty()) {
+        // Within the region: the group is at most `MAX_PAGES` long.
+        let offset = ((r.start - base) >> 12) as u32;
+        let len = ((r.end - r.start) >> 12) as u32;
+        if let Err(e) =
+            private_memory::adopt(generation, offset, r.start as usize, len, r.unreadable())
+        {
             let _ = private_memory::remove(generation);
             why.set(format_args!(
                 "copying the memory at {:#x} failed ({:?})",
@@ -159,13 +192,15 @@ pub(crate) fn distribute(why: &mut Why) -> Result<Parked> {
             ));
             return Err(e);
         }
+    }
+    for r in group.iter() {
         if let Err(e) = private_memory::map(
             home,
             generation,
             pages,
             r.start as usize,
-            len,
-            0,
+            (r.end - r.start) as usize,
+            (r.start - base) >> 12,
             r.prot,
             Placement::Fixed.raw(),
         ) {
@@ -182,7 +217,7 @@ pub(crate) fn distribute(why: &mut Why) -> Result<Parked> {
             return Err(e);
         }
     }
-    Ok(parked)
+    Ok(())
 }
 
 /// Parks every sibling that runs here (and those they create meanwhile). A sibling

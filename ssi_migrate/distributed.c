@@ -321,6 +321,41 @@ u64 ssi_mig_region_at(unsigned long addr)
 }
 
 /*
+ * The first private-memory region mapping of current in [addr, addr + len) that is not
+ * readable and writable, clipped to the range: where it is, which region, that region's
+ * size and the page of it mapped at p->start. false if there is none.
+ */
+bool ssi_mig_closed_region_in(unsigned long addr, unsigned long len,
+			      struct ssi_region_piece *p)
+{
+	struct mm_struct *mm = current->mm;
+	struct vm_area_struct *vma;
+	unsigned long end = addr + len;
+	bool found = false;
+	VMA_ITERATOR(vmi, mm, addr);
+
+	if (!mm || end < addr)
+		return false;
+	mmap_read_lock(mm);
+	for_each_vma_range(vmi, vma, end) {
+		u32 pages;
+		u64 region = ssi_migrate_region_of(vma, &pages);
+
+		if (!region || (vma->vm_flags & (VM_READ | VM_WRITE)) == (VM_READ | VM_WRITE))
+			continue;
+		p->start = max(vma->vm_start, addr);
+		p->end = min(vma->vm_end, end);
+		p->region = region;
+		p->region_pages = pages;
+		p->pgoff = vma->vm_pgoff + ((p->start - vma->vm_start) >> PAGE_SHIFT);
+		found = true;
+		break;
+	}
+	mmap_read_unlock(mm);
+	return found;
+}
+
+/*
  * Unmaps the private-memory region mappings of current in [addr, addr + len), and only
  * those (another node's unmap must not take what only this address space maps there).
  */

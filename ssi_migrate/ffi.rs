@@ -131,6 +131,7 @@ extern "C" {
     fn ssi_mig_mm_token() -> u64;
     fn ssi_mig_unmap_regions(addr: usize, len: usize) -> c_int;
     fn ssi_mig_region_at(addr: usize) -> u64;
+    fn ssi_mig_closed_region_in(addr: usize, len: usize, p: *mut RegionPiece) -> bool;
 }
 
 fn result(ret: isize) -> Result<usize> {
@@ -510,8 +511,8 @@ pub(crate) fn fd_readable(fd: i32) -> Result<bool> {
     result(unsafe { ssi_mig_fd_readable(fd) } as isize).map(|r| r != 0)
 }
 
-/// `struct ssi_private_range`: a private writable mapping of the calling process that
-/// is not in a region yet.
+/// `struct ssi_private_range`: a private mapping of the calling process that a thread
+/// may write (now, or after an `mprotect`) and that is not in a region yet.
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
 pub(crate) struct PrivateRange {
@@ -519,7 +520,20 @@ pub(crate) struct PrivateRange {
     pub(crate) end: u64,
     /// `PROT_READ`/`PROT_WRITE`.
     pub(crate) prot: u32,
-    reserved: u32,
+    /// `SSI_RANGE_*` of `shim.h`.
+    flags: u32,
+}
+
+impl PrivateRange {
+    /// No page of it was ever faulted in: there is nothing to copy.
+    pub(crate) fn empty(&self) -> bool {
+        self.flags & 1 != 0
+    }
+
+    /// Not readable (`PROT_NONE`): its pages are read as a debugger reads them.
+    pub(crate) fn unreadable(&self) -> bool {
+        self.flags & 2 != 0
+    }
 }
 
 /// The caller's private writable mappings that are not in regions yet (see
@@ -759,6 +773,32 @@ pub(crate) fn region_at(addr: u64) -> u64 {
     };
     // SAFETY: No pointer arguments; works on current's mm.
     unsafe { ssi_mig_region_at(addr) }
+}
+
+/// `struct ssi_region_piece`: part of a private-memory region mapping.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct RegionPiece {
+    pub(crate) start: u64,
+    pub(crate) end: u64,
+    /// The region's generation.
+    pub(crate) region: u64,
+    /// The region's page mapped at `start`.
+    pub(crate) pgoff: u64,
+    /// The region's size.
+    pub(crate) region_pages: u32,
+    reserved: u32,
+}
+
+/// The first private-memory region mapping of the calling (or used) address space in
+/// `[addr, addr + len)` that is not readable and writable, clipped to the range.
+pub(crate) fn closed_region_in(addr: u64, len: u64) -> Option<RegionPiece> {
+    let (Ok(addr), Ok(len)) = (usize::try_from(addr), usize::try_from(len)) else {
+        return None;
+    };
+    let mut p = RegionPiece::default();
+    // SAFETY: `p` is a valid local of the C layout; works on current's mm.
+    unsafe { ssi_mig_closed_region_in(addr, len, &mut p) }.then_some(p)
 }
 
 /// Unmaps the private-memory region mappings of the calling (or used) address space in

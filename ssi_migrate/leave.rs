@@ -98,6 +98,9 @@ pub(crate) struct Inner {
     exit_group: bool,
     /// A thread's hop: the distributed process it belongs to.
     process: u64,
+    /// The process's home holds its address-space changes back for this hop
+    /// (`address_space::hop_begin`) until [`ungate`].
+    gated: bool,
     finished: bool,
     /// A moved thread's home: the node running it offers it back (its hop there).
     returning: Option<Return>,
@@ -324,6 +327,7 @@ pub(crate) fn migrate(req: &mut SsiMigrate) -> Result {
                 exit_status: None,
                 exit_group: false,
                 process: 0,
+                gated: false,
                 finished: false,
                 returning: None,
             }),
@@ -585,11 +589,24 @@ unsafe extern "C" fn ssi_migrate_task_work(ctx: *mut core::ffi::c_void) {
         Ok(()) => stand_in(l),
         Err(err) => {
             let _ = err;
+            ungate(&l);
             engine().forget(&l);
             drop(l);
             ffi::module_put();
         }
     }
+}
+
+/// Ends the hold the hop has on its process's address-space changes, if it has one.
+fn ungate(l: &Leaving) {
+    let process = {
+        let mut g = l.inner.lock();
+        if !core::mem::take(&mut g.gated) {
+            return;
+        }
+        g.process
+    };
+    crate::address_space::hop_end(process, l.home.node, l.hop);
 }
 
 /// Takes the snapshot (in the process's context) and publishes it.
@@ -599,11 +616,25 @@ fn snapshot(l: &Leaving) -> Result {
     let mut process = 0;
     let mut parked = None;
     let moved_thread = l.arrival.as_ref().map_or(0, |a| a.inner.lock().process);
+    // The destination builds the thread's address space from the layout taken here:
+    // the home holds the process's address-space changes back until it has (a thread
+    // going home needs none: its address space is the home's).
+    let gate = |process: u64| -> Result {
+        if l.dest == l.home.node {
+            return Ok(());
+        }
+        crate::address_space::hop_begin(process, l.home.node, l.hop).inspect_err(|e| {
+            l.fail(*e, b"the process's memory map kept changing; try again");
+        })?;
+        l.inner.lock().gated = true;
+        Ok(())
+    };
     if moved_thread != 0 {
         // A thread that moved here moves on or home: its process is distributed
         // already, and this node runs nothing else of it that could need parking.
         process = moved_thread;
         l.inner.lock().process = process;
+        gate(process)?;
     } else if l.thread {
         // The refusals first, before anything changes: a snapshot that is thrown away.
         if let Err(err) = take_snapshot(l, 0, &mut why) {
@@ -623,6 +654,9 @@ fn snapshot(l: &Leaving) -> Result {
             }
         }
         l.inner.lock().process = process;
+        // Its siblings here are parked: only changes asked from other nodes can be
+        // under way.
+        gate(process)?;
     }
     let result = take_snapshot(l, process, &mut why);
     drop(parked);
@@ -757,6 +791,7 @@ fn stand_in(l: Arc<Leaving>) {
             Phase::Started => break,
             Phase::Failed | Phase::Cancelled => {
                 drop(g);
+                ungate(&l);
                 engine().forget(&l);
                 drop(l);
                 ffi::module_put();
@@ -789,6 +824,7 @@ fn stand_in(l: Arc<Leaving>) {
                         errno::ehostdown(),
                         b"the destination died while taking the process over",
                     );
+                    ungate(&l);
                     engine().forget(&l);
                     drop(page);
                     if l.thread {
@@ -811,6 +847,8 @@ fn stand_in(l: Arc<Leaving>) {
             }
         }
     }
+    // The destination holds the thread's address space: changes reach it from now on.
+    ungate(&l);
     // The descriptor pins the module until do_exit() has closed it; the task_work's
     // reference is not needed any more. A thread's stand-in cannot have one (the table
     // is its process's): it keeps the reference until it is gone (`thread_exit`).

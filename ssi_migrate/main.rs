@@ -56,6 +56,7 @@ use shared::ioctl::{
     SSI_IOC_MIGRATE_PS, SSI_IOC_MIGRATE_RESTORE, SSI_PROC_LIST_LEN, SSI_PROC_PINNED,
 };
 use shared::migrate_wire::MigMsg;
+use shared::space_gate::SpaceGates;
 use shared::text::U64;
 
 module! {
@@ -82,6 +83,13 @@ pub(crate) struct Engine {
     /// Futexes of distributed processes (their wait queues, here if homed here).
     #[pin]
     pub(crate) futexes: cluster_futex::Futexes,
+    /// Home: changes of distributed processes' address spaces and hops of their
+    /// threads, kept apart (`address_space.rs`).
+    #[pin]
+    pub(crate) space_gates: Mutex<SpaceGates>,
+    /// Signalled when a change or hop ends.
+    #[pin]
+    pub(crate) gates_changed: CondVar,
     /// The futex calls of distributed processes come here: threads may move.
     pub(crate) threads_may_move: bool,
     next_id: AtomicU64,
@@ -265,6 +273,10 @@ impl core_client::Engine for Engine {
         arrive::daemon_gone(file);
     }
 
+    fn opened(&self, start: usize, end: usize) {
+        address_space::opened(start, end);
+    }
+
     fn show_ps(&self, out: &mut SliceWriter<'_>) -> fmt::Result {
         writeln!(
             out,
@@ -380,6 +392,8 @@ impl kernel::Module for SsiMigrateModule {
                 arrivals <- new_mutex!(arrive::Table::new()),
                 offered <- new_condvar!(),
                 futexes <- cluster_futex::Futexes::new()?,
+                space_gates <- new_mutex!(SpaceGates::new()),
+                gates_changed <- new_condvar!(),
                 threads_may_move,
                 next_id: AtomicU64::new(1),
                 hops_out: AtomicU64::new(0),

@@ -90,6 +90,11 @@ pub(crate) fn handle(
         } => crate::home_signals::on_kill(node, process, tgid, tid, signo)?,
         MigMsg::SpaceChange(c) => return crate::address_space::on_change(node, reply, c),
         MigMsg::SpaceApply(a) => return crate::address_space::on_apply(node, reply, a),
+        MigMsg::SpaceGate {
+            process,
+            hop,
+            begin,
+        } => return crate::address_space::on_gate(node, reply, process, hop, begin),
         MigMsg::MoveThread { job, node: dest } => {
             let pid = arrive::moved_thread_pid(node, job)?;
             leave::move_for_home(pid, dest, reply)?;

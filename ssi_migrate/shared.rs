@@ -23,6 +23,8 @@ pub(crate) mod migrate_target;
 pub(crate) mod migrate_wire;
 #[path = "../rust/src/service.rs"]
 pub(crate) mod service;
+#[path = "../rust/src/space_gate.rs"]
+pub(crate) mod space_gate;
 #[path = "../rust/src/text.rs"]
 pub(crate) mod text;
 #[path = "../rust/src/transport.rs"]

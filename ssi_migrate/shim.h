@@ -85,10 +85,25 @@ int ssi_mig_restore(struct file *pages, const struct ssi_mm_info *mm,
 		    size_t len, u32 home, char *why);
 
 /* A private writable mapping that a distributed process keeps in a region. */
+/* What ssi_private_range.flags says of a range's pages. */
+#define SSI_RANGE_EMPTY 1      /* never faulted in: nothing to copy */
+#define SSI_RANGE_UNREADABLE 2 /* PROT_NONE or write-only: copied with forced reads */
+/* The most pages a range may have: a region's limit (rust/src/region.rs MAX_PAGES). */
+#define SSI_RANGE_MAX_PAGES (1UL << 20)
+
+/* A piece of a private-memory region mapping (ssi_mig_closed_region_in). */
+struct ssi_region_piece {
+	u64 start, end, region, pgoff;
+	u32 region_pages;
+	u32 reserved;
+};
+bool ssi_mig_closed_region_in(unsigned long addr, unsigned long len,
+			      struct ssi_region_piece *p);
+
 struct ssi_private_range {
 	u64 start, end;
 	u32 prot;
-	u32 reserved;
+	u32 flags;
 };
 int ssi_mig_private_ranges(struct ssi_private_range *out, u32 max, char *why);
 struct task_struct *ssi_mig_task_leader(struct task_struct *t);

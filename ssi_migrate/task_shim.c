@@ -982,9 +982,12 @@ void __noreturn ssi_mig_exit(int status)
 /* ---- distributed processes: one thread moves, its siblings stay ------------------------ */
 
 /*
- * The private writable mappings of current's process that are not in regions yet: what
- * it must keep in regions before one of its threads runs on another node. A writable
- * and executable one (JIT code) is refused: region mappings cannot be executable (their
+ * The private mappings of current's process that are not in regions yet and that a
+ * thread may write, now or after an mprotect(): what it must keep in regions before one
+ * of its threads runs on another node. These are the writable ones, and the anonymous
+ * ones that are not (PROT_NONE reservations of malloc arenas and thread stacks, opened
+ * later with mprotect(), which then opens them in every address space). A writable and
+ * executable one (JIT code) is refused: region mappings cannot be executable (their
  * file lives on an anonymous inode, which is mounted noexec). A main-thread stack
  * (VM_GROWSDOWN) is taken down to the stack limit, as far as the mappings below allow
  * with a guard gap, because a region mapping cannot grow. Returns the count.
@@ -1004,7 +1007,10 @@ int ssi_mig_private_ranges(struct ssi_private_range *out, u32 max, char *why)
 		unsigned long start = vma->vm_start, end = vma->vm_end;
 		vm_flags_t f = vma->vm_flags;
 		u32 pages;
-		bool skip = (f & VM_MAYSHARE) || !(f & VM_WRITE) ||
+		/* Anonymous, not executable, and may become writable: kept in a region too. */
+		bool reservation = !vma->vm_file && !(f & (VM_WRITE | VM_EXEC)) &&
+				   (f & VM_MAYWRITE);
+		bool skip = (f & VM_MAYSHARE) || (!(f & VM_WRITE) && !reservation) ||
 			    (vma->vm_ops && vma->vm_ops->name) || is_vm_hugetlb_page(vma) ||
 			    (f & (VM_IO | VM_PFNMAP | VM_MIXEDMAP)) ||
 			    ssi_migrate_region_of(vma, &pages);
@@ -1033,10 +1039,21 @@ int ssi_mig_private_ranges(struct ssi_private_range *out, u32 max, char *why)
 			if (low < start)
 				start = low;
 		}
+		if (((end - start) >> PAGE_SHIFT) > SSI_RANGE_MAX_PAGES) {
+			snprintf(why, SSI_WHY_LEN,
+				 "the mapping of %lu MiB at %#lx is larger than shared memory can be (%lu MiB)",
+				 (end - start) >> 20, start,
+				 (unsigned long)SSI_RANGE_MAX_PAGES >> (20 - PAGE_SHIFT));
+			n = -E2BIG;
+			break;
+		}
 		out[n].start = start;
 		out[n].end = end;
 		out[n].prot = ((f & VM_READ) ? PROT_READ : 0) | ((f & VM_WRITE) ? PROT_WRITE : 0);
-		out[n].reserved = 0;
+		/* Without an anon_vma no page of it was ever faulted in. */
+		out[n].flags = (!vma->vm_file && !vma->anon_vma) ? SSI_RANGE_EMPTY :
+			       !(f & VM_READ)		      ? SSI_RANGE_UNREADABLE :
+								0;
 		n++;
 		prev_end = end;
 	}

@@ -42,7 +42,7 @@ macro_rules! ssi_core_abi {
             fn ssi_service_call_batch(node: u32, service: u16, reqs: *const SsiServiceBuf, resps: *mut SsiServiceBuf, n: usize, timeout_ms: u32, flags: u32) -> c_int;
             fn ssi_service_reply(token: u64, service: u16, data: *const u8, len: usize, err: c_int);
             fn ssi_region_private_create(pages: u32, generation: *mut u64) -> c_int;
-            fn ssi_region_private_adopt(generation: u64, addr: usize, pages: u32) -> c_int;
+            fn ssi_region_private_adopt(generation: u64, first: u32, addr: usize, pages: u32, forced: bool) -> c_int;
             fn ssi_region_private_map(home: u32, generation: u64, pages: u32, addr: usize, len: usize, pgoff: u64, prot: u32, how: u32) -> isize;
             fn ssi_region_private_remove(generation: u64) -> c_int;
             fn ssi_region_private_of_vma(vma: *mut c_void, pages: *mut u32) -> u64;

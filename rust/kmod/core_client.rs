@@ -380,6 +380,9 @@ pub(crate) trait Engine: Describe {
     fn release(&self, file: usize);
     /// The text of `/proc/ssi/ps`.
     fn show_ps(&self, out: &mut SliceWriter<'_>) -> fmt::Result;
+    /// The calling task's `mprotect` opened `[start, end)` of private-memory region
+    /// memory (on its way back to user mode).
+    fn opened(&self, start: usize, end: usize);
 }
 
 /// Core's `ioctl` call, to [`Engine::ioctl`].
@@ -434,6 +437,17 @@ unsafe extern "C" fn ps_trampoline<T: Engine>(ctx: *mut c_void, buf: *mut u8, le
     w.len() as isize
 }
 
+/// Core's `opened` call, to [`Engine::opened`].
+///
+/// # Safety
+///
+/// As for [`ioctl_trampoline`].
+unsafe extern "C" fn opened_trampoline<T: Engine>(ctx: *mut c_void, start: usize, end: usize) {
+    // SAFETY: As in `ioctl_trampoline`.
+    let this = unsafe { &*ctx.cast::<T>() };
+    this.opened(start, end);
+}
+
 /// The migration engine registered with core; unregisters when dropped.
 pub(crate) struct MigrateRegistration<T: Describe> {
     // As in `TransportRegistration`.
@@ -459,6 +473,7 @@ impl<T: Engine> MigrateRegistration<T> {
                 ioctl: Some(ioctl_trampoline::<T>),
                 release: Some(release_trampoline::<T>),
                 show_ps: Some(ps_trampoline::<T>),
+                opened: Some(opened_trampoline::<T>),
             },
             GFP_KERNEL,
         )?;
@@ -679,11 +694,19 @@ pub(crate) mod private_memory {
         Ok(generation)
     }
 
-    /// Copies `pages` pages of the caller's memory at `addr` into region `generation`;
-    /// returns the pages adopted (those not all zero).
-    pub(crate) fn adopt(generation: u64, addr: usize, pages: u32) -> Result<u32> {
-        // SAFETY: No pointer arguments; the core reads user memory with uaccess.
-        let n = unsafe { super::ssi_region_private_adopt(generation, addr, pages) };
+    /// Copies `pages` pages of the caller's memory at `addr` into region `generation`
+    /// from its page `first` on; returns the pages adopted (those not all zero).
+    /// `forced`: the memory is not readable (`PROT_NONE`), read it as a debugger would.
+    pub(crate) fn adopt(
+        generation: u64,
+        first: u32,
+        addr: usize,
+        pages: u32,
+        forced: bool,
+    ) -> Result<u32> {
+        // SAFETY: No pointer arguments; the core reads user memory with uaccess, or
+        // with `access_process_vm` when forced.
+        let n = unsafe { super::ssi_region_private_adopt(generation, first, addr, pages, forced) };
         kernel::error::to_result(n.min(0))?;
         Ok(n as u32)
     }

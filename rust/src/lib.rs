@@ -30,6 +30,7 @@ pub mod rdma_conn;
 pub mod region;
 pub mod rpc;
 pub mod service;
+pub mod space_gate;
 pub mod text;
 pub mod threads;
 pub mod transport;

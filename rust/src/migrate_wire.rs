@@ -164,11 +164,19 @@ pub enum MigMsg<'a> {
     /// Home → each node: change every address space of a distributed process there.
     /// Answer: empty.
     SpaceApply(SpaceApply),
+    /// The node a thread of distributed process `process` leaves → the process's home,
+    /// around the hop `hop` of that node (see `super::space_gate`): `begin`, the thread
+    /// is about to take the layout (answered once no change of the address space is
+    /// under way; changes wait from then on), or not, the destination holds the new
+    /// address space or the hop failed. Answer: empty.
+    SpaceGate { process: u64, hop: u64, begin: bool },
 }
 
 /// A change of a distributed process's address space asked of its home: [`SPACE_MAP`],
 /// a shared mapping of `len` bytes at `addr` placed as `placement` says (see
-/// `super::address_space::Placement`), or [`SPACE_UNMAP`], `[addr, addr + len)` goes.
+/// `super::address_space::Placement`), [`SPACE_UNMAP`], `[addr, addr + len)` goes, or
+/// [`SPACE_OPEN`], the shared memory of `[addr, addr + len)` becomes readable and
+/// writable (the caller's `mprotect` opened it).
 /// The home changes its own address space and has every other one changed; the
 /// caller's (`except`, an opaque token of the caller's node) changes itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -185,7 +193,8 @@ pub struct SpaceChange {
 /// but `except` (the caller's, on the caller's node; 0 elsewhere): map `len` bytes of
 /// private-memory region `generation` of `pages` pages at `addr` ([`SPACE_MAP`],
 /// replacing what is there with `placement` `Fixed`, else only where nothing is), or
-/// unmap the region memory in `[addr, addr + len)` ([`SPACE_UNMAP`]).
+/// unmap the region memory in `[addr, addr + len)` ([`SPACE_UNMAP`]), or make it
+/// readable and writable ([`SPACE_OPEN`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SpaceApply {
     pub process: u64,
@@ -201,6 +210,7 @@ pub struct SpaceApply {
 /// `SpaceChange`/`SpaceApply` operations.
 pub const SPACE_MAP: u32 = 1;
 pub const SPACE_UNMAP: u32 = 2;
+pub const SPACE_OPEN: u32 = 3;
 
 /// The answer to `SpaceChange`: where the mapping went and the region that holds it
 /// (0s for an unmap).
@@ -286,7 +296,7 @@ impl<'a> MoveAnswer<'a> {
 
 /// A known `SpaceChange`/`SpaceApply` operation.
 fn space_op(op: u32) -> Result<u32, MigWireError> {
-    if op == SPACE_MAP || op == SPACE_UNMAP {
+    if op == SPACE_MAP || op == SPACE_UNMAP || op == SPACE_OPEN {
         Ok(op)
     } else {
         Err(MigWireError::Malformed)
@@ -387,6 +397,7 @@ impl<'a> MigMsg<'a> {
             MigMsg::Kill { .. } => 15,
             MigMsg::SpaceChange(_) => 16,
             MigMsg::SpaceApply(_) => 17,
+            MigMsg::SpaceGate { .. } => 18,
         }
     }
 
@@ -498,6 +509,15 @@ impl<'a> MigMsg<'a> {
                 o.u64(a.generation)?;
                 o.u32(a.pages)?;
                 o.u64(a.except)?;
+            }
+            MigMsg::SpaceGate {
+                process,
+                hop,
+                begin,
+            } => {
+                o.u64(process)?;
+                o.u64(hop)?;
+                o.u32(u32::from(begin))?;
             }
         }
         Ok(o.len)
@@ -611,6 +631,15 @@ impl<'a> MigMsg<'a> {
                 pages: i.u32()?,
                 except: i.u64()?,
             }),
+            18 => MigMsg::SpaceGate {
+                process: i.u64()?,
+                hop: i.u64()?,
+                begin: match i.u32()? {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(MigWireError::Malformed),
+                },
+            },
             _ => return Err(MigWireError::Unknown),
         };
         if !i.buf.is_empty() {
@@ -904,6 +933,24 @@ mod tests {
                 pages: 2,
                 except: 0,
             }),
+            MigMsg::SpaceGate {
+                process: 7,
+                hop: 0x1234_5678_9abc,
+                begin: true,
+            },
+            MigMsg::SpaceGate {
+                process: 7,
+                hop: 1,
+                begin: false,
+            },
+            MigMsg::SpaceChange(SpaceChange {
+                process: 7,
+                op: SPACE_OPEN,
+                placement: 0,
+                addr: 0x7000_0000,
+                len: 4096,
+                except: 3,
+            }),
         ];
         let mut buf = [0u8; 512];
         for m in msgs {
@@ -933,7 +980,7 @@ mod tests {
         .encode(&mut buf)
         .unwrap();
         // The operation follows the header and the process.
-        buf[12] = 3;
+        buf[12] = 4;
         assert_eq!(MigMsg::decode(&buf[..n]), Err(MigWireError::Malformed));
         let a = SpaceAnswer {
             addr: 0x7f00_0000_0000,

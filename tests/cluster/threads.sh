@@ -20,8 +20,10 @@
 # the right threads; `ssictl migrate PID NODE` of a multi-threaded process moves every
 # thread; ssictl ps lists every thread of a distributed process where it runs; memory
 # mapped (mmap, malloc, a new thread's stack) or unmapped on either side after the
-# threads spread is seen on the other; processes with many private mappings distribute
-# run after run and leave no region behind; no
+# threads spread is seen on the other; malloc arenas reserved before the threads spread
+# grow (mprotect) into memory every node sees; a thread moves while its process maps
+# memory and opens a reservation, and sees every change; processes with many private
+# mappings distribute run after run and leave no region behind; no
 # BUG/WARNING/Oops; modules unload.
 . "$(dirname "$0")/../lib/suite.sh" threads
 
@@ -354,10 +356,46 @@ t_match "node0: ... sbrk and mremap fail with ENOMEM" \
     ' sbrk=Cannot allocate memory mremap=Cannot allocate memory$' "$out"
 t_match "node0: ... exit 0" '^rc=0$' "$out"
 
+# --- malloc arenas made before the threads spread grow in shared memory -------------------------
+# glibc reserves a thread's malloc arena PROT_NONE and opens it with mprotect as it grows.
+# Both workers make theirs before the process becomes distributed; worker 0 then runs on
+# node 2, and each grows its arena by 400 blocks, which a thread on the other node reads.
+pid=$(start_threads 0 arenas /tmp/go20 arenas)
+t_ok "node0: ssi-threads arenas starts 2 workers, each with its malloc arena (pid $pid)" $? "$pid"
+read -r -a tids <<<"$(job_tids 0 arenas 2)"
+out=$(cluster_run 0 "$SSICTL migrate ${tids[0]} 2 2>&1")
+t_ok "node0: worker 0 (tid ${tids[0]}) moves to node 2" $? "$out"
+cluster_run 0 "touch /tmp/go20" >/dev/null
+out=$(wait_job 0 arenas "$JOB_SECS")
+t_match "node0: blocks malloc'd on node 2 from the arena made before the move read back at home" \
+    '^arenas remote=ok home=ok ' "$out"
+t_match "node0: ... blocks malloc'd at home read back on node 2, and so does a store at home" \
+    ' seen_away=ok written=ok ' "$out"
+t_match "node0: ... every block came from its worker's arena made before the move" \
+    ' same_arena=yes$' "$out"
+t_match "node0: ... exit 0" '^rc=0$' "$out"
+
+# --- a thread moves while its process's memory map changes ----------------------------------------
+# Worker 1 opens the pages of a reservation with mprotect and maps memory, a round trip
+# each, while worker 0 moves to node 1: the home holds the changes back until node 1
+# holds worker 0's address space, so none is lost; worker 0 then reads them all there.
+pid=$(start_threads 0 churn /tmp/go21 churn)
+t_ok "node0: ssi-threads churn starts 2 workers (pid $pid)" $? "$pid"
+read -r -a tids <<<"$(job_tids 0 churn 2)"
+cluster_run 0 "touch /tmp/go21; sleep 1" >/dev/null
+out=$(cluster_run 0 "$SSICTL migrate ${tids[0]} 1 2>&1")
+t_ok "node0: worker 0 (tid ${tids[0]}) moves to node 1 while worker 1 changes the memory map" $? "$out"
+cluster_run 0 "sleep 2; touch /tmp/go21.half" >/dev/null
+out=$(wait_job 0 churn "$JOB_SECS")
+t_match "node0: every page opened and mapped at home before, during and after the move reads back on node 1" \
+    '^churn opened=[0-9]+ maps=[0-9]+ pages=ok maps=ok$' "$out"
+t_match "node0: ... exit 0" '^rc=0$' "$out"
+
 # --- private memory leaves nothing behind ---------------------------------------------------------
-# Each run distributes a process with 120 private writable mappings (a region each); the
-# regions have no bookkeeping key, so run after run fits (the store holds 256 keys), and
-# when a process ends every node drops its regions.
+# Each run distributes a process with 120 private writable mappings that do not touch (a
+# region each); the regions have no bookkeeping key, so run after run fits (the store
+# holds 256 keys), and when a process ends every node drops its regions (hundreds of
+# removals at once).
 for run in 1 2 3; do
     one_worker_away "maps$run" "/tmp/go17.$run" $((run % 2 + 1)) mappings 120
     out=$(wait_job 0 "maps$run" "$JOB_SECS")

@@ -23,6 +23,8 @@
  *   ssi-threads lockloop ITERS GOFILE          (make bench) uncontended pthread_mutex
  *                                              lock+unlock in main, before GOFILE and after
  *   ssi-threads compute THREADS ROUNDS GOFILE [PASSES]
+ *   ssi-threads arenas GOFILE
+ *   ssi-threads churn GOFILE
  *                                              (make bench) each worker churns its own
  *                                              256 KiB PASSES times (default 1) a round,
  *                                              ROUNDS rounds, adding a checksum to a
@@ -86,6 +88,20 @@
  * "moved");
  * exec: the worker calls execve() of /bin/true; it prints "exec errno=E" (16, EBUSY,
  * where the worker runs on another node than its process's home);
+ * arenas: 2 workers each make their malloc arena before GOFILE (a malloc; glibc reserves
+ * the arena PROT_NONE and opens it with mprotect as it grows); after GOFILE (worker 0
+ * was moved meanwhile) each grows it by ARENA_BLOCKS blocks, and every block is read
+ * by a thread on the other node; it prints "arenas remote=ok home=ok seen_away=ok
+ * written=ok same_arena=yes" (remote/home: the main thread at home read worker 0's and
+ * worker 1's blocks; seen_away: worker 0 read worker 1's; written: worker 0 read a store
+ * of the main thread into its block; same_arena: each worker's last block is in the
+ * arena it made before GOFILE);
+ * churn: worker 1 reserves CHURN_PAGES pages PROT_NONE before GOFILE; after it, it opens
+ * them one by one with mprotect (writing a value into each) and maps a page of its own
+ * every 4th one, as fast as a round trip allows, while worker 0 is moved (its
+ * destination builds its address space meanwhile); after GOFILE.half worker 0 reads
+ * every page opened and mapped so far; it prints "churn opened=N maps=K pages=ok
+ * maps=ok";
  * mappings maps N private writable pages, each a mapping of its own, before the worker
  * starts; the worker sums them, then doubles each; it prints "mappings n=N sum=S
  * written=W" (S must be N(N+1)/2, W the pages that hold what the worker wrote).
@@ -213,7 +229,9 @@ static enum {
 	COMPUTE,
 	MAPPINGS,
 	NEWMEM,
-	EXEC
+	EXEC,
+	ARENAS,
+	CHURN
 } mode;
 static unsigned long iters;
 /* compute: passes over a worker's memory per round. */
@@ -635,7 +653,9 @@ static int map_areas(unsigned long n)
 	if (areas == MAP_FAILED)
 		return -1;
 	for (k = 0; k < n; k++) {
-		if (mprotect(area(k), PAGE, PROT_READ | PROT_WRITE))
+		/* The page after each is unmapped: mappings that touch would share a region. */
+		if (mprotect(area(k), PAGE, PROT_READ | PROT_WRITE) ||
+		    munmap((char *)area(k) + PAGE, PAGE))
 			return -1;
 		*area(k) = k + 1;
 	}
@@ -735,6 +755,150 @@ static void run_newmem(void)
 	SPIN_UNTIL(atomic_load(&nm.stage) == 6);
 }
 
+/*
+ * arenas: malloc arenas made before the process became distributed, grown after it.
+ */
+#define ARENA_BLOCKS 400
+#define ARENA_BLOCK_WORDS (4000 / sizeof(unsigned long))
+/* glibc's arenas are reservations of this size, aligned to it (64-bit). */
+#define ARENA_SIZE (64UL << 20)
+static struct {
+	_Alignas(PAGE) atomic_int filled, checked, done;
+	void *first[2];
+	unsigned long *block[2][ARENA_BLOCKS];
+	int seen_ok, written_ok;
+} ar;
+
+static unsigned long arena_word(int w, int i, unsigned long j)
+{
+	return (unsigned long)i * 1000003UL + j * 7 + (unsigned long)w;
+}
+
+static int arena_check(int w)
+{
+	unsigned long j;
+	int i;
+
+	for (i = 0; i < ARENA_BLOCKS; i++)
+		for (j = 0; j < ARENA_BLOCK_WORDS; j++)
+			if (ar.block[w][i][j] != arena_word(w, i, j))
+				return 0;
+	return 1;
+}
+
+static void run_arenas(int me)
+{
+	unsigned long j;
+	int i;
+
+	for (i = 0; i < ARENA_BLOCKS; i++) {
+		unsigned long *p = malloc(ARENA_BLOCK_WORDS * sizeof(long));
+
+		if (!p) {
+			printf("arenas: malloc failed\n");
+			fflush(stdout);
+			_exit(1);
+		}
+		for (j = 0; j < ARENA_BLOCK_WORDS; j++)
+			p[j] = arena_word(me, i, j);
+		ar.block[me][i] = p;
+	}
+	atomic_fetch_add(&ar.filled, 1);
+	SPIN_UNTIL(atomic_load(&ar.filled) == 2);
+	if (me == 0)
+		ar.seen_ok = arena_check(1);
+	SPIN_UNTIL(atomic_load(&ar.checked));
+	if (me == 0)
+		ar.written_ok = ar.block[0][ARENA_BLOCKS - 1][0] == 4242;
+	atomic_fetch_add(&ar.done, 1);
+}
+
+/*
+ * churn: the address space changes (memory opened and mapped) while a thread moves.
+ */
+#define CHURN_PAGES 4096
+#define CHURN_MAPS 256
+static struct {
+	_Alignas(PAGE) atomic_ulong opened, nmaps;
+	atomic_int stop;
+	char *reserved;
+	unsigned long *maps[CHURN_MAPS];
+	unsigned long checked_pages, checked_maps;
+	int pages_ok, maps_ok, err;
+} ch;
+
+static unsigned long churn_word(unsigned long i)
+{
+	return i * 2654435761UL + 11;
+}
+
+static void run_churn(int me)
+{
+	unsigned long i, k;
+
+	if (me == 0) {
+		SPIN_UNTIL(atomic_load_explicit(&half_flag.v, memory_order_acquire));
+		i = atomic_load_explicit(&ch.opened, memory_order_acquire);
+		k = atomic_load_explicit(&ch.nmaps, memory_order_acquire);
+		ch.pages_ok = ch.maps_ok = 1;
+		for (unsigned long j = 0; j < i; j++)
+			if (*(unsigned long *)(ch.reserved + j * PAGE) != churn_word(j))
+				ch.pages_ok = 0;
+		for (unsigned long j = 0; j < k; j++)
+			if (ch.maps[j][0] != j * 17 + 3)
+				ch.maps_ok = 0;
+		ch.checked_pages = i;
+		ch.checked_maps = k;
+		atomic_store(&ch.stop, 1);
+		return;
+	}
+	for (i = 0, k = 0; i < CHURN_PAGES && !atomic_load(&ch.stop); i++) {
+		char *p = ch.reserved + i * PAGE;
+
+		if (mprotect(p, PAGE, PROT_READ | PROT_WRITE)) {
+			ch.err = errno;
+			break;
+		}
+		*(unsigned long *)p = churn_word(i);
+		if (i % 4 == 0 && k < CHURN_MAPS) {
+			unsigned long *m = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
+						MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+			if (m == MAP_FAILED) {
+				ch.err = errno;
+				break;
+			}
+			m[0] = k * 17 + 3;
+			ch.maps[k++] = m;
+			atomic_store_explicit(&ch.nmaps, k, memory_order_release);
+		}
+		atomic_store_explicit(&ch.opened, i + 1, memory_order_release);
+		/* Not faster than a round trip would be, so that the move meets changes. */
+		usleep(2000);
+	}
+	SPIN_UNTIL(atomic_load(&ch.stop));
+}
+
+/* The main thread's side of arenas; prints the results. */
+static int arenas_home(void)
+{
+	int remote_ok, home_ok, same = 1, w;
+
+	SPIN_UNTIL(atomic_load(&ar.filled) == 2);
+	remote_ok = arena_check(0);
+	home_ok = arena_check(1);
+	ar.block[0][ARENA_BLOCKS - 1][0] = 4242;
+	atomic_store(&ar.checked, 1);
+	SPIN_UNTIL(atomic_load(&ar.done) == 2);
+	for (w = 0; w < 2; w++)
+		same &= ((uintptr_t)ar.first[w] & ~(ARENA_SIZE - 1)) ==
+			((uintptr_t)ar.block[w][ARENA_BLOCKS - 1] & ~(ARENA_SIZE - 1));
+	printf("arenas remote=%s home=%s seen_away=%s written=%s same_arena=%s\n",
+	       remote_ok ? "ok" : "bad", home_ok ? "ok" : "bad", ar.seen_ok ? "ok" : "bad",
+	       ar.written_ok ? "ok" : "bad", same ? "yes" : "no");
+	return !(remote_ok && home_ok && ar.seen_ok && ar.written_ok);
+}
+
 /* The main thread's side of newmem; prints the results. */
 static int newmem_home(void)
 {
@@ -806,6 +970,16 @@ static void *worker_main(void *arg)
 	unsigned long i;
 
 	tids.tid[me] = (pid_t)syscall(SYS_gettid);
+	/* arenas: the worker's malloc arena, made now, before the process is distributed. */
+	if (mode == ARENAS && !(ar.first[me] = malloc(64)))
+		_exit(2);
+	/* churn: worker 1's reservation, made before the process is distributed. */
+	if (mode == CHURN && me == 1) {
+		ch.reserved = mmap(NULL, CHURN_PAGES * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+				   -1, 0);
+		if (ch.reserved == MAP_FAILED)
+			_exit(2);
+	}
 	atomic_fetch_add_explicit(&ready_count.v, 1, memory_order_release);
 	wait_go();
 
@@ -871,6 +1045,12 @@ static void *worker_main(void *arg)
 	case EXEC:
 		run_exec();
 		break;
+	case ARENAS:
+		run_arenas(me);
+		break;
+	case CHURN:
+		run_churn(me);
+		break;
 	}
 	atomic_fetch_add_explicit(&done_count.v, 1, memory_order_release);
 	return (void *)(intptr_t)value;
@@ -905,9 +1085,11 @@ static int usage(const char *argv0)
 		"       %s compute THREADS ROUNDS GOFILE [PASSES]\n"
 		"       %s mappings N GOFILE              (N 1-1000)\n"
 		"       %s newmem GOFILE\n"
-		"       %s exec GOFILE\n",
+		"       %s exec GOFILE\n"
+		"       %s arenas GOFILE\n"
+		"       %s churn GOFILE\n",
 		argv0, MAX_THREADS, argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0,
-		argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0);
+		argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0);
 	return 2;
 }
 
@@ -1002,6 +1184,9 @@ int main(int argc, char **argv)
 	} else if ((!strcmp(argv[1], "newmem") || !strcmp(argv[1], "exec")) && argc == 3) {
 		mode = argv[1][0] == 'n' ? NEWMEM : EXEC;
 		nthreads = 1;
+	} else if ((!strcmp(argv[1], "arenas") || !strcmp(argv[1], "churn")) && argc == 3) {
+		mode = argv[1][0] == 'a' ? ARENAS : CHURN;
+		nthreads = 2;
 	} else if ((!strcmp(argv[1], "signal") || !strcmp(argv[1], "sleepy") ||
 		    !strcmp(argv[1], "fork")) && argc == 3) {
 		mode = argv[1][0] == 'f' ? FORK : argv[1][1] == 'i' ? SIGNAL : SLEEPY;
@@ -1104,7 +1289,9 @@ int main(int argc, char **argv)
 	}
 	if (mode == NEWMEM)
 		bad = newmem_home();
-	if (mode == COUNTER || mode == MUTEX) {
+	if (mode == ARENAS)
+		bad = arenas_home();
+	if (mode == COUNTER || mode == MUTEX || mode == CHURN) {
 		while (access(halffile, F_OK))
 			sleep_ms(10);
 		atomic_store_explicit(&half_flag.v, 1, memory_order_release);
@@ -1285,6 +1472,14 @@ int main(int argc, char **argv)
 	case LOCKLOOP:
 	case COMPUTE:
 	case NEWMEM:
+	case ARENAS:
+		break;
+	case CHURN:
+		printf("churn opened=%lu maps=%lu pages=%s maps=%s\n", ch.checked_pages,
+		       ch.checked_maps, ch.pages_ok ? "ok" : "bad", ch.maps_ok ? "ok" : "bad");
+		if (ch.err)
+			printf("churn: worker 1 failed: %s\n", strerror(ch.err));
+		bad = !ch.pages_ok || !ch.maps_ok || ch.err;
 		break;
 	case PINGPONG:
 		printf("pingpong rounds=%lu median_ns=%lu\n", iters, median(pp_ns, iters));
