@@ -10,14 +10,17 @@
 # fetched from other nodes, all nodes); then a round's computation on one node against
 # ssictl ping's round trip.
 #
-# Why 32 passes a round: under TCG a message round trip costs what some 80 passes over
-# 256 KiB cost, where on hardware (RDMA round trips of a few microseconds, a pass of
-# 100-200 us) one pass costs some 30 round trips. 32 passes keep the program
-# compute-bound in the sense it is on hardware with one pass (the figure printed at the
-# end shows the ratio of this run).
+# How many passes a round: as many as make a round of one worker RATIO times ssictl
+# ping's round trip, both measured at the start of the run (a pass by one worker alone on
+# guest 0, undistributed). On RDMA hardware a pass over 256 KiB takes some 100-200 us and
+# a round trip some 3-5 us, so a round of one pass is some 30 round trips; under TCG a
+# round trip costs far more computation than that, and a fixed number of passes would
+# measure the emulated network rather than the program. RATIO=30 keeps the program as
+# compute-bound as it is on hardware with one pass a round (printed at the end).
 #
 #   SSI_BENCH_COMPUTE_ROUNDS=N   rounds per worker (default 50)
-#   SSI_BENCH_COMPUTE_PASSES=N   passes over its memory per round (default 32)
+#   SSI_BENCH_COMPUTE_RATIO=N    a round in round trips (default 30)
+#   SSI_BENCH_COMPUTE_PASSES=N   passes over its memory per round (default: from RATIO)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$SSI_ROOT/tests/lib/cluster.sh"
@@ -25,7 +28,7 @@ t_suite=bench-threads
 . "$SSI_ROOT/tests/lib/assert.sh"
 
 ROUNDS=${SSI_BENCH_COMPUTE_ROUNDS:-50}
-PASSES=${SSI_BENCH_COMPUTE_PASSES:-32}
+RATIO=${SSI_BENCH_COMPUTE_RATIO:-30}
 THREADS_T=4
 # Where worker i runs for N nodes (worker 0..3): as evenly as the nodes allow.
 PLACEMENT=([1]="0 0 0 0" [2]="0 0 1 1" [3]="0 0 1 2")
@@ -42,6 +45,24 @@ cluster_run 0 "for i in \$(seq 150); do [ \$($SSICTL nodes --json | grep -o '\"s
     ssi_die "the three nodes did not connect"
 ping=$(cluster_run 0 "$SSICTL ping 1 -c 200 -s 64 --json" 600) || ssi_die "ssictl ping failed: $ping"
 ping_us=$(json_get "$ping" 'd["median_us"]')
+
+# A pass of one worker alone, undistributed: its time computing (work_ms) over 4 rounds
+# of 50 passes, which leaves out the start (thread wake-up, first touch of its memory).
+if [ -n "${SSI_BENCH_COMPUTE_PASSES:-}" ]; then
+    PASSES=$SSI_BENCH_COMPUTE_PASSES
+else
+    ssi_step "calibrating: one worker's pass over its 256 KiB, against ssictl ping (${ping_us} us)"
+    start_job 0 "rm -f /tmp/cal.go*; $THREADS compute 1 4 /tmp/cal.go 50" calibrate >/dev/null ||
+        ssi_die "ssi-threads compute did not start"
+    out=$(cluster_run 0 "touch /tmp/cal.go; for i in \$(seq 3000); do grep -q '^compute worker' /tmp/calibrate.out && break; sleep 0.1; done; grep '^compute worker' /tmp/calibrate.out; touch /tmp/cal.go.end" 400) ||
+        ssi_die "the calibration run did not finish: $out"
+    wait_job 0 calibrate 60 >/dev/null
+    work_ms=$(sed -n 's/.* work_ms=\([0-9]*\).*/\1/p' <<<"$out")
+    [ -n "$work_ms" ] || ssi_die "the calibration run printed no work_ms: $out"
+    pass_us=$(python3 -c "print(max(1.0, $work_ms * 1000 / 200))")
+    PASSES=$(python3 -c "import math; print(max(1, math.ceil($RATIO * $ping_us / $pass_us)))")
+    echo "    a pass: $pass_us us; a round of $RATIO round trips: $PASSES passes"
+fi
 
 # Fetched pages of the process's private-memory regions on guest $1.
 fetched() {
@@ -75,10 +96,11 @@ for n in 1 2 3; do
     results+=("$n $ns $sum $faults $lock")
 done
 
-python3 - "$(nproc)" "$THREADS_T" "$ROUNDS" "$ping_us" "${results[@]}" <<'PY'
+python3 - "$(nproc)" "$THREADS_T" "$ROUNDS" "$ping_us" "$PASSES" "${results[@]}" <<'PY'
 import sys
 cores, t, rounds, ping_us = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
-runs = [r.split() for r in sys.argv[5:]]
+passes = int(sys.argv[5])
+runs = [r.split() for r in sys.argv[6:]]
 base_ns, base_sum = float(runs[0][1]), runs[0][2]
 print()
 print(f"{'parallel speedup':<18} {'nodes':>5} {'host cores':>10} {'time (s)':>9} {'speedup':>8} {'goal':>6} {'remote faults/thread':>21} {'taking the mutex (s)':>21}")
@@ -94,7 +116,7 @@ print("(speedup: the one-node run's time over this one's; goal 0.85 x min(N, T, 
 print(" taking the mutex: a worker's time in pthread_mutex_lock, mean of the workers)")
 # One node runs the T workers on one vCPU: a round of one worker is 1/T of that time.
 round_us = base_ns / 1000.0 / (rounds * t)
-print(f"a worker's round of computation: {round_us / 1000:.1f} ms = {round_us / ping_us:.1f} x ssictl ping's round trip ({ping_us / 1000:.2f} ms)")
+print(f"a worker's round of computation ({passes} passes): {round_us / 1000:.1f} ms = {round_us / ping_us:.1f} x ssictl ping's round trip ({ping_us / 1000:.2f} ms)")
 for b in bad:
     print("MISMATCH:", b)
 sys.exit(1 if bad else 0)
