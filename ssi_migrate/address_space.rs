@@ -331,25 +331,14 @@ fn map_at_home(process: u64, m: &SharedMapping) -> Result<usize> {
 
 /// A shared mapping made by a thread on another node than its process's home.
 fn map_from_afar(process: u64, home: u32, m: &SharedMapping) -> Result<usize> {
-    let msg = MigMsg::SpaceChange(SpaceChange {
+    let a = ask_home(
         process,
-        op: SPACE_MAP,
-        placement: m.placement.raw(),
-        addr: m.addr,
-        len: m.bytes(),
-        except: ffi::current_space_token(),
-    });
-    let mut resp = [0u8; SpaceAnswer::LEN];
-    // Not interruptible: the home goes on with the change whatever the caller does, and
-    // it is bounded.
-    let n = link::call(
         home,
-        &msg,
-        &mut resp,
-        CHANGE_TIMEOUT_MS,
-        Wait::Uninterruptible,
+        SPACE_MAP,
+        m.placement.raw(),
+        m.addr,
+        m.bytes(),
     )?;
-    let a = SpaceAnswer::decode(&resp[..n]).map_err(|_| errno::eproto())?;
     if a.pages != m.pages || a.addr & 4095 != 0 {
         return Err(errno::eproto());
     }
@@ -400,23 +389,41 @@ extern "C" fn ssi_migrate_space_munmap(process: u64, home: u32, addr: usize, len
 }
 
 fn unmap_from_afar(process: u64, home: u32, addr: u64, len: u64) -> Result {
+    ask_home(process, home, SPACE_UNMAP, 0, addr, len).map(|_| ())
+}
+
+/// Asks the home of `process` for change `op` of its address space (`SpaceChange`, the
+/// caller's own address space left out); its answer. Not interruptible: the home goes on
+/// with the change whatever the caller does, and it is bounded.
+fn ask_home(
+    process: u64,
+    home: u32,
+    op: u32,
+    placement: u32,
+    addr: u64,
+    len: u64,
+) -> Result<SpaceAnswer> {
     let msg = MigMsg::SpaceChange(SpaceChange {
         process,
-        op: SPACE_UNMAP,
-        placement: 0,
+        op,
+        placement,
         addr,
         len,
         except: ffi::current_space_token(),
     });
     let mut resp = [0u8; SpaceAnswer::LEN];
-    link::call(
+    let n = link::call(
         home,
         &msg,
         &mut resp,
         CHANGE_TIMEOUT_MS,
         Wait::Uninterruptible,
-    )
-    .map(|_| ())
+    )?;
+    if op == SPACE_MAP {
+        SpaceAnswer::decode(&resp[..n]).map_err(|_| errno::eproto())
+    } else {
+        Ok(SpaceAnswer::default())
+    }
 }
 
 /// The calling task's `mprotect` made `[start, end)` of shared memory readable or
@@ -432,25 +439,10 @@ pub(crate) fn opened(start: usize, end: usize) {
         return;
     }
     let r = if home == engine().node {
-        ChangeGate::begin(process).and_then(|_gate| open_everywhere(process, addr, len, None))
+        ChangeGate::begin(process)
+            .and_then(|_gate| apply_everywhere(process, SPACE_OPEN, addr, len, None))
     } else {
-        let msg = MigMsg::SpaceChange(SpaceChange {
-            process,
-            op: SPACE_OPEN,
-            placement: 0,
-            addr,
-            len,
-            except: ffi::current_space_token(),
-        });
-        let mut resp = [0u8; SpaceAnswer::LEN];
-        link::call(
-            home,
-            &msg,
-            &mut resp,
-            CHANGE_TIMEOUT_MS,
-            Wait::Uninterruptible,
-        )
-        .map(|_| ())
+        ask_home(process, home, SPACE_OPEN, 0, addr, len).map(|_| ())
     };
     if let Err(e) = r {
         pr_warn!(
@@ -483,24 +475,6 @@ fn open_regions(home: u32, addr: u64, len: u64) -> Result {
         )?;
     }
     Err(E2BIG)
-}
-
-/// Opens `[addr, addr + len)` on every other node that is up (but not in `except`, see
-/// [`Mirror::everywhere`]).
-fn open_everywhere(process: u64, addr: u64, len: u64, except: Option<(u32, u64)>) -> Result {
-    let msg = |except| {
-        MigMsg::SpaceApply(SpaceApply {
-            process,
-            op: SPACE_OPEN,
-            placement: 0,
-            addr,
-            len,
-            generation: 0,
-            pages: 0,
-            except,
-        })
-    };
-    fan_out(msg, except).map_err(|(_, e)| e)
 }
 
 /// A shared mapping to make in the other address spaces of its process.
@@ -544,13 +518,20 @@ impl Mirror {
     }
 }
 
-/// The region memory of `[addr, addr + len)` goes from every other node that is up
-/// (but from `except`, see [`Mirror::everywhere`]).
-fn unmap_everywhere(process: u64, addr: u64, len: u64, except: Option<(u32, u64)>) -> Result {
+/// The region memory of `[addr, addr + len)` goes ([`SPACE_UNMAP`]) or opens
+/// ([`SPACE_OPEN`]) on every other node that is up (but not in `except`, see
+/// [`Mirror::everywhere`]).
+fn apply_everywhere(
+    process: u64,
+    op: u32,
+    addr: u64,
+    len: u64,
+    except: Option<(u32, u64)>,
+) -> Result {
     let msg = |except| {
         MigMsg::SpaceApply(SpaceApply {
             process,
-            op: SPACE_UNMAP,
+            op,
             placement: 0,
             addr,
             len,
@@ -560,6 +541,12 @@ fn unmap_everywhere(process: u64, addr: u64, len: u64, except: Option<(u32, u64)
         })
     };
     fan_out(msg, except).map_err(|(_, e)| e)
+}
+
+/// The region memory of `[addr, addr + len)` goes from every other node that is up
+/// (but from `except`).
+fn unmap_everywhere(process: u64, addr: u64, len: u64, except: Option<(u32, u64)>) -> Result {
+    apply_everywhere(process, SPACE_UNMAP, addr, len, except)
 }
 
 /// Sends `msg(except token)` to every other node that is up and waits for each; the
@@ -628,7 +615,7 @@ fn change_at_home(node: u32, c: &SpaceChange, placement: Placement) -> Result<Sp
     }
     if c.op == SPACE_OPEN {
         home_space.with(|| open_regions(me, c.addr, c.len))?;
-        open_everywhere(c.process, c.addr, c.len, except)?;
+        apply_everywhere(c.process, SPACE_OPEN, c.addr, c.len, except)?;
         return Ok(SpaceAnswer::default());
     }
     // At most MAX_PAGES, checked by `on_change`.
