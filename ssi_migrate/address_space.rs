@@ -205,6 +205,11 @@ pub(crate) fn hop_begin(process: u64, home: u32, hop: u64) -> Result {
         Wait::Uninterruptible,
     )
     .map(|_| ())
+    .inspect_err(|_| {
+        // The home may have let it begin all the same (its answer lost or late): the
+        // hop fails here, so it is over there too (ending an unknown hop is harmless).
+        hop_end(process, home, hop);
+    })
 }
 
 /// The hop that [`hop_begin`] let begin is over: the destination holds the thread's
