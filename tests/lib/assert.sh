@@ -1,13 +1,14 @@
 # shellcheck shell=bash
 # Assertions for ssi's shell tests. Each assertion is one test case: it prints
 # "ok NAME" or "FAIL NAME" with details, and records PASS/FAIL in $SSI_RESULTS, which
-# scripts/run-tests.sh counts for the final summary.
+# scripts/run-tests.sh counts for the final summary. Each line carries the seconds since
+# its suite started, so that a run over CI's time budget shows where the time went.
 
 SSI_RESULTS=${SSI_RESULTS:-/dev/null}
 t_suite=${t_suite:-cluster}
 
 t_pass() {
-    printf '    ok   %s\n' "$1"
+    printf '    ok   [%4ds] %s\n' "$SECONDS" "$1"
     printf 'PASS %s::%s\n' "$t_suite" "$1" >>"$SSI_RESULTS"
 }
 
@@ -15,7 +16,7 @@ t_failures=0
 
 t_fail() {
     t_failures=$((t_failures + 1))
-    printf '    FAIL %s\n' "$1"
+    printf '    FAIL [%4ds] %s\n' "$SECONDS" "$1"
     [ $# -gt 1 ] && printf '%s\n' "${@:2}" | sed 's/^/         | /'
     printf 'FAIL %s::%s\n' "$t_suite" "$1" >>"$SSI_RESULTS"
     return 0

@@ -4,10 +4,12 @@
  * keeps its checksum, then prints one line per tick with a running counter while it
  * re-checks a slice of the buffer each tick, and at the end verifies every page.
  *
- *   ssi-counter [-m MIB] [-t TICKS] [-i INTERVAL_MS] [-s PAGES] [-x EXIT_CODE] [-w]
+ *   ssi-counter [-m MIB] [-t TICKS] [-i INTERVAL_MS] [-s PAGES] [-x EXIT_CODE] [-w] [-f FILE]
  *
  * Each tick checks PAGES pages (default: the buffer spread over the ticks). -w rewrites
- * the slice it checked (so pages become dirty wherever it runs). Prints
+ * the slice it checked (so pages become dirty wherever it runs). -f: after the last tick,
+ * waits (at most 15 minutes) until FILE exists before the final check, so that a test
+ * decides when the process ends instead of racing its ticks. Prints
  * "ready PID" after the fill, "tick N ..." per tick, and "final ok SUM" or
  * "final BAD ..." at the end; exits with EXIT_CODE (default 0) when every check passed,
  * 1 otherwise.
@@ -41,9 +43,10 @@ int main(int argc, char **argv)
 {
 	long mib = 100, ticks = 20, interval = 1000, code = 0, per_tick = 0, c;
 	int rewrite = 0, bad = 0;
+	const char *wait_for = NULL;
 	uint64_t *buf, words, pages, slice, t, i, sum = 0, *gen;
 
-	while ((c = getopt(argc, argv, "m:t:i:s:x:w")) != -1) {
+	while ((c = getopt(argc, argv, "m:t:i:s:x:wf:")) != -1) {
 		switch (c) {
 		case 'm': mib = atol(optarg); break;
 		case 't': ticks = atol(optarg); break;
@@ -51,8 +54,9 @@ int main(int argc, char **argv)
 		case 'x': code = atol(optarg); break;
 		case 's': per_tick = atol(optarg); break;
 		case 'w': rewrite = 1; break;
+		case 'f': wait_for = optarg; break;
 		default:
-			fprintf(stderr, "usage: %s [-m MIB] [-t TICKS] [-i MS] [-s PAGES] [-x CODE] [-w]\n",
+			fprintf(stderr, "usage: %s [-m MIB] [-t TICKS] [-i MS] [-s PAGES] [-x CODE] [-w] [-f FILE]\n",
 				argv[0]);
 			return 2;
 		}
@@ -98,6 +102,12 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		if (t < (uint64_t)ticks)
 			sleep_ms(interval);
+	}
+	if (wait_for) {
+		for (i = 0; i < 15 * 60 * 10 && access(wait_for, F_OK); i++)
+			sleep_ms(100);
+		printf("waited for %s: %s\n", wait_for, access(wait_for, F_OK) ? "not there" : "there");
+		fflush(stdout);
 	}
 	for (i = 0; i < words; i++) {
 		if (buf[i] != word(i, gen[i / 512]))
