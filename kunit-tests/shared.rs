@@ -15,6 +15,8 @@ pub(crate) mod directory;
 pub(crate) mod errno;
 #[path = "../rust/src/futex.rs"]
 pub(crate) mod futex;
+#[path = "../rust/src/futex2.rs"]
+pub(crate) mod futex2;
 #[path = "../rust/src/gpio_bus.rs"]
 pub(crate) mod gpio_bus;
 #[path = "../rust/src/gpio_link.rs"]

@@ -29,6 +29,7 @@ use kernel::{
     prelude::*,
     sync::{Arc, CondVar, Mutex},
     time::{delay::fsleep, msecs_to_jiffies, Delta},
+    uaccess::{UserPtr, UserSlice},
 };
 
 use crate::ffi;
@@ -39,6 +40,7 @@ use crate::shared::futex::{
     self as f, Cancelled, Command, FutexMsg, FutexTable, Key, RemoteWait, WaitEvent, WaitResult,
     WaitStep, Waiter, WaiterSlot, WakeOp, FUTEX_MSG_MAGIC, FUTEX_MSG_MAX,
 };
+use crate::shared::futex2::{self as f2, AsFutex};
 use crate::{engine, errno};
 
 /// Most threads waiting at once on the futexes this node is master of.
@@ -104,7 +106,92 @@ extern "C" fn ssi_migrate_futex(
     val2: u32,
     val3: u32,
 ) -> c_long {
-    let call = match f::decode(op, val, val2, val3) {
+    let call = AsFutex {
+        uaddr: uaddr as u64,
+        op,
+        val,
+        val2,
+        uaddr2: uaddr2 as u64,
+        val3,
+    };
+    futex(id, home, &call, deadline)
+}
+
+/// A futex2 system call of a distributed process (`futex_wake`, `futex_wait`,
+/// `futex_requeue` or `futex_waitv`, by `call`: `SSI_FUTEX2_*`), from `distributed.c`
+/// in the caller's context with the system call's six arguments: carried out as the
+/// `futex(2)` call it amounts to (`rust/src/futex2.rs`), with the kernel's checks in
+/// its order. Returns what the system call returns.
+#[no_mangle]
+extern "C" fn ssi_migrate_futex2(id: u64, home: u32, call: u32, args: *const u64) -> c_long {
+    // SAFETY: `distributed.c` passes an array of the system call's six arguments.
+    let a = unsafe { core::slice::from_raw_parts(args, 6) };
+    let refused = |r: f::Refusal| -c_long::from(r.errno());
+    match f2::Futex2Call::from_raw(call) {
+        Some(f2::Futex2Call::Wake) => match f2::wake(a[0], a[1], a[2] as i32, a[3] as u32) {
+            Ok(Some(c)) => futex(id, home, &c, -1),
+            Ok(None) => 0,
+            Err(r) => refused(r),
+        },
+        Some(f2::Futex2Call::Wait) => {
+            let (timeout, clockid) = (a[4], a[5] as i32);
+            let c = match f2::wait(a[0], a[1], a[2], a[3] as u32, timeout != 0, clockid) {
+                Ok(c) => c,
+                Err(r) => return refused(r),
+            };
+            let deadline = if timeout == 0 {
+                -1
+            } else {
+                let ts = match read_user::<[i64; 2]>(timeout) {
+                    Ok(ts) => ts,
+                    Err(e) => return c_long::from(e.to_errno()),
+                };
+                match f2::deadline_ns(ts[0], ts[1]) {
+                    Ok(ns) => ns,
+                    Err(r) => return refused(r),
+                }
+            };
+            futex(id, home, &c, deadline)
+        }
+        Some(f2::Futex2Call::Requeue) => {
+            let (waiters, nr_wake, nr_requeue) = (a[0], a[2] as i32, a[3] as i32);
+            if let Err(r) = f2::requeue_args(a[1] as u32, waiters) {
+                return refused(r);
+            }
+            // Each entry is checked as soon as it is read, as the kernel does.
+            let mut entries = [f2::WaitvEntry::from_bytes(&[0; f2::WAITV_SIZE]); 2];
+            for (i, e) in entries.iter_mut().enumerate() {
+                let at = waiters + (i * f2::WAITV_SIZE) as u64;
+                *e = match read_user::<[u8; f2::WAITV_SIZE]>(at) {
+                    Ok(b) => f2::WaitvEntry::from_bytes(&b),
+                    Err(err) => return c_long::from(err.to_errno()),
+                };
+                if let Err(r) = f2::entry(e) {
+                    return refused(r);
+                }
+            }
+            match f2::requeue(&entries[0], &entries[1], nr_wake, nr_requeue) {
+                Ok(c) => futex(id, home, &c, -1),
+                Err(r) => refused(r),
+            }
+        }
+        Some(f2::Futex2Call::Waitv) => refused(f::Refusal::Waitv),
+        None => -c_long::from(crate::shared::errno::ENOSYS),
+    }
+}
+
+/// A plain value of type `T` from the caller's memory at `addr`.
+fn read_user<T: kernel::transmute::FromBytes>(addr: u64) -> Result<T> {
+    UserSlice::new(UserPtr::from_addr(addr as usize), core::mem::size_of::<T>())
+        .reader()
+        .read::<T>()
+}
+
+/// A `futex(2)` call of a distributed process, its timeout as an absolute time in
+/// nanoseconds (`-1`: none).
+fn futex(id: u64, home: u32, c: &AsFutex, deadline: i64) -> c_long {
+    let (uaddr, uaddr2) = (c.uaddr as usize, c.uaddr2 as usize);
+    let call = match f::decode(c.op, c.val, c.val2, c.val3) {
         Ok(c) => c,
         Err(refusal) => return -c_long::from(refusal.errno()),
     };

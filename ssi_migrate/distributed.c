@@ -26,6 +26,13 @@
  * delivers it as if it were sent there. Only calls of tasks of distributed processes
  * are redirected; a hook costs everybody else one atomic read.
  *
+ * A timed futex wait interrupted when its process became distributed restarts through
+ * futex_wait_restart(), not do_futex(): that is redirected too.
+ *
+ * The futex2 system calls (futex_wake, futex_wait, futex_requeue) bypass do_futex(), so
+ * they are redirected too, each carried out as the futex(2) call it amounts to;
+ * futex_waitv is refused with ENOSYS (its users fall back to futex(2)).
+ *
  * Its address space stays one: an anonymous mmap() of a distributed process goes to
  * address_space.rs (shared memory the home places and every address space of the process
  * maps), and so does a munmap() of such memory; brk() cannot move the break (glibc's
@@ -43,6 +50,7 @@
 #include <linux/kthread.h>
 #include <linux/mman.h>
 #include <linux/pid.h>
+#include <linux/restart_block.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
 #include <linux/futex.h>
@@ -455,6 +463,49 @@ static long ssi_do_futex(u32 __user *uaddr, int op, u32 val, ktime_t *timeout,
 	return ret;
 }
 
+/*
+ * The kernel's futex flags a restart block holds (kernel/futex/futex.h, private to the
+ * kernel; the same since Linux 6.7).
+ */
+#define SSI_KFUTEX_SHARED 0x0010
+#define SSI_KFUTEX_CLOCKRT 0x0020
+#define SSI_KFUTEX_HAS_TIMEOUT 0x0040
+
+/*
+ * Same signature as futex_wait_restart(). A timed futex wait that was under way when its
+ * process became distributed was interrupted (its thread parked while the memory became
+ * regions) and restarts from its restart block, straight into the kernel's futex_wait(),
+ * where no other node's wake reaches it: it would sleep until its timeout. Here it
+ * becomes the cluster wait instead, with the same word, value, bitset and absolute
+ * timeout. The restart block is left as it is: a later restart_syscall() comes back here,
+ * or runs the kernel's own function once the process is no longer distributed.
+ */
+static long ssi_futex_wait_restart(struct restart_block *restart)
+{
+	u32 flags = restart->futex.flags, op = FUTEX_WAIT_BITSET;
+	s64 deadline = -1;
+	u64 id;
+	u32 home;
+	long ret;
+
+	if (!(flags & SSI_KFUTEX_SHARED))
+		op |= FUTEX_PRIVATE_FLAG;
+	if (flags & SSI_KFUTEX_CLOCKRT)
+		op |= FUTEX_CLOCK_REALTIME;
+	if (flags & SSI_KFUTEX_HAS_TIMEOUT)
+		deadline = ktime_to_ns(restart->futex.time);
+	if (!try_module_get(THIS_MODULE))
+		return -EAGAIN;
+	/* As in ssi_do_futex(): a spurious wake-up if the process ended meanwhile. */
+	if (!ssi_mig_dist_current(&id, &home))
+		ret = -EAGAIN;
+	else
+		ret = ssi_migrate_futex(id, home, (unsigned long)restart->futex.uaddr, op,
+					restart->futex.val, deadline, 0, 0, restart->futex.bitset);
+	module_put(THIS_MODULE);
+	return ret;
+}
+
 /* Same signature as kernel_clone(): a fork of a distributed process is refused. */
 static pid_t ssi_refuse_fork(struct kernel_clone_args *args)
 {
@@ -603,6 +654,52 @@ static long ssi_sys_execve_refused(const struct pt_regs *regs)
 	return -EBUSY;
 }
 
+/*
+ * The futex2 system calls (futex_wake, futex_wait, futex_requeue, futex_waitv) do not go
+ * through do_futex(): cluster_futex.rs carries each out as the futex(2) call it amounts
+ * to (rust/src/futex2.rs), from its six arguments; futex_waitv is refused (ENOSYS).
+ */
+static long ssi_futex2(u32 call, const struct pt_regs *regs)
+{
+	const u64 args[6] = { regs->di, regs->si, regs->dx, regs->r10, regs->r8, regs->r9 };
+	u64 id;
+	u32 home;
+	long ret;
+
+	if (!try_module_get(THIS_MODULE))
+		return -EAGAIN;
+	/* As in ssi_do_futex(): a process no longer distributed has no cluster waiters. */
+	if (!ssi_mig_dist_current(&id, &home))
+		ret = call == SSI_FUTEX2_WAIT || call == SSI_FUTEX2_WAITV ? -EAGAIN : 0;
+	else
+		ret = ssi_migrate_futex2(id, home, call, args);
+	module_put(THIS_MODULE);
+	if (call == SSI_FUTEX2_WAITV && ret == -ENOSYS)
+		pr_info_ratelimited("ssi_migrate: pid %d: futex_waitv refused (ENOSYS): not supported in a distributed process\n",
+				    task_tgid_vnr(current));
+	return ret;
+}
+
+static long ssi_sys_futex_wake(const struct pt_regs *regs)
+{
+	return ssi_futex2(SSI_FUTEX2_WAKE, regs);
+}
+
+static long ssi_sys_futex_wait(const struct pt_regs *regs)
+{
+	return ssi_futex2(SSI_FUTEX2_WAIT, regs);
+}
+
+static long ssi_sys_futex_requeue(const struct pt_regs *regs)
+{
+	return ssi_futex2(SSI_FUTEX2_REQUEUE, regs);
+}
+
+static long ssi_sys_futex_waitv(const struct pt_regs *regs)
+{
+	return ssi_futex2(SSI_FUTEX2_WAITV, regs);
+}
+
 /* mremap(): refused (a shared mapping cannot move or grow by itself); realloc copies. */
 static long ssi_sys_mremap(const struct pt_regs *regs)
 {
@@ -707,6 +804,7 @@ static void notrace ssi_hook_ftrace(unsigned long ip, unsigned long parent_ip,
 
 static struct ssi_hook ssi_hooks[] = {
 	SSI_HOOK("do_futex", NULL, false, ssi_redirect_always, ssi_do_futex),
+	SSI_HOOK("futex_wait_restart", NULL, true, ssi_redirect_always, ssi_futex_wait_restart),
 	SSI_HOOK("kernel_clone", NULL, false, ssi_redirect_fork, ssi_refuse_fork),
 #ifdef CONFIG_X86_64
 	SSI_HOOK("__x64_sys_getpid", "__do_sys_getpid", true, ssi_redirect_moved, ssi_sys_getpid),
@@ -720,6 +818,11 @@ static struct ssi_hook ssi_hooks[] = {
 	SSI_HOOK("__x64_sys_munmap", NULL, false, ssi_redirect_always, ssi_sys_munmap),
 	SSI_HOOK("__x64_sys_brk", NULL, false, ssi_redirect_always, ssi_sys_brk),
 	SSI_HOOK("__x64_sys_mremap", NULL, false, ssi_redirect_always, ssi_sys_mremap),
+	SSI_HOOK("__x64_sys_futex_wake", NULL, false, ssi_redirect_always, ssi_sys_futex_wake),
+	SSI_HOOK("__x64_sys_futex_wait", NULL, false, ssi_redirect_always, ssi_sys_futex_wait),
+	SSI_HOOK("__x64_sys_futex_requeue", NULL, false, ssi_redirect_always,
+		 ssi_sys_futex_requeue),
+	SSI_HOOK("__x64_sys_futex_waitv", NULL, false, ssi_redirect_always, ssi_sys_futex_waitv),
 	SSI_HOOK("__x64_sys_execve", NULL, false, ssi_redirect_moved, ssi_sys_execve_refused),
 	SSI_HOOK("__x64_sys_execveat", NULL, false, ssi_redirect_moved, ssi_sys_execve_refused),
 #endif

@@ -13,6 +13,8 @@ pub(crate) mod arith;
 pub(crate) mod errno;
 #[path = "../rust/src/futex.rs"]
 pub(crate) mod futex;
+#[path = "../rust/src/futex2.rs"]
+pub(crate) mod futex2;
 #[path = "../rust/src/ioctl.rs"]
 pub(crate) mod ioctl;
 #[path = "../rust/src/migrate_abi.rs"]

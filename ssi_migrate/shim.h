@@ -161,6 +161,12 @@ int ssi_migrate_map_region(u32 home, const struct ssi_vma_info *v, u32 prot);
 void ssi_migrate_stdio_exiting(void *ctx, bool group);
 long ssi_migrate_futex(u64 id, u32 home, unsigned long uaddr, u32 op, u32 val, s64 deadline,
 		       unsigned long uaddr2, u32 val2, u32 val3);
+/* Which futex2 system call ssi_migrate_futex2() carries out (rust/src/futex2.rs). */
+#define SSI_FUTEX2_WAKE 0
+#define SSI_FUTEX2_WAIT 1
+#define SSI_FUTEX2_REQUEUE 2
+#define SSI_FUTEX2_WAITV 3
+long ssi_migrate_futex2(u64 id, u32 home, u32 call, const u64 *args);
 void ssi_migrate_space_ended(u64 id);
 long ssi_migrate_signal_home(u64 id, u32 home, u32 tgid, u32 tid, int sig);
 /* ssi_migrate_space_mmap()'s answer for a mapping that stays this node's (not an address). */

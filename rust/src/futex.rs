@@ -102,6 +102,21 @@ pub enum Refusal {
     UnknownWakeOp,
     /// A negative count of waiters to wake or requeue.
     NegativeCount,
+    /// futex2 flags Linux refuses (a size other than 32 bits, unknown bits, a reserved
+    /// field set, `futex_requeue` flags or entries that differ).
+    Futex2Flags,
+    /// `FUTEX2_NUMA` or `FUTEX2_MPOL`: one master per futex, whatever the node.
+    Futex2Numa,
+    /// A futex2 value or mask wider than the 32-bit word.
+    TooWide,
+    /// A futex word not aligned to its size.
+    Misaligned,
+    /// A futex2 timeout on a clock other than `CLOCK_REALTIME` and `CLOCK_MONOTONIC`.
+    Futex2Clock,
+    /// A timeout that is not a valid time.
+    BadTimeout,
+    /// `futex_waitv`: waiting on several words at once is not distributed.
+    Waitv,
 }
 
 impl Refusal {
@@ -111,8 +126,16 @@ impl Refusal {
             Refusal::PriorityInheritance
             | Refusal::UnknownCommand
             | Refusal::FlagNotForCommand
-            | Refusal::UnknownWakeOp => ENOSYS,
-            Refusal::EmptyBitset | Refusal::NegativeCount => EINVAL,
+            | Refusal::UnknownWakeOp
+            | Refusal::Waitv => ENOSYS,
+            Refusal::EmptyBitset
+            | Refusal::NegativeCount
+            | Refusal::Futex2Flags
+            | Refusal::Futex2Numa
+            | Refusal::TooWide
+            | Refusal::Misaligned
+            | Refusal::Futex2Clock
+            | Refusal::BadTimeout => EINVAL,
         }
     }
 
@@ -127,6 +150,15 @@ impl Refusal {
             Refusal::EmptyBitset => "futex bitset is 0",
             Refusal::UnknownWakeOp => "unknown FUTEX_WAKE_OP operation or comparison",
             Refusal::NegativeCount => "negative futex wake or requeue count",
+            Refusal::Futex2Flags => "futex2 flags not valid (32-bit words only)",
+            Refusal::Futex2Numa => {
+                "FUTEX2_NUMA and FUTEX2_MPOL are not supported in a distributed process"
+            }
+            Refusal::TooWide => "futex value or mask wider than its 32-bit word",
+            Refusal::Misaligned => "futex word not aligned",
+            Refusal::Futex2Clock => "futex timeout clock is not CLOCK_REALTIME or CLOCK_MONOTONIC",
+            Refusal::BadTimeout => "futex timeout is not a valid time",
+            Refusal::Waitv => "futex_waitv is not supported in a distributed process",
         }
     }
 }

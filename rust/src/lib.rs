@@ -17,6 +17,7 @@ pub mod arith;
 pub mod directory;
 pub mod errno;
 pub mod futex;
+pub mod futex2;
 pub mod gpio_bus;
 pub mod gpio_link;
 pub mod ioctl;

@@ -11,6 +11,9 @@
 # at home; exit_group from a thread on node 2 ends the whole process with its code;
 # fork is refused (EBUSY) while posix_spawn works; pthread_kill reaches a thread on
 # node 1, whose handler runs there; SIGTERM to the home pid ends the process everywhere;
+# the futex2 system calls (futex_wait, futex_wake, futex_requeue) work between nodes and
+# futex_waitv is refused (ENOSYS); a timed wait from before the process became
+# distributed is woken from node 1;
 # rmmod is refused while a distributed process lives; a node that runs a thread is
 # killed: the process ends with SIGKILL within the failure detector's delay, and the
 # log names the node; refusals (unknown node, kernel thread, own node, a main thread's
@@ -194,6 +197,39 @@ out=$(wait_job 0 barrier "$JOB_SECS")
 line=$(grep '^barrier ' <<<"$out")
 t_eq "node0: a pthread_barrier of 3 threads on 3 nodes: every round complete" \
     "$BARRIER_ROUNDS $BARRIER_ROUNDS" "$(kv "$line" rounds) $(kv "$line" ok)"
+t_match "node0: ... exit 0" '^rc=0$' "$out"
+
+# --- the futex2 system calls: futex_wait, futex_wake, futex_requeue, futex_waitv ---------------
+# They bypass futex(2); a distributed process's go to the cluster's futexes too. Each wait
+# of the ping-pong is bounded by 2 s, so that a lost wake is counted, not a hang.
+one_worker_away futex2 /tmp/go22 1 futex2 50
+out=$(wait_job 0 futex2 "$JOB_SECS")
+t_match "node0: futex_wait/futex_wake between home and node 1: 50 rounds each way, no wake lost" \
+    '^futex2 rounds=50 lost=0 ' "$out"
+t_match "node0: ... a futex_wait on node 1 times out on CLOCK_MONOTONIC and CLOCK_REALTIME" \
+    ' timed=ok ' "$out"
+t_match "node0: ... futex_requeue at home moves the waiter on node 1, woken on the other word" \
+    ' requeue=ok ' "$out"
+t_match "node0: ... futex_waitv is refused (ENOSYS), bad flags are EINVAL" \
+    ' waitv=ENOSYS flags=ok$' "$out"
+t_match "node0: ... exit 0" '^rc=0$' "$out"
+out=$(cluster_run 1 "dmesg | grep 'futex_waitv refused'")
+t_match "node1: ... its kernel log says why futex_waitv was refused" \
+    'futex_waitv refused \(ENOSYS\): not supported in a distributed process' "$out"
+
+# A timed wait under way when the process becomes distributed is interrupted and restarts
+# from the kernel's restart block: it must restart as a cluster wait, or the wake from
+# node 1 would not reach it before its 60 s timeout.
+pid=$(start_threads 0 timedwait /tmp/go23 timedwait)
+t_ok "node0: ssi-threads timedwait starts a worker in a 60 s futex wait (pid $pid)" $? "$pid"
+read -r -a tids <<<"$(job_tids 0 timedwait 2)"
+cluster_run 0 "sleep 1" >/dev/null
+out=$(cluster_run 0 "$SSICTL migrate ${tids[1]} 1 2>&1")
+t_ok "node0: the other worker (tid ${tids[1]}) moves to node 1 while it waits" $? "$out"
+cluster_run 0 "touch /tmp/go23" >/dev/null
+out=$(wait_job 0 timedwait 120)
+t_match "node0: the wake from node 1 ends the wait that began before the move (not its timeout)" \
+    '^timedwait ret=0 errno=0 ' "$out"
 t_match "node0: ... exit 0" '^rc=0$' "$out"
 
 # --- litmus tests: thread 1 on node 1 -------------------------------------------------------

@@ -33,6 +33,13 @@
  *                                              gettid(), signals the main thread
  *                                              (pthread_kill), the process (kill) and
  *                                              itself (raise)
+ *   ssi-threads futex2 ROUNDS GOFILE           1 worker and the main thread use the futex2
+ *                                              system calls: futex_wait/futex_wake
+ *                                              ping-pong, timed waits, futex_requeue,
+ *                                              futex_waitv and bad flags
+ *   ssi-threads timedwait GOFILE               worker 0 sleeps in a futex wait with a
+ *                                              60 s timeout from before the process is
+ *                                              distributed; worker 1 (moved away) wakes it
  *   ssi-threads wander THREADS GOFILE          workers add under a pthread_mutex until
  *                                              GOFILE.stop exists, noting the nodes they
  *                                              run on (threads move on and back meanwhile)
@@ -231,7 +238,9 @@ static enum {
 	NEWMEM,
 	EXEC,
 	ARENAS,
-	CHURN
+	CHURN,
+	FUTEX2,
+	TIMEDWAIT
 } mode;
 static unsigned long iters;
 /* compute: passes over a worker's memory per round. */
@@ -963,6 +972,192 @@ static void run_exec(void)
 	exec_errno = errno;
 }
 
+/*
+ * futex2: the futex2 system calls (Linux 6.7+; glibc has no wrappers) on 32-bit private
+ * words. The worker (moved away) and the main thread (at home) hand a word back and
+ * forth ROUNDS times with futex_wait/futex_wake, each wait bounded by 2 s so that a lost
+ * wake is counted instead of hanging; the worker then times out on both clocks, sleeps
+ * on a word the main thread requeues (futex_requeue) to another and wakes there, and
+ * tries futex_waitv (refused with ENOSYS in a distributed process) and bad flags.
+ */
+#ifndef SYS_futex_waitv
+#define SYS_futex_waitv 449
+#endif
+#ifndef SYS_futex_wake
+#define SYS_futex_wake 454
+#define SYS_futex_wait 455
+#define SYS_futex_requeue 456
+#endif
+#define F2_U32_PRIVATE (0x02 | 128) /* FUTEX2_SIZE_U32 | FUTEX2_PRIVATE */
+#define F2_MASK 0xffffffffUL
+
+struct f2_waitv {
+	uint64_t val, uaddr;
+	uint32_t flags, reserved;
+};
+
+static struct page_uint {
+	_Alignas(PAGE) atomic_uint v;
+} f2_ping, f2_pong, f2_still, f2_from, f2_to;
+static struct {
+	_Alignas(PAGE) long lost, timed_ok, requeue_ret, requeue_errno, waitv_errno, flags_ok;
+} f2;
+
+static long f2_wait(atomic_uint *w, unsigned int val, const struct timespec *abs, int clock)
+{
+	return syscall(SYS_futex_wait, w, (unsigned long)val, F2_MASK, F2_U32_PRIVATE, abs, clock);
+}
+
+static long f2_wake(atomic_uint *w, int nr)
+{
+	return syscall(SYS_futex_wake, w, F2_MASK, nr, F2_U32_PRIVATE);
+}
+
+static struct timespec f2_in(int clock, long ms)
+{
+	struct timespec ts;
+
+	clock_gettime(clock, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return ts;
+}
+
+static void sleep_ms(long ms);
+
+/* Sleeps in futex_wait until *w == want; returns how many 2 s waits timed out. */
+static long f2_await(atomic_uint *w, unsigned int want)
+{
+	unsigned int v;
+	long timeouts = 0;
+
+	while ((v = atomic_load(w)) != want) {
+		struct timespec ts = f2_in(CLOCK_MONOTONIC, 2000);
+
+		if (f2_wait(w, v, &ts, CLOCK_MONOTONIC) && errno == ETIMEDOUT)
+			timeouts++;
+	}
+	return timeouts;
+}
+
+static void run_futex2(void)
+{
+	static const int clocks[2] = { CLOCK_MONOTONIC, CLOCK_REALTIME };
+	struct f2_waitv v = { 0, (uintptr_t)&f2_still.v, F2_U32_PRIVATE, 0 };
+	struct timespec ts;
+	unsigned long r;
+	int i;
+
+	for (r = 1; r <= iters; r++) {
+		f2.lost += f2_await(&f2_ping.v, (unsigned int)r);
+		atomic_store(&f2_pong.v, (unsigned int)r);
+		f2_wake(&f2_pong.v, 1);
+	}
+	/* 300 ms on a word nobody changes: ETIMEDOUT, not before and not much after. */
+	f2.timed_ok = 1;
+	for (i = 0; i < 2; i++) {
+		unsigned long t0 = now_ns(), ms;
+		long ret;
+
+		ts = f2_in(clocks[i], 300);
+		ret = f2_wait(&f2_still.v, 0, &ts, clocks[i]);
+		ms = (now_ns() - t0) / 1000000;
+		if (ret != -1 || errno != ETIMEDOUT || ms < 300 || ms > 10000)
+			f2.timed_ok = 0;
+	}
+	/* Requeued by the main thread from f2_from to f2_to, and woken there. */
+	ts = f2_in(CLOCK_MONOTONIC, 30000);
+	f2.requeue_ret = f2_wait(&f2_from.v, 0, &ts, CLOCK_MONOTONIC);
+	f2.requeue_errno = f2.requeue_ret ? errno : 0;
+	ts = f2_in(CLOCK_MONOTONIC, 100);
+	f2.waitv_errno = syscall(SYS_futex_waitv, &v, 1, 0, &ts, CLOCK_MONOTONIC) ? errno : 0;
+	f2.flags_ok =
+		syscall(SYS_futex_wake, &f2_still.v, F2_MASK, 1, 0x03 | 128) == -1 && errno == EINVAL &&
+		syscall(SYS_futex_wake, &f2_still.v, F2_MASK, 1, F2_U32_PRIVATE | 0x100) == -1 &&
+		errno == EINVAL && syscall(SYS_futex_wake, &f2_still.v, 0UL, 1, F2_U32_PRIVATE) == -1 &&
+		errno == EINVAL;
+}
+
+/* The main thread's side; returns non-zero if something failed. */
+static int futex2_home(void)
+{
+	struct f2_waitv pair[2] = { { 0, (uintptr_t)&f2_from.v, F2_U32_PRIVATE, 0 },
+				    { 0, (uintptr_t)&f2_to.v, F2_U32_PRIVATE, 0 } };
+	long lost = 0, moved = 0, woken = 0;
+	unsigned long r;
+	int tries;
+
+	for (r = 1; r <= iters; r++) {
+		atomic_store(&f2_ping.v, (unsigned int)r);
+		f2_wake(&f2_ping.v, 1);
+		lost += f2_await(&f2_pong.v, (unsigned int)r);
+	}
+	/* Until the worker sleeps on f2_from (at most 60 s): move it to f2_to. */
+	for (tries = 0; tries < 6000 && moved == 0; tries++) {
+		moved = syscall(SYS_futex_requeue, pair, 0, 0, 1);
+		if (moved == 0)
+			sleep_ms(10);
+	}
+	if (moved == 1) {
+		atomic_store(&f2_to.v, 1);
+		woken = f2_wake(&f2_to.v, 1);
+	}
+	while (atomic_load_explicit(&done_count.v, memory_order_acquire) < 1)
+		sleep_ms(10);
+	printf("futex2 rounds=%lu lost=%ld timed=%s requeue=%s waitv=%s flags=%s\n", iters,
+	       lost + f2.lost, f2.timed_ok ? "ok" : "bad",
+	       moved == 1 && woken == 1 && f2.requeue_ret == 0 ? "ok" : "bad",
+	       f2.waitv_errno == ENOSYS ? "ENOSYS" : f2.waitv_errno ? strerror((int)f2.waitv_errno) : "0",
+	       f2.flags_ok ? "ok" : "bad");
+	if (moved != 1 || woken != 1 || f2.requeue_ret)
+		printf("futex2 requeue moved=%ld woken=%ld worker_ret=%ld errno=%ld\n", moved, woken,
+		       f2.requeue_ret, f2.requeue_errno);
+	fflush(stdout);
+	return lost + f2.lost || !f2.timed_ok || moved != 1 || woken != 1 || f2.requeue_ret ||
+	       f2.waitv_errno != ENOSYS || !f2.flags_ok;
+}
+
+/*
+ * timedwait: worker 0 waits (FUTEX_WAIT_BITSET, absolute 60 s timeout) from before the
+ * process is distributed; the move of worker 1 interrupts the wait, which restarts; once
+ * GOFILE exists, worker 1 (moved away) stores 1 and wakes it. Worker 0 notes how its
+ * last wait ended and how long it waited in all.
+ */
+static struct page_uint tw_word;
+static struct {
+	_Alignas(PAGE) long ret, err, waited_ms;
+} tw;
+
+static void run_timedwait_sleeper(void)
+{
+	unsigned long t0 = now_ns();
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += 60;
+	atomic_fetch_add_explicit(&ready_count.v, 1, memory_order_release);
+	while (!atomic_load(&tw_word.v)) {
+		tw.ret = syscall(SYS_futex, (unsigned int *)&tw_word.v,
+				 FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, 0, &ts, NULL,
+				 FUTEX_BITSET_MATCH_ANY);
+		tw.err = tw.ret ? errno : 0;
+		if (tw.ret && tw.err == ETIMEDOUT)
+			break;
+	}
+	tw.waited_ms = (long)((now_ns() - t0) / 1000000);
+}
+
+static void run_timedwait_waker(void)
+{
+	sleep_ms(1000);
+	atomic_store(&tw_word.v, 1);
+	syscall(SYS_futex, (unsigned int *)&tw_word.v, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
 static void *worker_main(void *arg)
 {
 	int me = (int)(intptr_t)arg;
@@ -979,6 +1174,11 @@ static void *worker_main(void *arg)
 				   -1, 0);
 		if (ch.reserved == MAP_FAILED)
 			_exit(2);
+	}
+	if (mode == TIMEDWAIT && me == 0) {
+		run_timedwait_sleeper();
+		atomic_fetch_add_explicit(&done_count.v, 1, memory_order_release);
+		return NULL;
 	}
 	atomic_fetch_add_explicit(&ready_count.v, 1, memory_order_release);
 	wait_go();
@@ -1051,6 +1251,12 @@ static void *worker_main(void *arg)
 	case CHURN:
 		run_churn(me);
 		break;
+	case FUTEX2:
+		run_futex2();
+		break;
+	case TIMEDWAIT:
+		run_timedwait_waker();
+		break;
 	}
 	atomic_fetch_add_explicit(&done_count.v, 1, memory_order_release);
 	return (void *)(intptr_t)value;
@@ -1087,9 +1293,12 @@ static int usage(const char *argv0)
 		"       %s newmem GOFILE\n"
 		"       %s exec GOFILE\n"
 		"       %s arenas GOFILE\n"
-		"       %s churn GOFILE\n",
+		"       %s churn GOFILE\n"
+		"       %s futex2 ROUNDS GOFILE\n"
+		"       %s timedwait GOFILE\n",
 		argv0, MAX_THREADS, argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0,
-		argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0);
+		argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0,
+		argv0);
 	return 2;
 }
 
@@ -1163,6 +1372,15 @@ int main(int argc, char **argv)
 		nthreads = mode == PINGPONG ? 2 : 1;
 		if (mode == PINGPONG && !(pp_ns = calloc(iters, sizeof(*pp_ns))))
 			return 2;
+	} else if (!strcmp(argv[1], "timedwait") && argc == 3) {
+		mode = TIMEDWAIT;
+		nthreads = 2;
+	} else if (!strcmp(argv[1], "futex2") && argc == 4) {
+		mode = FUTEX2;
+		if (parse(argv[2], 1, 100000L, &n))
+			return usage(argv[0]);
+		iters = (unsigned long)n;
+		nthreads = 1;
 	} else if (!strcmp(argv[1], "wander") && argc == 4) {
 		mode = WANDER;
 		if (parse(argv[2], 1, MAX_THREADS, &n))
@@ -1291,6 +1509,8 @@ int main(int argc, char **argv)
 		bad = newmem_home();
 	if (mode == ARENAS)
 		bad = arenas_home();
+	if (mode == FUTEX2)
+		bad = futex2_home();
 	if (mode == COUNTER || mode == MUTEX || mode == CHURN) {
 		while (access(halffile, F_OK))
 			sleep_ms(10);
@@ -1473,6 +1693,13 @@ int main(int argc, char **argv)
 	case COMPUTE:
 	case NEWMEM:
 	case ARENAS:
+	case FUTEX2:
+		break;
+	case TIMEDWAIT:
+		printf("timedwait ret=%ld errno=%s waited_ms=%ld\n", tw.ret,
+		       tw.err == ETIMEDOUT ? "ETIMEDOUT" : tw.err ? strerror((int)tw.err) : "0",
+		       tw.waited_ms);
+		bad = tw.err == ETIMEDOUT;
 		break;
 	case CHURN:
 		printf("churn opened=%lu maps=%lu pages=%s maps=%s\n", ch.checked_pages,
