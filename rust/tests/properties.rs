@@ -686,3 +686,136 @@ mod gpio_bus_props {
         }
     }
 }
+
+/// The futex2 system calls as `futex(2)` calls (`rust/src/futex2.rs`): against the
+/// kernel's own checks written out plainly, every call is either refused with `EINVAL`
+/// exactly when the kernel refuses it, or decodes to the same wait, wake or requeue.
+mod futex2 {
+    use proptest::prelude::*;
+    use ssi_shared::errno::EINVAL;
+    use ssi_shared::futex::{decode, Command, Refusal};
+    use ssi_shared::futex2::{self as f2, WaitvEntry};
+
+    /// `futex2_to_flags` + `futex_flags_valid` for a 64-bit caller (NUMA/MPOL: refused here).
+    fn flags_ok(flags: u32) -> bool {
+        flags & !f2::FUTEX2_VALID_MASK == 0
+            && flags & f2::FUTEX2_SIZE_MASK == f2::FUTEX2_SIZE_U32
+            && flags & (f2::FUTEX2_NUMA | f2::FUTEX2_MPOL) == 0
+    }
+
+    fn flags() -> impl Strategy<Value = u32> {
+        prop_oneof![
+            Just(f2::FUTEX2_SIZE_U32 | f2::FUTEX2_PRIVATE),
+            Just(f2::FUTEX2_SIZE_U32),
+            0u32..0x200,
+            any::<u32>(),
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = u64> {
+        prop_oneof![
+            0u64..4,
+            Just(u64::from(u32::MAX)),
+            any::<u32>().prop_map(u64::from),
+            any::<u64>()
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn wake_refuses_what_the_kernel_refuses(
+            uaddr in prop_oneof![Just(0x1000u64), any::<u64>()],
+            mask in value(),
+            nr in prop_oneof![-2i32..3, any::<i32>()],
+            flags in flags(),
+        ) {
+            let valid = flags_ok(flags) && mask <= u64::from(u32::MAX) && mask != 0
+                && uaddr % 4 == 0;
+            match f2::wake(uaddr, mask, nr, flags) {
+                Err(r) => {
+                    prop_assert!(!valid);
+                    prop_assert_eq!(r.errno(), EINVAL);
+                }
+                Ok(None) => prop_assert!(valid && nr == 0),
+                Ok(Some(c)) => {
+                    prop_assert!(valid && nr != 0);
+                    prop_assert_eq!(c.uaddr, uaddr);
+                    let call = decode(c.op, c.val, c.val2, c.val3).unwrap();
+                    prop_assert_eq!(call.private, flags & f2::FUTEX2_PRIVATE != 0);
+                    match call.command {
+                        Command::Wake { nr: n, bitset, robust_unlock: None } => {
+                            prop_assert_eq!(n, nr);
+                            prop_assert_eq!(u64::from(bitset), mask);
+                        }
+                        other => prop_assert!(false, "{:?}", other),
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn wait_keeps_value_mask_and_clock(
+            val in value(),
+            mask in value(),
+            flags in flags(),
+            timed in any::<bool>(),
+            clockid in prop_oneof![0i32..3, any::<i32>()],
+        ) {
+            let valid = flags_ok(flags) && val <= u64::from(u32::MAX)
+                && mask <= u64::from(u32::MAX) && (!timed || clockid == 0 || clockid == 1);
+            match f2::wait(0x2000, val, mask, flags, timed, clockid) {
+                Err(r) => {
+                    prop_assert!(!valid);
+                    prop_assert_eq!(r.errno(), EINVAL);
+                }
+                Ok(c) => {
+                    prop_assert!(valid);
+                    match decode(c.op, c.val, c.val2, c.val3) {
+                        Ok(call) => {
+                            prop_assert_eq!(call.realtime, timed && clockid == f2::CLOCK_REALTIME);
+                            prop_assert_eq!(call.private, flags & f2::FUTEX2_PRIVATE != 0);
+                            prop_assert_eq!(
+                                call.command,
+                                Command::Wait { val: val as u32, bitset: mask as u32, absolute: true }
+                            );
+                        }
+                        // The kernel's wait refuses an empty mask too.
+                        Err(r) => prop_assert!(mask == 0 && r == Refusal::EmptyBitset),
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn requeue_compares_the_first_entry(
+            val in value(),
+            flags in flags(),
+            reserved in prop_oneof![Just(0u32), any::<u32>()],
+            nr_wake in -1i32..3,
+            nr_requeue in -1i32..3,
+        ) {
+            let from = WaitvEntry { val, uaddr: 0x3000, flags, reserved };
+            let to = WaitvEntry { val: 0, uaddr: 0x4000, flags, reserved };
+            let valid = flags_ok(flags) && reserved == 0 && val <= u64::from(u32::MAX);
+            match f2::requeue(&from, &to, nr_wake, nr_requeue) {
+                Err(r) => {
+                    prop_assert!(!valid);
+                    prop_assert_eq!(r.errno(), EINVAL);
+                }
+                Ok(c) => {
+                    prop_assert!(valid);
+                    prop_assert_eq!((c.uaddr, c.uaddr2), (0x3000, 0x4000));
+                    match decode(c.op, c.val, c.val2, c.val3) {
+                        Ok(call) => prop_assert_eq!(
+                            call.command,
+                            Command::Requeue { nr_wake, nr_requeue, cmp: Some(val as u32) }
+                        ),
+                        Err(r) => prop_assert!(
+                            (nr_wake < 0 || nr_requeue < 0) && r == Refusal::NegativeCount
+                        ),
+                    }
+                }
+            }
+        }
+    }
+}
