@@ -78,17 +78,27 @@ out=$(cluster_run 1 "rdma link add rxe0 type rxe netdev eth0 && sleep 1 && $SSIC
 t_match "node1: rdma transport sees the device come back" 'devices: rxe0:1:ACTIVE' "$(json_get "$out" 'd["transports"][0]["state"]')"
 
 # --- unload/reload races with status readers ------------------------------------------------
+# The readers run for as long as the cycles do, and count their rounds.
 out=$(cluster_run 1 "
-( for i in \$(seq 200); do $SSICTL status >/dev/null 2>&1; cat /proc/ssi/transports >/dev/null 2>&1; done ) &
+rm -f /tmp/cycles.done /tmp/readers.n /tmp/cycles.ms
+( n=0; until [ -e /tmp/cycles.done ]; do $SSICTL status >/dev/null 2>&1; cat /proc/ssi/transports >/dev/null 2>&1; n=\$((n + 1)); done; echo \$n >/tmp/readers.n ) &
 for i in \$(seq 5); do
-    rmmod ssi_rdma && insmod $KO_RDMA || exit 1
-    rmmod ssi_gpio_bus && insmod $KO_GPIO peer_node=0 || exit 1
+    t0=\$(date +%s%N)
+    rmmod ssi_rdma && insmod $KO_RDMA || { touch /tmp/cycles.done; exit 1; }
+    t1=\$(date +%s%N)
+    rmmod ssi_gpio_bus && insmod $KO_GPIO peer_node=0 || { touch /tmp/cycles.done; exit 1; }
+    echo \"\$(((t1 - t0) / 1000000))+\$(((\$(date +%s%N) - t1) / 1000000))\" >>/tmp/cycles.ms
 done
+touch /tmp/cycles.done
 wait
 $SSICTL status --json" 600)
 t_ok "node1: 5 unload/reload cycles under concurrent status readers" $? "$out"
 t_eq "node1: both transports registered after the cycles" '["rdma", "gpio-bus"]' \
     "$(json_get "$out" '[t["name"] for t in d["transports"]]')"
+echo "    ms per cycle (ssi_rdma+ssi_gpio_bus): $(cluster_run 1 "cat /tmp/cycles.ms" | xargs)"
+out=$(cluster_run 1 "cat /tmp/readers.n")
+t_ok "node1: ... the readers read status all along the cycles ($out rounds)" \
+    "$([ "${out:-0}" -ge 5 ] 2>/dev/null; echo $?)"
 
 # --- the ib_read_lat baseline (CQ events: polling starves the vCPU running rxe) -----------
 out=$(cluster_perftest 240 ib_read_lat -s 4096 -n 1000 -F -e)
