@@ -27,7 +27,8 @@
  * are redirected; a hook costs everybody else one atomic read.
  *
  * A timed futex wait interrupted when its process became distributed restarts through
- * futex_wait_restart(), not do_futex(): that is redirected too.
+ * futex_wait_restart(), not do_futex(), and the robust-list cleanup of an exiting thread
+ * wakes with futex_wake() directly: both are redirected too.
  *
  * The futex2 system calls (futex_wake, futex_wait, futex_requeue) bypass do_futex(), so
  * they are redirected too, each carried out as the futex(2) call it amounts to;
@@ -470,6 +471,7 @@ static long ssi_do_futex(u32 __user *uaddr, int op, u32 val, ktime_t *timeout,
 #define SSI_KFUTEX_SHARED 0x0010
 #define SSI_KFUTEX_CLOCKRT 0x0020
 #define SSI_KFUTEX_HAS_TIMEOUT 0x0040
+#define SSI_KFUTEX_STRICT 0x0100
 
 /*
  * Same signature as futex_wait_restart(). A timed futex wait that was under way when its
@@ -505,6 +507,84 @@ static long ssi_futex_wait_restart(struct restart_block *restart)
 	module_put(THIS_MODULE);
 	return ret;
 }
+
+/*
+ * Same signature as futex_wake(). A distributed process's futex calls never reach it
+ * (do_futex() and the futex2 calls are redirected before), but the kernel's own callers
+ * do: the robust-list cleanup of an exiting thread (handle_futex_death() marks a robust
+ * mutex the thread held as its owner's death and wakes one waiter) and io_uring's futex
+ * wake. Here that wake is a cluster one, so that a waiter on another node sees
+ * EOWNERDEAD at once, not at its next look at the word.
+ */
+static int ssi_futex_wake(u32 __user *uaddr, unsigned int flags, void __user *pop, int nr_wake,
+			  u32 bitset)
+{
+	u32 op = FUTEX_WAKE_BITSET;
+	u64 id;
+	u32 home;
+	long ret;
+
+	/* A FUTEX_ROBUST_UNLOCK comes through do_futex(), which refuses it. */
+	if (pop)
+		return -ENOSYS;
+	if ((flags & SSI_KFUTEX_STRICT) && !nr_wake)
+		return 0;
+	if (!(flags & SSI_KFUTEX_SHARED))
+		op |= FUTEX_PRIVATE_FLAG;
+	if (!try_module_get(THIS_MODULE))
+		return 0;
+	ret = 0;
+	if (ssi_mig_dist_current(&id, &home))
+		ret = ssi_migrate_futex(id, home, (unsigned long)uaddr, op, (u32)nr_wake, -1, 0, 0,
+					bitset);
+	module_put(THIS_MODULE);
+	return (int)ret;
+}
+
+#ifdef CONFIG_X86_64
+/*
+ * Same signature as handle_futex_death(), for a moved thread only: the exit of a thread
+ * that holds a robust mutex marks the mutex's word with FUTEX_OWNER_DIED and wakes a
+ * waiter, but only if the word names the exiting thread's id, and the moved thread's
+ * mutexes name its id at home (glibc keeps that id; gettid() answers it), not its pid
+ * here: the kernel would skip them and their waiters would never get EOWNERDEAD. This is
+ * the kernel's function with the id at home, and the wake a cluster one (the word is
+ * region memory; its faults fetch it).
+ */
+static int ssi_handle_futex_death(u32 __user *uaddr, struct task_struct *curr, unsigned int mod,
+				  bool pending_op)
+{
+	bool pi = mod & FUTEX_ROBUST_MOD_PI;
+	unsigned long addr = (unsigned long)uaddr;
+	u32 uval, mval, nval;
+	pid_t owner, me;
+	int i = ssi_dist_find(current->mm);
+
+	if (addr % sizeof(u32))
+		return -1;
+	me = i >= 0 ? READ_ONCE(ssi_dist[i].home_tid) : task_pid_vnr(curr);
+	for (;;) {
+		if (get_user(uval, uaddr))
+			return -1;
+		owner = uval & FUTEX_TID_MASK;
+		if (owner != me) {
+			/* A waker or waiter that died mid-operation: pass the wake on. */
+			if (pending_op && !pi && (!owner || !(uval & FUTEX_WAITERS)))
+				ssi_futex_wake(uaddr, SSI_KFUTEX_SHARED, NULL, 1, FUTEX_BITSET_MATCH_ANY);
+			return 0;
+		}
+		mval = (uval & FUTEX_WAITERS) | FUTEX_OWNER_DIED;
+		if (ssi_mig_futex_cmpxchg(addr, uval, mval, &nval))
+			return -1;
+		if (nval == uval)
+			break;
+		cond_resched();
+	}
+	if (!pi && (uval & FUTEX_WAITERS))
+		ssi_futex_wake(uaddr, SSI_KFUTEX_SHARED, NULL, 1, FUTEX_BITSET_MATCH_ANY);
+	return 0;
+}
+#endif
 
 /* Same signature as kernel_clone(): a fork of a distributed process is refused. */
 static pid_t ssi_refuse_fork(struct kernel_clone_args *args)
@@ -805,9 +885,11 @@ static void notrace ssi_hook_ftrace(unsigned long ip, unsigned long parent_ip,
 static struct ssi_hook ssi_hooks[] = {
 	SSI_HOOK("do_futex", NULL, false, ssi_redirect_always, ssi_do_futex),
 	SSI_HOOK("futex_wait_restart", NULL, true, ssi_redirect_always, ssi_futex_wait_restart),
+	SSI_HOOK("futex_wake", NULL, true, ssi_redirect_always, ssi_futex_wake),
 	SSI_HOOK("kernel_clone", NULL, false, ssi_redirect_fork, ssi_refuse_fork),
 #ifdef CONFIG_X86_64
 	SSI_HOOK("__x64_sys_getpid", "__do_sys_getpid", true, ssi_redirect_moved, ssi_sys_getpid),
+	SSI_HOOK("handle_futex_death", NULL, true, ssi_redirect_moved_task, ssi_handle_futex_death),
 	SSI_HOOK("__x64_sys_getppid", "__do_sys_getppid", true, ssi_redirect_moved,
 		 ssi_sys_getppid),
 	SSI_HOOK("__x64_sys_gettid", "__do_sys_gettid", true, ssi_redirect_moved_task,

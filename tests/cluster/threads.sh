@@ -13,7 +13,8 @@
 # node 1, whose handler runs there; SIGTERM to the home pid ends the process everywhere;
 # the futex2 system calls (futex_wait, futex_wake, futex_requeue) work between nodes and
 # futex_waitv is refused (ENOSYS); a timed wait from before the process became
-# distributed is woken from node 1;
+# distributed is woken from node 1; a thread on node 1 that ends holding a robust mutex
+# gives the next locker at home EOWNERDEAD;
 # rmmod is refused while a distributed process lives; a node that runs a thread is
 # killed: the process ends with SIGKILL within the failure detector's delay, and the
 # log names the node; refusals (unknown node, kernel thread, own node, a main thread's
@@ -231,6 +232,16 @@ out=$(wait_job 0 timedwait 120)
 t_match "node0: the wake from node 1 ends the wait that began before the move (not its timeout)" \
     '^timedwait ret=0 errno=0 ' "$out"
 t_match "node0: ... exit 0" '^rc=0$' "$out"
+
+# A moved thread that ends holding a robust mutex: its mutex names its id at home, which
+# the kernel's cleanup on node 1 must see as the exiting thread's, and the waiter at home
+# must be woken across nodes. Without both it waits for ever.
+one_worker_away robust /tmp/go24 1 robust
+out=$(wait_job 0 robust 120)
+t_match "node0: a thread on node 1 ends holding a robust mutex: the lock at home returns EOWNERDEAD" \
+    '^robust lock=EOWNERDEAD ' "$out"
+t_match "node0: ... exit 0" '^rc=0$' "$out"
+echo "    $(grep '^robust ' <<<"$out")"
 
 # --- litmus tests: thread 1 on node 1 -------------------------------------------------------
 pid=$(start_threads 0 mp /tmp/go2 mp "$LITMUS_ITERS")

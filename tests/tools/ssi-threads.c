@@ -40,6 +40,9 @@
  *   ssi-threads timedwait GOFILE               worker 0 sleeps in a futex wait with a
  *                                              60 s timeout from before the process is
  *                                              distributed; worker 1 (moved away) wakes it
+ *   ssi-threads robust GOFILE                  1 worker takes a robust pthread_mutex and
+ *                                              exits holding it while the main thread
+ *                                              waits for it: EOWNERDEAD
  *   ssi-threads wander THREADS GOFILE          workers add under a pthread_mutex until
  *                                              GOFILE.stop exists, noting the nodes they
  *                                              run on (threads move on and back meanwhile)
@@ -240,7 +243,8 @@ static enum {
 	ARENAS,
 	CHURN,
 	FUTEX2,
-	TIMEDWAIT
+	TIMEDWAIT,
+	ROBUST
 } mode;
 static unsigned long iters;
 /* compute: passes over a worker's memory per round. */
@@ -1158,6 +1162,49 @@ static void run_timedwait_waker(void)
 	syscall(SYS_futex, (unsigned int *)&tw_word.v, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
+/*
+ * robust: the worker takes a robust mutex, waits until the main thread is about to lock
+ * it too, and ends holding it; the kernel marks the mutex's word as its
+ * owner's death and wakes the main thread, whose lock returns EOWNERDEAD.
+ */
+static struct {
+	_Alignas(PAGE) pthread_mutex_t lock;
+} rb;
+static struct page_uint rb_locked, rb_main_waiting;
+
+static void run_robust(void)
+{
+	pthread_mutex_lock(&rb.lock);
+	atomic_store(&rb_locked.v, 1);
+	SPIN_UNTIL(atomic_load(&rb_main_waiting.v));
+	sleep_ms(500);
+	/* Returns (the thread ends) holding the lock. Not pthread_exit(): it loads libgcc_s
+	 * for unwinding, a file mapping, which a thread away from home cannot make yet. */
+}
+
+/* The main thread's side; returns non-zero if the lock did not say EOWNERDEAD. */
+static int robust_home(void)
+{
+	unsigned long t0;
+	int err;
+
+	while (!atomic_load(&rb_locked.v))
+		sleep_ms(10);
+	atomic_store(&rb_main_waiting.v, 1);
+	t0 = now_ns();
+	err = pthread_mutex_lock(&rb.lock);
+	printf("robust lock=%s waited_ms=%lu\n", err == EOWNERDEAD ? "EOWNERDEAD" : strerror(err),
+	       (now_ns() - t0) / 1000000);
+	if (err == EOWNERDEAD) {
+		pthread_mutex_consistent(&rb.lock);
+		pthread_mutex_unlock(&rb.lock);
+	} else if (!err) {
+		pthread_mutex_unlock(&rb.lock);
+	}
+	fflush(stdout);
+	return err != EOWNERDEAD;
+}
+
 static void *worker_main(void *arg)
 {
 	int me = (int)(intptr_t)arg;
@@ -1257,6 +1304,10 @@ static void *worker_main(void *arg)
 	case TIMEDWAIT:
 		run_timedwait_waker();
 		break;
+	case ROBUST:
+		atomic_fetch_add_explicit(&done_count.v, 1, memory_order_release);
+		run_robust();
+		break;
 	}
 	atomic_fetch_add_explicit(&done_count.v, 1, memory_order_release);
 	return (void *)(intptr_t)value;
@@ -1295,10 +1346,11 @@ static int usage(const char *argv0)
 		"       %s arenas GOFILE\n"
 		"       %s churn GOFILE\n"
 		"       %s futex2 ROUNDS GOFILE\n"
-		"       %s timedwait GOFILE\n",
+		"       %s timedwait GOFILE\n"
+		"       %s robust GOFILE\n",
 		argv0, MAX_THREADS, argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0,
 		argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0,
-		argv0);
+		argv0, argv0);
 	return 2;
 }
 
@@ -1372,6 +1424,9 @@ int main(int argc, char **argv)
 		nthreads = mode == PINGPONG ? 2 : 1;
 		if (mode == PINGPONG && !(pp_ns = calloc(iters, sizeof(*pp_ns))))
 			return 2;
+	} else if (!strcmp(argv[1], "robust") && argc == 3) {
+		mode = ROBUST;
+		nthreads = 1;
 	} else if (!strcmp(argv[1], "timedwait") && argc == 3) {
 		mode = TIMEDWAIT;
 		nthreads = 2;
@@ -1436,6 +1491,14 @@ int main(int argc, char **argv)
 		sigaction(SIGUSR2, &sa, NULL);
 		sa.sa_handler = on_ids_urg;
 		sigaction(SIGURG, &sa, NULL);
+	}
+	if (mode == ROBUST) {
+		pthread_mutexattr_t attr;
+
+		pthread_mutexattr_init(&attr);
+		pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+		pthread_mutex_init(&rb.lock, &attr);
+		pthread_mutexattr_destroy(&attr);
 	}
 	if (mode == BARRIER) {
 		err = pthread_barrier_init(&rounds.b, NULL, (unsigned int)nthreads);
@@ -1511,6 +1574,8 @@ int main(int argc, char **argv)
 		bad = arenas_home();
 	if (mode == FUTEX2)
 		bad = futex2_home();
+	if (mode == ROBUST)
+		bad = robust_home();
 	if (mode == COUNTER || mode == MUTEX || mode == CHURN) {
 		while (access(halffile, F_OK))
 			sleep_ms(10);
@@ -1694,6 +1759,8 @@ int main(int argc, char **argv)
 	case NEWMEM:
 	case ARENAS:
 	case FUTEX2:
+		break;
+	case ROBUST:
 		break;
 	case TIMEDWAIT:
 		printf("timedwait ret=%ld errno=%s waited_ms=%ld\n", tw.ret,
