@@ -138,9 +138,15 @@ params=/sys/module/ssi_migrate/parameters
 before=$(cluster_run 1 "cat $params/locked_fresh_pages")
 out=$(cluster_run 1 "echo 3 >$params/inject_locked_fresh_pages && cat $params/inject_locked_fresh_pages")
 t_eq "node1: its next 3 fresh fault pages will be found locked (injected)" "3" "$out"
-ex=$(start_job 0 "$COUNTER -m 4 -t 30 -i 300 -x 42" exit42)
+# It ends only once /tmp/exit42.go exists where it runs (-f): on a loaded host a fixed
+# run time can end before the move.
+cluster_run 1 "rm -f /tmp/exit42.go" >/dev/null
+cluster_run 0 "rm -f /tmp/exit42.go" >/dev/null
+ex=$(start_job 0 "$COUNTER -m 4 -t 10 -i 300 -x 42 -f /tmp/exit42.go" exit42)
 out=$(cluster_run 0 "$SSICTL migrate $ex 1")
 t_ok "node0: a process that will exit with 42 moves to node 1" $? "$out"
+cluster_run 1 "touch /tmp/exit42.go" >/dev/null
+cluster_run 0 "touch /tmp/exit42.go" >/dev/null
 out=$(wait_job 0 exit42 120)
 t_match "node0: exit code 42 of the migrated process reaches its parent" '^rc=42$' "$out"
 t_match "node0: ... after it checked all its memory on node 1" '^final ok ' "$out"

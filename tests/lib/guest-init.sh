@@ -6,7 +6,8 @@
 # visible at the same paths. A second, writable 9p share (tag "ssirun") is the
 # command channel with the host:
 #   node$N/cmd/ID.sh     written by the host: a command to run (in the background)
-#   node$N/out/ID.out    its output; node$N/out/ID.rc its exit code (written last)
+#   node$N/out/ID.out    its output; node$N/out/ID.rc its exit code (written last, in
+#                        one write; the host then removes cmd/ID.sh)
 #   node$N/ready         written once the guest is up
 #   node$N/halt          written by the host: power off
 # Kernel command line: ssi.node=N (node id), ssi.ip=ADDR/PREFIX (address of eth0).
@@ -44,7 +45,7 @@ echo "ssi-guest: node $NODE up at $(cut -d' ' -f1 /proc/uptime)s, eth0 $IP" >/de
 echo "$(cut -d' ' -f1 /proc/uptime)" >"$CH/ready.tmp" && mv "$CH/ready.tmp" "$CH/ready"
 
 # Poll with a builtin timeout (read on a FIFO nobody writes) rather than exec'ing
-# sleep from the 9p root five times a second: under TCG that exec was a visible share
+# sleep from the 9p root ten times a second: under TCG that exec was a visible share
 # of each guest's CPU.
 mkfifo /tmp/.tick && exec 9<>/tmp/.tick
 while [ ! -e "$CH/halt" ]; do
@@ -56,11 +57,11 @@ while [ ! -e "$CH/halt" ]; do
         : >"/tmp/started/$id"
         (
             cd /tmp && sh "$f" >"$CH/out/$id.out" 2>&1 </dev/null 9<&-
-            echo $? >"$CH/out/$id.rc.tmp"
-            mv "$CH/out/$id.rc.tmp" "$CH/out/$id.rc"
+            # One write of "N\n", which the host reads as a whole line (no mv to exec).
+            echo $? >"$CH/out/$id.rc"
         ) &
     done
-    read -r -t 0.2 -u 9 _ || :
+    read -r -t 0.1 -u 9 _ || :
 done
 
 echo "ssi-guest: node $NODE halting" >/dev/console

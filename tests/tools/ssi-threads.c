@@ -160,7 +160,6 @@ struct worker {
 	_Alignas(PAGE) atomic_ulong count; /* counter: its iterations; join: its writes */
 	unsigned long iterations, forbidden;   /* mp reader, sb thread 0 */
 	unsigned long outcomes[4];             /* sb thread 0: r0 * 2 + r1 */
-	atomic_ulong r1;                       /* sb thread 1: its r1 of this round */
 	char path[8][32];                      /* wander: the hosts it ran on */
 	unsigned int npath;
 	pid_t tid_end;
@@ -189,6 +188,13 @@ static struct page_ulong mp_data, mp_flag, mp_ack;
 /* sb */
 static struct page_ulong sb_x, sb_y;
 static struct barrier sb_barrier;
+/* Whether sb thread T saw the other's store, for each round of the current chunk of
+ * SB_CHUNK rounds: a page per thread, written only by it, read by thread 0 at the chunk's
+ * end. (The rounds store their number, so x and y need no reset between rounds.) */
+#define SB_CHUNK PAGE
+static struct {
+	_Alignas(PAGE) unsigned char saw[SB_CHUNK];
+} sb_seen[2];
 
 /* the half-way gate of counter and mutex; wander's stop */
 static struct page_ulong half_flag, stop_flag;
@@ -426,29 +432,40 @@ static void run_mp_reader(struct worker *w)
 	}
 }
 
+/*
+ * Round i: both threads meet, store i to their own word, fence, and load the other's
+ * word; r = 1 if it holds i (the other's store of this round was seen). Both words hold
+ * i - 1 before the round, so r0 = r1 = 0 is the outcome x86-TSO forbids with the fence.
+ * One meeting per round; thread 0 tallies both threads' results at each chunk's end.
+ */
 static void run_sb(int me, struct worker *w)
 {
 	atomic_ulong *mine = me ? &sb_y.v : &sb_x.v, *other = me ? &sb_x.v : &sb_y.v;
 	unsigned int sense = 0;
-	unsigned long i, r, r1;
+	unsigned long i, k, n;
+	int r0, r1;
 
-	for (i = 0; i < iters; i++) {
+	for (i = 1; i <= iters; i++) {
 		barrier_wait(&sense);
-		atomic_store_explicit(mine, 1, memory_order_relaxed);
+		atomic_store_explicit(mine, i, memory_order_relaxed);
 		atomic_thread_fence(memory_order_seq_cst);
-		r = atomic_load_explicit(other, memory_order_relaxed);
-		if (me)
-			atomic_store_explicit(&w->r1, r, memory_order_relaxed);
+		sb_seen[me].saw[(i - 1) % SB_CHUNK] =
+			atomic_load_explicit(other, memory_order_relaxed) >= i;
+		if (i % SB_CHUNK && i < iters)
+			continue;
 		barrier_wait(&sense);
 		if (!me) {
-			r1 = atomic_load_explicit(&workers[1].r1, memory_order_relaxed);
-			w->outcomes[(r ? 2 : 0) + (r1 ? 1 : 0)]++;
-			if (!r && !r1)
-				w->forbidden++;
-			w->iterations++;
-			atomic_store_explicit(&sb_x.v, 0, memory_order_relaxed);
-			atomic_store_explicit(&sb_y.v, 0, memory_order_relaxed);
+			n = (i - 1) % SB_CHUNK + 1;
+			for (k = 0; k < n; k++) {
+				r0 = sb_seen[0].saw[k];
+				r1 = sb_seen[1].saw[k];
+				w->outcomes[r0 * 2 + r1]++;
+				if (!r0 && !r1)
+					w->forbidden++;
+				w->iterations++;
+			}
 		}
+		/* Nobody writes the next chunk's results before thread 0 read these. */
 		barrier_wait(&sense);
 	}
 }
