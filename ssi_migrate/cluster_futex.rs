@@ -117,6 +117,42 @@ extern "C" fn ssi_migrate_futex(
     futex(id, home, &call, deadline)
 }
 
+/// A timed futex wait of a distributed process that restarts (`futex_wait_restart()`,
+/// redirected by `distributed.c`): its restart block's word, kernel flags, value,
+/// absolute time and bitset, carried out as the cluster wait it amounts to
+/// (`rust/src/futex2.rs`). Returns what `futex()` returns.
+#[no_mangle]
+extern "C" fn ssi_migrate_futex_restart(
+    id: u64,
+    home: u32,
+    uaddr: usize,
+    kflags: u32,
+    val: u32,
+    time_ns: i64,
+    bitset: u32,
+) -> c_long {
+    let (call, deadline) = f2::restart_wait(uaddr as u64, kflags, val, time_ns, bitset);
+    futex(id, home, &call, deadline)
+}
+
+/// A futex wake the kernel makes itself for a distributed process (`futex_wake()` with
+/// the kernel's flags, redirected by `distributed.c`: the robust-list cleanup of an
+/// exiting thread), carried out as a cluster wake. Returns how many it woke.
+#[no_mangle]
+extern "C" fn ssi_migrate_futex_kernel_wake(
+    id: u64,
+    home: u32,
+    uaddr: usize,
+    kflags: u32,
+    nr_wake: i32,
+    bitset: u32,
+) -> c_long {
+    match f2::kernel_wake(uaddr as u64, kflags, nr_wake, bitset) {
+        Some(call) => futex(id, home, &call, -1),
+        None => 0,
+    }
+}
+
 /// A futex2 system call of a distributed process (`futex_wake`, `futex_wait`,
 /// `futex_requeue` or `futex_waitv`, by `call`: `SSI_FUTEX2_*`), from `distributed.c`
 /// in the caller's context with the system call's six arguments: carried out as the

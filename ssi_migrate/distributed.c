@@ -432,6 +432,30 @@ int ssi_mig_dist_count(void)
 #if defined(CONFIG_DYNAMIC_FTRACE_WITH_REGS) || defined(CONFIG_DYNAMIC_FTRACE_WITH_ARGS)
 
 /*
+ * The start of every call into the cluster that a redirected call of the current
+ * process makes (futexes, mappings): pins the module while the call may sleep (the
+ * process's entry pins it while the entry exists, but the entry may go meanwhile) and
+ * names the process. False, with nothing pinned, if the module is going or the process is
+ * no longer distributed: then its memory is its own again and no other node waits on its
+ * words, and the caller answers as the kernel would (a futex wake wakes nobody, a wait
+ * is a spurious wake-up, a mapping is this node's). ssi_dist_leave() ends the call.
+ */
+static bool ssi_dist_enter(u64 *id, u32 *home)
+{
+	if (!try_module_get(THIS_MODULE))
+		return false;
+	if (ssi_mig_dist_current(id, home))
+		return true;
+	module_put(THIS_MODULE);
+	return false;
+}
+
+static void ssi_dist_leave(void)
+{
+	module_put(THIS_MODULE);
+}
+
+/*
  * Same signature as do_futex() (kernel/futex/syscalls.c): the handler makes the traced
  * call continue here, with its arguments (the seventh on the stack) in place. The
  * timeout, if any, is absolute: on CLOCK_REALTIME with FUTEX_CLOCK_REALTIME, else on
@@ -442,36 +466,23 @@ static long ssi_do_futex(u32 __user *uaddr, int op, u32 val, ktime_t *timeout,
 {
 	u64 id;
 	u32 home;
-	s64 deadline = -1;
 	long ret;
 
-	/*
-	 * The entry pins the module while it exists; this reference keeps it while the
-	 * call sleeps here, in case the entry goes meanwhile.
-	 */
-	if (!try_module_get(THIS_MODULE))
-		return -EAGAIN;
-	/* It may have ended meanwhile: then nobody else can wait on its words. */
-	if (!ssi_mig_dist_current(&id, &home)) {
-		ret = (op & FUTEX_CMD_MASK) == FUTEX_WAKE ? 0 : -EAGAIN;
-	} else {
-		if (timeout)
-			deadline = ktime_to_ns(*timeout);
-		ret = ssi_migrate_futex(id, home, (unsigned long)uaddr, (u32)op, val, deadline,
-					(unsigned long)uaddr2, val2, val3);
-	}
-	module_put(THIS_MODULE);
+	if (!ssi_dist_enter(&id, &home))
+		return (op & FUTEX_CMD_MASK) == FUTEX_WAKE ? 0 : -EAGAIN;
+	ret = ssi_migrate_futex(id, home, (unsigned long)uaddr, (u32)op, val,
+				timeout ? ktime_to_ns(*timeout) : -1, (unsigned long)uaddr2, val2,
+				val3);
+	ssi_dist_leave();
 	return ret;
 }
 
 /*
- * The kernel's futex flags a restart block holds (kernel/futex/futex.h, private to the
- * kernel; the same since Linux 6.7).
+ * FLAGS_SHARED of the kernel's own futex flags (kernel/futex/futex.h, private to the
+ * kernel; the same since Linux 6.7), as handle_futex_death() passes it. The flags of the
+ * kernel's own futex calls are read in rust/src/futex2.rs.
  */
 #define SSI_KFUTEX_SHARED 0x0010
-#define SSI_KFUTEX_CLOCKRT 0x0020
-#define SSI_KFUTEX_HAS_TIMEOUT 0x0040
-#define SSI_KFUTEX_STRICT 0x0100
 
 /*
  * Same signature as futex_wait_restart(). A timed futex wait that was under way when its
@@ -484,27 +495,16 @@ static long ssi_do_futex(u32 __user *uaddr, int op, u32 val, ktime_t *timeout,
  */
 static long ssi_futex_wait_restart(struct restart_block *restart)
 {
-	u32 flags = restart->futex.flags, op = FUTEX_WAIT_BITSET;
-	s64 deadline = -1;
 	u64 id;
 	u32 home;
 	long ret;
 
-	if (!(flags & SSI_KFUTEX_SHARED))
-		op |= FUTEX_PRIVATE_FLAG;
-	if (flags & SSI_KFUTEX_CLOCKRT)
-		op |= FUTEX_CLOCK_REALTIME;
-	if (flags & SSI_KFUTEX_HAS_TIMEOUT)
-		deadline = ktime_to_ns(restart->futex.time);
-	if (!try_module_get(THIS_MODULE))
+	if (!ssi_dist_enter(&id, &home))
 		return -EAGAIN;
-	/* As in ssi_do_futex(): a spurious wake-up if the process ended meanwhile. */
-	if (!ssi_mig_dist_current(&id, &home))
-		ret = -EAGAIN;
-	else
-		ret = ssi_migrate_futex(id, home, (unsigned long)restart->futex.uaddr, op,
-					restart->futex.val, deadline, 0, 0, restart->futex.bitset);
-	module_put(THIS_MODULE);
+	ret = ssi_migrate_futex_restart(id, home, (unsigned long)restart->futex.uaddr,
+					restart->futex.flags, restart->futex.val,
+					ktime_to_ns(restart->futex.time), restart->futex.bitset);
+	ssi_dist_leave();
 	return ret;
 }
 
@@ -519,7 +519,6 @@ static long ssi_futex_wait_restart(struct restart_block *restart)
 static int ssi_futex_wake(u32 __user *uaddr, unsigned int flags, void __user *pop, int nr_wake,
 			  u32 bitset)
 {
-	u32 op = FUTEX_WAKE_BITSET;
 	u64 id;
 	u32 home;
 	long ret;
@@ -527,17 +526,11 @@ static int ssi_futex_wake(u32 __user *uaddr, unsigned int flags, void __user *po
 	/* A FUTEX_ROBUST_UNLOCK comes through do_futex(), which refuses it. */
 	if (pop)
 		return -ENOSYS;
-	if ((flags & SSI_KFUTEX_STRICT) && !nr_wake)
+	if (!ssi_dist_enter(&id, &home))
 		return 0;
-	if (!(flags & SSI_KFUTEX_SHARED))
-		op |= FUTEX_PRIVATE_FLAG;
-	if (!try_module_get(THIS_MODULE))
-		return 0;
-	ret = 0;
-	if (ssi_mig_dist_current(&id, &home))
-		ret = ssi_migrate_futex(id, home, (unsigned long)uaddr, op, (u32)nr_wake, -1, 0, 0,
-					bitset);
-	module_put(THIS_MODULE);
+	ret = ssi_migrate_futex_kernel_wake(id, home, (unsigned long)uaddr, flags, nr_wake,
+					    bitset);
+	ssi_dist_leave();
 	return (int)ret;
 }
 
@@ -682,10 +675,9 @@ static unsigned long ssi_mmap_pgoff(unsigned long addr, unsigned long len, unsig
 	u32 home;
 	long ret = SSI_SPACE_LOCAL;
 
-	if (try_module_get(THIS_MODULE)) {
-		if (ssi_mig_dist_current(&id, &home))
-			ret = ssi_migrate_space_mmap(id, home, addr, len, prot, flags);
-		module_put(THIS_MODULE);
+	if (ssi_dist_enter(&id, &home)) {
+		ret = ssi_migrate_space_mmap(id, home, addr, len, prot, flags);
+		ssi_dist_leave();
 	}
 	if (ret == SSI_SPACE_LOCAL)
 		return vm_mmap(NULL, addr, len, prot, flags, 0);
@@ -705,11 +697,10 @@ static long ssi_sys_munmap(const struct pt_regs *regs)
 	long ret;
 
 	ret = vm_munmap(addr, len);
-	if (ret || !shared || !try_module_get(THIS_MODULE))
+	if (ret || !shared || !ssi_dist_enter(&id, &home))
 		return ret;
-	if (ssi_mig_dist_current(&id, &home))
-		ret = ssi_migrate_space_munmap(id, home, addr, len);
-	module_put(THIS_MODULE);
+	ret = ssi_migrate_space_munmap(id, home, addr, len);
+	ssi_dist_leave();
 	return ret;
 }
 
@@ -746,14 +737,10 @@ static long ssi_futex2(u32 call, const struct pt_regs *regs)
 	u32 home;
 	long ret;
 
-	if (!try_module_get(THIS_MODULE))
-		return -EAGAIN;
-	/* As in ssi_do_futex(): a process no longer distributed has no cluster waiters. */
-	if (!ssi_mig_dist_current(&id, &home))
-		ret = call == SSI_FUTEX2_WAIT || call == SSI_FUTEX2_WAITV ? -EAGAIN : 0;
-	else
-		ret = ssi_migrate_futex2(id, home, call, args);
-	module_put(THIS_MODULE);
+	if (!ssi_dist_enter(&id, &home))
+		return call == SSI_FUTEX2_WAIT || call == SSI_FUTEX2_WAITV ? -EAGAIN : 0;
+	ret = ssi_migrate_futex2(id, home, call, args);
+	ssi_dist_leave();
 	if (call == SSI_FUTEX2_WAITV && ret == -ENOSYS)
 		pr_info_ratelimited("ssi_migrate: pid %d: futex_waitv refused (ENOSYS): not supported in a distributed process\n",
 				    task_tgid_vnr(current));

@@ -161,6 +161,14 @@ int ssi_migrate_map_region(u32 home, const struct ssi_vma_info *v, u32 prot);
 void ssi_migrate_stdio_exiting(void *ctx, bool group);
 long ssi_migrate_futex(u64 id, u32 home, unsigned long uaddr, u32 op, u32 val, s64 deadline,
 		       unsigned long uaddr2, u32 val2, u32 val3);
+/*
+ * The futex calls the kernel makes itself, with its own flags (FLAGS_* of
+ * kernel/futex/futex.h): a restarted timed wait and the wake of a robust mutex's waiter.
+ */
+long ssi_migrate_futex_restart(u64 id, u32 home, unsigned long uaddr, u32 kflags, u32 val,
+			       s64 time_ns, u32 bitset);
+long ssi_migrate_futex_kernel_wake(u64 id, u32 home, unsigned long uaddr, u32 kflags,
+				   int nr_wake, u32 bitset);
 /* Which futex2 system call ssi_migrate_futex2() carries out (rust/src/futex2.rs). */
 #define SSI_FUTEX2_WAKE 0
 #define SSI_FUTEX2_WAIT 1

@@ -258,6 +258,73 @@ pub fn requeue(
     })
 }
 
+/// `FLAGS_SHARED` of the kernel's own futex flags (`kernel/futex/futex.h`, private to the
+/// kernel and the same since Linux 6.7). Those flags, not a system call's, come with the
+/// futex calls the kernel makes itself: a timed wait's restart block
+/// (`futex_wait_restart()`) and the wake of a robust mutex whose owner died
+/// (`handle_futex_death()`).
+pub const KFLAGS_SHARED: u32 = 0x0010;
+/// `FLAGS_CLOCKRT`: the absolute timeout is on `CLOCK_REALTIME`.
+pub const KFLAGS_CLOCKRT: u32 = 0x0020;
+/// `FLAGS_HAS_TIMEOUT`: the restart block's time is a timeout.
+pub const KFLAGS_HAS_TIMEOUT: u32 = 0x0040;
+/// `FLAGS_STRICT`: a wake of 0 waiters wakes nobody (`futex(2)` would wake one).
+pub const KFLAGS_STRICT: u32 = 0x0100;
+
+fn kflags_private(kflags: u32) -> u32 {
+    if kflags & KFLAGS_SHARED != 0 {
+        0
+    } else {
+        FUTEX_PRIVATE_FLAG
+    }
+}
+
+/// The `futex(2)` call a restarted wait amounts to (its restart block's word, flags,
+/// value, absolute time and bitset), and its absolute timeout in nanoseconds (`-1`:
+/// none).
+pub fn restart_wait(
+    uaddr: u64,
+    kflags: u32,
+    val: u32,
+    time_ns: i64,
+    bitset: u32,
+) -> (AsFutex, i64) {
+    let mut op = FUTEX_WAIT_BITSET | kflags_private(kflags);
+    if kflags & KFLAGS_CLOCKRT != 0 {
+        op |= FUTEX_CLOCK_REALTIME;
+    }
+    let deadline = if kflags & KFLAGS_HAS_TIMEOUT != 0 {
+        time_ns
+    } else {
+        -1
+    };
+    let call = AsFutex {
+        uaddr,
+        op,
+        val,
+        val2: 0,
+        uaddr2: 0,
+        val3: bitset,
+    };
+    (call, deadline)
+}
+
+/// The `futex(2)` call a wake the kernel makes itself (`futex_wake(uaddr, flags, nr_wake,
+/// bitset)`) amounts to; `None` if it wakes nobody.
+pub fn kernel_wake(uaddr: u64, kflags: u32, nr_wake: i32, bitset: u32) -> Option<AsFutex> {
+    if kflags & KFLAGS_STRICT != 0 && nr_wake == 0 {
+        return None;
+    }
+    Some(AsFutex {
+        uaddr,
+        op: FUTEX_WAKE_BITSET | kflags_private(kflags),
+        val: nr_wake as u32,
+        val2: 0,
+        uaddr2: 0,
+        val3: bitset,
+    })
+}
+
 #[cfg_attr(ssi_kunit, kernel::prelude::kunit_tests(ssi_futex2))]
 #[cfg(any(test, ssi_kunit))]
 mod tests {
@@ -434,5 +501,28 @@ mod tests {
         assert_eq!(Futex2Call::from_raw(3), Some(Futex2Call::Waitv));
         assert_eq!(Futex2Call::from_raw(4), None);
         assert_eq!(Refusal::Waitv.errno(), ENOSYS);
+    }
+
+    #[test]
+    fn kernel_restarts_and_wakes_are_bitset_calls() {
+        let (c, deadline) = restart_wait(0x2000, KFLAGS_HAS_TIMEOUT, 7, 123, 0b1);
+        assert_eq!(c.op, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG);
+        assert_eq!((c.uaddr, c.val, c.val3, deadline), (0x2000, 7, 0b1, 123));
+        let call = decode(c.op, c.val, c.val2, c.val3).unwrap();
+        assert!(call.private);
+        let (c, deadline) = restart_wait(0x2000, KFLAGS_SHARED | KFLAGS_CLOCKRT, 7, 123, 0b1);
+        assert_eq!(c.op, FUTEX_WAIT_BITSET | FUTEX_CLOCK_REALTIME);
+        assert_eq!(deadline, -1);
+        assert!(decode(c.op, c.val, c.val2, c.val3).is_ok());
+
+        assert_eq!(kernel_wake(0x2000, KFLAGS_STRICT, 0, 1), None);
+        let c = kernel_wake(0x2000, KFLAGS_SHARED, 1, 1).unwrap();
+        assert_eq!(c.op, FUTEX_WAKE_BITSET);
+        let call = decode(c.op, c.val, c.val2, c.val3).unwrap();
+        assert!(!call.private);
+        assert!(matches!(call.command, Command::Wake { nr: 1, .. }));
+        // Without FLAGS_STRICT a wake of 0 is futex(2)'s: it wakes one.
+        let c = kernel_wake(0x2000, 0, 0, 1).unwrap();
+        assert_eq!(c.op, FUTEX_WAKE_BITSET | FUTEX_PRIVATE_FLAG);
     }
 }
