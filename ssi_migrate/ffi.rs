@@ -640,7 +640,8 @@ pub(crate) fn ns_until(deadline: i64, realtime: bool) -> i64 {
     unsafe { ssi_mig_ns_until(deadline, realtime) }
 }
 
-/// Stops the reaper of thread stand-ins (module exit: no reference is left).
+/// Stops the reaper of thread stand-ins and drops the fault pages still held (module
+/// exit: no reference is left).
 pub(crate) fn reaper_stop() {
     // SAFETY: No preconditions.
     unsafe { ssi_mig_reaper_stop() }

@@ -1175,9 +1175,12 @@ static void ssi_mig_reap(struct work_struct *work)
 	}
 }
 
+static void ssi_mig_held_pages_flush(void);
+
 void ssi_mig_reaper_stop(void)
 {
 	cancel_delayed_work_sync(&ssi_mig_reaper);
+	ssi_mig_held_pages_flush();
 }
 
 /*
@@ -1242,11 +1245,54 @@ static atomic_t ssi_mig_inject_locked = ATOMIC_INIT(0);
 module_param_named(inject_locked_fresh_pages, ssi_mig_inject_locked.counter, int, 0600);
 MODULE_PARM_DESC(inject_locked_fresh_pages, "testing: treat the next N fresh fault pages as found locked");
 
+/*
+ * A fault page stays referenced here until the fault that maps it has unlocked it.
+ *
+ * The page a fault returns is in no page cache: its one reference passes to the page
+ * table the moment finish_fault() maps it, before the fault unlocks it. A concurrent
+ * write fault of another context on the same address (the process's thread while its
+ * daemon drains its pages in, or two threads) can copy it, unmap it and drop that
+ * reference in between: the page was freed while still locked (a "Bad page state"),
+ * and the first fault's unlock then cleared the lock bit of a free page or of
+ * somebody else's. A page-cache page is kept alive by its cache; these are kept alive
+ * by a second reference, which a worker drops once it could take the page's lock
+ * (the fault has unlocked it by then).
+ */
+struct ssi_mig_held_page {
+	struct llist_node node;
+	struct page *page;
+};
+
+static LLIST_HEAD(ssi_mig_held_pages);
+
+static void ssi_mig_release_held(struct work_struct *work)
+{
+	struct llist_node *list = llist_del_all(&ssi_mig_held_pages);
+	struct ssi_mig_held_page *h, *tmp;
+
+	llist_for_each_entry_safe(h, tmp, list, node) {
+		lock_page(h->page);
+		unlock_page(h->page);
+		put_page(h->page);
+		kfree(h);
+	}
+}
+
+static DECLARE_WORK(ssi_mig_release_work, ssi_mig_release_held);
+
+/* At unload: no fault page stays referenced (every mapping is gone by then). */
+static void ssi_mig_held_pages_flush(void)
+{
+	flush_work(&ssi_mig_release_work);
+	ssi_mig_release_held(NULL);
+}
+
 static vm_fault_t ssi_mig_fault(struct vm_fault *vmf)
 {
 	struct vm_area_struct *vma = vmf->vma;
 	struct ssi_pages_file *pf = vma->vm_file->private_data;
 	u64 addr = (u64)vmf->pgoff << PAGE_SHIFT;
+	struct ssi_mig_held_page *held;
 	u64 anchor;
 	struct page *page;
 	bool locked, injected;
@@ -1261,10 +1307,15 @@ static vm_fault_t ssi_mig_fault(struct vm_fault *vmf)
 		anchor = ((u64)(vma->vm_pgoff + vma_pages(vma)) << PAGE_SHIFT) - 1;
 	else
 		anchor = (u64)vma->vm_pgoff << PAGE_SHIFT;
+	held = kmalloc(sizeof(*held), GFP_KERNEL);
+	if (!held)
+		return VM_FAULT_OOM;
 	/* Lowmem, so that page_address() is valid on 32-bit too. */
 	page = alloc_page(GFP_USER);
-	if (!page)
+	if (!page) {
+		kfree(held);
 		return VM_FAULT_OOM;
+	}
 	/*
 	 * Locked at once and handed to __do_fault locked (VM_FAULT_LOCKED): nobody can
 	 * take the lock while the fetch waits for the network, and __do_fault never
@@ -1288,14 +1339,20 @@ static vm_fault_t ssi_mig_fault(struct vm_fault *vmf)
 					    page_to_pfn(page), addr);
 			dump_page(page, "ssi_migrate: fresh fault page found locked");
 		}
+		kfree(held);
 		return VM_FAULT_NOPAGE;
 	}
 	ret = ssi_migrate_fetch(pf->ctx, addr, anchor, page_address(page));
 	if (ret) {
 		unlock_page(page);
 		__free_page(page);
+		kfree(held);
 		return ret == -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
 	}
+	get_page(page);
+	held->page = page;
+	llist_add(&held->node, &ssi_mig_held_pages);
+	queue_work(system_dfl_wq, &ssi_mig_release_work);
 	vmf->page = page;
 	return VM_FAULT_LOCKED;
 }
