@@ -185,7 +185,8 @@ out=$(cluster_run 2 "$SSICTL migrate $p2 0")
 t_ok "node2: hop 3: node 2 -> node 0, home (local pid $p2)" $? "$out"
 # Pulling in the pages takes minutes on a loaded TCG host: wait up to 10 min.
 # It ends early with the daemon's error line if the pull-in failed.
-out=$(cluster_run 0 "for i in \$(seq 1200); do grep -qE 'is home again|pulling its pages in' /tmp/daemon.log && break; sleep 0.5; done; grep -E 'is home again|pulling its pages in' /tmp/daemon.log" 660)
+cluster_wait_line 0 /tmp/daemon.log 'is home again|pulling its pages in' 600 >/dev/null
+out=$(cluster_run 0 "grep -E 'is home again|pulling its pages in' /tmp/daemon.log")
 t_match "node0: home again, its daemon pulls every page in (no page left only elsewhere)" 'home again: [0-9]+ pages pulled in' "$out"
 cluster_run 0 "touch /tmp/chain.go" >/dev/null
 out=$(wait_job 0 chain 600)
