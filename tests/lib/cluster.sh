@@ -44,7 +44,7 @@
 # carries commands and results (see guest-init.sh). The root is mounted cache=loose:
 # nothing on it changes while guests run (the build comes first), and without the
 # guest's page cache every exec under TCG read its binary and libraries over 9p again,
-# which made a command's round trip 1.5 s instead of 0.35 s. Their NICs are linked by QEMU
+# which made a command's round trip 1.5 s instead of about 0.4 s. Their NICs are linked by QEMU
 # `-netdev dgram` sockets on 127.0.0.1 only: a direct pair for 2 nodes, through
 # tests/lib/nethub.py (a learning switch on loopback UDP) for more. Node N has address
 # 10.99.0.(10+N)/24 on eth0, reachable only from the other guests.
@@ -223,7 +223,7 @@ cluster_wait() {
         read -r -t 0.05 _ <>"$cluster_dir/.tick"
     done
     cat "$out/$id.out"
-    # A finished command leaves the command directory, which the guest scans ten times
+    # A finished command leaves the command directory, which the guest scans five times
     # a second: it stays as small as the number of running commands.
     rm -f "$cluster_dir/node$node/cmd/$id.sh"
     return "$rc"
