@@ -1280,11 +1280,13 @@ static void ssi_mig_release_held(struct work_struct *work)
 
 static DECLARE_WORK(ssi_mig_release_work, ssi_mig_release_held);
 
-/* At unload: no fault page stays referenced (every mapping is gone by then). */
+/*
+ * At unload: no fault page stays referenced (every mapping is gone by then). Each page
+ * is added before the work is queued, so the last run of the work takes them all.
+ */
 static void ssi_mig_held_pages_flush(void)
 {
 	flush_work(&ssi_mig_release_work);
-	ssi_mig_release_held(NULL);
 }
 
 static vm_fault_t ssi_mig_fault(struct vm_fault *vmf)

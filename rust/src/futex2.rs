@@ -164,14 +164,7 @@ pub fn wake(uaddr: u64, mask: u64, nr: i32, flags: u32) -> Result<Option<AsFutex
     if nr == 0 {
         return Ok(None);
     }
-    Ok(Some(AsFutex {
-        uaddr,
-        op: FUTEX_WAKE_BITSET | private,
-        val: nr as u32,
-        val2: 0,
-        uaddr2: 0,
-        val3: mask,
-    }))
+    Ok(Some(bitset_wake(uaddr, private, nr, mask)))
 }
 
 /// `futex_wait(uaddr, val, mask, flags, timeout, clockid)`, before its timeout is read
@@ -192,14 +185,33 @@ pub fn wait(
         (true, CLOCK_REALTIME) => FUTEX_CLOCK_REALTIME,
         (true, _) => return Err(Refusal::Futex2Clock),
     };
-    Ok(AsFutex {
+    Ok(bitset_wait(uaddr, private | clock, val, mask))
+}
+
+/// `FUTEX_WAKE_BITSET` of `nr` waiters on `uaddr` whose bitsets meet `mask`; `flags`:
+/// `FUTEX_PRIVATE_FLAG` or 0.
+fn bitset_wake(uaddr: u64, flags: u32, nr: i32, mask: u32) -> AsFutex {
+    AsFutex {
         uaddr,
-        op: FUTEX_WAIT_BITSET | private | clock,
+        op: FUTEX_WAKE_BITSET | flags,
+        val: nr as u32,
+        val2: 0,
+        uaddr2: 0,
+        val3: mask,
+    }
+}
+
+/// `FUTEX_WAIT_BITSET` on `uaddr` while it holds `val`, woken by wakes that meet
+/// `mask`; `flags`: `FUTEX_PRIVATE_FLAG` and `FUTEX_CLOCK_REALTIME`, or 0.
+fn bitset_wait(uaddr: u64, flags: u32, val: u32, mask: u32) -> AsFutex {
+    AsFutex {
+        uaddr,
+        op: FUTEX_WAIT_BITSET | flags,
         val,
         val2: 0,
         uaddr2: 0,
         val3: mask,
-    })
+    }
 }
 
 /// A `futex_wait` timeout `{ tv_sec, tv_nsec }` as the absolute time in nanoseconds the
@@ -289,24 +301,16 @@ pub fn restart_wait(
     time_ns: i64,
     bitset: u32,
 ) -> (AsFutex, i64) {
-    let mut op = FUTEX_WAIT_BITSET | kflags_private(kflags);
+    let mut flags = kflags_private(kflags);
     if kflags & KFLAGS_CLOCKRT != 0 {
-        op |= FUTEX_CLOCK_REALTIME;
+        flags |= FUTEX_CLOCK_REALTIME;
     }
     let deadline = if kflags & KFLAGS_HAS_TIMEOUT != 0 {
         time_ns
     } else {
         -1
     };
-    let call = AsFutex {
-        uaddr,
-        op,
-        val,
-        val2: 0,
-        uaddr2: 0,
-        val3: bitset,
-    };
-    (call, deadline)
+    (bitset_wait(uaddr, flags, val, bitset), deadline)
 }
 
 /// The `futex(2)` call a wake the kernel makes itself (`futex_wake(uaddr, flags, nr_wake,
@@ -315,14 +319,7 @@ pub fn kernel_wake(uaddr: u64, kflags: u32, nr_wake: i32, bitset: u32) -> Option
     if kflags & KFLAGS_STRICT != 0 && nr_wake == 0 {
         return None;
     }
-    Some(AsFutex {
-        uaddr,
-        op: FUTEX_WAKE_BITSET | kflags_private(kflags),
-        val: nr_wake as u32,
-        val2: 0,
-        uaddr2: 0,
-        val3: bitset,
-    })
+    Some(bitset_wake(uaddr, kflags_private(kflags), nr_wake, bitset))
 }
 
 #[cfg_attr(ssi_kunit, kernel::prelude::kunit_tests(ssi_futex2))]
