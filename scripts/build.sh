@@ -35,14 +35,15 @@ hostile)
         "$SSI_ROOT/tests/tools/ssi-hostile.c" -lrdmacm -libverbs
     ;;
 tools)
-    # Test programs that run in the guests: migration register/FPU check, the counter and
-    # the multi-threaded ssi-threads (distributed threads).
+    # Test programs that run in the guests: migration register/FPU check, the counter,
+    # the multi-threaded ssi-threads (distributed threads) and the library it loads.
     ssi_step "test tools"
     mkdir -p "$SSI_ROOT/target"
     for t in ssi-regtest ssi-counter; do
         gcc -O2 -Wall -Wextra -o "$SSI_ROOT/target/$t" "$SSI_ROOT/tests/tools/$t.c"
     done
     gcc -O2 -Wall -Wextra -pthread -o "$SSI_ROOT/target/ssi-threads" "$SSI_ROOT/tests/tools/ssi-threads.c"
+    gcc -O2 -Wall -Wextra -shared -fPIC -o "$SSI_ROOT/target/libssi-dl.so" "$SSI_ROOT/tests/tools/ssi-dl.c"
     ;;
 fmt)
     k=${KDIR:-$(ssi_guest_kdir)}

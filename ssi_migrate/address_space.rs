@@ -22,6 +22,12 @@
 //! fails with `ENOMEM`. `munmap` of shared memory goes from every address space the
 //! same way (only the region mappings of the range, elsewhere).
 //!
+//! A private file mapping is made alike too (`rust/src/address_space.rs` says how): one
+//! that is not writable by path, the home opening the file the caller named (its path,
+//! size and modification time: [`FileName`]) and mapping it, then every other node
+//! (`SpaceMapFile`, `SpaceApplyFile`), then the caller with its own file; a writable one
+//! as a private-memory region that the caller fills with the file's contents.
+//!
 //! Mirrors (the mapping in the address spaces of other threads) are readable and
 //! writable whatever the caller asked for. An `mprotect` that makes shared memory
 //! readable or writable (glibc maps thread stacks and malloc arenas `PROT_NONE` and
@@ -42,18 +48,23 @@
 use core::ffi::c_long;
 
 use kernel::{
+    bindings,
+    fs::File,
     prelude::*,
+    sync::aref::ARef,
     time::{delay::fsleep, msecs_to_jiffies, Delta},
 };
 
 use crate::core_client::{self, private_memory};
-use crate::ffi::{self, Space};
+use crate::ffi::{self, FileName, Space};
 use crate::link::{self, Reply, Wait};
 use crate::shared::address_space::{
-    shared_mapping, unmap_range, Placement, SharedMapping, MAX_PAGES, PROT_READ, PROT_WRITE,
+    file_mapping, shared_mapping, unmap_range, FileKind, FileMapping, Placement, SharedMapping,
+    MAX_PAGES, PROT_EXEC, PROT_READ, PROT_WRITE,
 };
 use crate::shared::migrate_wire::{
-    MigMsg, SpaceAnswer, SpaceApply, SpaceChange, SPACE_MAP, SPACE_OPEN, SPACE_UNMAP,
+    MappedFile, MigMsg, SpaceAnswer, SpaceApply, SpaceChange, MAX_PATH, SPACE_MAP, SPACE_OPEN,
+    SPACE_UNMAP,
 };
 use crate::shared::space_gate::{Admit, SpaceGates};
 use crate::{clock, engine, errno};
@@ -292,15 +303,21 @@ extern "C" fn ssi_migrate_space_mmap(
         Some(Err(e)) => return -c_long::from(e),
         Some(Ok(m)) => m,
     };
-    to_c(if home == engine().node {
-        map_at_home(process, &m)
+    to_c(map_shared(process, home, &m).map(|(at, _)| at))
+}
+
+/// A shared mapping made by a task of `process` (homed on `home`) in its own address
+/// space and every other: where it went, and its region.
+fn map_shared(process: u64, home: u32, m: &SharedMapping) -> Result<(usize, u64)> {
+    if home == engine().node {
+        map_at_home(process, m)
     } else {
-        map_from_afar(process, home, &m)
-    })
+        map_from_afar(process, home, m)
+    }
 }
 
 /// A shared mapping made at home, in the caller's context (the home's address space).
-fn map_at_home(process: u64, m: &SharedMapping) -> Result<usize> {
+fn map_at_home(process: u64, m: &SharedMapping) -> Result<(usize, u64)> {
     let _gate = ChangeGate::begin(process)?;
     let me = engine().node;
     let len = m.bytes() as usize;
@@ -328,14 +345,14 @@ fn map_at_home(process: u64, m: &SharedMapping) -> Result<usize> {
     };
     if let Err(e) = mirror.everywhere(None) {
         // Gone from here too (the region goes with its last mapping here).
-        let _ = ffi::unmap_regions(at as u64, len as u64);
+        let _ = ffi::unmap_alike(at as u64, len as u64);
         return Err(e);
     }
-    Ok(at)
+    Ok((at, generation))
 }
 
 /// A shared mapping made by a thread on another node than its process's home.
-fn map_from_afar(process: u64, home: u32, m: &SharedMapping) -> Result<usize> {
+fn map_from_afar(process: u64, home: u32, m: &SharedMapping) -> Result<(usize, u64)> {
     let a = ask_home(
         process,
         home,
@@ -362,17 +379,182 @@ fn map_from_afar(process: u64, home: u32, m: &SharedMapping) -> Result<usize> {
         m.prot,
         placement.raw(),
     ) {
-        Ok(at) => Ok(at),
-        Err(e) => {
-            // Undone everywhere else. Something of the caller's own is where the home
-            // found room: out of room, as far as the caller can tell.
-            let _ = unmap_from_afar(process, home, a.addr, m.bytes());
-            Err(if e == EEXIST && m.placement == Placement::Anywhere {
-                ENOMEM
-            } else {
-                e
-            })
+        Ok(at) => Ok((at, a.generation)),
+        Err(e) => Err(undo_from_afar(
+            process,
+            home,
+            a.addr,
+            m.bytes(),
+            m.placement,
+            e,
+        )),
+    }
+}
+
+/// The caller could not map what the home placed at `addr` (and had every other address
+/// space map): it goes everywhere else. What the caller's `mmap` fails with: something
+/// of the caller's own is where the home found room (`EEXIST`), which is no room as far
+/// as the caller can tell.
+fn undo_from_afar(
+    process: u64,
+    home: u32,
+    addr: u64,
+    len: u64,
+    placement: Placement,
+    e: Error,
+) -> Error {
+    let _ = unmap_from_afar(process, home, addr, len);
+    if e == EEXIST && placement == Placement::Anywhere {
+        ENOMEM
+    } else {
+        e
+    }
+}
+
+/// `mmap(addr, len, prot, flags, file, pgoff)` of a file by a task of distributed
+/// process `process` homed on `home`: the address of a mapping made alike in every
+/// address space of the process, a negative errno, or [`LOCAL`] for a mapping that stays
+/// this node's.
+#[no_mangle]
+extern "C" fn ssi_migrate_space_mmap_file(
+    process: u64,
+    home: u32,
+    file: *mut bindings::file,
+    addr: usize,
+    len: usize,
+    prot: usize,
+    flags: usize,
+    pgoff: usize,
+) -> c_long {
+    // Flags and protections are C ints.
+    let m = match file_mapping(
+        addr as u64,
+        len as u64,
+        prot as u32,
+        flags as u32,
+        pgoff as u64,
+    ) {
+        None => return LOCAL,
+        Some(Err(e)) => return -c_long::from(e),
+        Some(Ok(m)) => m,
+    };
+    // SAFETY: `ssi_mmap_pgoff()` holds a reference to the file (`fget`) for the call.
+    let file = unsafe { File::from_raw_file(file) };
+    // A device's or a pipe's contents are not a file's to copy or to name.
+    if !ffi::file_is_regular(file) {
+        return LOCAL;
+    }
+    let r = match m.kind {
+        FileKind::Copied => map_copied(process, home, file, &m),
+        FileKind::ByPath => match FileName::of(file, MAX_PATH) {
+            Ok(name) => map_by_path(process, home, file, &m, &name),
+            Err(_) => match m.without_path() {
+                Some(copied) => map_copied(process, home, file, &copied),
+                None => return LOCAL,
+            },
+        },
+    };
+    to_c(r)
+}
+
+/// A private file mapping made as a private-memory region that the caller fills with
+/// the file's contents (mapped readable and writable for that, then as asked).
+fn map_copied(process: u64, home: u32, file: &File, m: &FileMapping) -> Result<usize> {
+    let rw = SharedMapping { prot: RW, ..m.map };
+    let (at, generation) = map_shared(process, home, &rw)?;
+    let len = m.map.bytes();
+    let filled = ffi::fill_from_file(file, at as u64, len, m.pgoff).and_then(|()| {
+        if m.map.prot == RW {
+            return Ok(());
         }
+        private_memory::map(
+            home,
+            generation,
+            m.map.pages,
+            at,
+            len as usize,
+            0,
+            m.map.prot,
+            Placement::Fixed.raw(),
+        )
+        .map(|_| ())
+    });
+    if let Err(e) = filled {
+        let _ = ffi::unmap_alike(at as u64, len);
+        let _ = unmap_elsewhere(process, home, at as u64, len);
+        return Err(e);
+    }
+    Ok(at)
+}
+
+/// A private file mapping that is not written, made in every address space of the
+/// process from the same file, opened by `name` on each node.
+fn map_by_path(
+    process: u64,
+    home: u32,
+    file: &File,
+    m: &FileMapping,
+    name: &FileName,
+) -> Result<usize> {
+    let len = m.map.bytes();
+    let mirror = |addr| FileMirror {
+        process,
+        addr,
+        len,
+        placement: m.map.placement,
+        prot: m.map.prot,
+        pgoff: m.pgoff,
+        name,
+    };
+    if home == engine().node {
+        let _gate = ChangeGate::begin(process)?;
+        let at = ffi::map_file(
+            file,
+            m.map.addr,
+            len,
+            m.map.prot,
+            m.map.placement.raw(),
+            m.pgoff,
+        )?;
+        if let Err(e) = mirror(at).everywhere(None) {
+            let _ = ffi::unmap_alike(at, len);
+            return Err(e);
+        }
+        return Ok(at as usize);
+    }
+    let change = SpaceChange {
+        process,
+        op: SPACE_MAP,
+        placement: m.map.placement.raw(),
+        addr: m.map.addr,
+        len,
+        except: ffi::current_space_token(),
+    };
+    let a = ask_home_answer(
+        home,
+        &MigMsg::SpaceMapFile {
+            change,
+            file: mirror(0).file(),
+        },
+    )?;
+    if a.addr & 4095 != 0 {
+        return Err(errno::eproto());
+    }
+    // Where the home put it; only there (the caller's own things stay).
+    let placement = match m.map.placement {
+        Placement::Fixed => Placement::Fixed,
+        _ => Placement::FixedNoReplace,
+    };
+    match ffi::map_file(file, a.addr, len, m.map.prot, placement.raw(), m.pgoff) {
+        Ok(at) => Ok(at as usize),
+        Err(e) => Err(undo_from_afar(
+            process,
+            home,
+            a.addr,
+            len,
+            m.map.placement,
+            e,
+        )),
     }
 }
 
@@ -385,12 +567,17 @@ extern "C" fn ssi_migrate_space_munmap(process: u64, home: u32, addr: usize, len
         Ok(r) => r,
         Err(e) => return -c_long::from(e),
     };
-    let r = if home == engine().node {
+    to_c(unmap_elsewhere(process, home, addr, len).map(|()| 0))
+}
+
+/// What a task of `process` (homed on `home`) unmapped at `[addr, addr + len)` goes from
+/// every other address space of the process.
+fn unmap_elsewhere(process: u64, home: u32, addr: u64, len: u64) -> Result {
+    if home == engine().node {
         ChangeGate::begin(process).and_then(|_gate| unmap_everywhere(process, addr, len, None))
     } else {
         unmap_from_afar(process, home, addr, len)
-    };
-    to_c(r.map(|()| 0))
+    }
 }
 
 fn unmap_from_afar(process: u64, home: u32, addr: u64, len: u64) -> Result {
@@ -416,18 +603,22 @@ fn ask_home(
         len,
         except: ffi::current_space_token(),
     });
+    ask_home_answer(home, &msg)
+}
+
+/// Sends a change to the home (see [`ask_home`]); its answer, decoded if it maps.
+fn ask_home_answer(home: u32, msg: &MigMsg<'_>) -> Result<SpaceAnswer> {
     let mut resp = [0u8; SpaceAnswer::LEN];
     let n = link::call(
         home,
-        &msg,
+        msg,
         &mut resp,
         CHANGE_TIMEOUT_MS,
         Wait::Uninterruptible,
     )?;
-    if op == SPACE_MAP {
-        SpaceAnswer::decode(&resp[..n]).map_err(|_| errno::eproto())
-    } else {
-        Ok(SpaceAnswer::default())
+    match msg {
+        MigMsg::SpaceChange(c) if c.op != SPACE_MAP => Ok(SpaceAnswer::default()),
+        _ => SpaceAnswer::decode(&resp[..n]).map_err(|_| errno::eproto()),
     }
 }
 
@@ -523,6 +714,91 @@ impl Mirror {
     }
 }
 
+/// A private file mapping to make alike in the other address spaces of its process, by
+/// path.
+struct FileMirror<'a> {
+    process: u64,
+    addr: u64,
+    len: u64,
+    placement: Placement,
+    prot: u32,
+    pgoff: u64,
+    name: &'a FileName,
+}
+
+impl<'a> FileMirror<'a> {
+    /// What each node opens and maps.
+    fn file(&self) -> MappedFile<'a> {
+        MappedFile {
+            path: self.name.path(),
+            size: self.name.size,
+            mtime_ns: self.name.mtime_ns,
+            pgoff: self.pgoff,
+            prot: self.prot,
+        }
+    }
+
+    /// Maps it on every other node that is up (see [`Mirror::everywhere`]); undone
+    /// everywhere if a node fails.
+    fn everywhere(&self, except: Option<(u32, u64)>) -> Result {
+        let msg = |except| MigMsg::SpaceApplyFile {
+            apply: SpaceApply {
+                process: self.process,
+                op: SPACE_MAP,
+                placement: self.placement.raw(),
+                addr: self.addr,
+                len: self.len,
+                generation: 0,
+                // At most MAX_PAGES (checked by the caller's side).
+                pages: (self.len >> 12) as u32,
+                except,
+            },
+            file: self.file(),
+        };
+        if let Err((node, e)) = fan_out(msg, except) {
+            pr_warn!(
+                "process {:x}: {} could not be mapped at {:#x} on node {} ({:?}); the mapping fails\n",
+                self.process,
+                kernel::str::BStr::from_bytes(self.name.path()),
+                self.addr,
+                node,
+                e
+            );
+            let _ = unmap_everywhere(self.process, self.addr, self.len, except);
+            return Err(if e == EEXIST { ENOMEM } else { e });
+        }
+        Ok(())
+    }
+}
+
+/// Opens the file `name` for address space `space` (see [`FileName::open_for`]); says
+/// why in the kernel log if it cannot.
+fn open_named(name: &FileName, space: &Space, process: u64) -> Result<ARef<File>> {
+    name.open_for(space).inspect_err(|e| {
+        let path = kernel::str::BStr::from_bytes(name.path());
+        if *e == errno::estale() {
+            pr_warn!(
+                "process {:x}: {} here is not the file its thread mapped (another size or modification time)\n",
+                process,
+                path
+            );
+        } else if *e == ENOENT {
+            pr_warn!(
+                "process {:x}: {}, which its thread mapped, does not exist here\n",
+                process,
+                path
+            );
+        } else {
+            pr_warn!(
+                "process {:x}: {}, which its thread mapped, cannot be opened here (error {})\n",
+                process,
+                path,
+                e.to_errno()
+            );
+        }
+    })
+}
+
 /// The region memory of `[addr, addr + len)` goes ([`SPACE_UNMAP`]) or opens
 /// ([`SPACE_OPEN`]) on every other node that is up (but not in `except`, see
 /// [`Mirror::everywhere`]).
@@ -557,8 +833,8 @@ fn unmap_everywhere(process: u64, addr: u64, len: u64, except: Option<(u32, u64)
 /// Sends `msg(except token)` to every other node that is up and waits for each; the
 /// first node that failed and why. A node that went down meanwhile does not count (its
 /// address spaces of the process are gone with it).
-fn fan_out(
-    msg: impl Fn(u64) -> MigMsg<'static>,
+fn fan_out<'a>(
+    msg: impl Fn(u64) -> MigMsg<'a>,
     except: Option<(u32, u64)>,
 ) -> core::result::Result<(), (u32, Error)> {
     let me = engine().node;
@@ -595,15 +871,146 @@ pub(crate) fn on_change(node: u32, reply: Reply, c: SpaceChange) -> Result<Optio
         // An unmap's range, or an opened one (which `mprotect` took as valid).
         unmap_range(c.addr, c.len, USER_LIMIT).map_err(|_| EINVAL)?;
     }
+    ffi::spawn_held(move || answer(reply, change_at_home(node, &c, placement)))?;
+    Ok(None)
+}
+
+/// Sends the home's answer to a change.
+fn answer(reply: Reply, r: Result<SpaceAnswer>) {
+    let mut buf = [0u8; SpaceAnswer::LEN];
+    match r.and_then(|a| a.encode(&mut buf).map_err(|_| EINVAL)) {
+        Ok(n) => reply.send(Ok(&buf[..n])),
+        Err(e) => reply.send(Err(e)),
+    }
+}
+
+/// The checks of a file mapping from another node: a page-aligned range a region could
+/// hold, never writable (a file mapped by path is not written).
+fn check_file_mapping(addr: u64, len: u64, prot: u32) -> Result {
+    if len == 0
+        || len & 4095 != 0
+        || len >> 12 > u64::from(MAX_PAGES)
+        || addr & 4095 != 0
+        || prot & !(PROT_READ | PROT_EXEC) != 0
+    {
+        return Err(EINVAL);
+    }
+    Ok(())
+}
+
+/// `SpaceMapFile` from `node`, which runs a thread of the distributed process homed
+/// here: maps the file in the home's address space and every other, from a work item;
+/// answered then.
+pub(crate) fn on_map_file(
+    node: u32,
+    reply: Reply,
+    c: SpaceChange,
+    f: MappedFile<'_>,
+) -> Result<Option<usize>> {
+    if node == engine().node || !crate::leave::speaks_for(node, c.process) {
+        return Err(EPERM);
+    }
+    let placement = Placement::from_raw(c.placement).ok_or(EINVAL)?;
+    check_file_mapping(c.addr, c.len, f.prot)?;
+    let name = FileName::received(f.path, f.size, f.mtime_ns)?;
+    let (prot, pgoff) = (f.prot, f.pgoff);
     ffi::spawn_held(move || {
-        let r = change_at_home(node, &c, placement);
-        let mut buf = [0u8; SpaceAnswer::LEN];
-        match r.and_then(|a| a.encode(&mut buf).map_err(|_| EINVAL)) {
-            Ok(n) => reply.send(Ok(&buf[..n])),
-            Err(e) => reply.send(Err(e)),
-        }
+        let r = map_file_at_home(node, &c, placement, &name, prot, pgoff);
+        answer(reply, r)
     })?;
     Ok(None)
+}
+
+/// A work item at the home: the file mapping a thread on `node` asked for.
+fn map_file_at_home(
+    node: u32,
+    c: &SpaceChange,
+    placement: Placement,
+    name: &FileName,
+    prot: u32,
+    pgoff: u64,
+) -> Result<SpaceAnswer> {
+    let _gate = ChangeGate::begin(c.process)?;
+    let spaces = Space::of_process(c.process, true)?;
+    let home_space = spaces.first().ok_or(ESRCH)?;
+    let file = open_named(name, home_space, c.process)?;
+    let at =
+        home_space.with(|| ffi::map_file(&file, c.addr, c.len, prot, placement.raw(), pgoff))?;
+    let mirror = FileMirror {
+        process: c.process,
+        addr: at,
+        len: c.len,
+        placement,
+        prot,
+        pgoff,
+        name,
+    };
+    if let Err(e) = mirror.everywhere(Some((node, c.except))) {
+        let _ = home_space.with(|| ffi::unmap_alike(at, c.len));
+        return Err(e);
+    }
+    Ok(SpaceAnswer {
+        addr: at,
+        generation: 0,
+        // At most MAX_PAGES (`check_file_mapping`).
+        pages: (c.len >> 12) as u32,
+    })
+}
+
+/// `SpaceApplyFile` from `node`: believed only from the home of the process, as
+/// `SpaceApply`.
+pub(crate) fn on_apply_file(
+    node: u32,
+    reply: Reply,
+    a: SpaceApply,
+    f: MappedFile<'_>,
+) -> Result<Option<usize>> {
+    match ffi::dist_home(a.process) {
+        None => return Ok(Some(0)),
+        Some(home) if home != node || node == engine().node => return Err(EPERM),
+        Some(_) => {}
+    }
+    let placement = Placement::from_raw(a.placement).ok_or(EINVAL)?;
+    check_file_mapping(a.addr, a.len, f.prot)?;
+    let name = FileName::received(f.path, f.size, f.mtime_ns)?;
+    let (prot, pgoff) = (f.prot, f.pgoff);
+    ffi::spawn_held(move || {
+        let r = apply_file_here(&a, placement, &name, prot, pgoff);
+        reply.send(r.map(|()| &[][..]));
+    })?;
+    Ok(None)
+}
+
+/// A work item on a node that holds address spaces of the process: maps the file in
+/// each but the caller's, where the home put it (opened once, as a task of the process
+/// would).
+fn apply_file_here(
+    a: &SpaceApply,
+    placement: Placement,
+    name: &FileName,
+    prot: u32,
+    pgoff: u64,
+) -> Result {
+    let how = match placement {
+        Placement::Fixed => Placement::Fixed,
+        _ => Placement::FixedNoReplace,
+    };
+    let mut file = None;
+    let mut first_error = Ok(());
+    for space in Space::of_process(a.process, false)?.iter() {
+        if space.token() == a.except {
+            continue;
+        }
+        let file = match &file {
+            Some(f) => f,
+            None => file.insert(open_named(name, space, a.process)?),
+        };
+        let r = space.with(|| ffi::map_file(file, a.addr, a.len, prot, how.raw(), pgoff));
+        if first_error.is_ok() {
+            first_error = r.map(|_| ());
+        }
+    }
+    first_error
 }
 
 /// A work item at the home: the change a thread on `node` asked for.
@@ -614,7 +1021,7 @@ fn change_at_home(node: u32, c: &SpaceChange, placement: Placement) -> Result<Sp
     let home_space = spaces.first().ok_or(ESRCH)?;
     let except = Some((node, c.except));
     if c.op == SPACE_UNMAP {
-        home_space.with(|| ffi::unmap_regions(c.addr, c.len))?;
+        home_space.with(|| ffi::unmap_alike(c.addr, c.len))?;
         unmap_everywhere(c.process, c.addr, c.len, except)?;
         return Ok(SpaceAnswer::default());
     }
@@ -651,7 +1058,7 @@ fn change_at_home(node: u32, c: &SpaceChange, placement: Placement) -> Result<Sp
         placement,
     };
     if let Err(e) = mirror.everywhere(except) {
-        let _ = home_space.with(|| ffi::unmap_regions(at, c.len));
+        let _ = home_space.with(|| ffi::unmap_alike(at, c.len));
         return Err(e);
     }
     Ok(SpaceAnswer {
@@ -690,7 +1097,7 @@ fn apply_here(home: u32, a: &SpaceApply, placement: Placement) -> Result {
         }
         let r = space.with(|| {
             if a.op == SPACE_UNMAP {
-                return ffi::unmap_regions(a.addr, a.len);
+                return ffi::unmap_alike(a.addr, a.len);
             }
             if a.op == SPACE_OPEN {
                 return open_regions(home, a.addr, a.len);

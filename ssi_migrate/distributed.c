@@ -34,9 +34,9 @@
  * they are redirected too, each carried out as the futex(2) call it amounts to;
  * futex_waitv is refused with ENOSYS (its users fall back to futex(2)).
  *
- * Its address space stays one: an anonymous mmap() of a distributed process goes to
- * address_space.rs (shared memory the home places and every address space of the process
- * maps), and so does a munmap() of such memory; brk() cannot move the break (glibc's
+ * Its address space stays one: an mmap() of a distributed process goes to
+ * address_space.rs (shared memory, or a private file mapping, that the home places and
+ * every address space of the process maps), and so does a munmap() of such memory; brk() cannot move the break (glibc's
  * malloc then maps its memory instead) and mremap() fails with ENOMEM (glibc's realloc
  * then copies). See docs/ARCHITECTURE.md, "Distributed threads".
  *
@@ -47,7 +47,9 @@
  * whose address space is gone, tells futex.rs (their waiters go), and drops the
  * reference; module exit cancels it, which it can only reach once no entry is left.
  */
+#include <linux/file.h>
 #include <linux/ftrace.h>
+#include <linux/hugetlb.h>
 #include <linux/kthread.h>
 #include <linux/mman.h>
 #include <linux/pid.h>
@@ -288,19 +290,32 @@ u64 ssi_mig_mm_token(void)
 	return (u64)(unsigned long)current->mm;
 }
 
-/* The first private-memory region mapping of current that meets [addr, end), clipped. */
-static bool ssi_first_region_in(unsigned long addr, unsigned long end, unsigned long *from,
-				unsigned long *to)
+/*
+ * Whether every address space of a distributed process maps @vma alike: a private-memory
+ * region mapping, or a private file mapping (one the process had when it became
+ * distributed, which a moved thread's layout took along, or one made alike since).
+ */
+static bool ssi_vma_alike(struct vm_area_struct *vma)
+{
+	u32 pages;
+
+	if (vma->vm_file && !(vma->vm_flags & VM_MAYSHARE))
+		return true;
+	return ssi_migrate_region_of(vma, &pages) != 0;
+}
+
+/* The first mapping of current that meets [addr, end) and is alike everywhere, clipped. */
+static bool ssi_first_alike_in(unsigned long addr, unsigned long end, unsigned long *from,
+			       unsigned long *to)
 {
 	struct mm_struct *mm = current->mm;
 	struct vm_area_struct *vma;
 	bool found = false;
-	u32 pages;
 	VMA_ITERATOR(vmi, mm, addr);
 
 	mmap_read_lock(mm);
 	for_each_vma_range(vmi, vma, end) {
-		if (ssi_migrate_region_of(vma, &pages)) {
+		if (ssi_vma_alike(vma)) {
 			*from = max(vma->vm_start, addr);
 			*to = min(vma->vm_end, end);
 			found = true;
@@ -365,10 +380,11 @@ bool ssi_mig_closed_region_in(unsigned long addr, unsigned long len,
 }
 
 /*
- * Unmaps the private-memory region mappings of current in [addr, addr + len), and only
- * those (another node's unmap must not take what only this address space maps there).
+ * Unmaps the mappings of current in [addr, addr + len) that are alike everywhere, and
+ * only those (another node's unmap must not take what only this address space maps
+ * there).
  */
-int ssi_mig_unmap_regions(unsigned long addr, unsigned long len)
+int ssi_mig_unmap_alike(unsigned long addr, unsigned long len)
 {
 	unsigned long from, to;
 	int ret = 0, n;
@@ -377,7 +393,7 @@ int ssi_mig_unmap_regions(unsigned long addr, unsigned long len)
 		return -EINVAL;
 	/* Each round unmaps one mapping; the bound is for safety only. */
 	for (n = 0; n < 65536 && !ret; n++) {
-		if (!ssi_first_region_in(addr, addr + len, &from, &to))
+		if (!ssi_first_alike_in(addr, addr + len, &from, &to))
 			break;
 		ret = vm_munmap(from, to - from);
 	}
@@ -653,34 +669,50 @@ static long ssi_sys_kill(const struct pt_regs *regs)
 	return ssi_sys_signal_home(0, (int)regs->si);
 }
 
-/* Whether current maps private-memory region memory in [addr, addr + len). */
-static bool ssi_has_regions_in(unsigned long addr, unsigned long len)
+/* Whether current maps something alike everywhere in [addr, addr + len). */
+static bool ssi_has_alike_in(unsigned long addr, unsigned long len)
 {
 	unsigned long from, to;
 
 	if (!current->mm || !len || addr + len < addr)
 		return false;
-	return ssi_first_region_in(addr, addr + len, &from, &to);
+	return ssi_first_alike_in(addr, addr + len, &from, &to);
 }
 
 /*
- * Same signature as ksys_mmap_pgoff(), for anonymous mappings: address_space.rs makes
- * private ones shared memory; the others, which stay this node's, are mapped as the
- * kernel would (an anonymous mapping ignores its offset).
+ * Same signature as ksys_mmap_pgoff(), whose file handling it repeats (but for the audit
+ * record, __audit_mmap_fd() not being exported): address_space.rs makes private
+ * anonymous memory shared memory and private file mappings alike in every address space
+ * of the process; the others, which stay this node's, are mapped as the kernel would.
  */
 static unsigned long ssi_mmap_pgoff(unsigned long addr, unsigned long len, unsigned long prot,
 				    unsigned long flags, unsigned long fd, unsigned long pgoff)
 {
+	struct file *file = NULL;
 	u64 id;
 	u32 home;
 	long ret = SSI_SPACE_LOCAL;
 
-	if (ssi_dist_enter(&id, &home)) {
-		ret = ssi_migrate_space_mmap(id, home, addr, len, prot, flags);
+	if (!(flags & MAP_ANONYMOUS)) {
+		file = fget(fd);
+		if (!file)
+			return -EBADF;
+		if (is_file_hugepages(file))
+			len = ALIGN(len, huge_page_size(hstate_file(file)));
+		else if (pgoff > (ULONG_MAX >> PAGE_SHIFT))
+			ret = -EOVERFLOW;
+	}
+	if (ret == SSI_SPACE_LOCAL && !(file && is_file_hugepages(file)) &&
+	    ssi_dist_enter(&id, &home)) {
+		ret = file ? ssi_migrate_space_mmap_file(id, home, file, addr, len, prot, flags,
+							 pgoff) :
+			     ssi_migrate_space_mmap(id, home, addr, len, prot, flags);
 		ssi_dist_leave();
 	}
 	if (ret == SSI_SPACE_LOCAL)
-		return vm_mmap(NULL, addr, len, prot, flags, 0);
+		ret = vm_mmap(file, addr, len, prot, flags, file ? pgoff << PAGE_SHIFT : 0);
+	if (file)
+		fput(file);
 	return (unsigned long)ret;
 }
 
@@ -691,7 +723,7 @@ static unsigned long ssi_mmap_pgoff(unsigned long addr, unsigned long len, unsig
 static long ssi_sys_munmap(const struct pt_regs *regs)
 {
 	unsigned long addr = untagged_addr(regs->di), len = regs->si;
-	bool shared = ssi_has_regions_in(addr, len);
+	bool shared = ssi_has_alike_in(addr, len);
 	u64 id;
 	u32 home;
 	long ret;
@@ -818,12 +850,12 @@ static notrace bool ssi_redirect_moved_task(struct ftrace_regs *fregs, int i)
 	return ssi_redirect_moved(fregs, i) && current->pid == READ_ONCE(ssi_dist[i].moved_task);
 }
 
-/* An anonymous mapping that is not of huge pages. */
-static notrace bool ssi_redirect_anon_mmap(struct ftrace_regs *fregs, int i)
+/* A mapping that is not of huge pages by MAP_HUGETLB (the kernel's alone). */
+static notrace bool ssi_redirect_mmap(struct ftrace_regs *fregs, int i)
 {
 	unsigned long flags = ftrace_regs_get_argument(fregs, 3);
 
-	return (flags & MAP_ANONYMOUS) && !(flags & MAP_HUGETLB);
+	return !(flags & MAP_HUGETLB);
 }
 
 /* A signal to the process's pid at home (the system call's first argument). */
@@ -883,7 +915,7 @@ static struct ssi_hook ssi_hooks[] = {
 		 ssi_sys_gettid),
 	SSI_HOOK("__x64_sys_tgkill", NULL, true, ssi_redirect_to_home_pid, ssi_sys_tgkill),
 	SSI_HOOK("__x64_sys_kill", NULL, true, ssi_redirect_to_home_pid, ssi_sys_kill),
-	SSI_HOOK("ksys_mmap_pgoff", NULL, false, ssi_redirect_anon_mmap, ssi_mmap_pgoff),
+	SSI_HOOK("ksys_mmap_pgoff", NULL, false, ssi_redirect_mmap, ssi_mmap_pgoff),
 	SSI_HOOK("__x64_sys_munmap", NULL, false, ssi_redirect_always, ssi_sys_munmap),
 	SSI_HOOK("__x64_sys_brk", NULL, false, ssi_redirect_always, ssi_sys_brk),
 	SSI_HOOK("__x64_sys_mremap", NULL, false, ssi_redirect_always, ssi_sys_mremap),

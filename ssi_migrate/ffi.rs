@@ -2,10 +2,10 @@
 
 //! Safe wrappers around `task_shim.c` (see `shim.h` for what each function does).
 
-use core::ffi::{c_char, c_int, c_void};
+use core::ffi::{c_char, c_int, c_long, c_void};
 use core::ptr::NonNull;
 
-use kernel::{bindings, prelude::*, sync::aref::ARef};
+use kernel::{bindings, fs::File, prelude::*, sync::aref::ARef};
 
 use crate::shared::ioctl::SSI_COMM_LEN;
 use crate::shared::migrate_target::TargetFacts;
@@ -129,7 +129,35 @@ extern "C" {
     fn ssi_mig_mm_unuse(mm: *mut bindings::mm_struct);
     fn ssi_mig_mm_put(mm: *mut bindings::mm_struct);
     fn ssi_mig_mm_token() -> u64;
-    fn ssi_mig_unmap_regions(addr: usize, len: usize) -> c_int;
+    fn ssi_mig_unmap_alike(addr: usize, len: usize) -> c_int;
+    fn ssi_mig_file_regular(file: *mut bindings::file) -> bool;
+    fn ssi_mig_file_name(
+        file: *mut bindings::file,
+        buf: *mut c_char,
+        len: u32,
+        size: *mut u64,
+        mtime_ns: *mut u64,
+    ) -> c_long;
+    fn ssi_mig_open_alike(
+        mm: *mut bindings::mm_struct,
+        path: *const c_char,
+        size: u64,
+        mtime_ns: u64,
+    ) -> *mut bindings::file;
+    fn ssi_mig_map_file(
+        file: *mut bindings::file,
+        addr: usize,
+        len: usize,
+        prot: u32,
+        placement: u32,
+        pgoff: u64,
+    ) -> c_long;
+    fn ssi_mig_fill_from_file(
+        file: *mut bindings::file,
+        addr: usize,
+        len: usize,
+        pgoff: u64,
+    ) -> c_int;
     fn ssi_mig_region_at(addr: usize) -> u64;
     fn ssi_mig_closed_region_in(addr: usize, len: usize, p: *mut RegionPiece) -> bool;
 }
@@ -802,12 +830,122 @@ pub(crate) fn closed_region_in(addr: u64, len: u64) -> Option<RegionPiece> {
     unsafe { ssi_mig_closed_region_in(addr, len, &mut p) }.then_some(p)
 }
 
-/// Unmaps the private-memory region mappings of the calling (or used) address space in
-/// `[addr, addr + len)`, and nothing else.
-pub(crate) fn unmap_regions(addr: u64, len: u64) -> Result {
-    let (Ok(addr), Ok(len)) = (usize::try_from(addr), usize::try_from(len)) else {
-        return Err(EINVAL);
-    };
+/// Unmaps the mappings of the calling (or used) address space in `[addr, addr + len)`
+/// that every address space of a distributed process has alike (private-memory region
+/// mappings, private file mappings), and nothing else.
+pub(crate) fn unmap_alike(addr: u64, len: u64) -> Result {
+    let (addr, len) = user_range(addr, len)?;
     // SAFETY: No pointer arguments; works on current's mm.
-    kernel::error::to_result(unsafe { ssi_mig_unmap_regions(addr, len) })
+    kernel::error::to_result(unsafe { ssi_mig_unmap_alike(addr, len) })
+}
+
+fn user_range(addr: u64, len: u64) -> Result<(usize, usize)> {
+    match (usize::try_from(addr), usize::try_from(len)) {
+        (Ok(addr), Ok(len)) => Ok((addr, len)),
+        _ => Err(EINVAL),
+    }
+}
+
+/// The name by which other nodes open a file (`ssi_mig_file_name`).
+pub(crate) struct FileName {
+    /// The path from the process's root, NUL-terminated.
+    path: KVec<u8>,
+    pub(crate) size: u64,
+    pub(crate) mtime_ns: u64,
+}
+
+impl FileName {
+    /// The name of `file` from the calling task's root, at most `max` bytes long:
+    /// `ENOENT` when it has none another node could open (not a regular file, deleted,
+    /// outside the root), `ENAMETOOLONG`.
+    pub(crate) fn of(file: &File, max: usize) -> Result<Self> {
+        let mut path = KVec::from_elem(0u8, max + 1, GFP_KERNEL)?;
+        let (mut size, mut mtime_ns) = (0, 0);
+        // SAFETY: `file` is a live file; `path` has `max + 1` bytes; the outputs are
+        // locals. At most a page: `max` fits `u32`.
+        let n = unsafe {
+            ssi_mig_file_name(
+                file.as_ptr(),
+                path.as_mut_ptr().cast(),
+                (max + 1) as u32,
+                &mut size,
+                &mut mtime_ns,
+            )
+        };
+        let n = result(n as isize)?;
+        path.truncate(n + 1);
+        Ok(Self {
+            path,
+            size,
+            mtime_ns,
+        })
+    }
+
+    /// A name received from another node (`path` without its NUL).
+    pub(crate) fn received(path: &[u8], size: u64, mtime_ns: u64) -> Result<Self> {
+        let mut p = KVec::with_capacity(path.len() + 1, GFP_KERNEL)?;
+        p.extend_from_slice(path, GFP_KERNEL)?;
+        p.push(0, GFP_KERNEL)?;
+        Ok(Self {
+            path: p,
+            size,
+            mtime_ns,
+        })
+    }
+
+    /// The path, without its NUL.
+    pub(crate) fn path(&self) -> &[u8] {
+        &self.path[..self.path.len() - 1]
+    }
+
+    /// Opens it for a mapping in `space` as a task of it would (from its root, with its
+    /// credentials): `ESTALE` if the file found is not the one named (another size or
+    /// modification time).
+    pub(crate) fn open_for(&self, space: &Space) -> Result<ARef<File>> {
+        // SAFETY: The space's mm is live (type invariant); the path is NUL-terminated.
+        let f = unsafe {
+            ssi_mig_open_alike(
+                space.mm.as_ptr(),
+                self.path.as_ptr().cast(),
+                self.size,
+                self.mtime_ns,
+            )
+        };
+        // An error pointer, or a file whose reference is ours.
+        let f = kernel::error::from_err_ptr(f)?;
+        let f = NonNull::new(f.cast::<File>()).ok_or(ENOENT)?;
+        // SAFETY: The reference passes to the `ARef`; `File` wraps `struct file`.
+        Ok(unsafe { ARef::from_raw(f) })
+    }
+}
+
+/// Whether `file` is a regular file.
+pub(crate) fn file_is_regular(file: &File) -> bool {
+    // SAFETY: `file` is a live file.
+    unsafe { ssi_mig_file_regular(file.as_ptr()) }
+}
+
+/// Maps `len` bytes of `file` from page `pgoff` privately at `addr` of the calling (or
+/// used) address space with `prot`, placed as `placement` (`Placement::raw`) says;
+/// where it went.
+pub(crate) fn map_file(
+    file: &File,
+    addr: u64,
+    len: u64,
+    prot: u32,
+    placement: u32,
+    pgoff: u64,
+) -> Result<u64> {
+    let (addr, len) = user_range(addr, len)?;
+    // SAFETY: `file` is a live file; works on current's mm.
+    let at = unsafe { ssi_mig_map_file(file.as_ptr(), addr, len, prot, placement, pgoff) };
+    result(at as isize).map(|at| at as u64)
+}
+
+/// Copies `len` bytes of `file` from page `pgoff` to the calling task's memory at
+/// `addr` (writable there).
+pub(crate) fn fill_from_file(file: &File, addr: u64, len: u64, pgoff: u64) -> Result {
+    let (addr, len) = user_range(addr, len)?;
+    // SAFETY: `file` is a live file; the copy checks the user range.
+    kernel::error::to_result(unsafe { ssi_mig_fill_from_file(file.as_ptr(), addr, len, pgoff) })
 }

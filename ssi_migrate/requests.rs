@@ -90,6 +90,12 @@ pub(crate) fn handle(
         } => crate::home_signals::on_kill(node, process, tgid, tid, signo)?,
         MigMsg::SpaceChange(c) => return crate::address_space::on_change(node, reply, c),
         MigMsg::SpaceApply(a) => return crate::address_space::on_apply(node, reply, a),
+        MigMsg::SpaceMapFile { change, file } => {
+            return crate::address_space::on_map_file(node, reply, change, file)
+        }
+        MigMsg::SpaceApplyFile { apply, file } => {
+            return crate::address_space::on_apply_file(node, reply, apply, file)
+        }
         MigMsg::SpaceGate {
             process,
             hop,

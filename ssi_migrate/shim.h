@@ -127,7 +127,13 @@ void ssi_mig_mm_use(struct mm_struct *mm);
 void ssi_mig_mm_unuse(struct mm_struct *mm);
 void ssi_mig_mm_put(struct mm_struct *mm);
 u64 ssi_mig_mm_token(void);
-int ssi_mig_unmap_regions(unsigned long addr, unsigned long len);
+int ssi_mig_unmap_alike(unsigned long addr, unsigned long len);
+bool ssi_mig_file_regular(struct file *file);
+long ssi_mig_file_name(struct file *file, char *buf, u32 len, u64 *size, u64 *mtime_ns);
+struct file *ssi_mig_open_alike(struct mm_struct *mm, const char *path, u64 size, u64 mtime_ns);
+long ssi_mig_map_file(struct file *file, unsigned long addr, unsigned long len, u32 prot,
+		      u32 placement, u64 pgoff);
+int ssi_mig_fill_from_file(struct file *file, unsigned long addr, unsigned long len, u64 pgoff);
 u64 ssi_mig_region_at(unsigned long addr);
 void ssi_mig_dist_stop(void);
 int ssi_mig_hooks_install(void);
@@ -181,6 +187,9 @@ long ssi_migrate_signal_home(u64 id, u32 home, u32 tgid, u32 tid, int sig);
 #define SSI_SPACE_LOCAL 1
 long ssi_migrate_space_mmap(u64 id, u32 home, unsigned long addr, unsigned long len,
 			    unsigned long prot, unsigned long flags);
+long ssi_migrate_space_mmap_file(u64 id, u32 home, struct file *file, unsigned long addr,
+				 unsigned long len, unsigned long prot, unsigned long flags,
+				 unsigned long pgoff);
 long ssi_migrate_space_munmap(u64 id, u32 home, unsigned long addr, unsigned long len);
 int ssi_migrate_fetch(void *ctx, u64 addr, u64 anchor, void *dst);
 void ssi_migrate_ctx_put(void *ctx);

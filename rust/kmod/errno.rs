@@ -81,3 +81,8 @@ pub(crate) fn ealready() -> Error {
 pub(crate) fn eshutdown() -> Error {
     from_positive(bindings::ESHUTDOWN)
 }
+
+/// `ESTALE`: the file a node opened by name is not the one another node named.
+pub(crate) fn estale() -> Error {
+    from_positive(bindings::ESTALE)
+}

@@ -10,11 +10,19 @@
 //! process had when it became distributed), and every address space of the process maps
 //! it there before `mmap` returns; `munmap` of such memory is undone everywhere too.
 //!
+//! A private file mapping is made alike too ([`file_mapping`]): one that is not written
+//! (program text, read-only data: what `dlopen` maps) by path, each address space
+//! mapping the same file at the same address, and a writable one (a library's
+//! `.data`) as a private-memory region that the caller fills with the file's contents
+//! before `mmap` returns.
+//!
 //! This file decides, from an `mmap` call's arguments, whether the call makes such
-//! memory and where it may go ([`shared_mapping`]); the kernel side
-//! (`ssi_migrate/address_space.rs`) carries it out. Executable, huge-page and
-//! grows-down mappings, and shared or file mappings, stay the kernel's (local to the
-//! node that makes them): region files live on a `noexec` mount and cannot grow down.
+//! memory and where it may go ([`shared_mapping`], [`file_mapping`]); the kernel side
+//! (`ssi_migrate/address_space.rs`) carries it out. Executable anonymous memory,
+//! writable executable file mappings, huge-page and grows-down mappings, and shared
+//! mappings stay the kernel's (local to the node that makes them): region files live on
+//! a `noexec` mount and cannot grow down, and a shared file mapping would need every
+//! node's page cache to be one.
 
 /// `mmap` flags (the same on x86_64 and 32-bit ARM).
 pub const MAP_SHARED: u32 = 0x01;
@@ -88,9 +96,11 @@ impl SharedMapping {
 /// returns (positive).
 pub type Refusal = i32;
 
-/// `EINVAL`, `ENOMEM` (the values `mmap` returns; the same on every architecture).
+/// `EINVAL`, `ENOMEM`, `EOVERFLOW` (the values `mmap` returns; the same on every
+/// architecture).
 const EINVAL: i32 = 22;
 const ENOMEM: i32 = 12;
+const EOVERFLOW: i32 = 75;
 
 /// The shared mapping an `mmap(addr, len, prot, flags, ...)` call of a distributed
 /// process makes: `None` when the call is the kernel's alone (see the file's header),
@@ -110,14 +120,85 @@ pub fn shared_mapping(
     {
         return None;
     }
-    let placement = if flags & MAP_FIXED_NOREPLACE != 0 {
+    Some(check(addr, len, prot, placement(flags)))
+}
+
+/// How a private file mapping is made alike in every address space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    /// Not writable: every address space maps the same file (opened by its path on each
+    /// node) at the same address, with the same offset and protection.
+    ByPath,
+    /// Writable (not executable): a private-memory region that the caller fills with
+    /// the file's contents, as a private mapping's first write would copy them.
+    Copied,
+}
+
+/// A private file mapping to make alike: `map` as for anonymous memory, from page
+/// `pgoff` of the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileMapping {
+    pub map: SharedMapping,
+    pub pgoff: u64,
+    pub kind: FileKind,
+}
+
+impl FileMapping {
+    /// What becomes of it when its file cannot be opened by path elsewhere (deleted, a
+    /// `memfd`, a path too long to send): its contents are copied unless it is
+    /// executable (a region cannot be), which stays the caller's (`None`).
+    pub fn without_path(self) -> Option<Self> {
+        if self.map.prot & PROT_EXEC != 0 {
+            return None;
+        }
+        Some(Self {
+            kind: FileKind::Copied,
+            ..self
+        })
+    }
+}
+
+/// The alike mapping an `mmap(addr, len, prot, flags, fd, pgoff)` call of a distributed
+/// process with a file makes: `None` when the call is the kernel's alone (see the
+/// file's header), else the mapping or the errno the call fails with.
+pub fn file_mapping(
+    addr: u64,
+    len: u64,
+    prot: u32,
+    flags: u32,
+    pgoff: u64,
+) -> Option<Result<FileMapping, Refusal>> {
+    if flags & MAP_ANONYMOUS != 0
+        || flags & MAP_TYPE != MAP_PRIVATE
+        || flags & (MAP_GROWSDOWN | MAP_HUGETLB) != 0
+        || prot & !(PROT_READ | PROT_WRITE | PROT_EXEC) != 0
+        || prot & (PROT_WRITE | PROT_EXEC) == PROT_WRITE | PROT_EXEC
+    {
+        return None;
+    }
+    let kind = if prot & PROT_WRITE != 0 {
+        FileKind::Copied
+    } else {
+        FileKind::ByPath
+    };
+    Some(check(addr, len, prot, placement(flags)).and_then(|map| {
+        // The kernel's own check: the mapping's last page has a file offset.
+        pgoff
+            .checked_add(u64::from(map.pages))
+            .filter(|&end| end <= u64::MAX >> 12)
+            .ok_or(EOVERFLOW)?;
+        Ok(FileMapping { map, pgoff, kind })
+    }))
+}
+
+fn placement(flags: u32) -> Placement {
+    if flags & MAP_FIXED_NOREPLACE != 0 {
         Placement::FixedNoReplace
     } else if flags & MAP_FIXED != 0 {
         Placement::Fixed
     } else {
         Placement::Anywhere
-    };
-    Some(check(addr, len, prot, placement))
+    }
 }
 
 fn check(addr: u64, len: u64, prot: u32, placement: Placement) -> Result<SharedMapping, Refusal> {
@@ -200,7 +281,7 @@ mod tests {
     #[test]
     fn other_memory_stays_the_kernels() {
         for (prot, flags) in [
-            (RW, MAP_PRIVATE),                // a file
+            (RW, MAP_PRIVATE),                // a file (file_mapping's)
             (RW, MAP_SHARED | MAP_ANONYMOUS), // shared anonymous
             (RW | PROT_EXEC, ANON),           // JIT code
             (RW, ANON | MAP_GROWSDOWN),       // grows down
@@ -210,6 +291,52 @@ mod tests {
         ] {
             assert_eq!(shared_mapping(0, 4096, prot, flags), None);
         }
+    }
+
+    #[test]
+    fn private_file_mappings_are_alike_by_path_or_copied() {
+        const RX: u32 = PROT_READ | PROT_EXEC;
+        let at = |prot, flags| file_mapping(0x7f00_0000_0000, 8192, prot, flags, 2);
+        // What the dynamic loader maps: the whole library read-only, its text, its data.
+        for (prot, kind) in [
+            (PROT_READ, FileKind::ByPath),
+            (RX, FileKind::ByPath),
+            (0, FileKind::ByPath),
+            (RW, FileKind::Copied),
+            (PROT_WRITE, FileKind::Copied),
+        ] {
+            let m = at(prot, MAP_PRIVATE | MAP_FIXED).unwrap().unwrap();
+            assert_eq!((m.kind, m.pgoff, m.map.pages), (kind, 2, 2));
+            assert_eq!((m.map.prot, m.map.placement), (prot, Placement::Fixed));
+        }
+        let m = file_mapping(0x1234, 1, PROT_READ, MAP_PRIVATE, 0)
+            .unwrap()
+            .unwrap();
+        assert_eq!((m.map.addr, m.map.placement), (0x1000, Placement::Anywhere));
+        // Without a path elsewhere: copied, unless it is code.
+        let ro = at(PROT_READ, MAP_PRIVATE).unwrap().unwrap();
+        assert_eq!(ro.without_path().map(|m| m.kind), Some(FileKind::Copied));
+        assert_eq!(at(RX, MAP_PRIVATE).unwrap().unwrap().without_path(), None);
+        // The caller's own: shared files, writable code, anonymous memory, huge pages.
+        for (prot, flags) in [
+            (PROT_READ, MAP_SHARED),
+            (PROT_READ, 0x03),
+            (RW | PROT_EXEC, MAP_PRIVATE),
+            (RW, MAP_PRIVATE | MAP_ANONYMOUS),
+            (PROT_READ, MAP_PRIVATE | MAP_HUGETLB),
+            (PROT_READ, MAP_PRIVATE | MAP_GROWSDOWN),
+            (PROT_READ | 0x0100_0000, MAP_PRIVATE),
+        ] {
+            assert_eq!(at(prot, flags), None);
+        }
+        assert_eq!(
+            file_mapping(0, 4096, PROT_READ, MAP_PRIVATE, u64::MAX >> 12),
+            Some(Err(EOVERFLOW))
+        );
+        assert_eq!(
+            file_mapping(0x1001, 4096, PROT_READ, MAP_PRIVATE | MAP_FIXED, 0),
+            Some(Err(EINVAL))
+        );
     }
 
     #[test]

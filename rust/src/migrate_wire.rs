@@ -170,6 +170,68 @@ pub enum MigMsg<'a> {
     /// under way; changes wait from then on), or not, the destination holds the new
     /// address space or the hop failed. Answer: empty.
     SpaceGate { process: u64, hop: u64, begin: bool },
+    /// A node running a thread of a distributed process → its home: that thread maps
+    /// `file` (read-only or executable, privately) at `change.addr` (`change.op` is
+    /// [`SPACE_MAP`]); every address space of the process maps it there by path.
+    /// Answer: [`SpaceAnswer`] (its region fields 0).
+    SpaceMapFile {
+        change: SpaceChange,
+        file: MappedFile<'a>,
+    },
+    /// Home → each node: map `file` at `apply.addr` in every address space of the
+    /// process there but `apply.except` (`apply.op` is [`SPACE_MAP`]). Answer: empty.
+    SpaceApplyFile {
+        apply: SpaceApply,
+        file: MappedFile<'a>,
+    },
+}
+
+/// A file that every address space of a distributed process maps alike, privately and
+/// without writing it: each node opens `path` (as the process would, from its root)
+/// and maps it from page `pgoff` with protection `prot`; `size` and `mtime_ns` (its
+/// modification time) tell whether a node opened the same file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MappedFile<'a> {
+    pub path: &'a [u8],
+    pub size: u64,
+    pub mtime_ns: u64,
+    pub pgoff: u64,
+    pub prot: u32,
+}
+
+/// The longest path of a [`MappedFile`] (a library's path is far shorter; a longer
+/// one is not mapped alike).
+pub const MAX_PATH: usize = 1024;
+
+impl MappedFile<'_> {
+    fn encode(&self, o: &mut Out<'_>) -> Result<(), MigWireError> {
+        o.u64(self.size)?;
+        o.u64(self.mtime_ns)?;
+        o.u64(self.pgoff)?;
+        o.u32(self.prot)?;
+        o.blob(self.path, MAX_PATH)
+    }
+}
+
+impl<'a> MappedFile<'a> {
+    fn decode(i: &mut In<'a>) -> Result<Self, MigWireError> {
+        let size = i.u64()?;
+        let mtime_ns = i.u64()?;
+        let pgoff = i.u64()?;
+        let prot = i.u32()?;
+        let path = i.blob(MAX_PATH)?;
+        // An absolute path without NULs (each node opens it as a C string).
+        if path.first() != Some(&b'/') || path.contains(&0) {
+            return Err(MigWireError::Malformed);
+        }
+        Ok(Self {
+            path,
+            size,
+            mtime_ns,
+            pgoff,
+            prot,
+        })
+    }
 }
 
 /// A change of a distributed process's address space asked of its home: [`SPACE_MAP`],
@@ -205,6 +267,54 @@ pub struct SpaceApply {
     pub generation: u64,
     pub pages: u32,
     pub except: u64,
+}
+
+impl SpaceChange {
+    fn encode(&self, o: &mut Out<'_>) -> Result<(), MigWireError> {
+        o.u64(self.process)?;
+        o.u32(self.op)?;
+        o.u32(self.placement)?;
+        o.u64(self.addr)?;
+        o.u64(self.len)?;
+        o.u64(self.except)
+    }
+
+    fn decode(i: &mut In<'_>) -> Result<Self, MigWireError> {
+        Ok(Self {
+            process: i.u64()?,
+            op: space_op(i.u32()?)?,
+            placement: i.u32()?,
+            addr: i.u64()?,
+            len: i.u64()?,
+            except: i.u64()?,
+        })
+    }
+}
+
+impl SpaceApply {
+    fn encode(&self, o: &mut Out<'_>) -> Result<(), MigWireError> {
+        o.u64(self.process)?;
+        o.u32(self.op)?;
+        o.u32(self.placement)?;
+        o.u64(self.addr)?;
+        o.u64(self.len)?;
+        o.u64(self.generation)?;
+        o.u32(self.pages)?;
+        o.u64(self.except)
+    }
+
+    fn decode(i: &mut In<'_>) -> Result<Self, MigWireError> {
+        Ok(Self {
+            process: i.u64()?,
+            op: space_op(i.u32()?)?,
+            placement: i.u32()?,
+            addr: i.u64()?,
+            len: i.u64()?,
+            generation: i.u64()?,
+            pages: i.u32()?,
+            except: i.u64()?,
+        })
+    }
 }
 
 /// `SpaceChange`/`SpaceApply` operations.
@@ -298,6 +408,15 @@ impl<'a> MoveAnswer<'a> {
 fn space_op(op: u32) -> Result<u32, MigWireError> {
     if op == SPACE_MAP || op == SPACE_UNMAP || op == SPACE_OPEN {
         Ok(op)
+    } else {
+        Err(MigWireError::Malformed)
+    }
+}
+
+/// A file's change only maps.
+fn mapping_op(op: u32) -> Result<(), MigWireError> {
+    if op == SPACE_MAP {
+        Ok(())
     } else {
         Err(MigWireError::Malformed)
     }
@@ -398,6 +517,8 @@ impl<'a> MigMsg<'a> {
             MigMsg::SpaceChange(_) => 16,
             MigMsg::SpaceApply(_) => 17,
             MigMsg::SpaceGate { .. } => 18,
+            MigMsg::SpaceMapFile { .. } => 19,
+            MigMsg::SpaceApplyFile { .. } => 20,
         }
     }
 
@@ -492,23 +613,15 @@ impl<'a> MigMsg<'a> {
                 o.u32(tid)?;
                 o.u32(signo)?;
             }
-            MigMsg::SpaceChange(c) => {
-                o.u64(c.process)?;
-                o.u32(c.op)?;
-                o.u32(c.placement)?;
-                o.u64(c.addr)?;
-                o.u64(c.len)?;
-                o.u64(c.except)?;
+            MigMsg::SpaceChange(c) => c.encode(&mut o)?,
+            MigMsg::SpaceApply(a) => a.encode(&mut o)?,
+            MigMsg::SpaceMapFile { change, file } => {
+                change.encode(&mut o)?;
+                file.encode(&mut o)?;
             }
-            MigMsg::SpaceApply(a) => {
-                o.u64(a.process)?;
-                o.u32(a.op)?;
-                o.u32(a.placement)?;
-                o.u64(a.addr)?;
-                o.u64(a.len)?;
-                o.u64(a.generation)?;
-                o.u32(a.pages)?;
-                o.u64(a.except)?;
+            MigMsg::SpaceApplyFile { apply, file } => {
+                apply.encode(&mut o)?;
+                file.encode(&mut o)?;
             }
             MigMsg::SpaceGate {
                 process,
@@ -613,24 +726,8 @@ impl<'a> MigMsg<'a> {
                 tid: i.u32()?,
                 signo: i.u32()?,
             },
-            16 => MigMsg::SpaceChange(SpaceChange {
-                process: i.u64()?,
-                op: space_op(i.u32()?)?,
-                placement: i.u32()?,
-                addr: i.u64()?,
-                len: i.u64()?,
-                except: i.u64()?,
-            }),
-            17 => MigMsg::SpaceApply(SpaceApply {
-                process: i.u64()?,
-                op: space_op(i.u32()?)?,
-                placement: i.u32()?,
-                addr: i.u64()?,
-                len: i.u64()?,
-                generation: i.u64()?,
-                pages: i.u32()?,
-                except: i.u64()?,
-            }),
+            16 => MigMsg::SpaceChange(SpaceChange::decode(&mut i)?),
+            17 => MigMsg::SpaceApply(SpaceApply::decode(&mut i)?),
             18 => MigMsg::SpaceGate {
                 process: i.u64()?,
                 hop: i.u64()?,
@@ -640,6 +737,22 @@ impl<'a> MigMsg<'a> {
                     _ => return Err(MigWireError::Malformed),
                 },
             },
+            19 => {
+                let change = SpaceChange::decode(&mut i)?;
+                mapping_op(change.op)?;
+                MigMsg::SpaceMapFile {
+                    change,
+                    file: MappedFile::decode(&mut i)?,
+                }
+            }
+            20 => {
+                let apply = SpaceApply::decode(&mut i)?;
+                mapping_op(apply.op)?;
+                MigMsg::SpaceApplyFile {
+                    apply,
+                    file: MappedFile::decode(&mut i)?,
+                }
+            }
             _ => return Err(MigWireError::Unknown),
         };
         if !i.buf.is_empty() {
@@ -951,6 +1064,42 @@ mod tests {
                 len: 4096,
                 except: 3,
             }),
+            MigMsg::SpaceMapFile {
+                change: SpaceChange {
+                    process: 7,
+                    op: SPACE_MAP,
+                    placement: 0,
+                    addr: 0,
+                    len: 0x2_1000,
+                    except: 3,
+                },
+                file: MappedFile {
+                    path: b"/lib/x86_64-linux-gnu/libgcc_s.so.1",
+                    size: 0x2_0e28,
+                    mtime_ns: 1_700_000_000_123_456_789,
+                    pgoff: 3,
+                    prot: 5,
+                },
+            },
+            MigMsg::SpaceApplyFile {
+                apply: SpaceApply {
+                    process: 7,
+                    op: SPACE_MAP,
+                    placement: 1,
+                    addr: 0x7f00_0000_0000,
+                    len: 0x3000,
+                    generation: 0,
+                    pages: 3,
+                    except: 0,
+                },
+                file: MappedFile {
+                    path: b"/x",
+                    size: 1,
+                    mtime_ns: 0,
+                    pgoff: 0,
+                    prot: 1,
+                },
+            },
         ];
         let mut buf = [0u8; 512];
         for m in msgs {
@@ -964,6 +1113,47 @@ mod tests {
             buf[n] = 0;
             assert_eq!(MigMsg::decode(&buf[..n + 1]), Err(MigWireError::Malformed));
         }
+    }
+
+    #[test]
+    fn mapped_files_are_absolute_short_paths_that_only_map() {
+        let file = |path| MappedFile {
+            path,
+            size: 1,
+            mtime_ns: 2,
+            pgoff: 0,
+            prot: 1,
+        };
+        let change = |op| SpaceChange {
+            process: 1,
+            op,
+            placement: 0,
+            addr: 0,
+            len: 4096,
+            except: 0,
+        };
+        let mut buf = [0u8; 2048];
+        let long = [b'/'; MAX_PATH + 1];
+        for (op, path) in [
+            (SPACE_MAP, &b"lib/relative.so"[..]),
+            (SPACE_MAP, &b""[..]),
+            (SPACE_MAP, &b"/a\0b"[..]),
+            (SPACE_UNMAP, &b"/lib/libc.so.6"[..]),
+        ] {
+            let n = MigMsg::SpaceMapFile {
+                change: change(op),
+                file: file(path),
+            }
+            .encode(&mut buf)
+            .unwrap();
+            assert_eq!(MigMsg::decode(&buf[..n]), Err(MigWireError::Malformed));
+        }
+        // Too long to send at all.
+        let m = MigMsg::SpaceMapFile {
+            change: change(SPACE_MAP),
+            file: file(&long),
+        };
+        assert_eq!(m.encode(&mut buf), Err(MigWireError::Malformed));
     }
 
     #[test]

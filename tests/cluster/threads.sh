@@ -24,7 +24,11 @@
 # the right threads; `ssictl migrate PID NODE` of a multi-threaded process moves every
 # thread; ssictl ps lists every thread of a distributed process where it runs; memory
 # mapped (mmap, malloc, a new thread's stack) or unmapped on either side after the
-# threads spread is seen on the other; malloc arenas reserved before the threads spread
+# threads spread is seen on the other; a library loaded with dlopen on node 1 is one
+# library at home too (its code, data and bss), dlclose unloads it everywhere, and
+# pthread_exit on node 1 (which loads libgcc_s) works; a library node 0 lacks, or has
+# another file under its name, fails dlopen cleanly with a log line; malloc arenas
+# reserved before the threads spread
 # grow (mprotect) into memory every node sees; a thread moves while its process maps
 # memory and opens a reservation, and sees every change; processes with many private
 # mappings distribute run after run and leave no region behind; no
@@ -404,6 +408,43 @@ t_match "node0: ... memory unmapped on node 1 is gone at home" ' unmapped=ok ' "
 t_match "node0: ... sbrk and mremap fail with ENOMEM" \
     ' sbrk=Cannot allocate memory mremap=Cannot allocate memory$' "$out"
 t_match "node0: ... exit 0" '^rc=0$' "$out"
+
+# --- libraries loaded after the threads spread are one address space too -------------------------
+# The worker on node 1 loads a library with dlopen: its text and read-only data are
+# mapped from the same file on every node, its data and bss are shared memory. The main
+# thread at home calls into it and shares its variables; the worker unloads it (gone at
+# home too), then ends with pthread_exit, whose first call loads libgcc_s on node 1.
+one_worker_away dlopen /tmp/go25 1 dlopen "$SSI_ROOT/target/libssi-dl.so"
+out=$(wait_job 0 dlopen "$JOB_SECS")
+t_match "node0: a library dlopen'd on node 1 has its data and read-only data there" \
+    '^dlopen loaded=ok data=ok rodata=ok ' "$out"
+t_match "node0: ... the main thread at home calls its code, sees the worker's stores and the worker sees its own" \
+    ' home_call=ok home_seen=ok away_seen=ok ' "$out"
+t_match "node0: ... dlclose on node 1 unmaps it at home" ' unmapped=ok ' "$out"
+t_match "node0: ... pthread_exit on node 1 (loading libgcc_s there) returns its value to pthread_join" \
+    ' exit=77$' "$out"
+t_match "node0: ... exit 0" '^rc=0$' "$out"
+# A library that only node 1 has cannot be mapped alike: dlopen fails there, cleanly,
+# and the home says why.
+cluster_run 1 "cp $SSI_ROOT/target/libssi-dl.so /tmp/libssi-dl-1.so" >/dev/null
+one_worker_away dlopen1 /tmp/go26 1 dlopen /tmp/libssi-dl-1.so
+out=$(wait_job 0 dlopen1 "$JOB_SECS")
+t_match "node0: dlopen on node 1 of a library that node 0 does not have fails" \
+    '^dlopen failed: .*libssi-dl-1.so' "$out"
+t_match "node0: ... and the process exits with its own status" '^rc=1$' "$out"
+out=$(cluster_run 0 "dmesg | grep 'libssi-dl-1.so'")
+t_match "node0: ... its kernel log names the file and why" \
+    '/tmp/libssi-dl-1.so, which its thread mapped, does not exist here' "$out"
+# One that node 0 has under the same name, but another file: not mapped either.
+cluster_run 1 "cp $SSI_ROOT/target/libssi-dl.so /tmp/libssi-dl-2.so" >/dev/null
+cluster_run 0 "head -c 5000 /dev/zero >/tmp/libssi-dl-2.so" >/dev/null
+one_worker_away dlopen2 /tmp/go27 1 dlopen /tmp/libssi-dl-2.so
+out=$(wait_job 0 dlopen2 "$JOB_SECS")
+t_match "node0: dlopen on node 1 of a library that differs on node 0 fails" \
+    '^dlopen failed: .*libssi-dl-2.so' "$out"
+out=$(cluster_run 0 "dmesg | grep 'libssi-dl-2.so'")
+t_match "node0: ... its kernel log says the file here is another" \
+    '/tmp/libssi-dl-2.so here is not the file its thread mapped' "$out"
 
 # --- malloc arenas made before the threads spread grow in shared memory -------------------------
 # glibc reserves a thread's malloc arena PROT_NONE and opens it with mprotect as it grows.

@@ -43,6 +43,11 @@
  *   ssi-threads robust GOFILE                  1 worker takes a robust pthread_mutex and
  *                                              exits holding it while the main thread
  *                                              waits for it: EOWNERDEAD
+ *   ssi-threads dlopen LIBRARY GOFILE          1 worker (moved away) loads LIBRARY
+ *                                              (tests/tools/ssi-dl.c) with dlopen, the main
+ *                                              thread calls into it and shares its data,
+ *                                              the worker unloads it and ends with
+ *                                              pthread_exit (which loads libgcc_s)
  *   ssi-threads wander THREADS GOFILE          workers add under a pthread_mutex until
  *                                              GOFILE.stop exists, noting the nodes they
  *                                              run on (threads move on and back meanwhile)
@@ -112,6 +117,9 @@
  * destination builds its address space meanwhile); after GOFILE.half worker 0 reads
  * every page opened and mapped so far; it prints "churn opened=N maps=K pages=ok
  * maps=ok";
+ * dlopen prints "dlopen loaded=ok data=ok rodata=ok home_call=ok home_seen=ok
+ * away_seen=ok unmapped=ok exit=V" ("bad" for a check that failed, or "dlopen failed:
+ * TEXT"; V the value pthread_join got from the worker's pthread_exit(), 77);
  * mappings maps N private writable pages, each a mapping of its own, before the worker
  * starts; the worker sums them, then doubles each; it prints "mappings n=N sum=S
  * written=W" (S must be N(N+1)/2, W the pages that hold what the worker wrote).
@@ -119,6 +127,7 @@
  * exitcode (1 with a message if exit_group ended only the worker), 2 on a usage error.
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -250,7 +259,8 @@ static enum {
 	CHURN,
 	FUTEX2,
 	TIMEDWAIT,
-	ROBUST
+	ROBUST,
+	DLOPEN
 } mode;
 static unsigned long iters;
 /* compute: passes over a worker's memory per round. */
@@ -982,6 +992,76 @@ static void run_mappings(void)
 		*area(k) *= 2;
 }
 
+/*
+ * dlopen: a library loaded by a thread away from home. Its text, read-only data, data
+ * and bss must be at the same addresses in every address space of the process, with
+ * the same contents: the main thread at home calls into it and shares its variables.
+ */
+#define DL_EXIT_VALUE 77
+static const char *dl_library;
+static struct {
+	_Alignas(PAGE) atomic_int stage;
+	int (*add)(int);
+	const char *(*name)(void);
+	int *data, *bss;
+	int loaded_ok, data_ok, rodata_ok, away_seen_ok;
+	char error[200];
+} dl;
+
+static void run_dlopen(void)
+{
+	void *h = dlopen(dl_library, RTLD_NOW);
+
+	if (h) {
+		dl.add = (int (*)(int))dlsym(h, "ssi_dl_add");
+		dl.name = (const char *(*)(void))dlsym(h, "ssi_dl_name");
+		dl.data = dlsym(h, "ssi_dl_data");
+		dl.bss = dlsym(h, "ssi_dl_bss");
+	}
+	if (!h || !dl.add || !dl.name || !dl.data || !dl.bss) {
+		snprintf(dl.error, sizeof(dl.error), "%s", dlerror());
+		atomic_store(&dl.stage, -1);
+		return;
+	}
+	dl.loaded_ok = 1;
+	/* .data as the file has it, .bss zero, .rodata readable through the text. */
+	dl.data_ok = *dl.data == 1234 && *dl.bss == 0;
+	dl.rodata_ok = !strcmp(dl.name(), "ssi-dl rodata");
+	dl.add(1);
+	atomic_store(&dl.stage, 1);
+
+	/* The main thread called it at home (data 1245, bss 2) and stored 5000. */
+	SPIN_UNTIL(atomic_load(&dl.stage) == 2);
+	dl.away_seen_ok = *dl.data == 5000 && *dl.bss == 2;
+	dlclose(h);
+	atomic_store(&dl.stage, 3);
+	SPIN_UNTIL(atomic_load(&dl.stage) == 4);
+	/* The first pthread_exit() of the process loads libgcc_s (for unwinding). */
+	atomic_fetch_add_explicit(&done_count.v, 1, memory_order_release);
+	pthread_exit((void *)(intptr_t)DL_EXIT_VALUE);
+}
+
+/* The main thread's side of dlopen; its results are printed after the join. */
+static int dl_home_call_ok, dl_home_seen_ok, dl_unmapped_ok;
+
+static void dlopen_home(void)
+{
+	uintptr_t text;
+
+	SPIN_UNTIL(atomic_load(&dl.stage) != 0);
+	if (atomic_load(&dl.stage) < 0)
+		return;
+	dl_home_seen_ok = *dl.data == 1235 && *dl.bss == 1;
+	dl_home_call_ok = !strcmp(dl.name(), "ssi-dl rodata") && dl.add(10) == 1245;
+	*dl.data = 5000;
+	text = (uintptr_t)dl.add & ~(uintptr_t)(PAGE - 1);
+	atomic_store(&dl.stage, 2);
+	SPIN_UNTIL(atomic_load(&dl.stage) == 3);
+	/* Unloaded by the worker: its text is gone here too (madvise(): ENOMEM). */
+	dl_unmapped_ok = madvise((void *)text, PAGE, MADV_NORMAL) && errno == ENOMEM;
+	atomic_store(&dl.stage, 4);
+}
+
 /* exec: the worker's execve() of /bin/true where it runs (errno, or 0 if it returned). */
 static int exec_errno = -1;
 
@@ -1325,6 +1405,9 @@ static void *worker_main(void *arg)
 		atomic_fetch_add_explicit(&done_count.v, 1, memory_order_release);
 		run_robust();
 		break;
+	case DLOPEN:
+		run_dlopen();
+		break;
 	}
 	atomic_fetch_add_explicit(&done_count.v, 1, memory_order_release);
 	return (void *)(intptr_t)value;
@@ -1364,10 +1447,11 @@ static int usage(const char *argv0)
 		"       %s churn GOFILE\n"
 		"       %s futex2 ROUNDS GOFILE\n"
 		"       %s timedwait GOFILE\n"
-		"       %s robust GOFILE\n",
+		"       %s robust GOFILE\n"
+		"       %s dlopen LIBRARY GOFILE\n",
 		argv0, MAX_THREADS, argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0,
 		argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0,
-		argv0, argv0);
+		argv0, argv0, argv0);
 	return 2;
 }
 
@@ -1468,6 +1552,10 @@ int main(int argc, char **argv)
 			perror("ssi-threads: mappings");
 			return 2;
 		}
+	} else if (!strcmp(argv[1], "dlopen") && argc == 4) {
+		mode = DLOPEN;
+		nthreads = 1;
+		dl_library = argv[2];
 	} else if (!strcmp(argv[1], "ids") && argc == 3) {
 		mode = IDS;
 		nthreads = 1;
@@ -1587,6 +1675,8 @@ int main(int argc, char **argv)
 	}
 	if (mode == NEWMEM)
 		bad = newmem_home();
+	if (mode == DLOPEN)
+		dlopen_home();
 	if (mode == ARENAS)
 		bad = arenas_home();
 	if (mode == FUTEX2)
@@ -1716,6 +1806,21 @@ int main(int argc, char **argv)
 	case JOIN:
 		printf("joined value=%ld\n", (long)(intptr_t)ret);
 		bad = (long)(intptr_t)ret != value;
+		break;
+	case DLOPEN:
+		if (!dl.loaded_ok) {
+			printf("dlopen failed: %s\n", dl.error);
+			bad = 1;
+			break;
+		}
+		printf("dlopen loaded=ok data=%s rodata=%s home_call=%s home_seen=%s away_seen=%s "
+		       "unmapped=%s exit=%ld\n",
+		       dl.data_ok ? "ok" : "bad", dl.rodata_ok ? "ok" : "bad",
+		       dl_home_call_ok ? "ok" : "bad", dl_home_seen_ok ? "ok" : "bad",
+		       dl.away_seen_ok ? "ok" : "bad", dl_unmapped_ok ? "ok" : "bad",
+		       (long)(intptr_t)ret);
+		bad = !(dl.data_ok && dl.rodata_ok && dl_home_call_ok && dl_home_seen_ok &&
+			dl.away_seen_ok && dl_unmapped_ok && (intptr_t)ret == DL_EXIT_VALUE);
 		break;
 	case SIGNAL:
 		printf("signal handled_by=%s\n", atomic_load(&handled.v) == 1 ? "worker" : "other");
