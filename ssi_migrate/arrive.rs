@@ -947,11 +947,13 @@ unsafe extern "C" fn ssi_migrate_stdio_exiting(ctx: *mut core::ffi::c_void, grou
     // SAFETY: Guaranteed by the caller.
     let end = unsafe { &*ctx.cast::<StdioEnd>() };
     let mut g = end.arrival.inner.lock();
-    // Only the process's own exit says anything: a child it spawned shares the streams.
+    // Only the process's own exit says anything (a child it spawned shares the streams),
+    // whichever of its threads closes them last: the moved task, or one that it started
+    // here (the moved task is its process's main thread here).
     let ours = g
         .task
         .as_ref()
-        .is_some_and(|t| t.as_ptr() == Task::current().as_ptr());
+        .is_some_and(|t| t.as_ptr() == Task::current().leader().as_ptr());
     if ours && g.group_exit.is_none() {
         g.group_exit = Some(group);
     }

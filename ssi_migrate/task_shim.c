@@ -1451,8 +1451,15 @@ static int ssi_mig_stdio_flush(struct file *file, fl_owner_t id)
 
 	if (!(current->flags & PF_EXITING))
 		return 0;
+	/*
+	 * The whole process ends unless the last of its threads here ended by itself
+	 * (exit(), what pthread_exit() makes): exit_group(), a fatal signal, or a sibling's
+	 * exit_group() that killed it (a thread the moved one started here may have made
+	 * that call and ended first). SIGNAL_GROUP_EXIT cannot tell: the kernel sets it
+	 * when the last thread ends, however it ends.
+	 */
 	group = (current->signal->group_exit_code & 0x7f) ||
-		syscall_get_nr(current, regs) == __NR_exit_group;
+		syscall_get_nr(current, regs) != __NR_exit;
 	ssi_migrate_stdio_exiting(file->private_data, group);
 	return 0;
 }

@@ -8,7 +8,8 @@
 # node 0 to node 1 in order; a pthread_barrier of 3 threads on 3 nodes completes every
 # round; the message-passing and store-buffering litmus tests with one thread on node 1
 # find no outcome x86-TSO forbids; a thread on node 1 returns its value to pthread_join
-# at home; exit_group from a thread on node 2 ends the whole process with its code;
+# at home; exit_group from a thread on node 2, or from one it started there, ends the
+# whole process with its code;
 # fork is refused (EBUSY) while posix_spawn works; pthread_kill reaches a thread on
 # node 1, whose handler runs there; SIGTERM to the home pid ends the process everywhere;
 # the futex2 system calls (futex_wait, futex_wake, futex_requeue) work between nodes and
@@ -284,6 +285,13 @@ one_worker_away exitcode /tmp/go5 2 exitcode 7
 out=$(wait_job 0 exitcode 120)
 t_match "node0: exit_group(7) on node 2 ends the whole process: its parent at home sees 7" \
     '^rc=7$' "$out"
+# From a thread that the moved one started on node 2, and with 0: the whole process ends
+# too (not only the moved thread, which would let the join at home return).
+one_worker_away exitstarted /tmp/go28 2 exitstarted 0
+out=$(wait_job 0 exitstarted 120)
+t_match "node0: exit_group(0) from a thread started on node 2 ends the whole process with 0" \
+    '^rc=0$' "$out"
+t_nomatch "node0: ... not only the thread that moved there" 'FAIL' "$out"
 
 # --- threads move on and back home --------------------------------------------------------------
 # Named by their ids at home wherever they run (the home asks the node running one to

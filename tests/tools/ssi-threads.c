@@ -12,6 +12,8 @@
  *   ssi-threads mp ITERS GOFILE                message-passing litmus, 2 workers
  *   ssi-threads sb ITERS GOFILE                store-buffering litmus (with mfence), 2 workers
  *   ssi-threads exitcode CODE GOFILE           1 worker calls exit_group(CODE)
+ *   ssi-threads exitstarted CODE GOFILE        the same from a thread the worker starts
+ *                                              (where it runs), while the worker spins
  *   ssi-threads join VALUE GOFILE              1 worker returns VALUE to pthread_join
  *   ssi-threads signal GOFILE                  pthread_kill(worker, SIGUSR1): the handler
  *                                              runs in the worker, wherever it is
@@ -1302,6 +1304,16 @@ static int robust_home(void)
 	return err != EOWNERDEAD;
 }
 
+/* exitstarted: the thread the worker starts where it runs ends the whole process. */
+static int exit_from_started;
+
+static void *exit_group_thread(void *arg)
+{
+	(void)arg;
+	syscall(SYS_exit_group, (int)value);
+	return NULL;
+}
+
 static void *worker_main(void *arg)
 {
 	int me = (int)(intptr_t)arg;
@@ -1350,6 +1362,13 @@ static void *worker_main(void *arg)
 		run_sb(me, w);
 		break;
 	case EXITCODE:
+		if (exit_from_started) {
+			pthread_t t;
+
+			if (pthread_create(&t, NULL, exit_group_thread, NULL))
+				break;
+			SPIN_UNTIL(0);
+		}
 		syscall(SYS_exit_group, (int)value);
 		break; /* not reached */
 	case JOIN:
@@ -1431,6 +1450,7 @@ static int usage(const char *argv0)
 		"       %s mp ITERS GOFILE\n"
 		"       %s sb ITERS GOFILE\n"
 		"       %s exitcode CODE GOFILE           (CODE 0-255)\n"
+		"       %s exitstarted CODE GOFILE\n"
 		"       %s join VALUE GOFILE\n"
 		"       %s signal GOFILE\n"
 		"       %s sleepy GOFILE\n"
@@ -1451,7 +1471,7 @@ static int usage(const char *argv0)
 		"       %s dlopen LIBRARY GOFILE\n",
 		argv0, MAX_THREADS, argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0,
 		argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0, argv0,
-		argv0, argv0, argv0);
+		argv0, argv0, argv0, argv0);
 	return 2;
 }
 
@@ -1507,7 +1527,9 @@ int main(int argc, char **argv)
 			return usage(argv[0]);
 		iters = (unsigned long)n;
 		nthreads = 2;
-	} else if (!strcmp(argv[1], "exitcode") && argc == 4) {
+	} else if ((!strcmp(argv[1], "exitcode") || !strcmp(argv[1], "exitstarted")) &&
+		   argc == 4) {
+		exit_from_started = argv[1][4] == 's';
 		mode = EXITCODE;
 		if (parse(argv[2], 0, 255, &value))
 			return usage(argv[0]);
