@@ -292,15 +292,23 @@ u64 ssi_mig_mm_token(void)
 
 /*
  * Whether every address space of a distributed process maps @vma alike: a private-memory
- * region mapping, or a private file mapping (one the process had when it became
- * distributed, which a moved thread's layout took along, or one made alike since).
+ * region mapping, a moved thread's migrated memory (what its layout took along), or a
+ * private mapping of a named regular file that is not both writable and executable (one
+ * the process had when it became distributed, or one made alike since). Private
+ * mappings of devices, of deleted files (memfd) and writable code stay the node's own
+ * (address_space.rs leaves them local), and another node's munmap must not take them.
  */
 static bool ssi_vma_alike(struct vm_area_struct *vma)
 {
+	struct file *file = vma->vm_file;
 	u32 pages;
 
-	if (vma->vm_file && !(vma->vm_flags & VM_MAYSHARE))
-		return true;
+	if (file && !(vma->vm_flags & VM_MAYSHARE)) {
+		if (ssi_mig_is_pages_file(file))
+			return true;
+		return S_ISREG(file_inode(file)->i_mode) && !d_unlinked(file->f_path.dentry) &&
+		       (vma->vm_flags & (VM_WRITE | VM_EXEC)) != (VM_WRITE | VM_EXEC);
+	}
 	return ssi_migrate_region_of(vma, &pages) != 0;
 }
 

@@ -142,6 +142,7 @@ int ssi_mig_futex_read(unsigned long uaddr, u32 *val);
 int ssi_mig_futex_cmpxchg(unsigned long uaddr, u32 oldval, u32 newval, u32 *old);
 s64 ssi_mig_ns_until(s64 deadline, bool realtime);
 struct file *ssi_mig_pages_file(void *ctx); /* owns @ctx, also when it fails */
+bool ssi_mig_is_pages_file(struct file *file);
 int ssi_mig_source_addr(struct task_struct *t, u64 addr, u64 *src, u64 *anchor);
 int ssi_mig_stdio_install(void *in_ctx, void *out_ctx, void *err_ctx);
 void ssi_mig_fput(struct file *file);

@@ -99,8 +99,9 @@ struct file *ssi_mig_open_alike(struct mm_struct *mm, const char *path, u64 size
 {
 	struct task_struct *t = ssi_task_of_mm(mm);
 	const struct cred *cred, *old;
-	struct path root;
+	struct path root, found;
 	struct file *f;
+	int err;
 
 	if (!t)
 		return ERR_PTR(-ESRCH);
@@ -115,15 +116,27 @@ struct file *ssi_mig_open_alike(struct mm_struct *mm, const char *path, u64 size
 	cred = get_task_cred(t);
 	put_task_struct(t);
 
+	/*
+	 * Looked up first and opened only if it is a regular file: opening a FIFO would
+	 * wait for a writer, and opening a device may do something.
+	 */
 	old = override_creds(cred);
-	f = file_open_root(&root, path, O_RDONLY | O_LARGEFILE | O_CLOEXEC, 0);
+	err = vfs_path_lookup(root.dentry, root.mnt, path, LOOKUP_FOLLOW, &found);
+	if (!err) {
+		if (!d_is_reg(found.dentry))
+			f = ERR_PTR(-ESTALE);
+		else
+			f = dentry_open(&found, O_RDONLY | O_LARGEFILE | O_CLOEXEC, cred);
+		path_put(&found);
+	} else {
+		f = ERR_PTR(err);
+	}
 	revert_creds(old);
 	put_cred(cred);
 	path_put(&root);
 	if (IS_ERR(f))
 		return f;
-	if (!S_ISREG(file_inode(f)->i_mode) || i_size_read(file_inode(f)) != size ||
-	    ssi_file_mtime_ns(file_inode(f)) != mtime_ns) {
+	if (i_size_read(file_inode(f)) != size || ssi_file_mtime_ns(file_inode(f)) != mtime_ns) {
 		fput(f);
 		return ERR_PTR(-ESTALE);
 	}
@@ -168,7 +181,8 @@ int ssi_mig_fill_from_file(struct file *file, unsigned long addr, unsigned long 
 	if (!buf)
 		return -ENOMEM;
 	pos = (loff_t)pgoff << PAGE_SHIFT;
-	for (done = 0; done < len; done += PAGE_SIZE) {
+	/* A short read is not the end (network file systems may give one): only 0 is. */
+	for (done = 0; done < len;) {
 		ssize_t n = kernel_read(file, buf, min_t(unsigned long, PAGE_SIZE, len - done), &pos);
 
 		if (n <= 0) {
@@ -179,12 +193,11 @@ int ssi_mig_fill_from_file(struct file *file, unsigned long addr, unsigned long 
 			ret = -EFAULT;
 			break;
 		}
+		done += n;
 		if (fatal_signal_pending(current)) {
 			ret = -EINTR;
 			break;
 		}
-		if (n < PAGE_SIZE)
-			break;
 	}
 	free_page((unsigned long)buf);
 	return ret;

@@ -1405,6 +1405,12 @@ static const struct file_operations ssi_mig_pages_fops = {
  * The file that migrated memory maps; takes over the reference ctx stands for. NULL on
  * failure (the reference is then still the caller's).
  */
+/* Whether @file is one that migrated memory maps. */
+bool ssi_mig_is_pages_file(struct file *file)
+{
+	return file->f_op == &ssi_mig_pages_fops;
+}
+
 /* The file owns the reference @ctx is; on failure it is released here. */
 struct file *ssi_mig_pages_file(void *ctx)
 {
@@ -1448,18 +1454,29 @@ static int ssi_mig_stdio_flush(struct file *file, fl_owner_t id)
 {
 	struct pt_regs *regs = task_pt_regs(current);
 	bool group;
+	int nr;
 
-	if (!(current->flags & PF_EXITING))
+	/*
+	 * Only the end of the last of its threads here says how the process ended: a thread
+	 * with a file table of its own (no CLONE_FILES, or unshare()) closes its copy of
+	 * the streams before that (do_exit() counts a thread out of signal->live before it
+	 * drops its files).
+	 */
+	if (!(current->flags & PF_EXITING) || atomic_read(&current->signal->live))
 		return 0;
 	/*
-	 * The whole process ends unless the last of its threads here ended by itself
-	 * (exit(), what pthread_exit() makes): exit_group(), a fatal signal, or a sibling's
-	 * exit_group() that killed it (a thread the moved one started here may have made
-	 * that call and ended first). SIGNAL_GROUP_EXIT cannot tell: the kernel sets it
-	 * when the last thread ends, however it ends.
+	 * The whole process ends unless that last thread ended by itself (exit(), what
+	 * pthread_exit() makes): exit_group(), a fatal signal, or a sibling's exit_group()
+	 * that killed it (a thread the moved one started here may have made that call and
+	 * ended first). SIGNAL_GROUP_EXIT cannot tell: the kernel sets it when the last
+	 * thread ends, however it ends. Not told apart: a sibling's exit_group() while the
+	 * last thread was already in exit() (both end with the same status).
 	 */
-	group = (current->signal->group_exit_code & 0x7f) ||
-		syscall_get_nr(current, regs) != __NR_exit;
+	nr = syscall_get_nr(current, regs);
+#ifdef __X32_SYSCALL_BIT
+	nr &= ~__X32_SYSCALL_BIT;
+#endif
+	group = (current->signal->group_exit_code & 0x7f) || nr != __NR_exit;
 	ssi_migrate_stdio_exiting(file->private_data, group);
 	return 0;
 }

@@ -453,6 +453,16 @@ t_match "node0: dlopen on node 1 of a library that differs on node 0 fails" \
 out=$(cluster_run 0 "dmesg | grep 'libssi-dl-2.so'")
 t_match "node0: ... its kernel log says the file here is another" \
     '/tmp/libssi-dl-2.so here is not the file its thread mapped' "$out"
+# A FIFO under that name on node 0: not opened (that would wait for a writer for ever).
+cluster_run 1 "cp $SSI_ROOT/target/libssi-dl.so /tmp/libssi-dl-3.so" >/dev/null
+cluster_run 0 "mkfifo /tmp/libssi-dl-3.so" >/dev/null
+one_worker_away dlopen3 /tmp/go29 1 dlopen /tmp/libssi-dl-3.so
+out=$(wait_job 0 dlopen3 "$JOB_SECS")
+t_match "node0: dlopen on node 1 of a library that is a FIFO on node 0 fails" \
+    '^dlopen failed: .*libssi-dl-3.so' "$out"
+out=$(cluster_run 0 "dmesg | grep 'libssi-dl-3.so'")
+t_match "node0: ... because the FIFO is not the file (not opened, which would wait)" \
+    '/tmp/libssi-dl-3.so here is not the file its thread mapped' "$out"
 
 # --- malloc arenas made before the threads spread grow in shared memory -------------------------
 # glibc reserves a thread's malloc arena PROT_NONE and opens it with mprotect as it grows.
