@@ -432,37 +432,30 @@ t_match "node0: ... dlclose on node 1 unmaps it at home" ' unmapped=ok ' "$out"
 t_match "node0: ... pthread_exit on node 1 (loading libgcc_s there) returns its value to pthread_join" \
     ' exit=77$' "$out"
 t_match "node0: ... exit 0" '^rc=0$' "$out"
-# A library that only node 1 has cannot be mapped alike: dlopen fails there, cleanly,
-# and the home says why.
-cluster_run 1 "cp $SSI_ROOT/target/libssi-dl.so /tmp/libssi-dl-1.so" >/dev/null
-one_worker_away dlopen1 /tmp/go26 1 dlopen /tmp/libssi-dl-1.so
-out=$(wait_job 0 dlopen1 "$JOB_SECS")
-t_match "node0: dlopen on node 1 of a library that node 0 does not have fails" \
-    '^dlopen failed: .*libssi-dl-1.so' "$out"
-t_match "node0: ... and the process exits with its own status" '^rc=1$' "$out"
-out=$(cluster_run 0 "dmesg | grep 'libssi-dl-1.so'")
-t_match "node0: ... its kernel log names the file and why" \
-    '/tmp/libssi-dl-1.so, which its thread mapped, does not exist here' "$out"
+# dlopen_unlike N GOFILE NODE0-CMD WHAT LOG: node 1 has the library /tmp/libssi-dl-N.so,
+# node 0 gets it from NODE0-CMD (run with the path as $p); a worker on node 1 dlopens
+# it: dlopen fails there, cleanly (the process exits 1), and node 0's log says LOG of
+# the file. WHAT names node 0's file in the case names.
+dlopen_unlike() {
+    local n=$1 go=$2 prep=$3 what=$4 log=$5 lib=/tmp/libssi-dl-$1.so out
+    cluster_run 1 "cp $SSI_ROOT/target/libssi-dl.so $lib" >/dev/null
+    cluster_run 0 "p=$lib; $prep" >/dev/null
+    one_worker_away "dlopen$n" "$go" 1 dlopen "$lib"
+    out=$(wait_job 0 "dlopen$n" "$JOB_SECS")
+    t_match "node0: dlopen on node 1 of a library that $what fails" "^dlopen failed: .*$lib" "$out"
+    t_match "node0: ... and the process exits with its own status" '^rc=1$' "$out"
+    out=$(cluster_run 0 "dmesg | grep '$lib'")
+    t_match "node0: ... its kernel log names the file and why" "$lib$log" "$out"
+}
+# A library that only node 1 has cannot be mapped alike.
+dlopen_unlike 1 /tmp/go26 'rm -f $p' "node 0 does not have" \
+    ', which its thread mapped, does not exist here'
 # One that node 0 has under the same name, but another file: not mapped either.
-cluster_run 1 "cp $SSI_ROOT/target/libssi-dl.so /tmp/libssi-dl-2.so" >/dev/null
-cluster_run 0 "head -c 5000 /dev/zero >/tmp/libssi-dl-2.so" >/dev/null
-one_worker_away dlopen2 /tmp/go27 1 dlopen /tmp/libssi-dl-2.so
-out=$(wait_job 0 dlopen2 "$JOB_SECS")
-t_match "node0: dlopen on node 1 of a library that differs on node 0 fails" \
-    '^dlopen failed: .*libssi-dl-2.so' "$out"
-out=$(cluster_run 0 "dmesg | grep 'libssi-dl-2.so'")
-t_match "node0: ... its kernel log says the file here is another" \
-    '/tmp/libssi-dl-2.so here is not the file its thread mapped' "$out"
+dlopen_unlike 2 /tmp/go27 'head -c 5000 /dev/zero >$p' "differs on node 0" \
+    ' here is not the file its thread mapped'
 # A FIFO under that name on node 0: not opened (that would wait for a writer for ever).
-cluster_run 1 "cp $SSI_ROOT/target/libssi-dl.so /tmp/libssi-dl-3.so" >/dev/null
-cluster_run 0 "mkfifo /tmp/libssi-dl-3.so" >/dev/null
-one_worker_away dlopen3 /tmp/go29 1 dlopen /tmp/libssi-dl-3.so
-out=$(wait_job 0 dlopen3 "$JOB_SECS")
-t_match "node0: dlopen on node 1 of a library that is a FIFO on node 0 fails" \
-    '^dlopen failed: .*libssi-dl-3.so' "$out"
-out=$(cluster_run 0 "dmesg | grep 'libssi-dl-3.so'")
-t_match "node0: ... because the FIFO is not the file (not opened, which would wait)" \
-    '/tmp/libssi-dl-3.so here is not the file its thread mapped' "$out"
+dlopen_unlike 3 /tmp/go29 'mkfifo $p' "is a FIFO on node 0" \
+    ' here is not the file its thread mapped'
 
 # --- malloc arenas made before the threads spread grow in shared memory -------------------------
 # glibc reserves a thread's malloc arena PROT_NONE and opens it with mprotect as it grows.
