@@ -365,10 +365,7 @@ fn map_from_afar(process: u64, home: u32, m: &SharedMapping) -> Result<(usize, u
         return Err(errno::eproto());
     }
     // Where the home put it; only there (the caller's own things stay).
-    let placement = match m.placement {
-        Placement::Fixed => Placement::Fixed,
-        _ => Placement::FixedNoReplace,
-    };
+    let placement = m.placement.elsewhere();
     match private_memory::map(
         home,
         a.generation,
@@ -541,10 +538,7 @@ fn map_by_path(
         return Err(errno::eproto());
     }
     // Where the home put it; only there (the caller's own things stay).
-    let placement = match m.map.placement {
-        Placement::Fixed => Placement::Fixed,
-        _ => Placement::FixedNoReplace,
-    };
+    let placement = m.map.placement.elsewhere();
     match ffi::map_file(file, a.addr, len, m.map.prot, placement.raw(), m.pgoff) {
         Ok(at) => Ok(at as usize),
         Err(e) => Err(undo_from_afar(
@@ -699,19 +693,35 @@ impl Mirror {
                 except,
             })
         };
-        if let Err((node, e)) = fan_out(msg, except) {
-            pr_warn!(
-                "process {:x}: memory at {:#x} could not be mapped on node {} ({:?}); the mapping fails\n",
-                self.process,
-                self.addr,
-                node,
-                e
-            );
-            let _ = unmap_everywhere(self.process, self.addr, self.len, except);
-            return Err(if e == EEXIST { ENOMEM } else { e });
-        }
-        Ok(())
+        map_everywhere(self.process, self.addr, self.len, &"memory", msg, except)
     }
+}
+
+/// Sends `msg` (see [`fan_out`]) that maps `what` at `[addr, addr + len)` in the other
+/// address spaces of `process`; if a node fails, says so in the kernel log and undoes the
+/// mapping everywhere. Something of a node's own at that address (`EEXIST`) is no room,
+/// as far as the caller can tell.
+fn map_everywhere<'a>(
+    process: u64,
+    addr: u64,
+    len: u64,
+    what: &dyn kernel::fmt::Display,
+    msg: impl Fn(u64) -> MigMsg<'a>,
+    except: Option<(u32, u64)>,
+) -> Result {
+    let Err((node, e)) = fan_out(msg, except) else {
+        return Ok(());
+    };
+    pr_warn!(
+        "process {:x}: {} at {:#x} could not be mapped on node {} ({:?}); the mapping fails\n",
+        process,
+        what,
+        addr,
+        node,
+        e
+    );
+    let _ = unmap_everywhere(process, addr, len, except);
+    Err(if e == EEXIST { ENOMEM } else { e })
 }
 
 /// A private file mapping to make alike in the other address spaces of its process, by
@@ -755,19 +765,8 @@ impl<'a> FileMirror<'a> {
             },
             file: self.file(),
         };
-        if let Err((node, e)) = fan_out(msg, except) {
-            pr_warn!(
-                "process {:x}: {} could not be mapped at {:#x} on node {} ({:?}); the mapping fails\n",
-                self.process,
-                kernel::str::BStr::from_bytes(self.name.path()),
-                self.addr,
-                node,
-                e
-            );
-            let _ = unmap_everywhere(self.process, self.addr, self.len, except);
-            return Err(if e == EEXIST { ENOMEM } else { e });
-        }
-        Ok(())
+        let path = kernel::str::BStr::from_bytes(self.name.path());
+        map_everywhere(self.process, self.addr, self.len, &path, msg, except)
     }
 }
 
@@ -991,10 +990,7 @@ fn apply_file_here(
     prot: u32,
     pgoff: u64,
 ) -> Result {
-    let how = match placement {
-        Placement::Fixed => Placement::Fixed,
-        _ => Placement::FixedNoReplace,
-    };
+    let how = placement.elsewhere();
     let mut file = None;
     let mut first_error = Ok(());
     for space in Space::of_process(a.process, false)?.iter() {
@@ -1102,13 +1098,7 @@ fn apply_here(home: u32, a: &SpaceApply, placement: Placement) -> Result {
             if a.op == SPACE_OPEN {
                 return open_regions(home, a.addr, a.len);
             }
-            // What the home placed replaces what is there only when the caller said
-            // so; else it must be free here too.
-            let how = if placement == Placement::Fixed {
-                Placement::Fixed
-            } else {
-                Placement::FixedNoReplace
-            };
+            let how = placement.elsewhere();
             match private_memory::map(
                 home,
                 a.generation,

@@ -36,9 +36,10 @@
  *
  * Its address space stays one: an mmap() of a distributed process goes to
  * address_space.rs (shared memory, or a private file mapping, that the home places and
- * every address space of the process maps), and so does a munmap() of such memory; brk() cannot move the break (glibc's
- * malloc then maps its memory instead) and mremap() fails with ENOMEM (glibc's realloc
- * then copies). See docs/ARCHITECTURE.md, "Distributed threads".
+ * every address space of the process maps), and so does a munmap() of such memory;
+ * brk() cannot move the break (glibc's malloc then maps its memory instead) and mremap()
+ * fails with ENOMEM (glibc's realloc then copies). See docs/ARCHITECTURE.md,
+ * "Distributed threads".
  *
  * A process is distributed on a node while the node runs one of its threads (the home
  * once a thread moved away; a destination while it runs one); it is known here by its
@@ -697,6 +698,7 @@ static unsigned long ssi_mmap_pgoff(unsigned long addr, unsigned long len, unsig
 				    unsigned long flags, unsigned long fd, unsigned long pgoff)
 {
 	struct file *file = NULL;
+	bool huge = false;
 	u64 id;
 	u32 home;
 	long ret = SSI_SPACE_LOCAL;
@@ -705,13 +707,14 @@ static unsigned long ssi_mmap_pgoff(unsigned long addr, unsigned long len, unsig
 		file = fget(fd);
 		if (!file)
 			return -EBADF;
-		if (is_file_hugepages(file))
+		/* Huge pages stay the kernel's, as with MAP_HUGETLB (not redirected). */
+		huge = is_file_hugepages(file);
+		if (huge)
 			len = ALIGN(len, huge_page_size(hstate_file(file)));
 		else if (pgoff > (ULONG_MAX >> PAGE_SHIFT))
 			ret = -EOVERFLOW;
 	}
-	if (ret == SSI_SPACE_LOCAL && !(file && is_file_hugepages(file)) &&
-	    ssi_dist_enter(&id, &home)) {
+	if (ret == SSI_SPACE_LOCAL && !huge && ssi_dist_enter(&id, &home)) {
 		ret = file ? ssi_migrate_space_mmap_file(id, home, file, addr, len, prot, flags,
 							 pgoff) :
 			     ssi_migrate_space_mmap(id, home, addr, len, prot, flags);

@@ -1401,16 +1401,16 @@ static const struct file_operations ssi_mig_pages_fops = {
 	.release = ssi_mig_pages_release,
 };
 
-/*
- * The file that migrated memory maps; takes over the reference ctx stands for. NULL on
- * failure (the reference is then still the caller's).
- */
 /* Whether @file is one that migrated memory maps. */
 bool ssi_mig_is_pages_file(struct file *file)
 {
 	return file->f_op == &ssi_mig_pages_fops;
 }
 
+/*
+ * The file that migrated memory maps; takes over the reference ctx stands for. NULL on
+ * failure (the reference is then still the caller's).
+ */
 /* The file owns the reference @ctx is; on failure it is released here. */
 struct file *ssi_mig_pages_file(void *ctx)
 {

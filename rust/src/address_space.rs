@@ -64,6 +64,17 @@ impl Placement {
         }
     }
 
+    /// How a mapping that the home placed goes into the other address spaces of the
+    /// process (and the caller's, when it is not the home): at the same address,
+    /// replacing what is there only when the caller asked for that (`MAP_FIXED`); else
+    /// that address must be free there too.
+    pub fn elsewhere(self) -> Self {
+        match self {
+            Placement::Fixed => Placement::Fixed,
+            _ => Placement::FixedNoReplace,
+        }
+    }
+
     /// From the wire value.
     pub fn from_raw(raw: u32) -> Option<Self> {
         Some(match raw {
@@ -373,6 +384,13 @@ mod tests {
         ] {
             assert_eq!(Placement::from_raw(p.raw()), Some(p));
         }
+        // Where the home put it, elsewhere: replacing only what the caller said it may.
+        assert_eq!(Placement::Fixed.elsewhere(), Placement::Fixed);
+        assert_eq!(Placement::Anywhere.elsewhere(), Placement::FixedNoReplace);
+        assert_eq!(
+            Placement::FixedNoReplace.elsewhere(),
+            Placement::FixedNoReplace
+        );
         assert_eq!(Placement::from_raw(3), None);
     }
 }
