@@ -37,10 +37,13 @@ ssi_step "ssi over the cable ($READS page reads, down_after_ms=30000)"
 for g in 0 1; do
     cluster_bring_up "$g" cable peers down_after_ms=30000 >/dev/null || ssi_die "loading ssi on guest $g failed"
 done
-for ((i = 0; i < 120; i++)); do
-    cluster_run 0 "grep -q 'gpio-bus.*: up ' /proc/ssi/transports" && break
+# The bus transport comes up first; the page reads need node 1 up in node 0's
+# membership too (its first heartbeats cross the slow bus after the link is up).
+for ((i = 0; i < 180; i++)); do
+    cluster_run 0 "grep -q 'gpio-bus.*: up ' /proc/ssi/transports && $SSICTL nodes --json | grep -q '\"state\": *\"up\"'" && break
     sleep 1
 done
+[ "$i" -lt 180 ] || ssi_die "node 1 did not come up over the cable within 180 s"
 out=$(cluster_run 1 "$SSICTL page expose --pattern 5 --json")
 handle=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["handle"])' "$out")
 wire() { cluster_run 1 "grep gpio-bus /proc/ssi/transports" | sed -nE 's/.* B ([0-9]+).*/\1/p'; }

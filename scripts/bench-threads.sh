@@ -18,9 +18,15 @@
 # measure the emulated network rather than the program. RATIO=30 keeps the program as
 # compute-bound as it is on hardware with one pass a round (printed at the end).
 #
+# The three runs are repeated SSI_BENCH_REPS times (N = 1, 2, 3, then again): the time
+# printed is the median of a node count's runs, the speedup the median of the
+# repetitions' speedups (each against the one-node run of its own repetition), with
+# their range (TCG guests on a shared host vary by tens of percent from run to run).
+#
 #   SSI_BENCH_COMPUTE_ROUNDS=N   rounds per worker (default 50)
 #   SSI_BENCH_COMPUTE_RATIO=N    a round in round trips (default 30)
 #   SSI_BENCH_COMPUTE_PASSES=N   passes over its memory per round (default: from RATIO)
+#   SSI_BENCH_REPS=N             repetitions of the three runs (default 3)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$SSI_ROOT/tests/lib/cluster.sh"
@@ -29,6 +35,7 @@ t_suite=bench-threads
 
 ROUNDS=${SSI_BENCH_COMPUTE_ROUNDS:-50}
 RATIO=${SSI_BENCH_COMPUTE_RATIO:-30}
+REPS=${SSI_BENCH_REPS:-3}
 THREADS_T=4
 # Where worker i runs for N nodes (worker 0..3): as evenly as the nodes allow.
 PLACEMENT=([1]="0 0 0 0" [2]="0 0 1 1" [3]="0 0 1 2")
@@ -74,53 +81,63 @@ fetched() {
 }
 
 results=()
-for n in 1 2 3; do
-    ssi_step "compute: $THREADS_T threads on $n node(s), $ROUNDS rounds of $PASSES passes"
-    start_job 0 "rm -f /tmp/cg.go*; $THREADS compute $THREADS_T $ROUNDS /tmp/cg.go $PASSES" compute >/dev/null ||
-        ssi_die "ssi-threads compute did not start"
-    read -r -a tids <<<"$(cluster_run 0 "sed -n 's/^tid [0-9]* \([0-9]*\)\$/\1/p' /tmp/compute.out" | xargs)"
-    [ "${#tids[@]}" = "$THREADS_T" ] || ssi_die "ssi-threads compute reported ${#tids[*]} threads"
-    read -r -a where <<<"${PLACEMENT[$n]}"
-    for i in "${!tids[@]}"; do
-        [ "${where[$i]}" = 0 ] && continue
-        out=$(cluster_run 0 "$SSICTL migrate ${tids[$i]} ${where[$i]} 2>&1") ||
-            ssi_die "moving worker $i to node ${where[$i]} failed: $out"
+for ((r = 1; r <= REPS; r++)); do
+    for n in 1 2 3; do
+        ssi_step "compute, repetition $r of $REPS: $THREADS_T threads on $n node(s), $ROUNDS rounds of $PASSES passes"
+        start_job 0 "rm -f /tmp/cg.go*; $THREADS compute $THREADS_T $ROUNDS /tmp/cg.go $PASSES" compute >/dev/null ||
+            ssi_die "ssi-threads compute did not start"
+        read -r -a tids <<<"$(cluster_run 0 "sed -n 's/^tid [0-9]* \([0-9]*\)\$/\1/p' /tmp/compute.out" | xargs)"
+        [ "${#tids[@]}" = "$THREADS_T" ] || ssi_die "ssi-threads compute reported ${#tids[*]} threads"
+        read -r -a where <<<"${PLACEMENT[$n]}"
+        for i in "${!tids[@]}"; do
+            [ "${where[$i]}" = 0 ] && continue
+            out=$(cluster_run 0 "$SSICTL migrate ${tids[$i]} ${where[$i]} 2>&1") ||
+                ssi_die "moving worker $i to node ${where[$i]} failed: $out"
+        done
+        cluster_run 0 "touch /tmp/cg.go" >/dev/null
+        cluster_wait_line 0 /tmp/compute.out '^compute sum' 1200 ||
+            ssi_die "ssi-threads compute did not finish"
+        out=$(cluster_run 0 "grep '^compute ' /tmp/compute.out")
+        faults=0
+        for ((g = 0; g < n; g++)); do faults=$((faults + $(fetched $g))); done
+        cluster_run 0 "touch /tmp/cg.go.end" >/dev/null
+        rc=$(wait_job 0 compute 120 | sed -n 's/^rc=//p')
+        [ "$rc" = 0 ] || ssi_die "ssi-threads compute exited with ${rc:-nothing}"
+        sum=$(sed -n 's/.*sum=\([0-9]*\).*/\1/p' <<<"$out")
+        ns=$(sed -n 's/.*elapsed_ns=\([0-9]*\).*/\1/p' <<<"$out")
+        lock=$(sed -n 's/.*lock_ns=\([0-9]*\).*/\1/p' <<<"$out")
+        results+=("$r $n $ns $sum $faults $lock")
     done
-    cluster_run 0 "touch /tmp/cg.go" >/dev/null
-    cluster_wait_line 0 /tmp/compute.out '^compute sum' 1200 ||
-        ssi_die "ssi-threads compute did not finish"
-    out=$(cluster_run 0 "grep '^compute ' /tmp/compute.out")
-    faults=0
-    for ((g = 0; g < n; g++)); do faults=$((faults + $(fetched $g))); done
-    cluster_run 0 "touch /tmp/cg.go.end" >/dev/null
-    rc=$(wait_job 0 compute 120 | sed -n 's/^rc=//p')
-    [ "$rc" = 0 ] || ssi_die "ssi-threads compute exited with ${rc:-nothing}"
-    sum=$(sed -n 's/.*sum=\([0-9]*\).*/\1/p' <<<"$out")
-    ns=$(sed -n 's/.*elapsed_ns=\([0-9]*\).*/\1/p' <<<"$out")
-    lock=$(sed -n 's/.*lock_ns=\([0-9]*\).*/\1/p' <<<"$out")
-    results+=("$n $ns $sum $faults $lock")
 done
 
 python3 - "$(nproc)" "$THREADS_T" "$ROUNDS" "$ping_us" "$PASSES" "${results[@]}" <<'PY'
+import statistics
 import sys
 cores, t, rounds, ping_us = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 passes = int(sys.argv[5])
 runs = [r.split() for r in sys.argv[6:]]
-base_ns, base_sum = float(runs[0][1]), runs[0][2]
+med = statistics.median
+# (repetition, nodes) -> (ns, sum, faults, lock)
+by = {(int(r), int(n)): (float(ns), total, int(faults), float(lock)) for r, n, ns, total, faults, lock in runs}
+reps = sorted({r for r, _ in by})
+base_sum = by[(reps[0], 1)][1]
 print()
-print(f"{'parallel speedup':<18} {'nodes':>5} {'host cores':>10} {'time (s)':>9} {'speedup':>8} {'goal':>6} {'remote faults/thread':>21} {'taking the mutex (s)':>21}")
+print(f"{'parallel speedup':<18} {'nodes':>5} {'host cores':>10} {'time (s)':>9} {'speedup':>8} {'range':>11} {'goal':>6} {'remote faults/thread':>21} {'taking the mutex (s)':>21}")
 bad = []
-for n, ns, total, faults, lock in runs:
-    n, ns, faults, lock = int(n), float(ns), int(faults), float(lock)
-    speedup = base_ns / ns
+for n in (1, 2, 3):
+    mine = [by[(r, n)] for r in reps]
+    speedups = [by[(r, 1)][0] / by[(r, n)][0] for r in reps]
     goal = 0.85 * min(n, t, cores)
-    print(f"{'compute, T=%d' % t:<18} {n:>5} {cores:>10} {ns / 1e9:>9.2f} {speedup:>7.2f}x {goal:>5.2f}x {faults / t:>21.1f} {lock / 1e9:>21.2f}")
-    if total != base_sum:
-        bad.append(f"N={n}: sum {total} differs from the one-node run's {base_sum}")
-print("(speedup: the one-node run's time over this one's; goal 0.85 x min(N, T, host cores);")
+    spread = f"{min(speedups):.2f}-{max(speedups):.2f}"
+    print(f"{'compute, T=%d' % t:<18} {n:>5} {cores:>10} {med([m[0] for m in mine]) / 1e9:>9.2f} {med(speedups):>7.2f}x {spread:>11} {goal:>5.2f}x {med([m[2] for m in mine]) / t:>21.1f} {med([m[3] for m in mine]) / 1e9:>21.2f}")
+    for r, m in zip(reps, mine):
+        if m[1] != base_sum:
+            bad.append(f"N={n}, repetition {r}: sum {m[1]} differs from the one-node run's {base_sum}")
+print(f"(time: the median of {len(reps)} runs; speedup: the median of the repetitions' one-node time over")
+print(" this one's, range: their lowest and highest; goal 0.85 x min(N, T, host cores);")
 print(" taking the mutex: a worker's time in pthread_mutex_lock, mean of the workers)")
 # One node runs the T workers on one vCPU: a round of one worker is 1/T of that time.
-round_us = base_ns / 1000.0 / (rounds * t)
+round_us = med([by[(r, 1)][0] for r in reps]) / 1000.0 / (rounds * t)
 print(f"a worker's round of computation ({passes} passes): {round_us / 1000:.1f} ms = {round_us / ping_us:.1f} x ssictl ping's round trip ({ping_us / 1000:.2f} ms)")
 for b in bad:
     print("MISMATCH:", b)

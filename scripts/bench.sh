@@ -18,7 +18,15 @@
 # that they are nearly equal: only registers and the memory layout move), and CRIU's
 # dump + restore of the 1 MiB process on one node when Debian's criu works in the guest.
 #
+# TCG guests on a shared host are noisy: one figure can move by 2x from one run to the
+# next, baseline and ssi alike. So the measurements whose ratios carry goals (the page
+# read and the faults against perftest's read, the futex hop against ssictl ping, the
+# mutex against the one-node mutex) are repeated SSI_BENCH_REPS times, each ssi figure
+# right after its baseline, and each ratio printed is the median of the repetitions'
+# ratios, with their range.
+#
 #   SSI_BENCH_ITERS=N   iterations per measurement (default 1000)
+#   SSI_BENCH_REPS=N    repetitions of the measurements with goals (default 3)
 #   SSI_BENCH_BIG_MIB=N size of the big migrated process (default 1024)
 set -euo pipefail
 BIG_MIB=${SSI_BENCH_BIG_MIB:-1024}
@@ -30,6 +38,7 @@ t_suite=bench
 . "$SSI_ROOT/tests/lib/assert.sh"
 
 ITERS=${SSI_BENCH_ITERS:-1000}
+REPS=${SSI_BENCH_REPS:-3}
 # Rounds of the distributed futex ping-pong.
 PP_ROUNDS=${SSI_BENCH_PP_ROUNDS:-200}
 
@@ -50,31 +59,38 @@ perftest() { # TOOL ARGS...
         ssi_die "$tool printed no latency: $out"
 }
 
-ssi_step "perftest baselines ($ITERS iterations each)"
-send=$(perftest ib_send_lat -s 64)
-read_base=$(perftest ib_read_lat -s 4096 -e)
-read -r send_lat _ <<<"$send"
-read -r read_lat read_min <<<"$read_base"
-
-ssi_step "ssi ($ITERS iterations each)"
 for g in 0 1; do
     cluster_run $g "insmod $KO_RDMA && $SSICTL node add $((1 - g)) $(cluster_ip $((1 - g)))" >/dev/null
 done
 cluster_run 0 "for i in \$(seq 100); do $SSICTL nodes --json | grep -q '\"state\": *\"up\"' && exit 0; sleep 0.2; done; exit 1" >/dev/null ||
     ssi_die "the two nodes did not connect"
-ping=$(cluster_run 0 "$SSICTL ping 1 -c $ITERS -s 64 --json" 600) || ssi_die "ssictl ping failed: $ping"
-ping_median=$(json_get "$ping" 'd["median_us"]')
 handle=$(json_get "$(cluster_run 1 "$SSICTL page expose --pattern 1 --json")" 'd["handle"]')
-read=$(cluster_run 0 "$SSICTL page read 1 $handle --repeat $ITERS --expect-pattern 1 --json" 600) ||
-    ssi_die "ssictl page read failed: $read"
-read_median=$(json_get "$read" 'd["median_us"]')
+field() { sed -n "s/.*$2=\([0-9.]*\).*/\1/p" <<<"$1"; }
+# One line per repetition: send_lat read_lat read_min ping read rfault wfault rfault_min
+# wfault_min.
+two_node=()
+for ((r = 1; r <= REPS; r++)); do
+    ssi_step "perftest and ssi, repetition $r of $REPS ($ITERS iterations each)"
+    send=$(perftest ib_send_lat -s 64)
+    read_base=$(perftest ib_read_lat -s 4096 -e)
+    read -r send_lat _ <<<"$send"
+    read -r read_lat read_min <<<"$read_base"
+    ping=$(cluster_run 0 "$SSICTL ping 1 -c $ITERS -s 64 --json" 600) || ssi_die "ssictl ping failed: $ping"
+    ping_median=$(json_get "$ping" 'd["median_us"]')
+    read=$(cluster_run 0 "$SSICTL page read 1 $handle --repeat $ITERS --expect-pattern 1 --json" 600) ||
+        ssi_die "ssictl page read failed: $read"
+    read_median=$(json_get "$read" 'd["median_us"]')
+    # Region faults: node 0 (the home) writes ITERS pages, node 1 reads each once
+    # (remote read faults), then writes each once (write faults, node 0 holding the
+    # other copy). A new region each time: the pages must be elsewhere.
+    cluster_run 0 "$SSICTL region create bench$r $((ITERS * 4))K --mode 0666 && $MEMTEST fill bench$r --seed 1" >/dev/null ||
+        ssi_die "cannot create the benchmark region"
+    rfault=$(cluster_run 1 "$MEMTEST fault-bench bench$r --mode read --pages $ITERS" 1200) || ssi_die "read faults failed: $rfault"
+    wfault=$(cluster_run 1 "$MEMTEST fault-bench bench$r --mode write --pages $ITERS" 1200) || ssi_die "write faults failed: $wfault"
+    cluster_run 0 "$SSICTL region rm bench$r" >/dev/null || ssi_die "cannot remove the benchmark region"
+    two_node+=("$send_lat $read_lat $read_min $ping_median $read_median $(field "$rfault" median_us) $(field "$wfault" median_us) $(field "$rfault" min_us) $(field "$wfault" min_us)")
+done
 
-# Region faults: node 0 (the home) writes ITERS pages, node 1 reads each once (remote
-# read faults), then writes each once (write faults, node 0 holding the other copy).
-cluster_run 0 "$SSICTL region create bench $((ITERS * 4))K --mode 0666 && $MEMTEST fill bench --seed 1" >/dev/null ||
-    ssi_die "cannot create the benchmark region"
-rfault=$(cluster_run 1 "$MEMTEST fault-bench bench --mode read --pages $ITERS" 1200) || ssi_die "read faults failed: $rfault"
-wfault=$(cluster_run 1 "$MEMTEST fault-bench bench --mode write --pages $ITERS" 1200) || ssi_die "write faults failed: $wfault"
 field() { sed -n "s/.*$2=\([0-9.]*\).*/\1/p" <<<"$1"; }
 
 # Distributed threads: futex wake -> wake-up across nodes (two threads of one process on
@@ -99,14 +115,21 @@ threads_run() {
     cluster_wait_line 0 "/tmp/$name.out" '^rc=' 600
     cluster_run 0 "cat /tmp/$name.out"
 }
-ssi_step "distributed threads: futex ping-pong ($PP_ROUNDS rounds), uncontended mutex"
-pp=$(threads_run pp pingpong "$PP_ROUNDS" 1)
-pp_ns=$(sed -n 's/^pingpong rounds=[0-9]* median_ns=\([0-9]*\)$/\1/p' <<<"$pp")
-[ -n "$pp_ns" ] || ssi_die "ssi-threads pingpong printed no figure: $pp"
-ll=$(threads_run ll lockloop 100000 0)
-ll_before=$(sed -n 's/^lockloop before_ns=\([0-9]*\) after_ns=.*/\1/p' <<<"$ll")
-ll_after=$(sed -n 's/^lockloop before_ns=[0-9]* after_ns=\([0-9]*\)$/\1/p' <<<"$ll")
-[ -n "$ll_before" ] && [ -n "$ll_after" ] || ssi_die "ssi-threads lockloop printed no figure: $ll"
+# One line per repetition: ping_us pp_ns ll_before ll_after (the ping measured right
+# before the ping-pong it is the baseline of).
+threads=()
+for ((r = 1; r <= REPS; r++)); do
+    ssi_step "distributed threads, repetition $r of $REPS: ssictl ping, futex ping-pong ($PP_ROUNDS rounds), uncontended mutex"
+    ping=$(cluster_run 0 "$SSICTL ping 1 -c 200 -s 64 --json" 600) || ssi_die "ssictl ping failed: $ping"
+    pp=$(threads_run pp pingpong "$PP_ROUNDS" 1)
+    pp_ns=$(sed -n 's/^pingpong rounds=[0-9]* median_ns=\([0-9]*\)$/\1/p' <<<"$pp")
+    [ -n "$pp_ns" ] || ssi_die "ssi-threads pingpong printed no figure: $pp"
+    ll=$(threads_run ll lockloop 100000 0)
+    ll_before=$(sed -n 's/^lockloop before_ns=\([0-9]*\) after_ns=.*/\1/p' <<<"$ll")
+    ll_after=$(sed -n 's/^lockloop before_ns=[0-9]* after_ns=\([0-9]*\)$/\1/p' <<<"$ll")
+    [ -n "$ll_before" ] && [ -n "$ll_after" ] || ssi_die "ssi-threads lockloop printed no figure: $ll"
+    threads+=("$(json_get "$ping" 'd["median_us"]') $pp_ns $ll_before $ll_after")
+done
 
 # Migration freeze times: a process of $1 MiB on node 0 moves to node 1, 3 times; prints
 # the median in ms.
@@ -144,34 +167,41 @@ else
     criu_note="criu is not installed"
 fi
 
-python3 - "$send_lat" "$read_lat" "$read_min" "$ping_median" "$read_median" \
-    "$(field "$rfault" median_us)" "$(field "$wfault" median_us)" \
-    "$(field "$rfault" min_us)" "$(field "$wfault" min_us)" \
-    "$freeze_small" "$freeze_big" "$BIG_MIB" "${criu_ms:-}" "${criu_note:-}" \
-    "$pp_ns" "$ll_before" "$ll_after" <<'EOF'
+python3 - "$BIG_MIB" "$freeze_small" "$freeze_big" "${criu_ms:-}" "${criu_note:-}" \
+    "$(printf '%s;' "${two_node[@]}")" "$(printf '%s;' "${threads[@]}")" <<'EOF'
+import statistics
 import sys
-send_lat, read_lat, read_min, ping, read, rfault, wfault, rfault_min, wfault_min = map(float, sys.argv[1:10])
-freeze_small, freeze_big, big_mib = float(sys.argv[10]), float(sys.argv[11]), int(sys.argv[12])
-criu_ms, criu_note = sys.argv[13], sys.argv[14]
-pp_ns, ll_before, ll_after = map(float, sys.argv[15:18])
-# ib_send_lat reports half the round trip; ssictl ping the whole round trip.
-rows = [
-    ("message round trip (64 B)", ping, 2 * send_lat, "2 x ib_send_lat -s 64 (polling)"),
-    ("4 KiB one-sided page read", read, read_lat, "ib_read_lat -s 4096 -e"),
-    ("remote read fault", rfault, read_lat, "ib_read_lat -s 4096 -e (goal <= 1.3x)"),
-    ("write fault, one sharer", wfault, read_lat, "ib_read_lat -s 4096 -e"),
-    ("remote read fault, fastest", rfault_min, read_min, "ib_read_lat -s 4096 -e t_min"),
-    ("write fault, fastest", wfault_min, read_min, "ib_read_lat -s 4096 -e t_min"),
-]
+big_mib, freeze_small, freeze_big = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
+criu_ms, criu_note = sys.argv[4], sys.argv[5]
+two_node = [list(map(float, r.split())) for r in sys.argv[6].split(";") if r.strip()]
+threads = [list(map(float, r.split())) for r in sys.argv[7].split(";") if r.strip()]
+med = statistics.median
+
+
+def row(name, reps, ssi, base, what, prec=1):
+    """A figure measured in every repetition: the medians of ssi's and the baseline's
+    figures, and the median (and range) of the repetitions' ratios."""
+    ratios = [ssi(r) / base(r) for r in reps]
+    s, b = med([ssi(r) for r in reps]), med([base(r) for r in reps])
+    spread = f"{min(ratios):.2f}-{max(ratios):.2f}"
+    print(f"{name:<28} {s:>10.{prec}f} {b:>14.{prec}f}  {med(ratios):>5.2f}x {spread:>11}  {what}")
+
+
+# Columns of two_node: send_lat read_lat read_min ping read rfault wfault rfault_min
+# wfault_min. ib_send_lat reports half the round trip; ssictl ping the whole round trip.
 print()
-print(f"{'operation':<28} {'ssi (us)':>10} {'perftest (us)':>14}  {'ratio':>6}  baseline")
-for name, ssi, base, what in rows:
-    print(f"{name:<28} {ssi:>10.1f} {base:>14.1f}  {ssi / base:>5.2f}x  {what}")
+print(f"{'operation':<28} {'ssi (us)':>10} {'perftest (us)':>14}  {'ratio':>6} {'range':>11}  baseline")
+row("message round trip (64 B)", two_node, lambda r: r[3], lambda r: 2 * r[0], "2 x ib_send_lat -s 64 (polling)")
+row("4 KiB one-sided page read", two_node, lambda r: r[4], lambda r: r[1], "ib_read_lat -s 4096 -e")
+row("remote read fault", two_node, lambda r: r[5], lambda r: r[1], "ib_read_lat -s 4096 -e (goal <= 1.3x)")
+row("write fault, one sharer", two_node, lambda r: r[6], lambda r: r[1], "ib_read_lat -s 4096 -e")
+row("remote read fault, fastest", two_node, lambda r: r[7], lambda r: r[2], "ib_read_lat -s 4096 -e t_min")
+row("write fault, fastest", two_node, lambda r: r[8], lambda r: r[2], "ib_read_lat -s 4096 -e t_min")
 print()
-print(f"{'distributed threads':<28} {'ssi (us)':>10} {'baseline (us)':>14}  {'ratio':>6}  baseline")
-hop = pp_ns / 2000.0
-print(f"{'futex wake -> wake-up':<28} {hop:>10.1f} {ping:>14.1f}  {hop / ping:>5.2f}x  ssictl ping round trip (goal <= 1.5x)")
-print(f"{'uncontended mutex, 2 nodes':<28} {ll_after / 1000:>10.3f} {ll_before / 1000:>14.3f}  {ll_after / max(ll_before, 1):>5.2f}x  the same, one node (goal <= 1.2x)")
+# Columns of threads: ping_us pp_ns ll_before ll_after. A ping-pong round is two hops.
+print(f"{'distributed threads':<28} {'ssi (us)':>10} {'baseline (us)':>14}  {'ratio':>6} {'range':>11}  baseline")
+row("futex wake -> wake-up", threads, lambda r: r[1] / 2000.0, lambda r: r[0], "ssictl ping round trip (goal <= 1.5x)")
+row("uncontended mutex, 2 nodes", threads, lambda r: r[3] / 1000.0, lambda r: max(r[2], 1) / 1000.0, "the same, one node (goal <= 1.2x)", prec=3)
 print()
 print(f"{'migration':<28} {'ssi (ms)':>10} {'baseline (ms)':>14}  {'ratio':>6}  baseline")
 print(f"{'freeze, 1 MiB process':<28} {freeze_small:>10.1f} {'-':>14}  {'':>6}")
@@ -183,6 +213,7 @@ else:
 print()
 print("ssi figures are medians (kernel-measured for ping and page read, measured around")
 print("one access by ssi-memtest for faults) or minima ('fastest'); perftest's are")
-print("t_typical or t_min.")
+print(f"t_typical or t_min. Each figure with a ratio is the median of {len(two_node)} repetitions")
+print("(ratio: the median of the repetitions' ratios; range: their lowest and highest).")
 EOF
 cluster_check_kernel_logs || ssi_die "a kernel reported a problem (see above)"
