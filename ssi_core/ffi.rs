@@ -343,30 +343,6 @@ unsafe extern "C" fn ssi_region_private_of_vma(vma: *mut c_void, pages: *mut u32
     generation
 }
 
-/// Reads the 32-bit word at byte `offset` of page `page` of private-memory region
-/// `generation` (homed here) into `value` if this node's copy of the page is current;
-/// 0, or `-EAGAIN` when the contents are elsewhere. Never waits for another node.
-///
-/// # Safety
-///
-/// `value` is valid for writing.
-#[no_mangle]
-unsafe extern "C" fn ssi_region_private_peek(
-    generation: u64,
-    page: u32,
-    offset: u32,
-    value: *mut u32,
-) -> c_int {
-    match crate::process_memory::peek_word(generation, page, offset) {
-        Ok(v) => {
-            // SAFETY: As this function's own requirements.
-            unsafe { *value = v };
-            0
-        }
-        Err(e) => e.to_errno(),
-    }
-}
-
 /// Unregisters a service; after it returns its handler is never called again.
 #[no_mangle]
 extern "C" fn ssi_service_unregister(service: u16) {

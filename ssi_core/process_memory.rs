@@ -147,33 +147,6 @@ pub(crate) fn map(
     Ok(rc as usize)
 }
 
-/// The 32-bit word at byte `offset` of page `page` of private-memory region
-/// `generation` (homed here), read from this node's copy if that copy is current: it
-/// exists and no plan in flight revoked it. While that holds no other node can write the
-/// page (invalidation comes before a write), so the value read is the word's value at
-/// that moment; a store on this node may race with the read, as with any load. `EAGAIN`
-/// when the contents are elsewhere. Does not wait for other nodes (the futex master
-/// calls it in the transports' receive context).
-pub(crate) fn peek_word(generation: u64, page: u32, offset: u32) -> Result<u32> {
-    if offset % 4 != 0 || offset > 4092 {
-        return Err(EINVAL);
-    }
-    let region = homed_here(generation)?;
-    if page >= region.record.pages {
-        return Err(EINVAL);
-    }
-    let h = region.holdings.lock();
-    let c = h.copy(page).ok_or(EAGAIN)?;
-    if h.dead || c.revoked.is_some() {
-        return Err(EAGAIN);
-    }
-    let mut word = [0u8; 4];
-    // SAFETY: `word` is valid for writing 4 bytes and is not the page's memory; the
-    // range is inside the page (checked above).
-    unsafe { c.page.read_raw(word.as_mut_ptr(), offset as usize, 4)? };
-    Ok(u32::from_ne_bytes(word))
-}
-
 /// Removes private-memory region `generation` (homed here) cluster-wide.
 pub(crate) fn remove(generation: u64) -> Result {
     regions::remove_private(&homed_here(generation)?);

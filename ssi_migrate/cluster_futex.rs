@@ -369,9 +369,7 @@ fn master(node: u32, msg: &FutexMsg) -> Result<i32> {
     let value = {
         let mut t = futexes().table.lock();
         match *msg {
-            FutexMsg::Wait {
-                key, token, bitset, ..
-            } => match t.wait(
+            FutexMsg::Wait { key, token, bitset } => match t.wait(
                 key,
                 Waiter {
                     node: waiter_node,
@@ -426,42 +424,7 @@ fn master(node: u32, msg: &FutexMsg) -> Result<i32> {
         pr_err!("futex wake: out of memory; a woken thread may sleep on\n");
     }
     deliver(&woken);
-    match *msg {
-        FutexMsg::Wait {
-            key, token, val, ..
-        } if value == 0 => Ok(check_queued(
-            key,
-            Waiter {
-                node: waiter_node,
-                token,
-            },
-            val,
-        )),
-        _ => Ok(value),
-    }
-}
-
-/// The master's read of the word of a wait it just queued, when this node (the home)
-/// holds the word's page: the waiting thread then need not read it, which would take the
-/// page from the thread that is about to store and wake (see `docs/ARCHITECTURE.md`).
-/// Returns the answer: [`f::WAIT_QUEUED_CHECKED`] if it holds `val`; `-EAGAIN`, the
-/// wait taken off again, if not; 0 (the thread reads it) when the page is elsewhere or
-/// a wake took the wait meanwhile.
-fn check_queued(key: Key, waiter: Waiter, val: u32) -> i32 {
-    let Some((region, page)) = ffi::home_region_page(key.space, key.addr) else {
-        return 0;
-    };
-    // An unaligned word is refused by the read (and the thread reads it).
-    let offset = (key.addr & 0xfff) as u32;
-    match crate::core_client::private_memory::peek_word(region, page, offset) {
-        Ok(v) if v == val => f::WAIT_QUEUED_CHECKED,
-        Ok(_) => match futexes().table.lock().cancel(waiter) {
-            Cancelled::Removed => -crate::shared::errno::EAGAIN,
-            // A wake took it meanwhile: its `Woken` is on the way.
-            Cancelled::NotWaiting => 0,
-        },
-        Err(_) => 0,
-    }
+    Ok(value)
 }
 
 /// The distributed process `id` is gone from this node (`distributed.c`): the waits on
@@ -577,17 +540,8 @@ fn wait_on(
 ) -> c_long {
     let token = lw.token;
     let mut m = RemoteWait::new();
-    let first = match ask(
-        home,
-        &FutexMsg::Wait {
-            key,
-            token,
-            bitset,
-            val,
-        },
-    ) {
+    let first = match ask(home, &FutexMsg::Wait { key, token, bitset }) {
         Ok(0) => WaitEvent::Queued,
-        Ok(f::WAIT_QUEUED_CHECKED) => WaitEvent::QueuedChecked,
         Ok(v) if v < 0 => WaitEvent::Refused(-v),
         Ok(_) => WaitEvent::Refused(EPROTO),
         Err(e) => {

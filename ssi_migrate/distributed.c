@@ -335,33 +335,6 @@ static bool ssi_first_alike_in(unsigned long addr, unsigned long end, unsigned l
 	return found;
 }
 
-/*
- * The private-memory region that distributed process @id maps at @addr here, at its home,
- * and the page of it there (@page), or 0. Called by the futex master in the transports'
- * receive context, which must not wait for a fault: the mmap lock is only tried.
- */
-u64 ssi_mig_home_region_page(u64 id, unsigned long addr, u32 *page)
-{
-	struct mm_struct *mm;
-	struct vm_area_struct *vma;
-	u64 region = 0;
-	u32 pages;
-
-	if (ssi_mig_dist_mms(id, true, &mm, 1) != 1)
-		return 0;
-	if (mmap_read_trylock(mm)) {
-		vma = vma_lookup(mm, addr);
-		if (vma) {
-			region = ssi_migrate_region_of(vma, &pages);
-			*page = vma->vm_pgoff + ((addr - vma->vm_start) >> PAGE_SHIFT);
-		}
-		mmap_read_unlock(mm);
-	}
-	/* Were it the last user, the process's end must not run here. */
-	mmput_async(mm);
-	return region;
-}
-
 /* The private-memory region current maps at addr, or 0. */
 u64 ssi_mig_region_at(unsigned long addr)
 {

@@ -159,7 +159,6 @@ extern "C" {
         pgoff: u64,
     ) -> c_int;
     fn ssi_mig_region_at(addr: usize) -> u64;
-    fn ssi_mig_home_region_page(id: u64, addr: usize, page: *mut u32) -> u64;
     fn ssi_mig_closed_region_in(addr: usize, len: usize, p: *mut RegionPiece) -> bool;
 }
 
@@ -803,17 +802,6 @@ pub(crate) fn region_at(addr: u64) -> u64 {
     };
     // SAFETY: No pointer arguments; works on current's mm.
     unsafe { ssi_mig_region_at(addr) }
-}
-
-/// Where the home's address space of distributed process `id` keeps the word at `addr`:
-/// the private-memory region and its page, if it is one. `None` also when the address
-/// space is busy (its mmap lock is only tried: the futex master must not wait).
-pub(crate) fn home_region_page(id: u64, addr: u64) -> Option<(u64, u32)> {
-    let addr = usize::try_from(addr).ok()?;
-    let mut page = 0u32;
-    // SAFETY: `page` is a valid place for the answer.
-    let region = unsafe { ssi_mig_home_region_page(id, addr, &mut page) };
-    (region != 0).then_some((region, page))
 }
 
 /// `struct ssi_region_piece`: part of a private-memory region mapping.

@@ -135,7 +135,6 @@ long ssi_mig_map_file(struct file *file, unsigned long addr, unsigned long len, 
 		      u32 placement, u64 pgoff);
 int ssi_mig_fill_from_file(struct file *file, unsigned long addr, unsigned long len, u64 pgoff);
 u64 ssi_mig_region_at(unsigned long addr);
-u64 ssi_mig_home_region_page(u64 id, unsigned long addr, u32 *page);
 void ssi_mig_dist_stop(void);
 int ssi_mig_hooks_install(void);
 void ssi_mig_hooks_remove(void);

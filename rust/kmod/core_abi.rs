@@ -46,7 +46,6 @@ macro_rules! ssi_core_abi {
             fn ssi_region_private_map(home: u32, generation: u64, pages: u32, addr: usize, len: usize, pgoff: u64, prot: u32, how: u32) -> isize;
             fn ssi_region_private_remove(generation: u64) -> c_int;
             fn ssi_region_private_of_vma(vma: *mut c_void, pages: *mut u32) -> u64;
-            fn ssi_region_private_peek(generation: u64, page: u32, offset: u32, value: *mut u32) -> c_int;
             // END ssi_core ABI
         }
     };

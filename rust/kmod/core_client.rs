@@ -743,18 +743,6 @@ pub(crate) mod private_memory {
         kernel::error::to_result(unsafe { super::ssi_region_private_remove(generation) })
     }
 
-    /// The 32-bit word at byte `offset` of page `page` of private-memory region
-    /// `generation` (homed here), if this node's copy of the page is current (`EAGAIN`:
-    /// the contents are elsewhere). Never waits for another node.
-    pub(crate) fn peek_word(generation: u64, page: u32, offset: u32) -> Result<u32> {
-        let mut value = 0u32;
-        // SAFETY: `value` is a valid place for the answer.
-        kernel::error::to_result(unsafe {
-            super::ssi_region_private_peek(generation, page, offset, &mut value)
-        })?;
-        Ok(value)
-    }
-
     /// The generation and size in pages of the private-memory region that `vma` maps,
     /// or 0 and 0.
     ///

@@ -714,10 +714,6 @@ impl<S: core::ops::DerefMut<Target = [WaiterSlot]>> FutexTable<S> {
 pub enum WaitEvent {
     /// The master's answer to the wait: it is queued.
     Queued,
-    /// The master's answer to the wait: it is queued, and the master read the word after
-    /// queueing it and found the expected value (it held the word's page), so the
-    /// thread need not read it.
-    QueuedChecked,
     /// The master's answer to the wait: refused with this errno.
     Refused(i32),
     /// The thread read the word after the wait was queued: it does or does not hold the
@@ -799,11 +795,6 @@ impl RemoteWait {
                 })
             }
             WaitEvent::Queued => self.queued = true,
-            WaitEvent::QueuedChecked => {
-                self.queued = true;
-                self.check_asked = true;
-                self.checked = true;
-            }
             WaitEvent::Value { matches } => {
                 self.checked = true;
                 self.changed = !matches;
@@ -833,8 +824,7 @@ impl RemoteWait {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FutexMsg {
     /// Thread's node → master: queue `token` on `key` (answer: [`FutexMsg::Answer`],
-    /// 0 when queued, [`WAIT_QUEUED_CHECKED`] when queued and the word read after it
-    /// held `val`, else the errno: `EAGAIN` when that read found another value).
+    /// 0 when queued, else the errno).
     Wait {
         /// The futex.
         key: Key,
@@ -842,8 +832,6 @@ pub enum FutexMsg {
         token: u64,
         /// Which wakes end it.
         bitset: u32,
-        /// The value the word must hold for the thread to sleep.
-        val: u32,
     },
     /// Master → thread's node: the wait `token` was dequeued by a wake (or because its
     /// process ended: the thread is being killed).
@@ -903,10 +891,6 @@ pub enum FutexMsg {
     },
 }
 
-/// The master's answer to a [`FutexMsg::Wait`] that it queued and checked: the word,
-/// read after the wait was queued, held the expected value.
-pub const WAIT_QUEUED_CHECKED: i32 = 1;
-
 /// First byte of every futex message.
 pub const FUTEX_MSG_MAGIC: u8 = 0xF7;
 
@@ -937,12 +921,10 @@ impl FutexMsg {
                 key: k,
                 token,
                 bitset,
-                val,
             } => {
                 key(&mut o, k)?;
                 o.u64(token)?;
                 o.u32(bitset)?;
-                o.u32(val)?;
             }
             FutexMsg::Woken { token } => o.u64(token)?,
             FutexMsg::Cancel { key: k, token } => {
@@ -1015,7 +997,6 @@ impl FutexMsg {
                 key: key(&mut i)?,
                 token: i.u64()?,
                 bitset: i.u32()?,
-                val: i.u32()?,
             },
             2 => FutexMsg::Woken { token: i.u64()? },
             3 => FutexMsg::Cancel {
@@ -1372,23 +1353,6 @@ mod tests {
         assert_eq!(r.on(WaitEvent::Queued), WaitStep::CheckValue);
         assert_eq!(r.on(SAME), WaitStep::Sleep);
         assert_eq!(r.on(WaitEvent::Woken), WaitStep::Return(WaitResult::Woken));
-        // The master read the word after queueing: no read here.
-        let mut r = RemoteWait::new();
-        assert_eq!(r.on(WaitEvent::QueuedChecked), WaitStep::Sleep);
-        assert_eq!(r.on(WaitEvent::Woken), WaitStep::Return(WaitResult::Woken));
-        let mut r = RemoteWait::new();
-        assert_eq!(r.on(WaitEvent::Woken), WaitStep::Sleep);
-        assert_eq!(
-            r.on(WaitEvent::QueuedChecked),
-            WaitStep::Return(WaitResult::Woken)
-        );
-        let mut r = RemoteWait::new();
-        r.on(WaitEvent::QueuedChecked);
-        assert_eq!(r.on(WaitEvent::GiveUp), WaitStep::SendCancel);
-        assert_eq!(
-            r.on(WaitEvent::Removed),
-            WaitStep::Return(WaitResult::GaveUp)
-        );
         // Woken overtakes Queued: no check needed.
         let mut r = RemoteWait::new();
         assert_eq!(r.on(WaitEvent::Woken), WaitStep::Sleep);
@@ -1444,7 +1408,6 @@ mod tests {
                 key: A,
                 token: 9,
                 bitset: 0b10,
-                val: 0xdead_beef,
             },
             FutexMsg::Woken { token: u64::MAX },
             FutexMsg::Cancel { key: B, token: 1 },

@@ -7,9 +7,7 @@
 //!    2 taken with waiters) whose waits and wakes go through the master as messages that
 //!    arrive in any order; a waiter reads the word again once its wait is queued (at a
 //!    moment of the schedule's choosing). No thread is ever left asleep while the lock
-//!    is free, and the lock is never held twice. The master may also read the word
-//!    itself right after queueing (as the home does when it holds the word's page) and
-//!    answer that it matched, or take the wait off again when it did not. (A waiter that trusted the value it saw
+//!    is free, and the lock is never held twice. (A waiter that trusted the value it saw
 //!    before sending its wait fails this within a few cases: a wake that arrives before
 //!    the wait is lost.)
 
@@ -22,7 +20,6 @@ use ssi_shared::futex::{
 };
 
 const SLOTS: usize = 6;
-const EAGAIN: i32 = 11;
 const ANY: u32 = u32::MAX;
 
 fn key(k: u8) -> Key {
@@ -365,16 +362,8 @@ fn run_lock(threads: usize, rounds: u32, timeouts: bool, choices: &[u16]) -> Res
             }
             (_, i) => match flight.remove(i) {
                 Msg::Wait { thread } => {
-                    // The master reads the word itself after queueing when it holds the
-                    // word's page (the schedule decides): a changed word takes the wait
-                    // off again (EAGAIN), the same one spares the thread its read.
                     let answer = match table.wait(lock, waiter(thread), ANY) {
-                        Ok(()) if choice(2) == 0 => WaitEvent::Queued,
-                        Ok(()) if word == 2 => WaitEvent::QueuedChecked,
-                        Ok(()) => match table.cancel(waiter(thread)) {
-                            Cancelled::Removed => WaitEvent::Refused(EAGAIN),
-                            Cancelled::NotWaiting => WaitEvent::Queued,
-                        },
+                        Ok(()) => WaitEvent::Queued,
                         Err(e) => WaitEvent::Refused(e.errno()),
                     };
                     flight.push(Msg::ToThread {
