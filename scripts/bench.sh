@@ -91,8 +91,6 @@ for ((r = 1; r <= REPS; r++)); do
     two_node+=("$send_lat $read_lat $read_min $ping_median $read_median $(field "$rfault" median_us) $(field "$wfault" median_us) $(field "$rfault" min_us) $(field "$wfault" min_us)")
 done
 
-field() { sed -n "s/.*$2=\([0-9.]*\).*/\1/p" <<<"$1"; }
-
 # Distributed threads: futex wake -> wake-up across nodes (two threads of one process on
 # nodes 0 and 1 hand a futex word back and forth; half a round is one wake -> wake-up,
 # page transfers included) against ssictl ping's round trip; an uncontended

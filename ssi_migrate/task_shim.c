@@ -1408,10 +1408,9 @@ bool ssi_mig_is_pages_file(struct file *file)
 }
 
 /*
- * The file that migrated memory maps; takes over the reference ctx stands for. NULL on
- * failure (the reference is then still the caller's).
+ * The file that migrated memory maps; it takes over the reference @ctx stands for. NULL
+ * on failure, when that reference is released here.
  */
-/* The file owns the reference @ctx is; on failure it is released here. */
 struct file *ssi_mig_pages_file(void *ctx)
 {
 	struct ssi_pages_file *pf = kzalloc(sizeof(*pf), GFP_KERNEL);
