@@ -19,7 +19,7 @@ use crate::shared::membership::{Event, PeerState, HEARTBEAT_INTERVAL_MS};
 use crate::shared::wire::{self, Message};
 use crate::transmit::{answer, incarnation, reply, send};
 use crate::{
-    calls, clock, coherence, kvstore, nodes, pages, regions, registry, services, transmit,
+    calls, clock, coherence, kvstore, nodes, pages, regions, registry, services, traffic, transmit,
 };
 
 /// Ticks between two round-trip probes of each peer.
@@ -90,6 +90,7 @@ pub(crate) fn deliver(tid: u32, node: u32, frame: &[u8]) {
     }
     let now = clock::now_ms();
     nodes::received(node, now);
+    traffic::count(&msg, false);
     // Every hello is answered with ours (the answer is not answered): a side that
     // missed the other's hello on link-up keeps sending hellos until it hears one.
     if let Message::Hello {

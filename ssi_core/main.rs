@@ -47,6 +47,7 @@ mod registry;
 mod services;
 mod shared;
 mod ticker;
+mod traffic;
 mod transmit;
 
 use device::ControlDevice;

@@ -22,7 +22,8 @@ int ssi_core_proc_create(void)
 	    !proc_create_single("nodes", 0444, ssi_proc_dir, ssi_core_proc_show_nodes) ||
 	    !proc_create_single("kv", 0444, ssi_proc_dir, ssi_core_proc_show_kv) ||
 	    !proc_create_single("regions", 0444, ssi_proc_dir, ssi_core_proc_show_regions) ||
-	    !proc_create_single("ps", 0444, ssi_proc_dir, ssi_core_proc_show_ps)) {
+	    !proc_create_single("ps", 0444, ssi_proc_dir, ssi_core_proc_show_ps) ||
+	    !proc_create_single("messages", 0444, ssi_proc_dir, ssi_core_proc_show_messages)) {
 		proc_remove(ssi_proc_dir);
 		ssi_proc_dir = NULL;
 		return -ENOMEM;

@@ -185,6 +185,37 @@ extern "C" fn ssi_core_proc_show_regions(m: *mut bindings::seq_file, _v: *mut c_
     0
 }
 
+/// `/proc/ssi/messages`: the messages this node sent and received, by type, then the
+/// service messages by service.
+fn show_messages(m: &SeqFile) {
+    seq_print!(m, "{:<24} {:>10} {:>10}\n", "type", "sent", "received");
+    crate::traffic::for_each_type(|t, sent, received| {
+        seq_print!(m, "{:<24} {:>10} {:>10}\n", t.label(), sent, received);
+    });
+    // By name while the service is registered, else by id ("service:0": ids too high to
+    // count apart).
+    crate::traffic::for_each_service(|id, sent, received| {
+        let mut named = false;
+        crate::services::for_each(|registered, name| {
+            if registered == id && id != 0 {
+                named = true;
+                seq_print!(m, "service:{:<16} {:>10} {:>10}\n", name, sent, received);
+            }
+        });
+        if !named {
+            seq_print!(m, "service:{:<16} {:>10} {:>10}\n", id, sent, received);
+        }
+    });
+}
+
+/// Show callback of `/proc/ssi/messages`.
+#[no_mangle]
+extern "C" fn ssi_core_proc_show_messages(m: *mut bindings::seq_file, _v: *mut c_void) -> c_int {
+    // SAFETY: As in `ssi_core_proc_show_status`.
+    show_messages(unsafe { SeqFile::from_raw(m) });
+    0
+}
+
 /// Show callback of `/proc/ssi/ps`: the migration engine's text.
 #[no_mangle]
 extern "C" fn ssi_core_proc_show_ps(m: *mut bindings::seq_file, _v: *mut c_void) -> c_int {

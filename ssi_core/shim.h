@@ -74,5 +74,6 @@ unsigned int ssi_region_mkwrite(void *region, struct vm_fault *vmf, unsigned lon
 /* procfs.rs */
 int ssi_core_proc_show_regions(struct seq_file *m, void *v);
 int ssi_core_proc_show_ps(struct seq_file *m, void *v);
+int ssi_core_proc_show_messages(struct seq_file *m, void *v);
 
 #endif

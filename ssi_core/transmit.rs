@@ -10,7 +10,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::{prelude::*, time::delay::fsleep, time::Delta};
 
 use crate::shared::wire::{self, Header, Message, FLAG_RESPONSE, MAX_FRAME};
-use crate::{errno, nodes, registry};
+use crate::{errno, nodes, registry, traffic};
 
 static INCARNATION: AtomicU32 = AtomicU32::new(0);
 
@@ -47,7 +47,10 @@ pub(crate) fn send(node: u32, msg: &Message<'_>, flags: u16, seq: u32) -> Result
         Err(_) => Err(EINVAL),
     };
     match result {
-        Ok(()) => nodes::count(node, |c| c.sent += 1),
+        Ok(()) => {
+            nodes::count(node, |c| c.sent += 1);
+            traffic::count(msg, true);
+        }
         Err(_) => nodes::count(node, |c| c.send_errors += 1),
     }
     result

@@ -143,6 +143,35 @@ impl MsgType {
             _ => return None,
         })
     }
+
+    /// Highest type byte in use: a table indexed by type bytes has `MAX_RAW + 1` slots.
+    pub const MAX_RAW: usize = 20;
+
+    /// The type's name, as listings print it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Hello => "hello",
+            Self::Heartbeat => "heartbeat",
+            Self::Ping => "ping",
+            Self::PageQuery => "page-query",
+            Self::PageInfo => "page-info",
+            Self::KvPut => "kv-put",
+            Self::KvUpdate => "kv-update",
+            Self::KvSync => "kv-sync",
+            Self::Error => "error",
+            Self::Service => "service",
+            Self::KvCreate => "kv-create",
+            Self::PageFault => "page-fault",
+            Self::PagePlan => "page-plan",
+            Self::PageDone => "page-done",
+            Self::PageFetch => "page-fetch",
+            Self::PageData => "page-data",
+            Self::PageInvalidate => "page-invalidate",
+            Self::RegionGone => "region-gone",
+            Self::PageRelease => "page-release",
+            Self::PageWritten => "page-written",
+        }
+    }
 }
 
 /// A decoded header.
@@ -937,6 +966,23 @@ mod tests {
             }
             Err(_) => false,
         }
+    }
+
+    #[test]
+    fn every_type_has_its_own_label_and_fits_the_table() {
+        let mut seen = [""; MsgType::MAX_RAW];
+        let mut n = 0;
+        for raw in 0..=255u8 {
+            let Some(t) = MsgType::from_raw(raw) else {
+                continue;
+            };
+            assert_eq!(t as u8, raw);
+            assert!(usize::from(raw) <= MsgType::MAX_RAW && n < MsgType::MAX_RAW);
+            assert!(!t.label().is_empty() && !seen[..n].contains(&t.label()));
+            seen[n] = t.label();
+            n += 1;
+        }
+        assert_eq!(n, MsgType::MAX_RAW);
     }
 
     #[test]

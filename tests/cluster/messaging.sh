@@ -54,11 +54,26 @@ out=$(cluster_run 0 "cat /proc/ssi/transports")
 t_match "node0: rdma transport reports 2 links" 'links: 2 ' "$out"
 
 # --- ping ---------------------------------------------------------------------------------
+# "SENT RECEIVED" of message type $2 in /proc/ssi/messages on guest $1.
+traffic() {
+    cluster_run "$1" "awk '\$1 == \"$2\" { s = \$2; r = \$3 } END { print s + 0, r + 0 }' /proc/ssi/messages"
+}
+read -r ping_sent0 _ <<<"$(traffic 0 ping)"
+read -r ping_sent2 ping_received2 <<<"$(traffic 2 ping)"
 out=$(cluster_run 0 "$SSICTL ping 2 -c 20 -s 1024 --json")
 t_ok "node0: ping node 2 (20 x 1024 bytes)" $? "$out"
 t_eq "node0: all 20 replies, with echoed payloads" "20 0" "$(json_get "$out" '"%d %d" % (d["received"], d["lost"])')"
 t_eq "node0: RTT min <= median <= max, all positive" "true" \
     "$(json_get "$out" '0 < d["min_us"] <= d["median_us"] <= d["max_us"]')"
+# Membership's own round-trip probes are pings too: a few more than 20 may go.
+read -r sent0 _ <<<"$(traffic 0 ping)"
+read -r sent2 received2 <<<"$(traffic 2 ping)"
+t_eq "node0: /proc/ssi/messages counts the 20 pings sent (and a few probes)" "True" \
+    "$(python3 -c "print(20 <= $sent0 - $ping_sent0 < 60)")"
+t_eq "node2: ... and node 2 counts them received and answered" "True" \
+    "$(python3 -c "print(20 <= $received2 - $ping_received2 < 60 and 20 <= $sent2 - $ping_sent2 < 60)")"
+out=$(cluster_run 2 "cat /proc/ssi/messages")
+t_match "node2: /proc/ssi/messages lists heartbeats" '^heartbeat +[1-9][0-9]* +[1-9][0-9]*$' "$out"
 out=$(cluster_run 0 "$SSICTL ping 7 -c 1 2>&1")
 t_err "node0: ping of an unconfigured node refused" $? "$out"
 t_match "node0: ... with an explanation" 'not configured' "$out"
@@ -107,12 +122,20 @@ out=$(cluster_run 1 "$SSICTL page expose --pattern 7 --json")
 t_ok "node1: exposes a page" $? "$out"
 handle=$(json_get "$out" 'd["handle"]')
 sha=$(json_get "$out" 'd["sha256"]')
+read -r _ queries1 <<<"$(traffic 1 page-query)"
+read -r infos1 _ <<<"$(traffic 1 page-info)"
 for g in 0 2; do
+    read -r queries _ <<<"$(traffic $g page-query)"
     out=$(cluster_run $g "$SSICTL page read 1 $handle --repeat 50 --expect-pattern 7 --json")
     t_ok "node$g: reads node 1's page by handle (50 RDMA READs)" $? "$out"
     t_eq "node$g: the bytes equal what node 1 exposed" "$sha True" \
         "$(json_get "$out" '"%s %s" % (d["sha256"], d["matches"])')"
+    t_eq "node$g: one page-query sent for them (/proc/ssi/messages)" "$((queries + 1))" \
+        "$(traffic $g page-query | cut -d' ' -f1)"
 done
+t_eq "node1: both page-queries received and answered (/proc/ssi/messages)" \
+    "$((queries1 + 2)) $((infos1 + 2))" \
+    "$(traffic 1 page-query | cut -d' ' -f2) $(traffic 1 page-info | cut -d' ' -f1)"
 out=$(cluster_run 0 "$SSICTL page read 1 $((handle + 1000)) 2>&1")
 t_err "node0: reading an unknown handle fails" $? "$out"
 t_match "node0: ... with ENOENT from node 1" 'No such file' "$out"
