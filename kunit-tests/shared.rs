@@ -35,8 +35,6 @@ pub(crate) mod migrate_target;
 pub(crate) mod migrate_wire;
 #[path = "../rust/src/node.rs"]
 pub(crate) mod node;
-#[path = "../rust/src/parked_faults.rs"]
-pub(crate) mod parked_faults;
 #[path = "../rust/src/rdma_conn.rs"]
 pub(crate) mod rdma_conn;
 #[path = "../rust/src/region.rs"]

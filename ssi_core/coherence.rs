@@ -33,13 +33,8 @@
 //! receive context), and the owner's contents are never dropped before the faulting
 //! node holds them (a fetch only downgrades or revokes; the invalidation comes after),
 //! so a lost answer cannot lose data. Two faults on one page are serialised by the
-//! directory (`Busy`), which with invalidation-before-write makes aligned word accesses
-//! sequentially consistent across nodes. The home *parks* a remote fault on a busy page
-//! (`rust/src/parked_faults.rs`) and answers it with its plan as soon as the page is free
-//! (the plan in flight completed or aborted, or its node went down), first come, first
-//! served; a node that gave up waiting (its request timed out) says so with its
-//! `PageDone`, which forgets the parked fault. The home's own faults, and a fault the
-//! home cannot park, sleep a little and ask again.
+//! directory (`Busy`: the second retries), which with invalidation-before-write makes
+//! aligned word accesses sequentially consistent across nodes.
 //!
 //! Faults of one region on one node are serialised (`Region::faulting`), so a node has
 //! at most one plan of a region in flight and a `PageDone` always refers to it. A plan
@@ -57,8 +52,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::{page::Page, prelude::*, time::delay::fsleep, time::Delta};
 
 use crate::regions::{self, bump, Copy, Holdings, Region, Revocation};
-use crate::shared::directory::{Access, DirError, OwnerStep, PageState, Plan, Source, MAX_NODES};
-use crate::shared::parked_faults::{ParkedFault, ParkedFaults};
+use crate::shared::directory::{Access, DirError, OwnerStep, PageState, Plan, Source};
 use crate::shared::wire::{self, Header, Message, PlanSource, NO_NODE, PAGE_DATA_LEN};
 use crate::{calls, clock, errno, nodes, region_file, transmit};
 
@@ -73,14 +67,6 @@ const BUSY_PAUSE_US: i64 = 200;
 /// microseconds).
 const DONE_SEND_TRIES: u32 = 1000;
 
-/// Remote faults on busy pages this node parked as a home, since it was loaded.
-static PARKED: AtomicU32 = AtomicU32::new(0);
-
-/// How many remote faults this node parked as a home (`/proc/ssi/status`).
-pub(crate) fn parked_faults() -> u32 {
-    PARKED.load(Ordering::Relaxed)
-}
-
 /// How a fault ended.
 pub(crate) enum Outcome {
     /// The page is mapped; the insertion's result.
@@ -92,13 +78,6 @@ pub(crate) enum Outcome {
 /// Maps a page into the faulting VMA (read-only or writable); called with the region's
 /// lock held, so that no invalidation can free the page meanwhile.
 pub(crate) type Insert<'a> = &'a mut dyn FnMut(&Page, bool) -> u32;
-
-/// The home's plan for a fault: the plan, the page's owner when it was made, and the
-/// contents when the home serves them.
-type Planned = (Plan, u16, Option<PageBuf>);
-
-/// A parked fault and what it is answered with.
-type ParkedAnswer = (ParkedFault, Result<Planned>);
 
 /// A page's contents in flight.
 pub(crate) type PageBuf = KBox<[u8; PAGE_DATA_LEN]>;
@@ -604,19 +583,14 @@ fn busy_pause() -> Delta {
 /// remote faulter whose contents come from this node, also the contents, to send with
 /// the plan (our copy is write-protected first, which is the plan's downgrade of us if
 /// it has one).
-fn plan_here(region: &Region, page: u32, node: u16, write: bool) -> Result<Planned> {
-    plan_locked(region, &mut region.holdings.lock(), page, node, write)
-}
-
-/// [`plan_here`] with the region's lock held.
-fn plan_locked(
+fn plan_here(
     region: &Region,
-    h: &mut Holdings,
     page: u32,
     node: u16,
     write: bool,
-) -> Result<Planned> {
+) -> Result<(Plan, u16, Option<PageBuf>)> {
     let me = self_id();
+    let mut h = region.holdings.lock();
     let access = if write { Access::Write } else { Access::Read };
     let dir = h.directory.as_mut().ok_or(ENOENT)?;
     let owner = match dir.state(page as usize).map_err(dir_errno)? {
@@ -631,7 +605,7 @@ fn plan_locked(
     }
     let served = if plan.source == Source::Node(me) {
         let served = new_buf().and_then(|mut out| {
-            serve(region, h, page, true, &mut out)?;
+            serve(region, &mut h, page, true, &mut out)?;
             Ok(out)
         });
         match served {
@@ -652,91 +626,32 @@ fn plan_locked(
         None
     };
     if plan.home_revokes(node, me) {
-        revoke(region, h, page, Revocation { by: node, tag: 0 });
+        revoke(region, &mut h, page, Revocation { by: node, tag: 0 });
     }
     Ok((plan, owner, served))
 }
 
-/// Home: parks `node`'s fault on a busy page, to be answered when the page is free
-/// ([`unpark`]). False if it cannot be (no memory): answer `Busy` then.
-fn park(h: &mut Holdings, f: ParkedFault) -> bool {
-    if h.parked.is_none() {
-        match KBox::new(ParkedFaults::new(), GFP_KERNEL) {
-            Ok(p) => h.parked = Some(p),
-            Err(_) => return false,
-        }
-    }
-    h.parked.as_mut().is_some_and(|p| p.park(f))
-}
-
-/// Home: `page` is free again. Plans the fault parked first on it (answering faults
-/// whose plan fails with their error, and going on with the next); the answers go into
-/// `out`, to be sent once the region's lock is dropped ([`send_answers`]).
-fn unpark(region: &Region, h: &mut Holdings, page: u32, out: &mut KVec<ParkedAnswer>) {
-    while let Some(f) = h.parked.as_mut().and_then(|p| p.take_next(page)) {
-        let planned = plan_locked(region, h, page, f.node, f.write);
-        let busy = matches!(planned, Err(e) if e == EAGAIN);
-        if busy {
-            // Not while we hold the lock since the page was freed; but if so, it waits
-            // for the next time.
-            park(h, f);
-            return;
-        }
-        let made = planned.is_ok();
-        // Without room for the answer, the faulting node times out and gives up, which
-        // aborts a plan made for it.
-        let _ = out.push((f, planned), GFP_KERNEL);
-        if made {
-            // The page is busy with that plan now.
-            return;
-        }
-    }
-}
-
-/// Sends the answers [`unpark`] made.
-fn send_answers(answers: KVec<ParkedAnswer>) {
-    for (f, planned) in answers {
-        let node = u32::from(f.node);
-        match planned {
-            Ok(p) => answer_plan(node, f.seq, p),
-            Err(e) => transmit::answer_to(node, f.seq, Err(e)),
-        }
-    }
-}
-
 /// Home: the plan for `node`'s fault on `page` was carried out (or not). A copy of
 /// ours that the plan revoked goes (completed), or is ours again (aborted).
-///
-/// Not ok from a node whose fault is still parked: it gave up waiting for the answer;
-/// the parked fault goes (no plan was made for it). Once the page is free, the fault
-/// parked first on it gets its plan.
 fn finish_here(region: &Region, page: u32, node: u16, ok: bool, dropped: u64) {
-    let mut answers = KVec::new();
-    {
-        let mut h = region.holdings.lock();
-        if !ok && h.parked.as_mut().is_some_and(|p| p.cancel(node, page)) {
-            return;
-        }
-        let Some(dir) = h.directory.as_mut() else {
-            return;
-        };
-        let finished = if ok {
-            dir.complete(page as usize, node).map(|_| ())
-        } else {
-            dir.abort(page as usize, node, dropped)
-        };
-        if finished.is_err() {
-            return;
-        }
-        let ours = Revocation { by: node, tag: 0 };
-        if ok {
-            h.free_revoked(page, ours);
-        } else if let Some(c) = h.copy_mut(page).filter(|c| c.revoked == Some(ours)) {
-            c.revoked = None;
-        }
-        unpark(region, &mut h, page, &mut answers);
+    let mut h = region.holdings.lock();
+    let Some(dir) = h.directory.as_mut() else {
+        return;
+    };
+    let finished = if ok {
+        dir.complete(page as usize, node).map(|_| ())
+    } else {
+        dir.abort(page as usize, node, dropped)
+    };
+    if finished.is_err() {
+        return;
     }
-    send_answers(answers);
+    let ours = Revocation { by: node, tag: 0 };
+    if ok {
+        h.free_revoked(page, ours);
+    } else if let Some(c) = h.copy_mut(page).filter(|c| c.revoked == Some(ours)) {
+        c.revoked = None;
+    }
 }
 
 /// Copies our copy of `page` into `out`, write-protecting it first if `downgrade` (a
@@ -797,51 +712,29 @@ fn region_for(generation: u64, page: u32) -> Result<kernel::sync::Arc<Region>> {
     Ok(r)
 }
 
-/// A `PageFault` from `h.src`: answer with the directory's plan, or, if the page is
-/// busy with another plan, park the fault until it is free.
+/// A `PageFault` from `h.src`: answer with the directory's plan.
 pub(crate) fn on_fault(h: &Header, generation: u64, page: u32, write: bool) {
     let planned = region_for(generation, page).and_then(|r| {
         if r.record.home != self_id() {
             return Err(ENOENT);
         }
-        let mut hold = r.holdings.lock();
-        match plan_locked(&r, &mut hold, page, h.src, write) {
-            Err(e) if e == EAGAIN => {
-                let f = ParkedFault {
-                    page,
-                    node: h.src,
-                    seq: h.seq,
-                    write,
-                };
-                if park(&mut hold, f) {
-                    PARKED.fetch_add(1, Ordering::Relaxed);
-                    Ok(None)
-                } else {
-                    Err(e)
-                }
-            }
-            planned => planned.map(Some),
-        }
+        plan_here(&r, page, h.src, write)
     });
-    match planned {
-        Ok(Some(p)) => answer_plan(u32::from(h.src), h.seq, p),
-        // Answered when the page is free.
-        Ok(None) => {}
-        Err(e) => transmit::answer(h, Err(e)),
-    }
-}
-
-/// Answers request `seq` of `node` with its plan (and the contents, if we serve them).
-fn answer_plan(node: u32, seq: u32, (plan, owner, inline): Planned) {
+    let (plan, owner, inline) = match planned {
+        Ok(v) => v,
+        Err(e) => {
+            transmit::answer(h, Err(e));
+            return;
+        }
+    };
     let (source, data): (PlanSource, &[u8]) = match (&inline, plan.source) {
         (Some(buf), _) => (PlanSource::Inline, &buf[..]),
         (None, Source::Zero) => (PlanSource::Zero, &[]),
         (None, Source::Local) => (PlanSource::Local, &[]),
         (None, Source::Node(n)) => (PlanSource::Node(n), &[]),
     };
-    transmit::answer_to(
-        node,
-        seq,
+    transmit::answer(
+        h,
         Ok(Message::PagePlan {
             downgrade: plan.downgrade.unwrap_or(NO_NODE),
             source,
@@ -941,11 +834,7 @@ pub(crate) fn node_lost(id: u16) {
         if r.record.home == id {
             continue;
         }
-        let mut answers = KVec::new();
         let mut h = r.holdings.lock();
-        if let Some(p) = h.parked.as_mut() {
-            p.drop_node(id);
-        }
         if let Some(dir) = h.directory.as_mut() {
             let lost = dir.node_lost(id);
             if lost > 0 {
@@ -961,22 +850,6 @@ pub(crate) fn node_lost(id: u16) {
                 );
             }
         }
-        // The node's plans in flight were aborted: faults parked on their pages go on.
-        let mut free = [0u32; MAX_NODES as usize];
-        let mut n = 0;
-        if let (Some(p), Some(dir)) = (h.parked.as_ref(), h.directory.as_ref()) {
-            for page in p.pages() {
-                if n < free.len() && !dir.is_busy(page as usize) && !free[..n].contains(&page) {
-                    free[n] = page;
-                    n += 1;
-                }
-            }
-        }
-        for &page in &free[..n] {
-            unpark(&r, &mut h, page, &mut answers);
-        }
-        drop(h);
-        send_answers(answers);
     }
     regions::home_lost(id);
 }

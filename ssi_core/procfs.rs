@@ -48,7 +48,6 @@ fn show_status(m: &SeqFile) {
         U64(longest_stall_ms)
     );
     seq_print!(m, "transports: {}\n", registry::transport_count());
-    seq_print!(m, "parked_faults: {}\n", crate::coherence::parked_faults());
     seq_print!(m, "services:");
     crate::services::for_each(|id, name| seq_print!(m, " {}:{}", id, name));
     seq_print!(m, "\n");

@@ -31,7 +31,6 @@ use crate::shared::ioctl::{
     SSI_REGION_STATE_ACTIVE, SSI_REGION_STATE_DEAD, SSI_REGION_STATE_REMOTE, SSI_REGION_WRITE,
 };
 use crate::shared::membership::PeerState;
-use crate::shared::parked_faults::ParkedFaults;
 use crate::shared::region::{self, RegionError, RegionRecord, RECORD_LEN};
 use crate::shared::wire::{Message, MAX_KEY};
 use crate::{kvstore, nodes, region_file, transmit};
@@ -95,9 +94,6 @@ pub(crate) struct Holdings {
     pub(crate) owned: u64,
     /// The page directory (home node only).
     pub(crate) directory: Option<Directory<KVVec<Slot>>>,
-    /// Remote faults on busy pages, answered when their page is free (home only, made
-    /// at the first; see `coherence.rs`).
-    pub(crate) parked: Option<KBox<ParkedFaults>>,
     /// The anonymous inode that every VMA of the region here maps, while there is one
     /// (it pins the module: a region without mappings must not).
     backing: Option<region_file::Backing>,
@@ -206,8 +202,6 @@ impl Holdings {
         self.resident = 0;
         self.owned = 0;
         self.directory = None;
-        // Their nodes' requests time out and find the region gone.
-        self.parked = None;
     }
 }
 
@@ -276,7 +270,6 @@ impl Region {
                     resident: 0,
                     owned: 0,
                     directory,
-                    parked: None,
                     backing: None,
                     mappings: 0,
                 }),

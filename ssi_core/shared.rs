@@ -19,8 +19,6 @@ pub(crate) mod membership;
 pub(crate) mod migrate_abi;
 #[path = "../rust/src/node.rs"]
 pub(crate) mod node;
-#[path = "../rust/src/parked_faults.rs"]
-pub(crate) mod parked_faults;
 #[path = "../rust/src/region.rs"]
 pub(crate) mod region;
 #[path = "../rust/src/rpc.rs"]

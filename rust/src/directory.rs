@@ -421,11 +421,6 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Directory<S> {
         }
     }
 
-    /// Whether a plan for `page` is in flight (requests for it get `Busy`).
-    pub fn is_busy(&self, page: usize) -> bool {
-        self.entry(page).is_ok_and(|e| e.in_flight.is_some())
-    }
-
     /// Whether `page` is migratory (reads take it whole).
     pub fn is_migratory(&self, page: usize) -> bool {
         self.entry(page).is_ok_and(|e| e.migratory)
@@ -565,21 +560,6 @@ mod tests {
         assert_eq!(p.source, Source::Local);
         assert_eq!(p.invalidate, 0b1010);
         assert_eq!(d.complete(0, 2), Ok(PageState::Exclusive { owner: 2 }));
-    }
-
-    #[test]
-    fn is_busy_while_a_plan_is_in_flight() {
-        let mut store = [None; 4];
-        let mut d = Directory::new(&mut store[..]);
-        assert!(!d.is_busy(0));
-        assert!(d.request(0, 1, Access::Write).is_ok());
-        assert!(d.is_busy(0) && !d.is_busy(1));
-        assert!(d.complete(0, 1).is_ok());
-        assert!(!d.is_busy(0));
-        assert!(d.request(0, 2, Access::Read).is_ok());
-        assert!(d.abort(0, 2, 0).is_ok());
-        assert!(!d.is_busy(0));
-        assert!(!d.is_busy(99));
     }
 
     #[test]

@@ -27,7 +27,6 @@ pub mod migrate_abi;
 pub mod migrate_target;
 pub mod migrate_wire;
 pub mod node;
-pub mod parked_faults;
 pub mod rdma_conn;
 pub mod region;
 pub mod rpc;
