@@ -61,8 +61,9 @@ use crate::{calls, clock, errno, nodes, region_file, transmit};
 pub(crate) const FAULT_BUDGET_MS: u64 = 60_000;
 /// Timeout of each request a fault sends.
 const REQUEST_TIMEOUT_MS: u32 = 1000;
-/// Pause before retrying a busy page.
-const BUSY_PAUSE_US: i64 = 200;
+/// Pause before retrying a busy page: long enough that the node that just took the page
+/// can use it before it is asked for again (a hold window; see ARCHITECTURE.md).
+const BUSY_PAUSE_US: i64 = 1000;
 /// Attempts at sending a `PageDone` or `PageRelease` (a full send queue drains in
 /// microseconds).
 const DONE_SEND_TRIES: u32 = 1000;
